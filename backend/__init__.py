@@ -1,0 +1,77 @@
+"""The Flask application factory: `create_app()` is what gunicorn and `flask --app backend` load."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from apiflask import APIFlask
+
+from . import config as config_module
+
+REPO = Path(__file__).resolve().parent.parent
+API_PREFIX = "/api/v1"
+
+
+def create_app(config: dict | None = None) -> APIFlask:
+    """Build the app; `config` overrides environment settings (tests)."""
+    instance = os.environ.get("INSTANCE_PATH", str(REPO / "instance"))
+    app = APIFlask("backend", title="职业技能电子培训券平台 API", version="1.0.0",
+                   spec_path=f"{API_PREFIX}/openapi.json", docs_path=f"{API_PREFIX}/docs",
+                   instance_path=instance, instance_relative_config=True,
+                   static_folder="web/static", static_url_path="/static")
+    app.config.update(config_module.load(app.instance_path, config))
+    _configure_openapi(app)
+    _init_extensions(app)
+    _register(app)
+    return app
+
+
+def _configure_openapi(app: APIFlask) -> None:
+    assets = f"{API_PREFIX}/docs/assets"
+    app.config.update(
+        SWAGGER_UI_CSS=f"{assets}/swagger-ui.css",
+        SWAGGER_UI_BUNDLE_JS=f"{assets}/swagger-ui-bundle.js",
+        SWAGGER_UI_STANDALONE_PRESET_JS=f"{assets}/swagger-ui-standalone-preset.js",
+        DOCS_FAVICON=f"{assets}/favicon-32x32.png",
+        AUTO_SERVERS=False,
+        INFO={"description": "HTTP contract for the trainee client, kiosks and dashboards. "
+                             "Errors: {\"error\": {code, message, details}}."},
+        SECURITY_SCHEMES={"BearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                          "DeviceSignature": {"type": "apiKey", "in": "header", "name": "X-Signature"}},
+    )
+    app.json.ensure_ascii = False
+
+
+def _init_extensions(app: APIFlask) -> None:
+    from . import db_setup  # noqa: F401  (engine event listeners)
+    from .extensions import db, limiter, migrate
+    from .security.crypto import DataVault
+
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///"):
+        Path(app.config["SQLALCHEMY_DATABASE_URI"][len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+        app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"connect_args": {"timeout": 30}})
+    else:
+        app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True, "pool_size": 10,
+                                                            "max_overflow": 20})
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(REPO / "migrations"), render_as_batch=True, compare_type=True)
+    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"] or "memory://")
+    app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
+    limiter.init_app(app)
+    app.extensions["data_vault"] = DataVault(app.config["DATA_KEY"])
+    from . import errors, logs
+    errors.init_app(app)
+    logs.init_app(app)
+
+
+def _register(app: APIFlask) -> None:
+    from .api import register_api
+    from .cli import register_cli
+    from .services import idempotency
+    from .web import register_web
+
+    app.before_request(idempotency.before_request)
+    app.after_request(idempotency.after_request)
+    register_api(app, API_PREFIX)
+    register_web(app)
+    register_cli(app)

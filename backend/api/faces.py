@@ -1,0 +1,4 @@
+"""faces endpoints (area under construction in this change set)."""
+from apiflask import APIBlueprint
+
+bp = APIBlueprint("faces", __name__, tag="Faces")

@@ -1,0 +1,38 @@
+"""Liveness/readiness probes and the offline assets of the API docs page."""
+from __future__ import annotations
+
+import swagger_ui_bundle
+from apiflask import APIBlueprint
+from flask import send_from_directory
+from sqlalchemy import text
+
+from ..extensions import db
+from ..security.authz import public
+
+bp = APIBlueprint("health", __name__, tag="Health")
+
+
+@bp.get("/healthz")
+@bp.doc(summary="Process is alive")
+@public
+def healthz():
+    return {"status": "ok"}
+
+
+@bp.get("/readyz")
+@bp.doc(summary="Database reachable")
+@public
+def readyz():
+    try:
+        db.session.execute(text("SELECT 1"))
+    except Exception as exc:  # noqa: BLE001 — any failure means not ready
+        return {"status": "unavailable", "error": type(exc).__name__}, 503
+    return {"status": "ok", "database": db.engine.dialect.name}
+
+
+@bp.get("/docs/assets/<path:filename>")
+@bp.doc(hide=True)
+@public
+def docs_assets(filename):
+    # Swagger UI served from the installed package: deployments are often on offline networks.
+    return send_from_directory(swagger_ui_bundle.swagger_ui_path, filename, max_age=86400)

@@ -1,0 +1,138 @@
+"""Institutions and staff users."""
+from __future__ import annotations
+
+from apiflask import APIBlueprint, Schema
+from apiflask.fields import Integer, String
+from apiflask.validators import Length, OneOf
+from werkzeug.security import generate_password_hash
+
+from ..clock import now
+from ..domain import identity
+from ..domain.errors import conflict, forbidden, invalid
+from ..extensions import db
+from ..models import Institution, User
+from ..security.authz import actor, ensure_region, get_or_404, requires
+from ..services import audit
+
+bp = APIBlueprint("institutions", __name__, tag="Institutions")
+
+
+class InstitutionIn(Schema):
+    name = String(required=True, validate=Length(min=1, max=128))
+    credit_code = String(required=True, validate=Length(min=1, max=32))
+    region_code = String(required=True, validate=Length(min=2, max=6))
+    kind = String(required=True, validate=OneOf(["training_org", "enterprise", "college"]))
+
+
+class InstitutionOut(Schema):
+    id = Integer()
+    name = String()
+    credit_code = String()
+    region_code = String()
+    kind = String()
+    status = String()
+
+
+class UserIn(Schema):
+    username = String(required=True, validate=Length(min=3, max=64))
+    password = String(required=True, validate=Length(min=10, max=256))
+    role = String(required=True, validate=OneOf(["admin", "supervisor", "institution"]))
+    region_code = String(load_default=None, validate=Length(min=2, max=6))
+    institution_id = Integer(load_default=None)
+
+
+class UserOut(Schema):
+    id = Integer()
+    username = String()
+    role = String()
+    region_code = String(allow_none=True)
+    institution_id = Integer(allow_none=True)
+
+
+def create_institution(data: dict, actor_label: str, scope_check) -> Institution:
+    """Validate and add an institution (used by the API and the demo seed)."""
+    code = identity.validate_credit_code(data["credit_code"])
+    region = identity.validate_region_code(data["region_code"])
+    if len(region) != 6:
+        raise invalid("invalid_region_code", field="region_code", reason="must_be_6_digits")
+    scope_check(region)
+    if db.session.execute(db.select(Institution.id).where(Institution.credit_code == code)).scalar():
+        raise conflict("credit_code_taken", field="credit_code")
+    t = now()
+    inst = Institution(name=data["name"].strip(), credit_code=code, region_code=region, kind=data["kind"],
+                       status="approved", created_at=t)
+    db.session.add(inst)
+    db.session.flush()
+    audit.record(actor_label, "institution.create", "institution", inst.id, t,
+                 after={"name": inst.name, "credit_code": code, "region_code": region})
+    return inst
+
+
+def create_user(data: dict, actor_label: str, scope_check=None) -> User:
+    """Validate and add a staff user (API, CLI and seed)."""
+    role = data["role"]
+    region = data.get("region_code")
+    inst_id = data.get("institution_id")
+    if role == "supervisor":
+        if not region:
+            raise invalid("validation_error", fields={"region_code": ["required for supervisors"]})
+        region = identity.validate_region_code(region)
+        if scope_check:
+            scope_check(region)
+    if role == "institution":
+        if not inst_id:
+            raise invalid("validation_error", fields={"institution_id": ["required for institution staff"]})
+        inst = get_or_404(Institution, inst_id)
+        region = inst.region_code
+        if scope_check:
+            scope_check(inst.region_code)
+    if role == "admin" and scope_check is not None:
+        scope_check(None)
+    if db.session.execute(db.select(User.id).where(User.username == data["username"])).scalar():
+        raise conflict("username_taken", field="username")
+    t = now()
+    user = User(username=data["username"], password_hash=generate_password_hash(data["password"]), role=role,
+                region_code=region, institution_id=inst_id if role == "institution" else None, created_at=t)
+    db.session.add(user)
+    db.session.flush()
+    audit.record(actor_label, "user.create", "user", user.id, t,
+                 after={"username": user.username, "role": role, "region_code": region, "institution_id": inst_id})
+    return user
+
+
+def _scope_check_for(a):
+    def check(region):
+        if region is None:  # creating an admin
+            if a.role != "admin":
+                raise forbidden("forbidden", reason="only admins create admins")
+            return
+        ensure_region(a, region)
+    return check
+
+
+@bp.post("/institutions")
+@bp.input(InstitutionIn, arg_name="body")
+@bp.output(InstitutionOut, status_code=201)
+@bp.doc(summary="Register an institution (admin, or supervisor inside the region)")
+@requires("admin", "supervisor")
+def post_institution(body):
+    a = actor()
+    return create_institution(body, a.label, _scope_check_for(a))
+
+
+@bp.get("/institutions/<int:institution_id>")
+@bp.output(InstitutionOut)
+@bp.doc(summary="One institution")
+@requires("admin", "supervisor", "institution", "trainee")
+def get_institution(institution_id):
+    return get_or_404(Institution, institution_id)
+
+
+@bp.post("/users")
+@bp.input(UserIn, arg_name="body")
+@bp.output(UserOut, status_code=201)
+@bp.doc(summary="Create a staff user")
+@requires("admin", "supervisor")
+def post_user(body):
+    a = actor()
+    return create_user(body, a.label, _scope_check_for(a))

@@ -1,0 +1,4 @@
+"""outcomes endpoints (area under construction in this change set)."""
+from apiflask import APIBlueprint
+
+bp = APIBlueprint("outcomes", __name__, tag="Outcomes")

@@ -1,0 +1,28 @@
+"""Shared request/response schema pieces."""
+from apiflask import Schema
+from apiflask.fields import Dict, Integer, String
+from apiflask.validators import Length
+
+
+class ErrorInner(Schema):
+    code = String(required=True)
+    message = String(required=True)
+    details = Dict()
+
+
+class ErrorOut(Schema):
+    """The one error shape."""
+    error = Dict(required=True, metadata={"description": "{code, message, details}"})
+
+
+class StatusOut(Schema):
+    status = String(required=True)
+
+
+class Pagination(Schema):
+    page = Integer(load_default=1, validate=lambda v: v >= 1)
+    per_page = Integer(load_default=50, validate=lambda v: 1 <= v <= 500)
+
+
+class ReasonIn(Schema):
+    reason = String(required=True, validate=Length(min=1, max=1000))

@@ -1,0 +1,1 @@
+"""Per-area CLI commands; each module exposes `commands`."""

@@ -1,0 +1,136 @@
+"""Settings from the environment. Development keeps generated keys in instance/; production needs explicit ones."""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+from pathlib import Path
+
+# Rule parameters (DESIGN.md "Rules"); every one can be overridden by an environment variable
+# of the same name, so a region can run with its own policy without a code change.
+RULE_DEFAULTS: dict[str, object] = {
+    "VOUCHER_QR_TTL_S": 60,
+    "VOUCHER_QR_REFRESH_S": 30,
+    "SITE_QR_PERIOD_S": 30,
+    "PLAN_CHANGE_DAYS": 2,
+    "LESSON_CHANGE_HOURS": 4,
+    "ONLINE_MAX_SHARE": "0.4",
+    "CHECK_IN_BEFORE_MIN": 30,
+    "CHECK_OUT_AFTER_MIN": 30,
+    "ATTENDANCE_GRACE_MIN": 15,
+    "MAX_ACCURACY_M": 100,
+    "FLAG_ACCURACY_M": 50,
+    "MAX_SPEED_KMH": 120,
+    "DEFAULT_RADIUS_M": 200,
+    "FACE_MATCH_THRESHOLD": 0.5,
+    "WORKING_AGE_MIN": 16,
+    "WORKING_AGE_MAX": 60,
+    "COMPLETION_RATIO": "0.8",
+    "SUBSIDY_RATE_FEN_PER_HOUR": 3000,
+    "SUBSIDY_ANNUAL_CAP_FEN": 100000,
+    "SUBSIDY_APPLICATION_MONTHS": 6,
+    "PUBLICITY_WORKING_DAYS": 5,
+    "LIVING_ALLOWANCE_ENABLED": False,
+    "LIVING_ALLOWANCE_FEN_PER_DAY": 3000,
+    "RETENTION_YEARS": 4,
+    "DEVICE_MAX_SKEW_S": 300,
+    "DEVICE_EVENT_MAX_AGE_DAYS": 7,
+    "DEVICE_OFFLINE_AFTER_S": 300,
+    "DEVICE_DRIFT_WARN_S": 120,
+    "ACCESS_TOKEN_MINUTES": 15,
+    "REFRESH_TOKEN_DAYS": 14,
+}
+
+_KEY_NAMES = ("SECRET_KEY", "DATA_KEY")
+_MIN_KEY_BYTES = 32
+
+
+class ConfigError(RuntimeError):
+    """The process cannot start with this configuration."""
+
+
+def _coerce(default: object, raw: str) -> object:
+    """Parse an environment string into the type of the default it overrides."""
+    if isinstance(default, bool):
+        return raw.strip().lower() in ("1", "true", "yes", "on")
+    if isinstance(default, int):
+        return int(raw)
+    if isinstance(default, float):
+        return float(raw)
+    return raw
+
+
+def _dev_keys(instance_path: Path) -> dict[str, str]:
+    """Load or create the development keys file; say so once when it is created."""
+    path = instance_path / "dev-keys.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    instance_path.mkdir(parents=True, exist_ok=True)
+    keys = {name: base64.urlsafe_b64encode(secrets.token_bytes(32)).decode() for name in _KEY_NAMES}
+    path.write_text(json.dumps(keys))
+    os.chmod(path, 0o600)
+    print(f"[config] generated development keys in {path} (set SECRET_KEY/DATA_KEY in production)")
+    return keys
+
+
+def key_bytes(value: str) -> bytes:
+    """Decode a configured key (urlsafe base64, or raw text) and insist on 32+ bytes."""
+    try:
+        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+        if len(raw) < _MIN_KEY_BYTES:
+            raw = value.encode()
+    except (ValueError, TypeError):
+        raw = value.encode()
+    if len(raw) < _MIN_KEY_BYTES:
+        raise ConfigError("keys must carry at least 32 bytes (e.g. `python -c 'import secrets;print(secrets.token_urlsafe(32))'`)")
+    return raw
+
+
+def load(instance_path: str, overrides: dict | None = None) -> dict:
+    """Build the Flask config dict from defaults, the environment and explicit overrides."""
+    env = os.environ
+    overrides = dict(overrides or {})
+    cfg: dict[str, object] = {}
+    app_env = overrides.get("APP_ENV", env.get("APP_ENV", "development"))
+    cfg["APP_ENV"] = app_env
+    inst = Path(instance_path)
+    db_default = f"sqlite:///{inst / 'peixunquan.db'}"
+    cfg["SQLALCHEMY_DATABASE_URI"] = _normalise_db_url(env.get("DATABASE_URL", db_default))
+    cfg["REDIS_URL"] = env.get("REDIS_URL") or None
+    cfg["WECHAT_MODE"] = env.get("WECHAT_MODE", "stub")
+    cfg["WECHAT_APPID"] = env.get("WECHAT_APPID")
+    cfg["WECHAT_SECRET"] = env.get("WECHAT_SECRET")
+    cfg["WECHAT_CODE2SESSION_URL"] = env.get(
+        "WECHAT_CODE2SESSION_URL", "https://api.weixin.qq.com/sns/jscode2session")
+    cfg["RATELIMIT_ENABLED"] = _coerce(True, env.get("RATELIMIT_ENABLED", "true"))
+    cfg["UPLOAD_DIR"] = env.get("UPLOAD_DIR", str(inst / "uploads"))
+    cfg["PUBLIC_BASE_URL"] = env.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000")
+    cfg["JWT_ISSUER"] = env.get("JWT_ISSUER", "peixunquan")
+    cfg["MAX_CONTENT_LENGTH"] = 24 * 1024 * 1024
+    for name, default in RULE_DEFAULTS.items():
+        cfg[name] = _coerce(default, env[name]) if name in env else default
+    for name in _KEY_NAMES:
+        if env.get(name):
+            cfg[name] = env[name]
+    cfg.update(overrides)
+    missing = [n for n in _KEY_NAMES if not cfg.get(n)]
+    if missing:
+        if app_env == "production":
+            raise ConfigError(f"production refuses to start without {', '.join(missing)}")
+        dev = _dev_keys(inst)
+        for name in missing:
+            cfg[name] = dev[name]
+    for name in _KEY_NAMES:
+        key_bytes(str(cfg[name]))
+    if app_env == "production" and cfg["WECHAT_MODE"] == "stub":
+        raise ConfigError("production refuses WECHAT_MODE=stub")
+    return cfg
+
+
+def _normalise_db_url(url: str) -> str:
+    """Make postgres URLs use psycopg 3, the driver we ship."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url

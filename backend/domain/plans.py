@@ -1,0 +1,134 @@
+"""Training-plan rules: the status machine, change windows, class hours and the online share."""
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from backend.domain.errors import conflict, invalid
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+DRAFT = "draft"
+SUBMITTED = "submitted"
+APPROVED = "approved"
+REJECTED = "rejected"
+IN_PROGRESS = "in_progress"
+COMPLETION_SUBMITTED = "completion_submitted"
+COMPLETED = "completed"
+STATES = (DRAFT, SUBMITTED, APPROVED, REJECTED, IN_PROGRESS, COMPLETION_SUBMITTED, COMPLETED)
+
+DELIVERIES = ("offline", "online", "blended")
+
+# action -> (states it may start from, resulting state)
+TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
+    "submit": (frozenset({DRAFT, REJECTED}), SUBMITTED),
+    "withdraw": (frozenset({SUBMITTED}), DRAFT),
+    "approve": (frozenset({SUBMITTED}), APPROVED),
+    "reject": (frozenset({SUBMITTED}), REJECTED),
+    "start": (frozenset({APPROVED}), IN_PROGRESS),
+    "submit_completion": (frozenset({IN_PROGRESS}), COMPLETION_SUBMITTED),
+    "approve_completion": (frozenset({COMPLETION_SUBMITTED}), COMPLETED),
+}
+
+PLAN_CHANGE_LEAD = timedelta(days=2)   # source 000
+LESSON_CHANGE_LEAD = timedelta(hours=4)  # source 000
+CLASS_HOUR = timedelta(minutes=45)     # one class hour is at least 45 minutes of lesson time
+MAX_ONLINE_SHARE = Decimal("0.4")      # source 002
+
+
+def transition(current: str, action: str) -> str:
+    """Return the status after `action`, or raise 409 invalid_state."""
+    allowed = TRANSITIONS.get(action)
+    if allowed is None or current not in allowed[0]:
+        raise conflict("invalid_state", status=current, action=action)
+    return allowed[1]
+
+
+def _iso_shanghai(moment: datetime) -> str:
+    return moment.astimezone(SHANGHAI).isoformat()
+
+
+def plan_change_deadline(starts_on: date) -> datetime:
+    """Last moment (UTC) for whole-plan changes after approval: 2 days before starts_on 00:00 Shanghai."""
+    start = datetime.combine(starts_on, time(0), tzinfo=SHANGHAI)
+    return (start - PLAN_CHANGE_LEAD).astimezone(UTC)
+
+
+def check_plan_change(status: str, starts_on: date, now: datetime) -> None:
+    """Raise unless the plan may be edited now: draft/rejected freely, approved until the deadline."""
+    if status in (DRAFT, REJECTED):
+        return
+    if status in (APPROVED, IN_PROGRESS):
+        deadline = plan_change_deadline(starts_on)
+        # An in-progress plan has had a lesson start, so its window is closed whatever starts_on says.
+        if status == IN_PROGRESS or now > deadline:
+            raise conflict("change_window_closed", deadline=_iso_shanghai(deadline))
+        return
+    # submitted is under review (withdraw first); completion states are final for the plan itself.
+    raise conflict("invalid_state", status=status, action="change")
+
+
+def check_lesson_time_change(old_start: datetime, old_end: datetime,
+                             new_start: datetime, new_end: datetime, now: datetime) -> None:
+    """Raise unless a lesson may move to new times: same duration, until 4 h before the old start."""
+    if new_start == old_start and new_end == old_end:
+        return  # a PATCH that resends unchanged times (e.g. with a site change) is no time change
+    if new_end - new_start != old_end - old_start:
+        raise invalid("hours_changed")
+    deadline = old_start - LESSON_CHANGE_LEAD
+    if now > deadline:
+        raise conflict("change_window_closed", deadline=_iso_shanghai(deadline))
+
+
+def _as_decimal(value) -> Decimal:
+    # str() first so a float such as 1.5 becomes Decimal("1.5") rather than its binary expansion.
+    return value if isinstance(value, Decimal) else Decimal(str(value))
+
+
+def max_class_hours(starts_at: datetime, ends_at: datetime) -> Decimal:
+    """Most class hours (in halves) a lesson of this length may carry."""
+    halves = int((ends_at - starts_at) * 2 // CLASS_HOUR)
+    return Decimal(halves) / 2
+
+
+def check_class_hours(starts_at: datetime, ends_at: datetime, class_hours) -> Decimal:
+    """Validate times and class hours (positive halves, hours × 45 min ≤ duration); return the hours."""
+    if ends_at <= starts_at:
+        raise invalid("validation_error", field="ends_at")
+    try:
+        hours = _as_decimal(class_hours)
+    except ArithmeticError:
+        raise invalid("validation_error", field="class_hours") from None
+    if not hours.is_finite() or hours <= 0 or (hours * 2) % 1 != 0:
+        raise invalid("validation_error", field="class_hours")
+    limit = max_class_hours(starts_at, ends_at)
+    if hours > limit:
+        # Details are for display only, and halves are exact in binary, so a float is safe here.
+        raise invalid("class_hours_too_long", max_class_hours=float(limit))
+    return hours
+
+
+def check_online_share(offline_hours, online_hours, delivery: str,
+                       max_share: Decimal = MAX_ONLINE_SHARE) -> None:
+    """Raise unless the plan's hour totals (including the lesson being added) fit its delivery mode."""
+    offline = _as_decimal(offline_hours)
+    online = _as_decimal(online_hours)
+    if delivery not in DELIVERIES:
+        raise invalid("validation_error", field="delivery")
+    if delivery == "offline" and online > 0:
+        raise invalid("validation_error", field="mode")
+    if delivery == "online" and offline > 0:
+        raise invalid("validation_error", field="mode")
+    if delivery != "blended":
+        return
+    total = offline + online
+    # Compare by multiplication so exactly 40 % is never lost to division rounding.
+    if total > 0 and online > max_share * total:
+        share = (online / total).quantize(Decimal("0.0001"))
+        raise invalid("online_share_exceeded", share=float(share), max_share=float(max_share))
+
+
+def roster_frozen(first_lesson_start: datetime | None, now: datetime) -> bool:
+    """True once the plan's first lesson has started (a plan with no lessons is never frozen)."""
+    return first_lesson_start is not None and now >= first_lesson_start

@@ -1,0 +1,72 @@
+"""Attendance events from phones, kiosks and approved make-ups, and make-up requests (补卡)."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, CheckConstraint, Float, ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ..extensions import db
+from .types import UTCDateTime
+
+
+class AttendanceEvent(db.Model):
+    """Every check-in/out a phone or kiosk sent, accepted or rejected: nothing is dropped."""
+
+    __tablename__ = "attendance_events"
+    __table_args__ = (
+        # Idempotency forever: an origin ("p<person>" or "d<device>") never records an event id twice.
+        UniqueConstraint("origin", "event_id"),
+        CheckConstraint("kind IN ('check_in','check_out')", name="kind"),
+        CheckConstraint("source IN ('mobile','kiosk','makeup')", name="source"),
+        # At most one accepted check-in and one accepted check-out per person and lesson.
+        Index("uq_attendance_accepted_once", "lesson_id", "person_id", "kind", unique=True,
+              sqlite_where=text("accepted"), postgresql_where=text("accepted")),
+        Index("ix_attendance_lesson_kind", "lesson_id", "kind"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    origin: Mapped[str] = mapped_column(String(24))
+    event_id: Mapped[str] = mapped_column(String(64))
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"), index=True)
+    lesson_id: Mapped[int | None] = mapped_column(ForeignKey("lessons.id"))
+    kind: Mapped[str] = mapped_column(String(10))
+    source: Mapped[str] = mapped_column(String(8))
+    method: Mapped[str | None] = mapped_column(String(16))
+    captured_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
+    accuracy_m: Mapped[float | None] = mapped_column(Float)
+    distance_m: Mapped[float | None] = mapped_column(Float)
+    face_distance: Mapped[float | None] = mapped_column(Float)
+    device_id: Mapped[int | None] = mapped_column(ForeignKey("devices.id"))
+    session_key: Mapped[str | None] = mapped_column(String(64))
+    accepted: Mapped[bool]
+    reason: Mapped[str | None] = mapped_column(String(32))
+    details: Mapped[dict] = mapped_column(JSON, default=dict)
+    flags: Mapped[list] = mapped_column(JSON, default=list)
+    status_code: Mapped[int] = mapped_column(default=201)
+
+
+class MakeupRequest(db.Model):
+    """A same-day make-up (补卡) with sign-in sheet and panorama photo, awaiting a supervisor."""
+
+    __tablename__ = "makeup_requests"
+    __table_args__ = (
+        CheckConstraint("kind IN ('check_in','check_out','both')", name="kind"),
+        CheckConstraint("status IN ('pending','approved','rejected')", name="status"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lesson_id: Mapped[int] = mapped_column(ForeignKey("lessons.id"), index=True)
+    enrollment_id: Mapped[int] = mapped_column(ForeignKey("enrollments.id"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
+    kind: Mapped[str] = mapped_column(String(10))
+    reason: Mapped[str] = mapped_column(Text)
+    sign_sheet_path: Mapped[str] = mapped_column(String(255))
+    panorama_path: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    decision_note: Mapped[str | None] = mapped_column(Text)

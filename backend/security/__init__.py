@@ -1,0 +1,1 @@
+"""Keys, encryption of personal data, tokens and who-may-do-what."""

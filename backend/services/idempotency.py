@@ -1,0 +1,85 @@
+"""Idempotency-Key for creating POSTs: a repeat returns the first response, scoped to the caller."""
+from __future__ import annotations
+
+import hashlib
+import logging
+from datetime import timedelta
+
+import jwt
+from flask import Response, g, request
+from sqlalchemy import delete
+from sqlalchemy.exc import IntegrityError
+
+from ..clock import now
+from ..domain.errors import AppError
+from ..extensions import db
+from ..models import IdempotencyRecord
+
+log = logging.getLogger(__name__)
+HEADER = "Idempotency-Key"
+KEEP = timedelta(hours=24)
+
+
+def _scope() -> str:
+    """The caller: token subject, device id, or client address for anonymous calls."""
+    if "X-Device-Id" in request.headers:
+        return "device:" + request.headers["X-Device-Id"][:32]
+    auth = request.headers.get("Authorization", "")
+    if auth.startswith("Bearer "):
+        try:  # signature is verified by the view itself; here the subject only partitions keys
+            return "sub:" + str(jwt.decode(auth[7:], options={"verify_signature": False}).get("sub"))[:48]
+        except jwt.PyJWTError:
+            return "anon"
+    return "addr:" + (request.remote_addr or "-")
+
+
+def before_request():
+    """Replay, refuse, or mark the start of an idempotent POST."""
+    key = request.headers.get(HEADER)
+    if request.method != "POST" or not key or not request.path.startswith("/api/"):
+        return None
+    if len(key) > 128:
+        raise AppError("validation_error", 422, {"fields": {HEADER: ["too long"]}})
+    digest = hashlib.sha256(request.method.encode() + request.path.encode() + b"\n" + request.get_data()).hexdigest()
+    scope = _scope()
+    t = now()
+    db.session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.created_at < t - KEEP))
+    rec = db.session.execute(db.select(IdempotencyRecord).where(
+        IdempotencyRecord.scope == scope, IdempotencyRecord.key == key)).scalar()
+    if rec is None:
+        rec = IdempotencyRecord(scope=scope, key=key, request_hash=digest, state="running", created_at=t)
+        db.session.add(rec)
+        try:
+            db.session.commit()
+        except IntegrityError:
+            db.session.rollback()
+            raise AppError("request_in_progress", 409) from None
+        g.idempotency_id = rec.id
+        return None
+    db.session.commit()
+    if rec.request_hash != digest:
+        raise AppError("idempotency_key_reused", 422)
+    if rec.state != "done":
+        raise AppError("request_in_progress", 409)
+    return Response(rec.body, status=rec.status_code, mimetype="application/json",
+                    headers={"Idempotent-Replayed": "true"})
+
+
+def after_request(response: Response) -> Response:
+    """Store the first response (or forget the key after a server error so a retry may run)."""
+    rec_id = g.pop("idempotency_id", None)
+    if rec_id is None:
+        return response
+    try:
+        db.session.rollback()
+        rec = db.session.get(IdempotencyRecord, rec_id)
+        if rec is not None:
+            if response.status_code >= 500 or response.status_code in (401, 429):
+                db.session.delete(rec)
+            else:
+                rec.state, rec.status_code, rec.body = "done", response.status_code, response.get_data(as_text=True)
+            db.session.commit()
+    except Exception:  # noqa: BLE001 — the primary response must still reach the client
+        db.session.rollback()
+        log.exception("could not store idempotent response")
+    return response

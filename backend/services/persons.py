@@ -1,0 +1,97 @@
+"""Real-name persons: lookup by blind index, creation from a validated ID number, binding to WeChat."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from ..domain import identity
+from ..domain.errors import conflict
+from ..extensions import db
+from ..models import Person, WechatAccount
+from ..security.crypto import vault
+
+ID_CONTEXT = "persons.id_number"
+FACE_CONTEXT = "persons.face_template"
+
+
+def shanghai_today(now: datetime):
+    """The Asia/Shanghai date of a UTC instant."""
+    from ..domain.attendance import SHANGHAI
+    return now.astimezone(SHANGHAI).date()
+
+
+def find_by_id_number(id_number: str) -> Person | None:
+    """The person with this (normalised) ID number, via the keyed blind index."""
+    idx = vault().blind_index(id_number)
+    return db.session.execute(db.select(Person).where(Person.id_number_index == idx)).scalar_one_or_none()
+
+
+def new_person(name: str, id_number: str, now: datetime, phone: str | None = None,
+               groups: list | None = None) -> Person:
+    """Build (not yet added) a Person with derived fields and the ID number encrypted."""
+    v = vault()
+    return Person(name=name, id_number_enc=v.encrypt_text(id_number, ID_CONTEXT),
+                  id_number_index=v.blind_index(id_number), id_number_masked=identity.mask_id_number(id_number),
+                  birth_date=identity.birth_date(id_number), gender=identity.gender(id_number),
+                  household_region=identity.household_region(id_number), phone=phone,
+                  groups=sorted(set(groups or [])), created_at=now)
+
+
+def match_or_create(name: str, id_number: str, now: datetime, phone: str | None = None,
+                    groups: list | None = None) -> Person:
+    """The person with this ID number (the name must agree), created if unknown."""
+    person = find_by_id_number(id_number)
+    if person is None:
+        person = new_person(name, id_number, now, phone, groups)
+        db.session.add(person)
+        db.session.flush()
+        return person
+    if person.name != name:
+        raise conflict("identity_mismatch", field="name")
+    if phone and not person.phone:
+        person.phone = phone
+    return person
+
+
+def id_number_of(person: Person) -> str:
+    """Decrypt a person's ID number (only for the owner, card keys and exports)."""
+    return vault().decrypt_text(person.id_number_enc, ID_CONTEXT)
+
+
+def bind_identity(account: WechatAccount, name: str, id_number: str, phone: str | None, now: datetime) -> Person:
+    """Bind a WeChat account to a real-name person; one openid per person and one person per openid."""
+    id_number = identity.validate_id_number(id_number, shanghai_today(now))
+    phone = identity.validate_phone(phone) if phone else None
+    name = (name or "").strip()
+    if not name:
+        from ..domain.errors import invalid
+        raise invalid("validation_error", fields={"name": ["required"]})
+    if account.person_id is not None:
+        person = db.session.get(Person, account.person_id)
+        if identity.normalize_id_number(id_number) != id_number_of(person):
+            raise conflict("identity_taken", reason="account_already_bound")
+        if person.name != name:
+            raise conflict("identity_mismatch", field="name")
+        return person
+    person = match_or_create(name, id_number, now, phone)
+    other = db.session.execute(db.select(WechatAccount.id).where(WechatAccount.person_id == person.id)).scalar()
+    if other is not None:
+        raise conflict("identity_taken")
+    account.person_id = person.id
+    account.bound_at = now
+    if phone:
+        person.phone = phone
+    db.session.flush()
+    return person
+
+
+def person_view(person: Person, owner: bool = False) -> dict:
+    """Serialise a person; the full ID number only for its owner."""
+    out = {"id": person.id, "name": person.name if owner else identity.mask_name(person.name),
+           "id_number_masked": person.id_number_masked, "gender": person.gender,
+           "birth_date": person.birth_date.isoformat() if owner else None,
+           "household_region": person.household_region,
+           "phone": person.phone if owner else (identity.mask_phone(person.phone) if person.phone else None),
+           "groups": person.groups or [], "face_enrolled": person.face_template_enc is not None}
+    if owner:
+        out["id_number"] = id_number_of(person)
+    return out
