@@ -1,0 +1,112 @@
+"""One error shape everywhere under /api, the OpenAPI document, offline docs and health probes."""
+from __future__ import annotations
+
+import re
+
+import pytest
+from openapi_spec_validator import validate
+
+
+def test_openapi_document_validates(client):
+    r = client.get("/api/v1/openapi.json")
+    assert r.status_code == 200
+    spec = r.get_json()
+    validate(spec)
+    assert "/api/v1/auth/login" in spec["paths"]
+
+
+def test_docs_page_uses_only_local_assets(client):
+    html = client.get("/api/v1/docs").get_data(as_text=True)
+    urls = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert urls and all(u.startswith("/") for u in urls), urls
+    for u in urls:
+        r = client.get(u)
+        assert r.status_code == 200, u
+        r.close()
+
+
+@pytest.mark.parametrize("method, path, status, code", [
+    ("get", "/api/v1/does-not-exist", 404, "not_found"),
+    ("get", "/api/v1/auth/login", 405, "method_not_allowed"),
+    ("get", "/api/v1/me", 401, "unauthorized"),
+])
+def test_error_shape(client, method, path, status, code):
+    r = getattr(client, method)(path)
+    assert r.status_code == status
+    err = r.get_json()["error"]
+    assert err["code"] == code and err["message"] and isinstance(err["details"], dict)
+
+
+def test_malformed_json_is_validation_error(client):
+    r = client.post("/api/v1/auth/login", data="{not json", headers={"Content-Type": "application/json"})
+    assert r.status_code in (400, 422)
+    assert r.get_json()["error"]["code"] == "validation_error"
+
+
+def test_payload_too_large_is_json(app, client):
+    app.config["MAX_CONTENT_LENGTH"] = 1000
+    r = client.post("/api/v1/auth/login", data="x" * 5000, headers={"Content-Type": "application/json"})
+    assert r.status_code == 413 and r.get_json()["error"]["code"] == "payload_too_large"
+
+
+def test_messages_in_english_on_request(client):
+    zh = client.get("/api/v1/me").get_json()["error"]["message"]
+    en = client.get("/api/v1/me", headers={"Accept-Language": "en"}).get_json()["error"]["message"]
+    assert zh == "未登录或登录已失效" and en.startswith("Authentication")
+
+
+def test_unexpected_error_is_json_500_without_trace(app, client):
+    from backend.security.authz import public
+
+    @app.get("/api/v1/_boom")
+    @public
+    def boom():
+        raise RuntimeError("secret internals")
+
+    r = client.get("/api/v1/_boom")
+    assert r.status_code == 500
+    body = r.get_data(as_text=True)
+    assert r.get_json()["error"]["code"] == "internal_error" and "secret internals" not in body
+    assert "Traceback" not in body
+
+
+def test_health_probes(client):
+    assert client.get("/healthz").get_json() == {"status": "ok"}
+    r = client.get("/readyz")
+    assert r.status_code == 200 and r.get_json()["status"] == "ok"
+
+
+def test_request_id_echoed(client):
+    r = client.get("/healthz", headers={"X-Request-Id": "abc123"})
+    assert r.headers["X-Request-Id"] == "abc123"
+    assert len(client.get("/healthz").headers["X-Request-Id"]) == 32
+
+
+def test_idempotency_key_replays_first_response(client, staff):
+    _, h = staff("admin")
+    body = {"username": "newsup", "password": "long-password-1", "role": "supervisor", "region_code": "3501"}
+    h1 = dict(h, **{"Idempotency-Key": "k-1"})
+    r1 = client.post("/api/v1/users", json=body, headers=h1)
+    r2 = client.post("/api/v1/users", json=body, headers=h1)
+    assert r1.status_code == r2.status_code == 201 and r1.get_json() == r2.get_json()
+    assert r2.headers.get("Idempotent-Replayed") == "true"
+    r3 = client.post("/api/v1/users", json=dict(body, username="other"), headers=h1)
+    assert r3.status_code == 422 and r3.get_json()["error"]["code"] == "idempotency_key_reused"
+
+
+def test_json_logs_carry_request_id(app, client, capsys):
+    import json
+    import logging
+
+    from backend.logs import JsonFormatter
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter())
+    logging.getLogger("access").addHandler(handler)
+    app.config["ACCESS_LOG"] = True
+    try:
+        client.get("/healthz", headers={"X-Request-Id": "rid-42"})
+    finally:
+        logging.getLogger("access").removeHandler(handler)
+    line = [ln for ln in capsys.readouterr().err.splitlines() if "rid-42" in ln][0]
+    rec = json.loads(line)
+    assert rec["request_id"] == "rid-42" and rec["status"] == 200 and rec["path"] == "/healthz"

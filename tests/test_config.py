@@ -1,0 +1,49 @@
+"""Configuration: no fallback secrets, production refuses to start without keys."""
+from __future__ import annotations
+
+import pytest
+
+from backend import config
+
+
+def test_production_refuses_without_keys(tmp_path, monkeypatch):
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    monkeypatch.delenv("DATA_KEY", raising=False)
+    with pytest.raises(config.ConfigError, match="SECRET_KEY"):
+        config.load(str(tmp_path), {"APP_ENV": "production"})
+    assert not (tmp_path / "dev-keys.json").exists()
+
+
+def test_production_refuses_stub_wechat(tmp_path):
+    keys = {"SECRET_KEY": "k" * 40, "DATA_KEY": "d" * 40}
+    with pytest.raises(config.ConfigError, match="stub"):
+        config.load(str(tmp_path), dict(keys, APP_ENV="production"))
+
+
+def test_development_generates_keys_once(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    monkeypatch.delenv("DATA_KEY", raising=False)
+    first = config.load(str(tmp_path))
+    assert "generated development keys" in capsys.readouterr().out
+    second = config.load(str(tmp_path))
+    assert first["SECRET_KEY"] == second["SECRET_KEY"] and first["DATA_KEY"] == second["DATA_KEY"]
+    assert (tmp_path / "dev-keys.json").stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize("key", ["short", "x" * 31])
+def test_short_keys_refused(tmp_path, key):
+    with pytest.raises(config.ConfigError, match="32 bytes"):
+        config.load(str(tmp_path), {"SECRET_KEY": key, "DATA_KEY": "d" * 40})
+
+
+def test_rule_defaults_overridable_from_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("MAX_ACCURACY_M", "80")
+    monkeypatch.setenv("LIVING_ALLOWANCE_ENABLED", "true")
+    cfg = config.load(str(tmp_path), {"SECRET_KEY": "k" * 40, "DATA_KEY": "d" * 40})
+    assert cfg["MAX_ACCURACY_M"] == 80 and cfg["LIVING_ALLOWANCE_ENABLED"] is True
+
+
+def test_postgres_url_uses_psycopg3(tmp_path, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "postgres://u@h/db")
+    cfg = config.load(str(tmp_path), {"SECRET_KEY": "k" * 40, "DATA_KEY": "d" * 40})
+    assert cfg["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://u@h/db"
