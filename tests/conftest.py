@@ -89,6 +89,8 @@ def db_template(tmp_path_factory):
         _pg_reset(url)
         app = create_app(dict(TEST_KEYS, SQLALCHEMY_DATABASE_URI=url, RATELIMIT_ENABLED=False))
         _migrate(app)
+        with app.app_context():
+            db.engine.dispose()
         return {"kind": "postgres", "url": url, "instance": inst}
     path = inst / "template.db"
     app = create_app(dict(TEST_KEYS, SQLALCHEMY_DATABASE_URI=f"sqlite:///{path}", RATELIMIT_ENABLED=False))
