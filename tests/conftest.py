@@ -63,14 +63,6 @@ class FakeClock:
         self.current = self() + timedelta(**kw)
 
 
-def _pg_reset(url: str) -> None:
-    eng = create_engine(url)
-    with eng.begin() as conn:
-        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    eng.dispose()
-
-
 def _migrate(app) -> None:
     # Tests build the schema from the models so areas can evolve in parallel; tests/db proves the
     # Alembic migrations produce exactly this schema on SQLite and PostgreSQL.
@@ -80,24 +72,33 @@ def _migrate(app) -> None:
 
 @pytest.fixture(scope="session")
 def db_template(tmp_path_factory):
-    """Migrate once per session: an SQLite template file, or the PostgreSQL schema."""
+    """Build the schema once per session: an SQLite template file, or a PostgreSQL database of its own
+    (created next to TEST_DATABASE_URL's database, so parallel runs never share tables)."""
     inst = tmp_path_factory.mktemp("instance")
     if BACKEND == "postgres":
         if not PG_URL:
             pytest.exit("TEST_DB=postgres needs TEST_DATABASE_URL", returncode=3)
-        url = _pg_url(PG_URL)
-        _pg_reset(url)
+        base = _pg_url(PG_URL)
+        name = f"test_run_{uuid.uuid4().hex[:12]}"
+        admin = create_engine(base, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        url = base.rsplit("/", 1)[0] + "/" + name
         app = create_app(dict(TEST_KEYS, SQLALCHEMY_DATABASE_URI=url, RATELIMIT_ENABLED=False))
         _migrate(app)
         with app.app_context():
             db.engine.dispose()
-        return {"kind": "postgres", "url": url, "instance": inst}
+        yield {"kind": "postgres", "url": url, "instance": inst}
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+        return
     path = inst / "template.db"
     app = create_app(dict(TEST_KEYS, SQLALCHEMY_DATABASE_URI=f"sqlite:///{path}", RATELIMIT_ENABLED=False))
     _migrate(app)
     with app.app_context():
         db.engine.dispose()
-    return {"kind": "sqlite", "path": path, "instance": inst}
+    yield {"kind": "sqlite", "path": path, "instance": inst}
 
 
 def _truncate_pg(url: str) -> None:

@@ -1,0 +1,197 @@
+"""Kiosk event ingest: the same attendance rules as phones, judged at capture time, deduplicated forever."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import insert, select, tuple_
+from sqlalchemy.exc import IntegrityError
+
+from ..domain.attendance import LessonTimes, check_sequence, check_window
+from ..domain.errors import AppError
+from ..extensions import db
+from ..models import AttendanceEvent, Device, Enrollment, Institution, Lesson, Person
+
+KINDS = ("check_in", "check_out")
+METHODS = ("card+face", "qr+face", "card+pin")
+
+
+def _parse(raw) -> tuple[dict | None, str | None]:
+    """Validate one event's shape; a malformed event gets its own rejection, not the whole batch's."""
+    if not isinstance(raw, dict):
+        return None, "invalid_event"
+    ev = {}
+    event_id = raw.get("event_id")
+    if not isinstance(event_id, str) or not 8 <= len(event_id) <= 64:
+        return None, "invalid_event"
+    ev["event_id"] = event_id
+    for key in ("person_id", "lesson_id"):
+        if not isinstance(raw.get(key), int) or isinstance(raw.get(key), bool):
+            return ev, "invalid_event"
+        ev[key] = raw[key]
+    if raw.get("kind") not in KINDS or raw.get("method") not in METHODS:
+        return ev, "invalid_event"
+    ev["kind"], ev["method"] = raw["kind"], raw["method"]
+    fd = raw.get("face_distance")
+    if fd is not None and (not isinstance(fd, int | float) or isinstance(fd, bool) or not 0 <= fd <= 2):
+        return ev, "invalid_event"
+    ev["face_distance"] = float(fd) if fd is not None else None
+    try:
+        captured = datetime.fromisoformat(str(raw.get("captured_at")).replace("Z", "+00:00"))
+    except ValueError:
+        return ev, "invalid_event"
+    if captured.tzinfo is None:
+        return ev, "invalid_event"
+    ev["captured_at"] = captured
+    return ev, None
+
+
+def ingest(device: Device, raw_events: list, now: datetime) -> list[dict]:
+    """Judge and store a batch; returns one receipt per event in the order sent."""
+    cfg = current_app.config
+    origin = f"d{device.id}"
+    parsed = [_parse(r) for r in raw_events]
+    ids = [ev["event_id"] for ev, _ in parsed if ev]
+    seen = set(db.session.execute(select(AttendanceEvent.event_id).where(
+        AttendanceEvent.origin == origin, AttendanceEvent.event_id.in_(ids))).scalars()) if ids else set()
+    lesson_ids = {ev["lesson_id"] for ev, err in parsed if ev and not err}
+    lessons = {le.id: le for le in db.session.execute(select(Lesson).where(Lesson.id.in_(lesson_ids))).scalars()}
+    pairs = {(ev["lesson_id"], ev["person_id"]) for ev, err in parsed if ev and not err}
+    plan_of = {le.id: le.plan_id for le in lessons.values()}
+    person_ids = {ev["person_id"] for ev, err in parsed if ev and not err}
+    known_people = set(db.session.execute(select(Person.id).where(Person.id.in_(person_ids))).scalars()) \
+        if person_ids else set()
+    enrolled = set()
+    if pairs:
+        plan_person = {(plan_of[lid], pid) for lid, pid in pairs if lid in plan_of}
+        if plan_person:
+            enrolled = set(db.session.execute(select(Enrollment.plan_id, Enrollment.person_id).where(
+                tuple_(Enrollment.plan_id, Enrollment.person_id).in_(plan_person),
+                Enrollment.status == "active")).all())
+    state: dict[tuple[int, int], set[str]] = {}
+    if pairs:
+        for lid, pid, kind in db.session.execute(select(
+                AttendanceEvent.lesson_id, AttendanceEvent.person_id, AttendanceEvent.kind).where(
+                tuple_(AttendanceEvent.lesson_id, AttendanceEvent.person_id).in_(pairs),
+                AttendanceEvent.accepted.is_(True))).all():
+            state.setdefault((lid, pid), set()).add(kind)
+
+    threshold = cfg["FACE_MATCH_THRESHOLD"]
+    future = timedelta(seconds=cfg["DEVICE_MAX_SKEW_S"])
+    max_age = timedelta(days=cfg["DEVICE_EVENT_MAX_AGE_DAYS"])
+    receipts: list[dict | None] = [None] * len(parsed)
+    rows: list[dict] = []
+    batch_ids: set[str] = set()
+    # Judge in capture order so a check-in and its check-out in one batch are seen in sequence.
+    order = sorted(range(len(parsed)), key=lambda i: (parsed[i][0] or {}).get("captured_at") or now)
+    for i in order:
+        ev, err = parsed[i]
+        if ev is None or err:
+            receipts[i] = {"event_id": (ev or {}).get("event_id"), "status": "rejected", "reason": err}
+            continue
+        if ev["event_id"] in seen or ev["event_id"] in batch_ids:
+            receipts[i] = {"event_id": ev["event_id"], "status": "duplicate"}
+            continue
+        batch_ids.add(ev["event_id"])
+        reason = "unknown_person" if ev["person_id"] not in known_people else \
+            _judge(ev, device, lessons, plan_of, enrolled, state, now, threshold, future, max_age)
+        if reason is None:
+            state.setdefault((ev["lesson_id"], ev["person_id"]), set()).add(ev["kind"])
+        rows.append(_row(ev, origin, device, lessons, known_people, now, reason))
+        receipts[i] = {"event_id": ev["event_id"], "status": "accepted" if reason is None else "rejected",
+                       **({"reason": reason} if reason else {})}
+    stored = _store(rows, receipts)
+    _publish(device, stored)
+    return receipts
+
+
+def _publish(device: Device, rows: list[dict]) -> None:
+    """Every stored kiosk event goes to the supervisors' live stream, like phone events."""
+    if not rows:
+        return
+    from ..live import publish_attendance
+    region = db.session.execute(select(Institution.region_code).where(Institution.id == device.institution_id)).scalar()
+    names = dict(db.session.execute(select(Person.id, Person.name).where(
+        Person.id.in_({r["person_id"] for r in rows}))).all())
+    for row in rows:
+        if row["lesson_id"] is None:
+            continue
+        pid = row["person_id"]
+        publish_attendance(row, row["lesson_id"], {"id": pid, "name": names.get(pid)} if pid in names else None, region)
+
+
+def _judge(ev, device, lessons, plan_of, enrolled, state, now, threshold, future, max_age) -> str | None:
+    """The reason this event is rejected, or None when it counts."""
+    captured = ev["captured_at"]
+    if captured > now + future:
+        return "captured_in_future"
+    if captured < now - max_age:
+        return "captured_too_old"
+    lesson = lessons.get(ev["lesson_id"])
+    if lesson is None:
+        return "unknown_lesson"
+    if lesson.site_id != device.site_id or lesson.mode != "offline":
+        return "wrong_site"
+    if (plan_of[lesson.id], ev["person_id"]) not in enrolled:
+        return "not_enrolled"
+    if ev["method"] != "card+pin":
+        if ev["face_distance"] is None or ev["face_distance"] > threshold:
+            return "face_mismatch"
+    try:
+        check_window(ev["kind"], LessonTimes(lesson.starts_at, lesson.ends_at, lesson.class_hours), captured)
+        done = state.get((lesson.id, ev["person_id"]), set())
+        check_sequence(ev["kind"], "check_in" in done, "check_out" in done)
+    except AppError as err:
+        return err.code
+    return None
+
+
+def _row(ev, origin, device, lessons, known_people, now, reason) -> dict:
+    # Unknown ids are kept in `details` (foreign keys would refuse them) so nothing sent is lost.
+    known = ev["lesson_id"] in lessons
+    person_known = ev["person_id"] in known_people
+    details = {} if known else {"lesson_id": ev["lesson_id"]}
+    if not person_known:
+        details["person_id"] = ev["person_id"]
+    return {"origin": origin, "event_id": ev["event_id"], "person_id": ev["person_id"] if person_known else None,
+            "lesson_id": ev["lesson_id"] if known else None, "kind": ev["kind"], "source": "kiosk",
+            "method": ev["method"], "captured_at": ev["captured_at"], "received_at": now,
+            "face_distance": ev["face_distance"], "device_id": device.id, "accepted": reason is None,
+            "reason": reason, "details": details, "flags": [],
+            "status_code": 201 if reason is None else 422}
+
+
+def _store(rows: list[dict], receipts: list) -> list[dict]:
+    """Insert all rows in one statement; on a race with another writer, fall back row by row."""
+    if not rows:
+        return []
+    try:
+        with db.session.begin_nested():
+            db.session.execute(insert(AttendanceEvent), rows)
+        return rows
+    except IntegrityError:
+        pass
+    stored = []
+    by_id = {r["event_id"]: i for i, r in enumerate(receipts) if r and r.get("event_id")}
+    for row in rows:
+        try:
+            with db.session.begin_nested():
+                db.session.execute(insert(AttendanceEvent), [row])
+            stored.append(row)
+        except IntegrityError:
+            # Either the same event id arrived concurrently (duplicate) or another accepted
+            # check-in/out for the same person and lesson won the race (stored as a rejection).
+            exists = db.session.execute(select(AttendanceEvent.id).where(
+                AttendanceEvent.origin == row["origin"], AttendanceEvent.event_id == row["event_id"])).scalar()
+            idx = by_id.get(row["event_id"])
+            if exists:
+                receipts[idx] = {"event_id": row["event_id"], "status": "duplicate"}
+                continue
+            row = dict(row, accepted=False, reason=f"already_{'checked_in' if row['kind'] == 'check_in' else 'checked_out'}",
+                       status_code=409)
+            with db.session.begin_nested():
+                db.session.execute(insert(AttendanceEvent), [row])
+            stored.append(row)
+            receipts[idx] = {"event_id": row["event_id"], "status": "rejected", "reason": row["reason"]}
+    return stored
+

@@ -1,0 +1,109 @@
+"""Kiosk devices: registration, revocation, heartbeat, the signed daily manifest."""
+from __future__ import annotations
+
+import secrets
+from datetime import date, datetime, time, timedelta
+
+from flask import current_app
+
+from ..domain.attendance import SHANGHAI
+from ..domain.device_signature import card_key
+from ..domain.errors import conflict
+from ..extensions import db
+from ..models import Device, Enrollment, Institution, Lesson, Person, Site
+from ..security.authz import ensure_institution, get_or_404
+from ..security.crypto import vault
+from ..security.devices import SECRET_CONTEXT, device_secret
+from . import audit
+from .persons import FACE_CONTEXT, id_number_of
+
+
+def register(actor, name: str, site_id: int, t: datetime) -> tuple[Device, str]:
+    """Create a device at a site of the caller's institution; returns it and its secret (shown once)."""
+    site = get_or_404(Site, site_id)
+    inst = db.session.get(Institution, site.institution_id)
+    ensure_institution(actor, inst.id, inst.region_code)
+    secret = secrets.token_urlsafe(32)
+    device = Device(institution_id=inst.id, site_id=site.id, name=name.strip(),
+                    secret_enc=vault().encrypt_text(secret, SECRET_CONTEXT), status="active", created_at=t)
+    db.session.add(device)
+    db.session.flush()
+    audit.record(actor.label, "device.register", "device", device.id, t, after={"site_id": site.id, "name": name})
+    return device, secret
+
+
+def revoke(actor, device_id: int, t: datetime) -> Device:
+    """Revoke a device at once: its next signed request is refused."""
+    device = get_or_404(Device, device_id)
+    inst = db.session.get(Institution, device.institution_id)
+    ensure_institution(actor, inst.id, inst.region_code)
+    if device.status == "revoked":
+        raise conflict("invalid_state", status="revoked")
+    device.status, device.revoked_at = "revoked", t
+    audit.record(actor.label, "device.revoke", "device", device.id, t, before={"status": "active"},
+                 after={"status": "revoked"})
+    return device
+
+
+def heartbeat(device: Device, queue_depth: int, clock: datetime, version: str, t: datetime) -> None:
+    """Record liveness, queue depth and clock skew (device clock − server clock)."""
+    device.last_heartbeat_at = t
+    device.queue_depth = queue_depth
+    device.last_clock_skew_s = round((clock - t).total_seconds(), 3)
+    device.version = version[:32]
+
+
+def device_health(device: Device, t: datetime) -> dict:
+    """Status a supervisor sees: online/offline and clock drift."""
+    cfg = current_app.config
+    offline = device.last_heartbeat_at is None or (t - device.last_heartbeat_at).total_seconds() > cfg[
+        "DEVICE_OFFLINE_AFTER_S"]
+    drift = device.last_clock_skew_s is not None and abs(device.last_clock_skew_s) > cfg["DEVICE_DRIFT_WARN_S"]
+    return {"device_id": device.id, "name": device.name, "site_id": device.site_id,
+            "institution_id": device.institution_id, "status": device.status,
+            "last_heartbeat_at": device.last_heartbeat_at.isoformat() if device.last_heartbeat_at else None,
+            "queue_depth": device.queue_depth, "clock_skew_s": device.last_clock_skew_s,
+            "version": device.version, "offline": offline, "clock_drift": drift}
+
+
+def shanghai_day_bounds(day: date) -> tuple[datetime, datetime]:
+    """UTC instants of 00:00 and 24:00 of an Asia/Shanghai date."""
+    start = datetime.combine(day, time(0), SHANGHAI)
+    return start, start + timedelta(days=1)
+
+
+def manifest(device: Device, day: date) -> dict:
+    """The site, its lessons that day and the enrolled people with card keys and face templates only."""
+    site = db.session.get(Site, device.site_id)
+    start, end = shanghai_day_bounds(day)
+    lessons = db.session.execute(
+        db.select(Lesson).where(Lesson.site_id == site.id, Lesson.mode == "offline",
+                                Lesson.starts_at < end, Lesson.ends_at > start).order_by(Lesson.starts_at)
+    ).scalars().all()
+    by_plan: dict[int, list[int]] = {}
+    for lesson in lessons:
+        by_plan.setdefault(lesson.plan_id, []).append(lesson.id)
+    people = []
+    if by_plan:
+        rows = db.session.execute(
+            db.select(Person, Enrollment.plan_id).join(Enrollment, Enrollment.person_id == Person.id)
+            .where(Enrollment.plan_id.in_(by_plan), Enrollment.status == "active")
+        ).all()
+        secret = device_secret(device)
+        merged: dict[int, dict] = {}
+        for person, plan_id in rows:
+            entry = merged.get(person.id)
+            if entry is None:
+                face = vault().decrypt_json(person.face_template_enc, FACE_CONTEXT) if person.face_template_enc else None
+                entry = merged[person.id] = {"person_id": person.id, "name": person.name,
+                                             "card_key": card_key(secret, id_number_of(person)),
+                                             "face_encoding": face, "lesson_ids": []}
+            entry["lesson_ids"].extend(by_plan[plan_id])
+        people = sorted(merged.values(), key=lambda p: p["person_id"])
+    return {"date": day.isoformat(),
+            "site": {"id": site.id, "name": site.name, "lat": site.lat, "lon": site.lon, "radius_m": site.radius_m},
+            "lessons": [{"lesson_id": le.id, "plan_id": le.plan_id, "title": le.title,
+                         "starts_at": le.starts_at.astimezone(SHANGHAI).isoformat(),
+                         "ends_at": le.ends_at.astimezone(SHANGHAI).isoformat(),
+                         "class_hours": float(le.class_hours)} for le in lessons],
+            "people": people}

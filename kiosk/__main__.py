@@ -1,0 +1,58 @@
+"""python -m kiosk [--config FILE] [--once]: run the training-site kiosk daemon."""
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+
+from kiosk import __version__
+from kiosk.config import ConfigError, load_config
+from kiosk.devices import DeviceUnavailable
+
+log = logging.getLogger("kiosk")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(prog="python -m kiosk", description="Training-site attendance kiosk.")
+    parser.add_argument("--config", help="TOML settings file (see kiosk/kiosk.example.toml)")
+    parser.add_argument("--once", action="store_true",
+                        help="sync, handle pending input until idle, sync again, exit (1 if upload failed)")
+    parser.add_argument("--version", action="version", version=__version__)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the process exit code."""
+    args = parse_args(argv)
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"kiosk: configuration error: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Imported after logging is set up: the runtime pulls in the device adapters.
+    from kiosk.runtime import Kiosk
+
+    try:
+        kiosk = Kiosk(config)
+    except DeviceUnavailable as exc:
+        print(f"kiosk: device error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        if args.once:
+            return kiosk.run_once()
+        stop = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+        log.info("kiosk %s started (device %s)", __version__, config.device_id)
+        kiosk.run_forever(stop)
+        return 0
+    finally:
+        kiosk.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+"""What the screen says for each outcome code, in Chinese (the default) and English."""
+from __future__ import annotations
+
+MESSAGES: dict[str, tuple[str, str]] = {
+    "checked_in": ("签到成功", "Checked in"),
+    "checked_out": ("签退成功", "Checked out"),
+    "not_on_roster": ("未在今日参训名单中", "Not on today's roster"),
+    "no_manifest": ("今日名单未下载，请联系工作人员", "Today's roster is not loaded; please call staff"),
+    "no_lesson_now": ("当前没有您的课程", "You have no lesson now"),
+    "check_in_closed": ("签到时间已过", "Check-in has closed for this lesson"),
+    "already_checked_in": ("已签到，课程开始后再签退", "Already checked in; check out after the lesson starts"),
+    "already_checked_out": ("本课次已签退", "Already checked out of this lesson"),
+    "qr_offline": ("网络不可用，二维码无法核验，请刷社保卡", "Offline: QR codes cannot be checked, please use your card"),
+    "qr_invalid": ("二维码无效或已过期，请刷新后重试", "QR code invalid or expired; refresh it and try again"),
+    "qr_no_holder": ("二维码无法识别持有人，请刷社保卡", "QR code does not name its holder; please use your card"),
+    "qr_needs_face": ("二维码签到需人脸核验，请刷社保卡并输入密码",
+                      "QR check-in needs a face check; please use your card and PIN"),
+    "face_mismatch": ("人脸核验未通过", "Face does not match"),
+    "no_face": ("未检测到人脸，请正对摄像头", "No face found; please face the camera"),
+    "camera_error": ("摄像头故障，请刷卡并输入密码", "Camera problem; please use your card and PIN"),
+    "pin_wrong": ("密码错误", "Wrong PIN"),
+    "pin_timeout": ("未输入密码", "No PIN entered"),
+    "no_verification_method": ("无可用的核验方式，请联系工作人员",
+                               "No way to verify you here; please call staff"),
+    "record_failed": ("记录失败，请重试或联系工作人员", "Could not record; please retry or call staff"),
+}
+
+
+def text(code: str) -> str:
+    """Both languages on one line, e.g. '签到成功 / Checked in'."""
+    zh, en = MESSAGES.get(code, (code, code))
+    return f"{zh} / {en}"

@@ -1,0 +1,84 @@
+"""The two ways to prove a scan is its holder: face 1:1 against the template, or a PIN."""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from kiosk.core.manifest import Person
+from kiosk.core.messages import text
+from kiosk.core.pin import PinVerifier
+from kiosk.devices.base import Camera, DeviceError, PinPad
+
+log = logging.getLogger(__name__)
+
+# (rgb frame, 128-float template, threshold) -> (matched, distance or None, reason or None)
+FaceVerifier = Callable[[object, object, float], tuple[bool, float | None, str | None]]
+
+
+@dataclass(frozen=True)
+class Verification:
+    """Outcome of one verification: the face distance when a face was compared."""
+
+    ok: bool
+    reason: str | None = None
+    face_distance: float | None = None
+
+
+def default_face_verifier(rgb, template, threshold: float):
+    """backend.faces.verify, imported on first use (dlib takes a while to load)."""
+    from backend.faces import verify
+
+    return verify(rgb, template, threshold)
+
+
+def verify_face(camera: Camera, person: Person, face_verifier: FaceVerifier, threshold: float,
+                attempts: int, prompt: Callable[[str], None], capture_timeout: float = 2.0) -> Verification:
+    """Up to `attempts` frames compared with the person's template; the first match wins."""
+    reason, best = "no_face", None
+    for attempt in range(1, attempts + 1):
+        prompt(f"请正对摄像头 / Please look at the camera ({attempt}/{attempts})")
+        try:
+            frame = camera.capture(timeout=capture_timeout)
+        except DeviceError as exc:
+            log.warning("camera failed during verification: %s", exc)
+            return Verification(False, "camera_error", best)
+        if frame is None:
+            continue
+        try:
+            matched, distance, why = face_verifier(frame, person.face_encoding, threshold)
+        except Exception:  # noqa: BLE001 - a broken template or model must not stop the kiosk
+            log.exception("face verification crashed")
+            return Verification(False, "camera_error", best)
+        if distance is not None:
+            best = distance if best is None else min(best, distance)
+        if matched:
+            return Verification(True, None, distance)
+        reason = why or "face_mismatch"
+        # Once any comparison happened, a later "no face" should not hide that it did not match.
+        if best is not None:
+            reason = "face_mismatch"
+    return Verification(False, reason, best)
+
+
+def verify_pin(pinpad: PinPad, person: Person, pin_verifier: PinVerifier, attempts: int,
+               prompt: Callable[[str], None], timeout: float = 30.0) -> Verification:
+    """Up to `attempts` PIN entries checked by `pin_verifier`."""
+    reason = "pin_timeout"
+    for attempt in range(1, attempts + 1):
+        prompt(f"请输入密码 / Please enter your PIN ({attempt}/{attempts})")
+        try:
+            pin = pinpad.read_pin(timeout)
+        except DeviceError as exc:
+            log.warning("PIN pad failed: %s", exc)
+            return Verification(False, "no_verification_method")
+        if pin is None:
+            return Verification(False, "pin_timeout")
+        verdict = pin_verifier(person, pin)
+        if verdict is None:
+            return Verification(False, "no_verification_method")
+        if verdict:
+            return Verification(True)
+        reason = "pin_wrong"
+        prompt(text("pin_wrong"))
+    return Verification(False, reason)
