@@ -70,6 +70,8 @@ def _register(app: APIFlask) -> None:
     from .services import idempotency
     from .web import register_web
 
+    from .security.authz import gate
+    app.before_request(gate)  # authentication first: nothing is parsed or replayed for strangers
     app.before_request(idempotency.before_request)
     app.after_request(idempotency.after_request)
     register_api(app, API_PREFIX)
