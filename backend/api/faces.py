@@ -1,4 +1,64 @@
-"""faces endpoints (area under construction in this change set)."""
-from apiflask import APIBlueprint
+"""Face enrolment with explicit consent: the trainee's own, or collected in person by an institution."""
+from __future__ import annotations
+
+from apiflask import APIBlueprint, Schema
+from apiflask.fields import Boolean, String
+from apiflask.validators import Length
+
+from ..clock import now
+from ..domain.errors import forbidden
+from ..extensions import db
+from ..models import Person
+from ..security.authz import actor, get_or_404, requires
+from ..services import faces as svc
 
 bp = APIBlueprint("faces", __name__, tag="Faces")
+
+
+class FaceIn(Schema):
+    image_base64 = String(required=True, validate=Length(min=1, max=12_000_000),
+                          metadata={"description": "JPEG or PNG with exactly one face; not kept"})
+    consent = Boolean(load_default=False, metadata={"description": "must be true: explicit consent to face use"})
+
+
+class EnrolledOut(Schema):
+    enrolled = Boolean()
+
+
+def _own_person() -> Person:
+    a = actor()
+    if not a.person_id:
+        raise forbidden("identity_not_bound")
+    return db.session.get(Person, a.person_id)
+
+
+@bp.put("/me/face")
+@bp.input(FaceIn, arg_name="body")
+@bp.output(EnrolledOut)
+@bp.doc(summary="Enrol the caller's face (consent required); only the encrypted template is kept")
+@requires("trainee")
+def put_my_face(body):
+    svc.enroll(_own_person(), body["image_base64"], body["consent"], actor().label, now())
+    return {"enrolled": True}
+
+
+@bp.delete("/me/face")
+@bp.output(EnrolledOut)
+@bp.doc(summary="Withdraw face consent: the template is deleted; card + PIN stays available")
+@requires("trainee")
+def delete_my_face():
+    svc.withdraw(_own_person(), actor().label, now())
+    return {"enrolled": False}
+
+
+@bp.put("/persons/<int:person_id>/face")
+@bp.input(FaceIn, arg_name="body")
+@bp.output(EnrolledOut)
+@bp.doc(summary="Enrol a trainee's face in person (institution: own roster; supervisor: own region)")
+@requires("institution", "supervisor")
+def put_person_face(person_id, body):
+    a = actor()
+    person = get_or_404(Person, person_id)
+    svc.ensure_may_enroll(a, person)
+    svc.enroll(person, body["image_base64"], body["consent"], a.label, now())
+    return {"enrolled": True}

@@ -1,4 +1,266 @@
-"""vouchers endpoints (area under construction in this change set)."""
-from apiflask import APIBlueprint
+"""Voucher batches, claims, the holder's vouchers and their rotating QR, desk/kiosk verification."""
+from __future__ import annotations
+
+from apiflask import APIBlueprint, Schema
+from apiflask.fields import AwareDateTime, Boolean, Dict, Integer, List, Nested, String
+from apiflask.validators import Length, OneOf, Range
+from flask import Response, current_app
+
+from ..clock import now
+from ..domain.errors import invalid, not_found
+from ..extensions import db
+from ..models import Person, VoucherBatch
+from ..security.authz import actor, requires
+from ..services import voucher_qr, voucher_use
+from ..services import vouchers as svc
+from .paging import page_list, paginate
 
 bp = APIBlueprint("vouchers", __name__, tag="Vouchers")
+
+_DATETIME = {"format": "date-time"}
+
+
+class EligibilityIn(Schema):
+    groups = List(String(validate=Length(max=32)), load_default=None, allow_none=True,
+                  validate=Length(max=50), metadata={"description": "target groups; any one qualifies"})
+    age_min = Integer(load_default=None, allow_none=True, strict=True, validate=Range(min=0, max=150))
+    age_max = Integer(load_default=None, allow_none=True, strict=True, validate=Range(min=0, max=150))
+    household_regions = List(String(validate=Length(max=6)), load_default=None, allow_none=True,
+                             validate=Length(max=500), metadata={"description": "household region code prefixes"})
+
+
+class BatchIn(Schema):
+    name = String(required=True, validate=Length(min=1, max=128))
+    region_code = String(required=True, validate=Length(min=2, max=6))
+    occupation_codes = List(String(validate=Length(max=32)), required=True, validate=Length(min=1, max=500))
+    institution_ids = List(Integer(strict=True), load_default=None, allow_none=True, validate=Length(max=5000),
+                           metadata={"description": "null: every approved institution in the region"})
+    eligibility = Nested(EligibilityIn, load_default=None, allow_none=True)
+    directed_id_numbers = List(String(validate=Length(max=32)), load_default=None, allow_none=True,
+                               validate=Length(max=200_000),
+                               metadata={"description": "定向发放: only these people may claim; kept as blind indexes"})
+    quantity = Integer(required=True, strict=True, validate=Range(min=1, max=10_000_000))
+    face_value_fen = Integer(required=True, strict=True, validate=Range(min=0, max=100_000_000))
+    claim_starts_at = AwareDateTime(required=True)
+    claim_ends_at = AwareDateTime(required=True)
+    valid_days = Integer(load_default=90, strict=True, validate=Range(min=1, max=3650))
+    funding_source = String(load_default="", validate=Length(max=64))
+    claim_requires_face = Boolean(load_default=False)
+    payee = String(load_default="institution", validate=OneOf(["institution", "trainee"]))
+
+
+class BatchOut(Schema):
+    id = Integer()
+    name = String()
+    status = String()
+    region_code = String()
+    occupation_codes = List(String())
+    quantity = Integer()
+    remaining = Integer()
+    face_value_fen = Integer()
+    claim_starts_at = String(metadata=_DATETIME)
+    claim_ends_at = String(metadata=_DATETIME)
+    valid_days = Integer()
+    claim_requires_face = Boolean()
+    institution_ids = List(Integer(), allow_none=True)
+    eligibility = Dict()
+    directed = Boolean()
+    funding_source = String()
+    payee = String()
+    created_by = Integer()
+    created_at = String(metadata=_DATETIME)
+    published_at = String(metadata=_DATETIME, allow_none=True)
+    eligible = Boolean(metadata={"description": "trainees only"})
+    ineligible_reasons = List(String(), metadata={"description": "trainees only: group, age, household_region, "
+                                                                  "not_directed, already_claimed, face_not_enrolled, "
+                                                                  "identity_not_bound"})
+    claimed_code = String(allow_none=True, metadata={"description": "trainees only: the live voucher held"})
+
+
+class ClaimIn(Schema):
+    face_image_base64 = String(load_default=None, allow_none=True, validate=Length(max=12_000_000),
+                               metadata={"description": "JPEG/PNG, required when the batch needs face verification"})
+
+
+class VoucherOut(Schema):
+    code = String()
+    batch_id = Integer()
+    batch_name = String()
+    status = String(metadata={"description": "claimed, used, returned, expired, written_off, voided"})
+    face_value_fen = Integer()
+    occupation_codes = List(String())
+    claimed_at = String(metadata=_DATETIME)
+    expires_at = String(metadata=_DATETIME)
+    used_at = String(metadata=_DATETIME, allow_none=True)
+    returned_at = String(metadata=_DATETIME, allow_none=True)
+
+
+class StatusOut(Schema):
+    status = String()
+
+
+class QrQuery(Schema):
+    format = String(load_default="json", validate=OneOf(["json", "png", "svg"]))
+
+
+class QrOut(Schema):
+    token = String()
+    expires_at = String(metadata=_DATETIME)
+    refresh_after_s = Integer()
+    code = String()
+
+
+class VerifyIn(Schema):
+    token = String(load_default=None, allow_none=True, validate=Length(max=128))
+    code = String(load_default=None, allow_none=True, validate=Length(max=64))
+
+
+class VerifyOut(Schema):
+    valid = Boolean()
+    reason = String(allow_none=True, metadata={
+        "description": "token_expired, token_invalid, token_consumed, expired, returned, used, written_off, "
+                       "voided, not_allowed_institution, not_found"})
+    usable_here = Boolean()
+    voucher = Dict(metadata={"description": "{code, status, expires_at, batch: {id, name, occupation_codes, "
+                                            "face_value_fen}, holder: {person_id, name_masked, id_number_masked}}"})
+
+
+class VoidIn(Schema):
+    reason = String(required=True, validate=Length(min=1, max=500))
+
+
+# ---- batches ----------------------------------------------------------------------------------------
+
+@bp.post("/voucher-batches")
+@bp.input(BatchIn, arg_name="body")
+@bp.output(BatchOut, status_code=201)
+@bp.doc(summary="Define a voucher batch (draft) in the supervisor's region")
+@requires("supervisor", "admin")
+def create_batch(body):
+    if not body["name"].strip():
+        raise invalid("validation_error", fields={"name": ["must not be blank"]})
+    batch = svc.create_batch(actor(), body, now())
+    return svc.batch_view(batch, staff=True)
+
+
+@bp.post("/voucher-batches/<int:batch_id>/publish")
+@bp.output(BatchOut)
+@bp.doc(summary="Publish a draft batch: trainees can claim within its window")
+@requires("supervisor", "admin")
+def publish_batch(batch_id):
+    return svc.batch_view(svc.publish_batch(actor(), batch_id, now()), staff=True)
+
+
+@bp.post("/voucher-batches/<int:batch_id>/close")
+@bp.output(BatchOut)
+@bp.doc(summary="Close a published batch: no more claims, claimed vouchers stay valid")
+@requires("supervisor", "admin")
+def close_batch(batch_id):
+    return svc.batch_view(svc.close_batch(actor(), batch_id, now()), staff=True)
+
+
+@bp.get("/voucher-batches")
+@bp.output(BatchOut(many=True))
+@bp.doc(summary="Trainee: published batches open now, with eligibility; supervisor: own region, all states")
+@requires("trainee", "supervisor", "admin")
+def list_batches():
+    a = actor()
+    if a.role == "trainee":
+        person = db.session.get(Person, a.person_id) if a.person_id else None
+        return page_list(svc.trainee_batches(person, now()))
+    return paginate(svc.supervisor_batches_stmt(a), lambda b: svc.batch_view(b, staff=True))
+
+
+@bp.get("/voucher-batches/<int:batch_id>")
+@bp.output(BatchOut)
+@bp.doc(summary="One batch (trainees see published ones only)")
+@requires("trainee", "supervisor", "admin")
+def get_batch(batch_id):
+    a = actor()
+    if a.role != "trainee":
+        return svc.batch_view(svc.batch_in_scope(a, batch_id), staff=True)
+    batch = db.session.get(VoucherBatch, batch_id)
+    if batch is None or batch.status == "draft":
+        raise not_found("not_found", object="voucher_batch", id=batch_id)
+    person = db.session.get(Person, a.person_id) if a.person_id else None
+    view = svc.batch_view(batch)
+    reasons = svc.eligibility_of(batch, person, now()) if person else ["identity_not_bound"]
+    view.update(eligible=not reasons, ineligible_reasons=reasons)
+    return view
+
+
+# ---- claims and the holder's vouchers -----------------------------------------------------------------
+
+@bp.post("/voucher-batches/<int:batch_id>/claims")
+@bp.input(ClaimIn, arg_name="body")
+@bp.output(VoucherOut, status_code=201)
+@bp.doc(summary="Claim one voucher (one live voucher per person and batch; stock never oversold)")
+@requires("trainee")
+def claim(batch_id, body):
+    t = now()
+    voucher = svc.claim(actor(), batch_id, body.get("face_image_base64"), t,
+                        face_threshold=float(current_app.config["FACE_MATCH_THRESHOLD"]))
+    return svc.voucher_view(voucher, t)
+
+
+@bp.get("/me/vouchers")
+@bp.output(VoucherOut(many=True))
+@bp.doc(summary="The caller's vouchers; status reads expired as soon as it is due")
+@requires("trainee")
+def my_vouchers():
+    t = now()
+    return paginate(svc.my_vouchers_stmt(actor()), lambda v: svc.voucher_view(v, t))
+
+
+@bp.get("/me/vouchers/<code>")
+@bp.output(VoucherOut)
+@bp.doc(summary="One of the caller's vouchers")
+@requires("trainee")
+def my_voucher(code):
+    return svc.voucher_view(svc.own_voucher(actor(), code), now())
+
+
+@bp.post("/me/vouchers/<code>/return")
+@bp.output(StatusOut)
+@bp.doc(summary="Return an unused voucher: the stock goes back and the person may claim again")
+@requires("trainee")
+def return_voucher(code):
+    voucher = svc.return_voucher(actor(), code, now())
+    return {"status": voucher.status}
+
+
+@bp.get("/me/vouchers/<code>/qr")
+@bp.input(QrQuery, location="query", arg_name="query")
+@bp.output(QrOut)
+@bp.doc(summary="Rotating QR token (60 s, refresh every 30 s); ?format=png|svg returns the image",
+        responses={200: {"description": "JSON token, or the QR image for format=png|svg"}})
+@requires("trainee")
+def voucher_qr_token(code, query):
+    cfg = current_app.config
+    out = voucher_qr.qr_token(actor(), code, now(), int(cfg["VOUCHER_QR_TTL_S"]), int(cfg["VOUCHER_QR_REFRESH_S"]))
+    if query["format"] == "json":
+        return out
+    image, mimetype = voucher_qr.render_qr(out["token"], query["format"])
+    return Response(image, mimetype=mimetype, headers={
+        "Cache-Control": "no-store", "X-Token-Expires-At": out["expires_at"],
+        "X-Refresh-After": str(out["refresh_after_s"])})
+
+
+# ---- desks and kiosks ---------------------------------------------------------------------------------
+
+@bp.post("/vouchers/verify")
+@bp.input(VerifyIn, arg_name="body")
+@bp.output(VerifyOut)
+@bp.doc(summary="Check a voucher QR token or code at an institution desk or kiosk")
+@requires("institution", "device")
+def verify(body):
+    return voucher_use.verify(actor(), body.get("token"), body.get("code"), now())
+
+
+@bp.post("/vouchers/<code>/void")
+@bp.input(VoidIn, arg_name="body")
+@bp.output(StatusOut)
+@bp.doc(summary="Void a live voucher (supervisor in the batch's region); the stock is not restored")
+@requires("supervisor", "admin")
+def void(code, body):
+    return {"status": voucher_use.void_voucher(actor(), code, body["reason"], now()).status}

@@ -1,0 +1,26 @@
+"""`flask --app backend vouchers expire`: mark due unused vouchers expired (reads show it already)."""
+from __future__ import annotations
+
+import click
+from flask.cli import AppGroup
+
+vouchers_cli = AppGroup("vouchers", help="Voucher maintenance.")
+
+
+@vouchers_cli.command("expire")
+def expire_cmd():
+    """Mark every claimed voucher past its expiry as expired, for statistics; prints the count."""
+    from ..clock import now
+    from ..extensions import db
+    from ..services.voucher_use import expire_due
+
+    try:
+        codes = expire_due(now(), "cli:vouchers-expire")
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        raise
+    click.echo(f"expired {len(codes)} vouchers")
+
+
+commands = [vouchers_cli]
