@@ -4,7 +4,7 @@ from __future__ import annotations
 import importlib
 
 # One module per area; each exposes `bp`. Order only affects the OpenAPI tag order.
-MODULES = ("auth", "institutions", "sites", "vouchers", "faces", "plans", "attendance", "live", "devices",
+MODULES = ("auth", "nearby", "institutions", "sites", "vouchers", "faces", "plans", "attendance", "live", "devices",
            "outcomes", "stats", "health")
 
 
