@@ -10,7 +10,7 @@ from ..security.authz import actor, requires
 from ..services.nearby import nearby
 from .paging import page_list
 
-bp = APIBlueprint("nearby", __name__, tag="Institutions")
+bp = APIBlueprint("nearby", __name__, tag="Nearby")
 
 
 class NearbyQuery(Schema):

@@ -1,4 +1,252 @@
-"""outcomes endpoints (area under construction in this change set)."""
+"""Results, completion, certificates, subsidy claims, trainee archive and evaluations."""
+from __future__ import annotations
+
 from apiflask import APIBlueprint
+from flask import Blueprint, Response, render_template, request
+
+from ..clock import now
+from ..domain.errors import AppError, forbidden, invalid
+from ..extensions import limiter
+from ..security.authz import actor, public, requires
+from ..services import certificates, evaluations, results, subsidy
+from .outcome_schemas import (
+    ArchiveOut,
+    CertificateOut,
+    CertificatePublicOut,
+    ClaimOut,
+    ClaimQuery,
+    ClaimStatusOut,
+    ClaimSummaryOut,
+    CompletionOut,
+    DisburseOut,
+    EvaluationIn,
+    EvaluationOut,
+    ImportOut,
+    MySubsidyOut,
+    ObjectionIn,
+    ObjectionOut,
+    PlanStatusOut,
+    RatingOut,
+    ResultOut,
+    ResultsIn,
+)
+from .paging import page_list, paginate
 
 bp = APIBlueprint("outcomes", __name__, tag="Outcomes")
+# Printable and verification pages live outside /api/v1 (registered by backend.web).
+pages = Blueprint("certificate_pages", __name__)
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+# Numbers are sequential: slow down anyone walking through them (per client address).
+PUBLIC_LOOKUP_LIMIT = "120 per minute"
+
+
+def _person_id() -> int:
+    a = actor()
+    if a.person_id is None:
+        raise forbidden("identity_not_bound")
+    return a.person_id
+
+
+# ---- results and completion ----------------------------------------------------------------
+
+@bp.post("/plans/<int:plan_id>/results")
+@bp.input(ResultsIn, arg_name="body")
+@bp.output(ImportOut)
+@bp.doc(summary="Import results (JSON {results: [{person_id|id_number, score, passed}]} or multipart xlsx `file`)",
+        description="All or nothing: any bad row is 422 invalid_rows with details.rows; nothing is recorded.",
+        responses={422: "invalid_rows / invalid_file / validation_error", 409: "invalid_state"})
+@requires("institution")
+def post_results(plan_id, body):
+    if "file" in request.files:
+        rows = results.xlsx_rows(request.files["file"].read())
+    else:
+        items = body.get("results")
+        if not isinstance(items, list):
+            raise invalid("validation_error", fields={"results": ["a list of rows, or an xlsx file"]})
+        rows = results.json_rows(items)
+    return results.import_results(actor(), plan_id, rows, now())
+
+
+@bp.get("/plans/<int:plan_id>/results")
+@bp.output(ResultOut(many=True))
+@bp.doc(summary="Recorded results of a plan")
+@requires("institution", "supervisor", "admin")
+def get_results(plan_id):
+    return page_list(results.plan_results(actor(), plan_id))
+
+
+@bp.get("/plans/<int:plan_id>/results/template.xlsx")
+@bp.doc(summary="Results template prefilled with the roster (学员编号, 姓名, 身份证号 masked, 成绩, 是否合格)",
+        responses={200: {"description": "xlsx", "content": {XLSX: {}}}})
+@requires("institution")
+def get_results_template(plan_id):
+    data = results.template_xlsx(actor(), plan_id)
+    return Response(data, mimetype=XLSX,
+                    headers={"Content-Disposition": f'attachment; filename="results-plan-{plan_id}.xlsx"'})
+
+
+@bp.post("/plans/<int:plan_id>/completion")
+@bp.output(PlanStatusOut)
+@bp.doc(summary="Apply for completion (结业): all lessons over, within 6 months of the plan's end",
+        responses={409: "invalid_state / lessons_not_ended / application_window_closed"})
+@requires("institution")
+def post_completion(plan_id):
+    plan = certificates.submit_completion(actor(), plan_id, now())
+    return {"id": plan.id, "status": plan.status,
+            "completion_submitted_at": plan.completion_submitted_at.isoformat()}
+
+
+@bp.post("/plans/<int:plan_id>/completion/approve")
+@bp.output(CompletionOut)
+@bp.doc(summary="Approve completion: certificates for completers who passed, and the subsidy claim",
+        responses={409: "invalid_state"})
+@requires("supervisor")
+def post_completion_approve(plan_id):
+    return certificates.approve_completion(actor(), plan_id, now())
+
+
+@bp.get("/plans/<int:plan_id>/certificates")
+@bp.output(CertificateOut(many=True))
+@bp.doc(summary="Certificates issued for a plan")
+@requires("institution", "supervisor", "admin")
+def get_plan_certificates(plan_id):
+    return page_list(certificates.plan_certificates(actor(), plan_id))
+
+
+# ---- subsidy claims ------------------------------------------------------------------------
+
+@bp.get("/subsidy-claims")
+@bp.input(ClaimQuery, location="query", arg_name="query")
+@bp.output(ClaimSummaryOut(many=True))
+@bp.doc(summary="Subsidy claims: the institution's own, or the supervisor's review queue (oldest first)")
+@requires("institution", "supervisor", "admin")
+def list_claims(query):
+    t = now()
+    return paginate(subsidy.claims_stmt(actor(), query["status"]), lambda c: subsidy.claim_summary(c, t))
+
+
+@bp.get("/subsidy-claims/<int:claim_id>")
+@bp.output(ClaimOut)
+@bp.doc(summary="One claim with its lines, per-trainee explanations and objections")
+@requires("institution", "supervisor", "admin")
+def get_claim(claim_id):
+    return subsidy.claim_view(subsidy.claim_in_scope(actor(), claim_id), now())
+
+
+@bp.post("/subsidy-claims/<int:claim_id>/approve")
+@bp.output(ClaimStatusOut)
+@bp.doc(summary="Approve a claim; the publicity period (公示) starts", responses={409: "invalid_state"})
+@requires("supervisor")
+def post_claim_approve(claim_id):
+    claim = subsidy.approve_claim(actor(), claim_id, now())
+    return {"id": claim.id, "status": claim.status, "total_fen": claim.total_fen,
+            "publicity_ends_at": claim.publicity_ends_at.isoformat()}
+
+
+@bp.post("/subsidy-claims/<int:claim_id>/objections")
+@bp.input(ObjectionIn, arg_name="body")
+@bp.output(ObjectionOut, status_code=201)
+@bp.doc(summary="Record an objection received during publicity", responses={409: "invalid_state"})
+@requires("supervisor")
+def post_objection(claim_id, body):
+    return subsidy.objection_view(subsidy.add_objection(actor(), claim_id, body["text"], now()))
+
+
+@bp.post("/subsidy-claims/<int:claim_id>/disburse")
+@bp.output(DisburseOut)
+@bp.doc(summary="Disburse (second supervisor, after publicity); writes off every voucher on the claim",
+        responses={409: "invalid_state / same_approver / publicity_period / voucher_state_changed"})
+@requires("supervisor")
+def post_disburse(claim_id):
+    return subsidy.disburse_claim(actor(), claim_id, now())
+
+
+# ---- certificates (public) and trainee views ------------------------------------------------
+
+@bp.get("/certificates/<number>")
+@bp.output(CertificatePublicOut)
+@bp.doc(summary="Verify a certificate by number (public; holder masked)",
+        responses={404: "not_found", 422: "invalid_certificate_number"})
+@limiter.limit(PUBLIC_LOOKUP_LIMIT)
+@public
+def get_certificate(number):
+    return certificates.public_view(certificates.find_certificate(number))
+
+
+@bp.get("/me/certificates")
+@bp.output(CertificateOut(many=True))
+@bp.doc(summary="My certificates")
+@requires("trainee")
+def my_certificates():
+    return page_list(certificates.my_certificates(_person_id()))
+
+
+@bp.get("/me/subsidies")
+@bp.output(MySubsidyOut(many=True))
+@bp.doc(summary="My subsidy lines with progress (补贴进度) and payee")
+@requires("trainee")
+def my_subsidies():
+    return page_list(subsidy.my_subsidies(_person_id(), now()))
+
+
+@bp.get("/me/archive")
+@bp.output(ArchiveOut)
+@bp.doc(summary="My lifelong training archive (终身职业技能培训电子档案)")
+@requires("trainee")
+def my_archive():
+    return results.trainee_archive(_person_id(), now())
+
+
+@bp.post("/me/evaluations")
+@bp.input(EvaluationIn, arg_name="body")
+@bp.output(EvaluationOut, status_code=201)
+@bp.doc(summary="Rate the institution of a completed plan (once)",
+        responses={403: "not_completed", 409: "already_evaluated"})
+@requires("trainee")
+def post_evaluation(body):
+    a = actor()
+    return evaluations.evaluation_view(evaluations.evaluate(a.label, _person_id(), body, now()))
+
+
+@bp.get("/institutions/<int:institution_id>/rating")
+@bp.output(RatingOut)
+@bp.doc(summary="An institution's Bayesian rating (public)")
+@public
+def get_rating(institution_id):
+    return evaluations.institution_rating(institution_id)
+
+
+# ---- pages ---------------------------------------------------------------------------------
+
+# Self-contained pages: inline styles and an inline SVG QR code, nothing fetched from anywhere.
+PAGE_HEADERS = {"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+                                           "frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+                "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
+
+
+def _page(number: str, sig: str | None, mode: str):
+    try:
+        ctx = certificates.page_context(number, sig)
+    except AppError as err:
+        return render_template("certificate.html", mode="missing", code=err.code), err.status, PAGE_HEADERS
+    headers = dict(PAGE_HEADERS)
+    if ctx["full_name"]:
+        headers["Cache-Control"] = "private, no-store"  # the signed print page carries the full name
+    return render_template("certificate.html", mode=mode, **ctx), 200, headers
+
+
+@pages.get("/certificates/<number>")
+@limiter.limit(PUBLIC_LOOKUP_LIMIT)
+@public
+def certificate_verify_page(number):
+    """Human verification page (what the certificate's QR code opens)."""
+    return _page(number, None, "verify")
+
+
+@pages.get("/certificates/<number>/print")
+@limiter.limit(PUBLIC_LOOKUP_LIMIT)
+@public
+def certificate_print_page(number):
+    """Printable certificate; the holder's full name only with the signed link from the owner's list."""
+    return _page(number, request.args.get("sig"), "print")

@@ -1,4 +1,137 @@
-"""stats endpoints (area under construction in this change set)."""
-from apiflask import APIBlueprint
+"""Statistics overview and export for supervisors; the append-only audit log."""
+from __future__ import annotations
 
-bp = APIBlueprint("stats", __name__, tag="Stats")
+from apiflask import APIBlueprint, Schema
+from apiflask.fields import Date, Dict, Integer, String
+from apiflask.validators import Length, OneOf
+from flask import Response
+from sqlalchemy import select
+
+from ..clock import now
+from ..domain import identity
+from ..domain.errors import invalid
+from ..extensions import db
+from ..models import AuditEntry, Institution, SubsidyClaim, TrainingPlan, VoucherBatch
+from ..security.actor import Actor
+from ..security.authz import actor, ensure_region, requires
+from ..services import stats
+from .paging import paginate
+
+bp = APIBlueprint("stats", __name__, tag="Statistics and audit")
+
+
+class OverviewQuery(Schema):
+    region_code = String(load_default=None, validate=Length(min=2, max=6))
+    from_ = Date(load_default=None, data_key="from")
+    to = Date(load_default=None)
+
+
+class ExportQuery(OverviewQuery):
+    format = String(load_default="csv", validate=OneOf(["csv", "xlsx"]))
+
+
+class OverviewOut(Schema):
+    region_code = String()
+    from_ = String(data_key="from", allow_none=True)
+    to = String(allow_none=True)
+    vouchers = Dict(metadata={"description": "{issued, claimed, used, returned, expired, written_off, "
+                                             "written_off_fen}"})
+    trainees = Dict(metadata={"description": "{total, by_age_band, by_gender, by_province}"})
+    attendance = Dict(metadata={"description": "{events, accepted, rejected, by_reason, flagged, completion_rate}"})
+    subsidy = Dict(metadata={"description": "{approved_fen, disbursed_fen}"})
+
+
+class AuditQuery(Schema):
+    object_type = String(load_default=None, validate=Length(max=32))
+    object_id = String(load_default=None, validate=Length(max=64))
+    action = String(load_default=None, validate=Length(max=64))
+    page = Integer(load_default=1)
+    per_page = Integer(load_default=50)
+
+
+class AuditOut(Schema):
+    id = Integer()
+    at = String()
+    actor = String()
+    action = String()
+    object_type = String()
+    object_id = String()
+    before = Dict(allow_none=True)
+    after = Dict(allow_none=True)
+    request_id = String(allow_none=True)
+    prev_hash = String()
+    hash = String()
+
+
+def _scope(a: Actor, query: dict) -> str:
+    """The region prefix to count: the asked one if in scope, else the caller's own (admin: everything)."""
+    raw = query.get("region_code")
+    if raw:
+        prefix = identity.region_prefix(identity.validate_region_code(raw))
+        ensure_region(a, prefix)
+    else:
+        prefix = identity.region_prefix(a.region_code) if a.role == "supervisor" else ""
+    if query.get("from_") and query.get("to") and query["from_"] > query["to"]:
+        raise invalid("validation_error", fields={"from": ["must not be after to"]})
+    return prefix
+
+
+@bp.get("/stats/overview")
+@bp.input(OverviewQuery, location="query", arg_name="query")
+@bp.output(OverviewOut)
+@bp.doc(summary="Voucher funnel, trainees, attendance and subsidy for a region prefix and Shanghai date range")
+@requires("supervisor", "admin")
+def get_overview(query):
+    prefix = _scope(actor(), query)
+    data = stats.overview(prefix, query["from_"], query["to"], now())
+    return dict(data, from_=data.pop("from"))
+
+
+@bp.get("/stats/export")
+@bp.input(ExportQuery, location="query", arg_name="query")
+@bp.doc(summary="The overview as CSV or xlsx", responses={200: {"description": "text/csv or xlsx"}})
+@requires("supervisor", "admin")
+def get_export(query):
+    prefix = _scope(actor(), query)
+    data = stats.overview(prefix, query["from_"], query["to"], now())
+    name = f"stats-{prefix or 'all'}"
+    if query["format"] == "xlsx":
+        return Response(stats.export_xlsx(data),
+                        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                        headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'})
+    return Response(stats.export_csv(data), mimetype="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
+
+
+# object_type in the audit log → how to find the region a supervisor must cover
+_REGION_OF = {"plan": (TrainingPlan, TrainingPlan.region_code), "subsidy_claim": (SubsidyClaim, SubsidyClaim.region_code),
+              "voucher_batch": (VoucherBatch, VoucherBatch.region_code),
+              "institution": (Institution, Institution.region_code)}
+
+
+def _audit_view(e: AuditEntry) -> dict:
+    return {"id": e.id, "at": e.at.isoformat(), "actor": e.actor, "action": e.action, "object_type": e.object_type,
+            "object_id": e.object_id, "before": e.before, "after": e.after, "request_id": e.request_id,
+            "prev_hash": e.prev_hash, "hash": e.hash}
+
+
+@bp.get("/audit")
+@bp.input(AuditQuery, location="query", arg_name="query")
+@bp.output(AuditOut(many=True))
+@bp.doc(summary="Append-only audit log entries, oldest first (filter by object_type, object_id, action)")
+@requires("supervisor", "admin")
+def get_audit(query):
+    a = actor()
+    stmt = select(AuditEntry).order_by(AuditEntry.id)
+    if query["object_type"]:
+        stmt = stmt.where(AuditEntry.object_type == query["object_type"])
+    if query["object_id"]:
+        stmt = stmt.where(AuditEntry.object_id == query["object_id"])
+        known = _REGION_OF.get(query["object_type"] or "")
+        if a.role == "supervisor" and known and query["object_id"].isdigit():
+            region = db.session.execute(select(known[1]).where(known[0].id == int(query["object_id"]))).scalar()
+            if region is not None:
+                ensure_region(a, region)
+    if query["action"]:
+        stmt = stmt.where(AuditEntry.action == query["action"])
+    return paginate(stmt, _audit_view)

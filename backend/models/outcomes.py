@@ -83,6 +83,7 @@ class SubsidyLine(db.Model):
     amount_fen: Mapped[int] = mapped_column(Integer)
     capped: Mapped[bool] = mapped_column(default=False)
     limited_by: Mapped[str | None] = mapped_column(String(16))
+    attended_days: Mapped[int | None] = mapped_column(Integer)  # living-allowance lines: days paid for
     payee: Mapped[str] = mapped_column(String(16))
     year: Mapped[int] = mapped_column(Integer, index=True)
 

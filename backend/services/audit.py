@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 
 from flask import g, has_request_context
 from sqlalchemy import event, text
@@ -15,7 +15,8 @@ GENESIS = "0" * 64
 
 
 def _canonical(entry: AuditEntry) -> bytes:
-    body = {"at": entry.at.isoformat(), "actor": entry.actor, "action": entry.action,
+    # UTC, as the column returns it: an entry hashed with a +08:00 `at` must verify after reloading.
+    body = {"at": entry.at.astimezone(UTC).isoformat(), "actor": entry.actor, "action": entry.action,
             "object_type": entry.object_type, "object_id": entry.object_id,
             "before": entry.before, "after": entry.after, "request_id": entry.request_id}
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode()

@@ -1,0 +1,207 @@
+"""Request and response schemas of the outcomes area (results, completion, certificates, subsidy, evaluations)."""
+from __future__ import annotations
+
+from apiflask import Schema
+from apiflask.fields import Boolean, Dict, Float, Integer, List, Nested, Raw, String
+from apiflask.validators import Length, OneOf, Range
+
+
+class ResultsIn(Schema):
+    # Rows are checked one by one in the service (row-level errors), so nothing is required here.
+    results = List(
+        Raw(metadata={"type": "object", "properties": {
+            "person_id": {"type": "integer"}, "id_number": {"type": "string"},
+            "score": {"type": "number", "minimum": 0, "maximum": 100}, "passed": {"type": "boolean"}}}),
+        load_default=None,
+        metadata={"description": "rows {person_id | id_number, score, passed}; or send a multipart `file` "
+                                 "(the xlsx template) instead"})
+
+
+class ResultRowOut(Schema):
+    row = Integer()
+    status = String(metadata={"enum": ["ok", "error"]})
+    person_id = Integer(allow_none=True)
+    id_number_masked = String(allow_none=True)
+    errors = List(String(), metadata={"description": "not_on_roster, duplicate_row, score_out_of_range, "
+                                                     "score_invalid, score_required, passed_invalid, "
+                                                     "passed_required, invalid_id_number, person_required, "
+                                                     "person_mismatch, person_id_invalid, name_mismatch"})
+    duplicate_of = Integer()
+
+
+class ImportOut(Schema):
+    imported = Integer()
+    rows = List(Nested(ResultRowOut))
+
+
+class ResultOut(Schema):
+    person_id = Integer()
+    name = String()
+    id_number_masked = String()
+    score = Float(metadata={"description": "0-100, one decimal place"})
+    passed = Boolean()
+    recorded_at = String()
+
+
+class PlanStatusOut(Schema):
+    id = Integer()
+    status = String()
+    completion_submitted_at = String(allow_none=True)
+
+
+class CompletionOut(Schema):
+    status = String()
+    certificates_issued = Integer()
+    subsidy_claim_id = Integer()
+
+
+class LineOut(Schema):
+    person_id = Integer()
+    name = String()
+    credited_hours = Float(metadata={"description": "credited class hours"})
+    voucher_code = String(allow_none=True)
+    amount_fen = Integer()
+    capped = Boolean()
+    limited_by = String(allow_none=True, metadata={"description": "hours, voucher or annual_cap"})
+    payee = String(metadata={"enum": ["trainee", "institution"]})
+    line_type = String(metadata={"enum": ["training", "living_allowance"]})
+    year = Integer()
+    attended_days = Integer(allow_none=True)
+
+
+class ObjectionIn(Schema):
+    text = String(required=True, validate=Length(min=1, max=2000))
+
+
+class ObjectionOut(Schema):
+    id = Integer()
+    claim_id = Integer()
+    text = String()
+    recorded_by = Integer()
+    recorded_at = String()
+
+
+class ClaimSummaryOut(Schema):
+    id = Integer()
+    plan_id = Integer()
+    plan_title = String()
+    institution_id = Integer()
+    institution = String()
+    region_code = String()
+    status = String(metadata={"enum": ["submitted", "approved", "disbursed", "rejected"]})
+    progress = String(metadata={"enum": ["applied", "publicity", "approved", "disbursed", "rejected"]})
+    total_fen = Integer()
+    created_at = String()
+    approved_by = Integer(allow_none=True)
+    approved_at = String(allow_none=True)
+    publicity_ends_at = String(allow_none=True)
+    disbursed_by = Integer(allow_none=True)
+    disbursed_at = String(allow_none=True)
+
+
+class ClaimOut(ClaimSummaryOut):
+    lines = List(Nested(LineOut))
+    explanations = List(Dict(), metadata={"description": "[{person_id, name, credited_hours, reasons: "
+                                                         "[not_completed|not_passed|not_eligible|"
+                                                         "voucher_not_usable|no_certificate]}]"})
+    objections = List(Dict(), metadata={"description": "[{id, text, recorded_by, recorded_at}]"})
+
+
+class ClaimQuery(Schema):
+    status = String(load_default=None, validate=OneOf(["submitted", "approved", "disbursed", "rejected"]))
+    page = Integer(load_default=1)
+    per_page = Integer(load_default=50)
+
+
+class ClaimStatusOut(Schema):
+    id = Integer()
+    status = String()
+    total_fen = Integer()
+    publicity_ends_at = String(allow_none=True)
+
+
+class DisburseOut(Schema):
+    status = String()
+    total_fen = Integer()
+    vouchers_written_off = Integer()
+
+
+class CertificatePublicOut(Schema):
+    valid = Boolean()
+    number = String()
+    holder_name_masked = String()
+    occupation_code = String()
+    institution = String()
+    issued_on = String()
+
+
+class CertificateOut(Schema):
+    number = String()
+    plan_id = Integer()
+    person_id = Integer()
+    name = String()
+    occupation_code = String()
+    institution = String()
+    issued_on = String()
+    valid = Boolean()
+    verify_url = String()
+    print_url = String(metadata={"description": "printable page with the holder's full name"})
+
+
+class MySubsidyOut(Schema):
+    claim_id = Integer()
+    plan_id = Integer()
+    plan_title = String()
+    institution = String()
+    line_type = String()
+    credited_hours = Float()
+    voucher_code = String(allow_none=True)
+    amount_fen = Integer()
+    capped = Boolean()
+    limited_by = String(allow_none=True)
+    year = Integer()
+    status = String()
+    progress = String()
+    progress_label = String(metadata={"description": "已申请 / 公示中 / 已审核 / 已拨付 / 未通过"})
+    steps = List(Dict())
+    payee = String(metadata={"enum": ["trainee", "institution"]})
+    payee_label = String()
+
+
+class ArchiveOut(Schema):
+    person = Dict()
+    plans = List(Dict(), metadata={"description": "[{plan_id, title, occupation_code, institution, starts_on, "
+                                                  "ends_on, plan_status, plan_hours, credited_hours, completed, "
+                                                  "result, certificate, subsidies[], evaluated}]"})
+    certificates = Integer()
+    credited_hours_total = Float()
+    subsidy_disbursed_fen = Integer()
+
+
+class EvaluationIn(Schema):
+    plan_id = Integer(required=True, strict=True)
+    teaching = Integer(required=True, strict=True, validate=Range(1, 5))
+    facilities = Integer(required=True, strict=True, validate=Range(1, 5))
+    organisation = Integer(required=True, strict=True, validate=Range(1, 5))
+    comment = String(load_default=None, allow_none=True, validate=Length(max=2000))
+
+
+class EvaluationOut(Schema):
+    id = Integer()
+    plan_id = Integer()
+    institution_id = Integer()
+    teaching = Integer()
+    facilities = Integer()
+    organisation = Integer()
+    comment = String(allow_none=True)
+    created_at = String()
+
+
+class RatingOut(Schema):
+    # Scores are display ratings rounded to 2 places (not money), so plain numbers.
+    institution_id = Integer()
+    score = Float()
+    count = Integer()
+    by_aspect = Dict(keys=String(), values=Float(), metadata={"description": "{teaching, facilities, organisation}"})
+    prior_mean = Float()
+    prior_weight = Integer()

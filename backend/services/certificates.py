@@ -1,0 +1,259 @@
+"""Completion (结业): submission, supervisor approval issuing certificates, and public verification."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+import qrcode
+import qrcode.image.svg
+from flask import current_app
+from sqlalchemy import func, select, text, update
+
+from ..config import key_bytes
+from ..domain import identity
+from ..domain import plans as plan_rules
+from ..domain import subsidy as subsidy_rules
+from ..domain.certificates import (
+    certificate_number,
+    certificate_prefix,
+    sequence_of,
+    validate_certificate_number,
+)
+from ..domain.errors import conflict, not_found
+from ..extensions import db
+from ..models import Certificate, Enrollment, Institution, Lesson, Person, Result, TrainingPlan, Voucher
+from ..security.actor import Actor
+from ..security.authz import ensure_institution, ensure_region, get_or_404
+from . import audit
+from .persons import shanghai_today
+
+# One lock for everything that numbers certificates or counts a person's annual subsidy cap.
+COMPLETION_LOCK = 727402
+
+
+@dataclass
+class TraineeOutcome:
+    """Where one rostered trainee stands at the end of a plan."""
+
+    enrollment: Enrollment
+    person: Person
+    credited_hours: Decimal
+    completed: bool
+    result: Result | None
+    voucher: Voucher | None
+
+    @property
+    def passed(self) -> bool:
+        """A passing result is on file."""
+        return bool(self.result and self.result.passed)
+
+
+def number(value: Decimal) -> float:
+    """Hours and scores as JSON numbers, like the attendance views (they carry one decimal; never money)."""
+    return float(value)
+
+
+def plan_class_hours(plan_id: int) -> Decimal:
+    """Sum of the class hours of all of a plan's lessons (offline and online)."""
+    total = db.session.execute(select(func.sum(Lesson.class_hours)).where(Lesson.plan_id == plan_id)).scalar()
+    return Decimal(str(total)) if total is not None else Decimal(0)
+
+
+def credited_hours_by_person(plan_id: int) -> dict[int, Decimal]:
+    """Credited hours per person on the plan (proven attendance plus approved make-ups and online records)."""
+    from .hours import plan_credited_hours  # attendance area owns the crediting
+    return {int(pid): Decimal(str(hours)) for pid, hours in plan_credited_hours(plan_id).items()}
+
+
+def completion_ratio() -> Decimal:
+    """The configured completion bar (share of the plan's class hours)."""
+    return Decimal(str(current_app.config["COMPLETION_RATIO"]))
+
+
+def trainee_outcomes(plan: TrainingPlan) -> list[TraineeOutcome]:
+    """Every active enrolment of the plan with credited hours, completion, result and voucher."""
+    plan_hours = plan_class_hours(plan.id)
+    credited = credited_hours_by_person(plan.id)
+    ratio = completion_ratio()
+    rows = db.session.execute(
+        select(Enrollment, Person, Result, Voucher)
+        .join(Person, Person.id == Enrollment.person_id)
+        .outerjoin(Result, (Result.plan_id == Enrollment.plan_id) & (Result.person_id == Enrollment.person_id))
+        .outerjoin(Voucher, Voucher.id == Enrollment.voucher_id)
+        .where(Enrollment.plan_id == plan.id, Enrollment.status == "active")
+        .order_by(Enrollment.id)).all()
+    out = []
+    for enrollment, person, result, voucher in rows:
+        hours = credited.get(person.id, Decimal(0))
+        out.append(TraineeOutcome(enrollment, person, hours, subsidy_rules.completed(hours, plan_hours, ratio),
+                                  result, voucher))
+    return out
+
+
+def _lock() -> None:
+    if db.engine.dialect.name == "postgresql":
+        db.session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": COMPLETION_LOCK})
+
+
+def submit_completion(a: Actor, plan_id: int, now: datetime) -> TrainingPlan:
+    """Institution applies for completion: all lessons over, inside the 6-month application window."""
+    plan = get_or_404(TrainingPlan, plan_id)
+    ensure_institution(a, plan.institution_id)
+    before = plan.status
+    if plan.status == plan_rules.APPROVED:
+        # Nobody moved the plan to in_progress (no lesson start hook ran): the lessons below prove it ran.
+        status = plan_rules.transition(plan_rules.transition(plan.status, "start"), "submit_completion")
+    else:
+        status = plan_rules.transition(plan.status, "submit_completion")
+    ends = db.session.execute(select(func.count(), func.max(Lesson.ends_at))
+                              .where(Lesson.plan_id == plan.id)).one()
+    if ends[0] == 0 or ends[1] > now:
+        raise conflict("lessons_not_ended", last_lesson_ends_at=ends[1].isoformat() if ends[1] else None)
+    subsidy_rules.check_application_deadline(plan.ends_on, now, int(current_app.config["SUBSIDY_APPLICATION_MONTHS"]))
+    done = db.session.execute(update(TrainingPlan).where(TrainingPlan.id == plan.id, TrainingPlan.status == before)
+                              .values(status=status, completion_submitted_at=now)).rowcount
+    if done != 1:
+        raise conflict("invalid_state", status=before, action="submit_completion")
+    db.session.refresh(plan)
+    audit.record(a.label, "plan.completion_submit", "plan", plan.id, now,
+                 before={"status": before}, after={"status": status})
+    return plan
+
+
+def _next_sequence(prefix: str) -> int:
+    last = db.session.execute(select(func.max(Certificate.number))
+                              .where(Certificate.number.like(prefix + "%"))).scalar()
+    return sequence_of(last) + 1 if last else 1
+
+
+def issue_certificates(plan: TrainingPlan, outcomes: list[TraineeOutcome], now: datetime) -> list[Certificate]:
+    """A certificate for every completer with a passing result (caller holds the completion lock)."""
+    issued_on = shanghai_today(now)
+    prefix = certificate_prefix(plan.region_code, issued_on.year)
+    sequence = _next_sequence(prefix)
+    certs = []
+    for o in outcomes:
+        if not (o.completed and o.passed):
+            continue
+        cert = Certificate(number=certificate_number(plan.region_code, issued_on.year, sequence), plan_id=plan.id,
+                           person_id=o.person.id, institution_id=plan.institution_id,
+                           occupation_code=plan.occupation_code, issued_on=issued_on)
+        sequence += 1
+        db.session.add(cert)
+        certs.append(cert)
+    db.session.flush()
+    return certs
+
+
+def approve_completion(a: Actor, plan_id: int, now: datetime) -> dict:
+    """Supervisor approves completion: certificates for completers who passed, and the subsidy claim."""
+    from . import subsidy
+    plan = get_or_404(TrainingPlan, plan_id)
+    ensure_region(a, plan.region_code)
+    plan_rules.transition(plan.status, "approve_completion")
+    _lock()
+    # Conditional update: of two concurrent approvals exactly one moves the plan on.
+    done = db.session.execute(
+        update(TrainingPlan).where(TrainingPlan.id == plan.id, TrainingPlan.status == plan_rules.COMPLETION_SUBMITTED)
+        .values(status=plan_rules.COMPLETED, completed_at=now)).rowcount
+    if done != 1:
+        raise conflict("invalid_state", status=plan_rules.COMPLETED, action="approve_completion")
+    db.session.refresh(plan)
+    outcomes = trainee_outcomes(plan)
+    certs = issue_certificates(plan, outcomes, now)
+    certified = {c.person_id for c in certs}
+    claim = subsidy.create_claim(a.label, plan, outcomes, certified, now)
+    audit.record(a.label, "plan.completion_approve", "plan", plan.id, now,
+                 before={"status": plan_rules.COMPLETION_SUBMITTED},
+                 after={"status": plan.status, "certificates": [c.number for c in certs],
+                        "subsidy_claim_id": claim.id})
+    return {"status": plan.status, "certificates_issued": len(certs), "subsidy_claim_id": claim.id}
+
+
+# ---- verification and printing -------------------------------------------------------------
+
+def find_certificate(number_text: str) -> Certificate:
+    """The certificate with this number (422 malformed, 404 unknown)."""
+    number = validate_certificate_number(number_text)
+    cert = db.session.execute(select(Certificate).where(Certificate.number == number)).scalar_one_or_none()
+    if cert is None:
+        raise not_found("not_found", object="certificate")
+    return cert
+
+
+def public_view(cert: Certificate) -> dict:
+    """What anyone holding the number may see: validity and a masked holder."""
+    person = db.session.get(Person, cert.person_id)
+    inst = db.session.get(Institution, cert.institution_id)
+    return {"valid": cert.revoked_at is None, "number": cert.number,
+            "holder_name_masked": identity.mask_name(person.name), "occupation_code": cert.occupation_code,
+            "institution": inst.name, "issued_on": cert.issued_on.isoformat()}
+
+
+def verify_url(number: str) -> str:
+    """The public verification page a certificate's QR code points at."""
+    return f"{current_app.config['PUBLIC_BASE_URL'].rstrip('/')}/certificates/{number}"
+
+
+def print_signature(number: str) -> str:
+    """Signature that lets a print link show the holder's full name (only the owner and staff get it)."""
+    key = key_bytes(str(current_app.config["SECRET_KEY"]))
+    return hmac.new(key, b"certificate-print\n" + number.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def print_path(number: str) -> str:
+    """Relative URL of the printable page with the full-name signature."""
+    return f"/certificates/{number}/print?sig={print_signature(number)}"
+
+
+def qr_svg(data: str) -> str:
+    """An inline SVG QR code (no external assets: intranets are often offline)."""
+    img = qrcode.make(data, image_factory=qrcode.image.svg.SvgPathImage, box_size=10, border=2)
+    return img.to_string(encoding="unicode")
+
+
+def page_context(number_text: str, sig: str | None) -> dict:
+    """Everything the certificate page shows; the full name only with a valid print signature."""
+    cert = find_certificate(number_text)
+    view = public_view(cert)
+    person = db.session.get(Person, cert.person_id)
+    plan = db.session.get(TrainingPlan, cert.plan_id)
+    full = bool(sig) and hmac.compare_digest(sig, print_signature(cert.number))
+    url = verify_url(cert.number)
+    return dict(view, holder_name=person.name if full else view["holder_name_masked"], full_name=full,
+                plan_title=plan.title, plan_starts_on=plan.starts_on.isoformat(),
+                plan_ends_on=plan.ends_on.isoformat(), verify_url=url, qr_svg=qr_svg(url))
+
+
+def certificate_view(cert: Certificate, institution_name: str, owner_or_staff: bool = True) -> dict:
+    """A certificate in the owner's or staff's lists, with its print link."""
+    out = {"number": cert.number, "plan_id": cert.plan_id, "person_id": cert.person_id,
+           "occupation_code": cert.occupation_code, "institution": institution_name,
+           "issued_on": cert.issued_on.isoformat(), "valid": cert.revoked_at is None,
+           "verify_url": verify_url(cert.number)}
+    if owner_or_staff:
+        out["print_url"] = print_path(cert.number)
+    return out
+
+
+def my_certificates(person_id: int) -> list[dict]:
+    """The trainee's certificates, newest first."""
+    rows = db.session.execute(select(Certificate, Institution.name)
+                              .join(Institution, Institution.id == Certificate.institution_id)
+                              .where(Certificate.person_id == person_id)
+                              .order_by(Certificate.issued_on.desc(), Certificate.id.desc())).all()
+    return [certificate_view(c, name) for c, name in rows]
+
+
+def plan_certificates(a: Actor, plan_id: int) -> list[dict]:
+    """A plan's certificates for its institution or the region's supervisor."""
+    plan = get_or_404(TrainingPlan, plan_id)
+    ensure_institution(a, plan.institution_id, plan.region_code)
+    rows = db.session.execute(select(Certificate, Person.name, Institution.name)
+                              .join(Person, Person.id == Certificate.person_id)
+                              .join(Institution, Institution.id == Certificate.institution_id)
+                              .where(Certificate.plan_id == plan_id).order_by(Certificate.number)).all()
+    return [dict(certificate_view(c, inst), name=name) for c, name, inst in rows]

@@ -1,0 +1,186 @@
+"""Statistics overview by region prefix and Shanghai date range, and its CSV / xlsx export."""
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from datetime import date, datetime, time, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from io import BytesIO, StringIO
+
+from openpyxl import Workbook
+from sqlalchemy import func, select
+
+from ..domain import identity
+from ..domain.attendance import SHANGHAI
+from ..domain.subsidy import completed
+from ..extensions import db
+from ..models import (
+    AttendanceEvent,
+    Enrollment,
+    Lesson,
+    Person,
+    SubsidyClaim,
+    TrainingPlan,
+)
+from .certificates import completion_ratio, credited_hours_by_person, plan_class_hours
+from .persons import shanghai_today
+
+AGE_BANDS = ((16, "16-24"), (25, "25-34"), (35, "35-44"), (45, "45-54"), (55, "55+"))  # ours
+
+
+def age_band(age: int) -> str:
+    """The statistics band an age falls in ('under_16' below the working age)."""
+    label = "under_16"
+    for lower, name in AGE_BANDS:
+        if age >= lower:
+            label = name
+    return label
+
+
+def _bounds(date_from: date | None, date_to: date | None) -> tuple[datetime | None, datetime | None]:
+    """UTC instants of 00:00 Shanghai on `from` and on the day after `to` (both ends inclusive as dates)."""
+    start = datetime.combine(date_from, time(0), tzinfo=SHANGHAI) if date_from else None
+    end = datetime.combine(date_to + timedelta(days=1), time(0), tzinfo=SHANGHAI) if date_to else None
+    return start, end
+
+
+def _in_range(column, start, end):
+    conds = []
+    if start is not None:
+        conds.append(column >= start)
+    if end is not None:
+        conds.append(column < end)
+    return conds
+
+
+def _region(column, prefix: str):
+    return [column.startswith(prefix)] if prefix else []
+
+
+def _plans_overlapping(prefix: str, date_from: date | None, date_to: date | None) -> list:
+    conds = _region(TrainingPlan.region_code, prefix)
+    if date_from:
+        conds.append(TrainingPlan.ends_on >= date_from)
+    if date_to:
+        conds.append(TrainingPlan.starts_on <= date_to)
+    return conds
+
+
+def vouchers_section(prefix: str, date_from: date | None, date_to: date | None, now: datetime) -> dict:
+    """The voucher funnel, owned by the vouchers area (written_off_fen included)."""
+    from .vouchers import voucher_funnel
+    return dict(voucher_funnel(prefix, date_from, date_to, now))
+
+
+def trainees_section(prefix: str, date_from: date | None, date_to: date | None, today: date) -> dict:
+    """Distinct rostered persons on plans in the region running in the range, by age band, gender, province."""
+    people = db.session.execute(
+        select(Person.id, Person.birth_date, Person.gender, Person.household_region).distinct()
+        .join(Enrollment, Enrollment.person_id == Person.id)
+        .join(TrainingPlan, TrainingPlan.id == Enrollment.plan_id)
+        .where(Enrollment.status == "active", *_plans_overlapping(prefix, date_from, date_to))).all()
+    on = min(date_to, today) if date_to else today
+    bands, genders, provinces = Counter(), Counter(), Counter()
+    for _, birth, gender, household in people:
+        bands[age_band(identity.age_on(birth, on))] += 1
+        genders[gender] += 1
+        provinces[identity.province_name(household) or household[:2]] += 1
+    return {"total": len(people), "age_on": on.isoformat(), "by_age_band": dict(sorted(bands.items())),
+            "by_gender": dict(sorted(genders.items())), "by_province": dict(sorted(provinces.items()))}
+
+
+def attendance_section(prefix: str, date_from: date | None, date_to: date | None) -> dict:
+    """Attendance events received in the range for lessons in the region, and the completion rate."""
+    start, end = _bounds(date_from, date_to)
+    rows = db.session.execute(
+        select(AttendanceEvent.accepted, AttendanceEvent.reason, AttendanceEvent.flags)
+        .join(Lesson, Lesson.id == AttendanceEvent.lesson_id)
+        .join(TrainingPlan, TrainingPlan.id == Lesson.plan_id)
+        .where(*_region(TrainingPlan.region_code, prefix), *_in_range(AttendanceEvent.received_at, start, end))).all()
+    accepted = sum(1 for ok, _, _ in rows if ok)
+    reasons = Counter(reason or "unknown" for ok, reason, _ in rows if not ok)
+    flagged = sum(1 for ok, _, flags in rows if ok and flags)
+    enrolled = done = 0
+    plans = db.session.execute(select(TrainingPlan.id).where(
+        TrainingPlan.status.in_(("completion_submitted", "completed")),
+        *_plans_overlapping(prefix, date_from, date_to))).scalars().all()
+    ratio = completion_ratio()
+    for plan_id in plans:
+        hours = plan_class_hours(plan_id)
+        credited = credited_hours_by_person(plan_id)
+        for person_id in db.session.execute(select(Enrollment.person_id).where(
+                Enrollment.plan_id == plan_id, Enrollment.status == "active")).scalars():
+            enrolled += 1
+            done += completed(credited.get(person_id, Decimal(0)), hours, ratio)
+    rate = (Decimal(done) / enrolled).quantize(Decimal("0.0001"), ROUND_HALF_UP) if enrolled else None
+    return {"events": len(rows), "accepted": accepted, "rejected": len(rows) - accepted,
+            "by_reason": dict(sorted(reasons.items())), "flagged": flagged,
+            # A share, not money: a JSON number is what charts expect.
+            "completion_rate": float(rate) if rate is not None else None,
+            "completion": {"trainees": enrolled, "completed": done}}
+
+
+def subsidy_section(prefix: str, date_from: date | None, date_to: date | None) -> dict:
+    """Fen approved (approval in range, still approved or paid) and fen disbursed in range."""
+    start, end = _bounds(date_from, date_to)
+    approved = db.session.execute(
+        select(func.count(SubsidyClaim.id), func.coalesce(func.sum(SubsidyClaim.total_fen), 0))
+        .where(SubsidyClaim.status.in_(("approved", "disbursed")), *_region(SubsidyClaim.region_code, prefix),
+               *_in_range(SubsidyClaim.approved_at, start, end))).one()
+    disbursed = db.session.execute(
+        select(func.count(SubsidyClaim.id), func.coalesce(func.sum(SubsidyClaim.total_fen), 0))
+        .where(SubsidyClaim.status == "disbursed", *_region(SubsidyClaim.region_code, prefix),
+               *_in_range(SubsidyClaim.disbursed_at, start, end))).one()
+    return {"approved_fen": int(approved[1]), "disbursed_fen": int(disbursed[1]),
+            "approved_claims": int(approved[0]), "disbursed_claims": int(disbursed[0])}
+
+
+def overview(prefix: str, date_from: date | None, date_to: date | None, now: datetime) -> dict:
+    """The whole overview, API.md shape."""
+    return {"region_code": prefix, "from": date_from.isoformat() if date_from else None,
+            "to": date_to.isoformat() if date_to else None,
+            "vouchers": vouchers_section(prefix, date_from, date_to, now),
+            "trainees": trainees_section(prefix, date_from, date_to, shanghai_today(now)),
+            "attendance": attendance_section(prefix, date_from, date_to),
+            "subsidy": subsidy_section(prefix, date_from, date_to)}
+
+
+def flatten(data: dict) -> list[tuple[str, str, object]]:
+    """(section, metric, value) rows of the overview, nested keys joined with '.'."""
+    rows = []
+
+    def walk(section, path, value):
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(section, f"{path}.{k}" if path else str(k), v)
+        else:
+            rows.append((section, path, value))
+
+    for section in ("vouchers", "trainees", "attendance", "subsidy"):
+        walk(section, "", data[section])
+    return rows
+
+
+def export_csv(data: dict) -> bytes:
+    """UTF-8 CSV with a BOM so Excel opens the Chinese text correctly."""
+    buf = StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["region_code", data["region_code"] or "", "from", data["from"] or "", "to", data["to"] or ""])
+    writer.writerow(["section", "metric", "value"])
+    for section, metric, value in flatten(data):
+        writer.writerow([section, metric, "" if value is None else value])
+    return ("\ufeff" + buf.getvalue()).encode()
+
+
+def export_xlsx(data: dict) -> bytes:
+    """The same figures as a worksheet."""
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "统计"
+    ws.append(["region_code", data["region_code"] or "", "from", data["from"] or "", "to", data["to"] or ""])
+    ws.append(["section", "metric", "value"])
+    for row in flatten(data):
+        ws.append(list(row))
+    buf = BytesIO()
+    wb.save(buf)
+    return buf.getvalue()

@@ -1,0 +1,313 @@
+"""Subsidy claims (补贴申请): lines per certified trainee, approval, publicity (公示), objections,
+disbursement by a second supervisor and the voucher write-off that goes with it. Money is integer fen."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import current_app
+from sqlalchemy import func, select, update
+
+from ..domain import attendance as attendance_rules
+from ..domain import subsidy as rules
+from ..domain.errors import conflict
+from ..domain.identity import region_prefix
+from ..extensions import db
+from ..models import (
+    Institution,
+    Lesson,
+    OnlineRecord,
+    Person,
+    PublicityObjection,
+    SubsidyClaim,
+    SubsidyLine,
+    TrainingPlan,
+    Voucher,
+    VoucherBatch,
+)
+from ..security.actor import Actor
+from ..security.authz import ensure_institution, ensure_region, get_or_404
+from . import audit
+from .certificates import number
+
+COUNTED_STATUSES = ("submitted", "approved", "disbursed")  # lines that use up a person's annual cap
+PROGRESS = {"applied": "已申请", "approved": "已审核", "publicity": "公示中", "disbursed": "已拨付",
+            "rejected": "未通过"}
+PAYEE_LABELS = {"trainee": "本人社会保障卡银行账户", "institution": "培训机构"}
+
+
+def _cfg(name: str):
+    return current_app.config[name]
+
+
+def already_claimed_fen(person_id: int, year: int) -> int:
+    """Training subsidy already on the person's live claims in a Shanghai year (counts against the cap)."""
+    total = db.session.execute(
+        select(func.coalesce(func.sum(SubsidyLine.amount_fen), 0))
+        .join(SubsidyClaim, SubsidyClaim.id == SubsidyLine.claim_id)
+        .where(SubsidyLine.person_id == person_id, SubsidyLine.year == year, SubsidyLine.line_type == "training",
+               SubsidyClaim.status.in_(COUNTED_STATUSES))).scalar()
+    return int(total)
+
+
+def living_allowance_groups() -> set[str]:
+    """Target groups entitled to the living allowance (config: comma-separated codes)."""
+    raw = current_app.config.get("LIVING_ALLOWANCE_GROUPS") or ""
+    values = raw.split(",") if isinstance(raw, str) else list(raw)
+    return {v.strip() for v in values if v.strip()}
+
+
+def attended_days(plan_id: int, person_id: int) -> int:
+    """Distinct Shanghai days with a fully credited lesson (offline proven, or online fully learnt)."""
+    from . import hours  # the attendance area owns crediting; reuse it so both agree
+    from .attendance import policy
+    pol = policy(current_app.config)
+    lessons = db.session.execute(select(Lesson).where(Lesson.plan_id == plan_id)).scalars().all()
+    offline = [lesson for lesson in lessons if lesson.mode == "offline"]
+    seen = hours.presences([lesson.id for lesson in offline])
+    days = {attendance_rules.lesson_day(lesson.starts_at) for lesson in offline
+            if hours.credit(lesson, seen.get((lesson.id, person_id)), pol)[0] == "complete"}
+    online = {lesson.id: lesson for lesson in lessons if lesson.mode == "online"}
+    if online:
+        for rec in db.session.execute(select(OnlineRecord).where(
+                OnlineRecord.lesson_id.in_(list(online)), OnlineRecord.person_id == person_id)).scalars():
+            lesson = online[rec.lesson_id]
+            if hours.online_hours(lesson.class_hours, rec.minutes) >= lesson.class_hours:
+                days.add(attendance_rules.lesson_day(lesson.starts_at))
+    return len(days)
+
+
+def _explanation(o, reasons: list[str]) -> dict:
+    return {"person_id": o.person.id, "name": o.person.name, "credited_hours": number(o.credited_hours),
+            "reasons": reasons}
+
+
+def _reasons(o, certified: set[int]) -> list[str]:
+    reasons = []
+    if not o.completed:
+        reasons.append("not_completed")
+    if not o.passed:
+        reasons.append("not_passed")
+    if not o.enrollment.eligible:
+        reasons.append("not_eligible")
+    if o.voucher is not None and o.voucher.status != "used":
+        reasons.append("voucher_not_usable")  # voided or otherwise dead: nothing to write off, nothing to pay
+    if not reasons and o.person.id not in certified:
+        reasons.append("no_certificate")
+    return reasons
+
+
+def create_claim(actor_label: str, plan: TrainingPlan, outcomes: list, certified: set[int],
+                 now: datetime) -> SubsidyClaim:
+    """The plan's claim: one training line per certified, eligible trainee, living allowance if enabled."""
+    year = rules.subsidy_year(now)
+    rate, cap = int(_cfg("SUBSIDY_RATE_FEN_PER_HOUR")), int(_cfg("SUBSIDY_ANNUAL_CAP_FEN"))
+    allowance_on = bool(_cfg("LIVING_ALLOWANCE_ENABLED"))
+    per_day, groups = int(_cfg("LIVING_ALLOWANCE_FEN_PER_DAY")), living_allowance_groups()
+    claim = SubsidyClaim(plan_id=plan.id, institution_id=plan.institution_id, region_code=plan.region_code,
+                         status="submitted", total_fen=0, explanations=[], created_at=now)
+    db.session.add(claim)
+    db.session.flush()
+    explanations, total = [], 0
+    for o in outcomes:
+        reasons = _reasons(o, certified)
+        if reasons:
+            explanations.append(_explanation(o, reasons))
+            continue
+        face_value, payee = None, "institution"
+        if o.voucher is not None:
+            batch = db.session.get(VoucherBatch, o.voucher.batch_id)
+            face_value, payee = batch.face_value_fen, batch.payee
+        amount, capped, limited_by = rules.subsidy_amount(
+            o.credited_hours, rate, face_value, cap, already_claimed_fen(o.person.id, year))
+        db.session.add(SubsidyLine(claim_id=claim.id, person_id=o.person.id, line_type="training",
+                                   credited_hours=o.credited_hours, voucher_id=o.voucher.id if o.voucher else None,
+                                   amount_fen=amount, capped=capped, limited_by=limited_by, payee=payee, year=year))
+        total += amount
+        if allowance_on and groups & (set(o.enrollment.groups or ()) | set(o.person.groups or ())):
+            days = attended_days(plan.id, o.person.id)
+            if days:
+                # Living allowance is paid to the person, per attended day, outside the training cap (source 002).
+                db.session.add(SubsidyLine(claim_id=claim.id, person_id=o.person.id, line_type="living_allowance",
+                                           credited_hours=o.credited_hours, voucher_id=None, amount_fen=days * per_day,
+                                           capped=False, attended_days=days, payee="trainee", year=year))
+                total += days * per_day
+        # Flush per person so the next person's cap query sees every line written so far.
+        db.session.flush()
+    claim.total_fen = total
+    claim.explanations = explanations
+    db.session.flush()
+    audit.record(actor_label, "subsidy_claim.create", "subsidy_claim", claim.id, now,
+                 after={"plan_id": plan.id, "total_fen": total, "lines": len(outcomes) - len(explanations),
+                        "explanations": [{"person_id": e["person_id"], "reasons": e["reasons"]} for e in explanations]})
+    return claim
+
+
+# ---- reading -------------------------------------------------------------------------------
+
+def claim_in_scope(a: Actor, claim_id: int) -> SubsidyClaim:
+    """The claim if the caller's institution owns it or it lies in the supervisor's region."""
+    claim = get_or_404(SubsidyClaim, claim_id)
+    ensure_institution(a, claim.institution_id, claim.region_code)
+    return claim
+
+
+def progress(claim: SubsidyClaim, now: datetime) -> str:
+    """Stage code of a claim as the trainee sees it: applied, publicity, approved, disbursed, rejected."""
+    if claim.status == "submitted":
+        return "applied"
+    if claim.status == "approved":
+        return "publicity" if claim.publicity_ends_at and now < claim.publicity_ends_at else "approved"
+    return claim.status
+
+
+def _steps(claim: SubsidyClaim, now: datetime) -> list[dict]:
+    iso = lambda t: t.astimezone(rules.SHANGHAI).isoformat() if t else None  # noqa: E731
+    in_publicity = claim.status == "approved" and claim.publicity_ends_at and now < claim.publicity_ends_at
+    publicity_over = claim.status == "disbursed" or (claim.status == "approved" and not in_publicity)
+    return [{"step": "已申请", "done": True, "at": iso(claim.created_at)},
+            {"step": "公示中", "done": claim.approved_at is not None, "at": iso(claim.approved_at),
+             "ends_at": iso(claim.publicity_ends_at)},
+            {"step": "已审核", "done": bool(publicity_over), "at": iso(claim.publicity_ends_at) if publicity_over else None},
+            {"step": "已拨付", "done": claim.status == "disbursed", "at": iso(claim.disbursed_at)}]
+
+
+def _line_rows(claim_ids: list[int]):
+    return db.session.execute(
+        select(SubsidyLine, Person.name, Voucher.code).join(Person, Person.id == SubsidyLine.person_id)
+        .outerjoin(Voucher, Voucher.id == SubsidyLine.voucher_id)
+        .where(SubsidyLine.claim_id.in_(claim_ids)).order_by(SubsidyLine.id)).all()
+
+
+def line_view(line: SubsidyLine, name: str, voucher_code: str | None) -> dict:
+    """One line as staff see it."""
+    return {"person_id": line.person_id, "name": name, "credited_hours": number(line.credited_hours),
+            "voucher_code": voucher_code, "amount_fen": line.amount_fen, "capped": line.capped,
+            "limited_by": line.limited_by, "payee": line.payee, "line_type": line.line_type, "year": line.year,
+            "attended_days": line.attended_days}
+
+
+def claim_summary(claim: SubsidyClaim, now: datetime) -> dict:
+    """A claim without its lines (for the queue)."""
+    iso = lambda t: t.isoformat() if t else None  # noqa: E731
+    plan = db.session.get(TrainingPlan, claim.plan_id)
+    inst = db.session.get(Institution, claim.institution_id)
+    return {"id": claim.id, "plan_id": claim.plan_id, "plan_title": plan.title, "institution_id": claim.institution_id,
+            "institution": inst.name, "region_code": claim.region_code, "status": claim.status,
+            "progress": progress(claim, now), "total_fen": claim.total_fen, "created_at": iso(claim.created_at),
+            "approved_by": claim.approved_by, "approved_at": iso(claim.approved_at),
+            "publicity_ends_at": iso(claim.publicity_ends_at), "disbursed_by": claim.disbursed_by,
+            "disbursed_at": iso(claim.disbursed_at)}
+
+
+def claim_view(claim: SubsidyClaim, now: datetime) -> dict:
+    """The claim with every line, the per-trainee explanations and recorded objections."""
+    out = claim_summary(claim, now)
+    out["lines"] = [line_view(line, name, code) for line, name, code in _line_rows([claim.id])]
+    out["explanations"] = claim.explanations or []
+    out["objections"] = [objection_view(o) for o in db.session.execute(
+        select(PublicityObjection).where(PublicityObjection.claim_id == claim.id)
+        .order_by(PublicityObjection.id)).scalars()]
+    return out
+
+
+def objection_view(o: PublicityObjection) -> dict:
+    """A recorded publicity objection."""
+    return {"id": o.id, "claim_id": o.claim_id, "text": o.text, "recorded_by": o.recorded_by,
+            "recorded_at": o.recorded_at.isoformat()}
+
+
+def claims_stmt(a: Actor, status: str | None):
+    """The review queue: own institution's claims, or the supervisor's region; oldest first."""
+    stmt = select(SubsidyClaim).order_by(SubsidyClaim.created_at, SubsidyClaim.id)
+    if a.role == "institution":
+        stmt = stmt.where(SubsidyClaim.institution_id == a.institution_id)
+    elif a.role == "supervisor":
+        stmt = stmt.where(SubsidyClaim.region_code.startswith(region_prefix(a.region_code)))
+    if status:
+        stmt = stmt.where(SubsidyClaim.status == status)
+    return stmt
+
+
+def my_subsidies(person_id: int, now: datetime) -> list[dict]:
+    """The trainee's own lines with the claim's progress (补贴进度) and who is paid."""
+    rows = db.session.execute(
+        select(SubsidyLine, SubsidyClaim, TrainingPlan, Institution, Voucher.code)
+        .join(SubsidyClaim, SubsidyClaim.id == SubsidyLine.claim_id)
+        .join(TrainingPlan, TrainingPlan.id == SubsidyClaim.plan_id)
+        .join(Institution, Institution.id == SubsidyClaim.institution_id)
+        .outerjoin(Voucher, Voucher.id == SubsidyLine.voucher_id)
+        .where(SubsidyLine.person_id == person_id)
+        .order_by(SubsidyClaim.created_at.desc(), SubsidyLine.id)).all()
+    out = []
+    for line, claim, plan, inst, code in rows:
+        stage = progress(claim, now)
+        out.append({"claim_id": claim.id, "plan_id": plan.id, "plan_title": plan.title, "institution": inst.name,
+                    "line_type": line.line_type, "credited_hours": number(line.credited_hours), "voucher_code": code,
+                    "amount_fen": line.amount_fen, "capped": line.capped, "limited_by": line.limited_by,
+                    "year": line.year, "status": claim.status, "progress": stage, "progress_label": PROGRESS[stage],
+                    "steps": _steps(claim, now), "payee": line.payee,
+                    "payee_label": inst.name if line.payee == "institution" else PAYEE_LABELS["trainee"]})
+    return out
+
+
+# ---- decisions -----------------------------------------------------------------------------
+
+def _supervised(a: Actor, claim_id: int) -> SubsidyClaim:
+    claim = get_or_404(SubsidyClaim, claim_id)
+    ensure_region(a, claim.region_code)
+    return claim
+
+
+def approve_claim(a: Actor, claim_id: int, now: datetime) -> SubsidyClaim:
+    """First supervisor approves: the publicity period (公示) of N working days starts."""
+    claim = _supervised(a, claim_id)
+    if claim.status != "submitted":
+        raise conflict("invalid_state", status=claim.status, action="approve")
+    ends = rules.publicity_ends_at(now, int(_cfg("PUBLICITY_WORKING_DAYS")))
+    done = db.session.execute(update(SubsidyClaim).where(SubsidyClaim.id == claim.id,
+                                                         SubsidyClaim.status == "submitted")
+                              .values(status="approved", approved_by=a.user_id, approved_at=now,
+                                      publicity_ends_at=ends)).rowcount
+    if done != 1:
+        raise conflict("invalid_state", action="approve")
+    db.session.refresh(claim)
+    audit.record(a.label, "subsidy_claim.approve", "subsidy_claim", claim.id, now, before={"status": "submitted"},
+                 after={"status": "approved", "total_fen": claim.total_fen, "publicity_ends_at": ends.isoformat()})
+    return claim
+
+
+def add_objection(a: Actor, claim_id: int, text: str, now: datetime) -> PublicityObjection:
+    """Record an objection received while the claim is approved and not yet paid."""
+    claim = _supervised(a, claim_id)
+    if claim.status != "approved":
+        raise conflict("invalid_state", status=claim.status, action="object")
+    obj = PublicityObjection(claim_id=claim.id, text=text.strip(), recorded_by=a.user_id, recorded_at=now)
+    db.session.add(obj)
+    db.session.flush()
+    audit.record(a.label, "subsidy_claim.objection", "subsidy_claim", claim.id, now,
+                 after={"objection_id": obj.id, "text": obj.text})
+    return obj
+
+
+def disburse_claim(a: Actor, claim_id: int, now: datetime) -> dict:
+    """Second supervisor pays out after publicity; every voucher on the claim is written off with it."""
+    claim = _supervised(a, claim_id)
+    if claim.status != "approved":
+        raise conflict("invalid_state", status=claim.status, action="disburse")
+    rules.check_disburse(claim.approved_by, a.user_id, claim.publicity_ends_at, now)
+    done = db.session.execute(update(SubsidyClaim).where(SubsidyClaim.id == claim.id,
+                                                         SubsidyClaim.status == "approved")
+                              .values(status="disbursed", disbursed_by=a.user_id, disbursed_at=now)).rowcount
+    if done != 1:
+        raise conflict("invalid_state", action="disburse")
+    voucher_ids = sorted({v for v in db.session.execute(select(SubsidyLine.voucher_id).where(
+        SubsidyLine.claim_id == claim.id, SubsidyLine.voucher_id.is_not(None))).scalars()})
+    # Conditional write-off (only vouchers still 'used'): one voided or written off meanwhile stops the payout.
+    from .voucher_use import write_off_vouchers
+    written = write_off_vouchers(voucher_ids, a.label, now)
+    if len(written) != len(voucher_ids):
+        raise conflict("voucher_state_changed", expected=len(voucher_ids), written_off=len(written))
+    db.session.refresh(claim)
+    audit.record(a.label, "subsidy_claim.disburse", "subsidy_claim", claim.id, now, before={"status": "approved"},
+                 after={"status": "disbursed", "total_fen": claim.total_fen, "written_off_vouchers": written})
+    return {"status": claim.status, "total_fen": claim.total_fen, "vouchers_written_off": len(voucher_ids)}

@@ -1,0 +1,224 @@
+"""Subsidy claims: cap across claims and years, living allowance, scope, queue, write-off conflicts;
+evaluations and the Bayesian rating."""
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import select
+
+from backend.extensions import db
+from backend.models import Evaluation, SubsidyClaim, SubsidyLine, Voucher
+from tests.api import outcomes_fixtures as fx
+from tests.api.outcomes_fixtures import (
+    API,
+    attend,
+    complete_and_approve,
+    enroll,
+    error,
+    lessons_of,
+    make_person,
+    make_plan,
+    prior_claim,
+    sh,
+)
+
+app_config, world = fx.app_config, fx.world  # shared fixtures
+
+
+def _lines(claim_id) -> dict:
+    rows = db.session.execute(select(SubsidyLine).where(SubsidyLine.claim_id == claim_id)).scalars().all()
+    return {(line.person_id, line.line_type): line for line in rows}
+
+
+def _one_person_plan(client, clock, w, person, start=date(2026, 3, 2), prior=None):
+    """A 3-lesson plan with one fully attending, passing person; returns the new claim id."""
+    plan = make_plan(w.inst, start=start)
+    enroll(plan, person.id, groups=person.groups)
+    for lesson in lessons_of(plan):
+        attend(lesson, person.id)
+    r = client.post(f"{API}/plans/{plan.id}/results",
+                    json={"results": [{"person_id": person.id, "score": 90, "passed": True}]}, headers=w.inst_h)
+    assert r.status_code == 200, r.get_json()
+    assert client.post(f"{API}/plans/{plan.id}/completion", headers=w.inst_h).status_code == 200
+    r = client.post(f"{API}/plans/{plan.id}/completion/approve", headers=w.sup1_h)
+    assert r.status_code == 200, r.get_json()
+    return r.get_json()["subsidy_claim_id"]
+
+
+def test_cap_counts_only_live_claims_of_the_same_shanghai_year(client, clock, world):
+    w = world
+    p = make_person("周九", "071")
+    prior_claim(w.inst, p.id, 90000, year=2025, status="disbursed")   # last year: does not count
+    prior_claim(w.inst, p.id, 50000, year=2026, status="rejected")    # rejected: does not count
+    prior_claim(w.inst, p.id, 70000, year=2026, status="submitted")   # pending: counts
+    clock.set(sh(2026, 3, 5, 10))
+    claim_id = _one_person_plan(client, clock, w, p)
+    line = _lines(claim_id)[(p.id, "training")]
+    assert (line.amount_fen, line.capped, line.limited_by, line.year) == (30000, True, "annual_cap", 2026)
+
+
+def test_year_boundary_is_shanghai_time(client, clock, world):
+    w = world
+    p = make_person("吴十", "081")
+    prior_claim(w.inst, p.id, 100000, year=2026, status="approved")  # 2026 cap fully used
+    # 31 Dec 2026 16:30 UTC is already 1 Jan 2027 in Shanghai: a fresh cap.
+    plan_start = date(2026, 12, 28)
+    clock.set(sh(2027, 1, 1, 0, 30))
+    claim_id = _one_person_plan(client, clock, w, p, start=plan_start)
+    line = _lines(claim_id)[(p.id, "training")]
+    assert (line.amount_fen, line.year, line.limited_by) == (36000, 2027, "hours")
+
+
+def test_cap_exhausted_gives_a_zero_line(client, clock, world):
+    w = world
+    p = make_person("郑一", "091")
+    prior_claim(w.inst, p.id, 100000, year=2026, status="approved")
+    clock.set(sh(2026, 3, 5, 10))
+    claim_id = _one_person_plan(client, clock, w, p)
+    line = _lines(claim_id)[(p.id, "training")]
+    assert (line.amount_fen, line.capped, line.limited_by) == (0, True, "annual_cap")
+
+
+def test_living_allowance_for_listed_groups_when_enabled(app, client, clock, world):
+    w = world
+    listed = make_person("冯二", "101", groups=["poverty_registered"])
+    clock.set(sh(2026, 3, 5, 10))
+    claim_off = _one_person_plan(client, clock, w, listed)
+    assert set(_lines(claim_off)) == {(listed.id, "training")}   # off by default
+
+    app.config["LIVING_ALLOWANCE_ENABLED"] = True
+    other = make_person("陈三", "111", groups=["unemployed"])
+    poor = make_person("卫五", "131")
+    plan = make_plan(w.inst, start=date(2026, 2, 23), days=5, hours=3)    # 15 class hours, bar 12
+    enroll(plan, other.id, groups=["unemployed"])
+    enroll(plan, poor.id, groups=["subsistence_allowance"])               # the roster's groups count too
+    les = lessons_of(plan)
+    for lesson in les:
+        attend(lesson, other.id)
+    for lesson in les[:4]:
+        attend(lesson, poor.id)
+    attend(les[4], poor.id, check_out=False)                               # fifth day not credited
+    r = client.post(f"{API}/plans/{plan.id}/results", json={"results": [
+        {"person_id": other.id, "score": 90, "passed": True}, {"person_id": poor.id, "score": 90, "passed": True}]},
+        headers=w.inst_h)
+    assert r.status_code == 200
+    assert client.post(f"{API}/plans/{plan.id}/completion", headers=w.inst_h).status_code == 200
+    claim_id = client.post(f"{API}/plans/{plan.id}/completion/approve", headers=w.sup1_h).get_json()["subsidy_claim_id"]
+    lines = _lines(claim_id)
+    assert set(lines) == {(other.id, "training"), (poor.id, "training"), (poor.id, "living_allowance")}
+    allowance = lines[(poor.id, "living_allowance")]
+    assert (allowance.amount_fen, allowance.attended_days, allowance.payee, allowance.capped) == (12000, 4, "trainee",
+                                                                                                False)
+    assert lines[(poor.id, "training")].amount_fen == 36000 and lines[(other.id, "training")].amount_fen == 45000
+    r = client.get(f"{API}/subsidy-claims/{claim_id}", headers=w.sup1_h)
+    assert r.get_json()["total_fen"] == 36000 + 12000 + 45000
+
+
+def test_claim_scope_and_queue(client, clock, world, staff, make_institution):
+    w = world
+    body = complete_and_approve(client, clock, w)
+    claim_id = body["subsidy_claim_id"]
+    _, other_inst_h = staff("institution", institution=make_institution("350102"))
+    _, far_h = staff("supervisor", region_code="3502")
+    assert client.get(f"{API}/subsidy-claims/{claim_id}", headers=other_inst_h).status_code == 403
+    r = client.get(f"{API}/subsidy-claims/{claim_id}", headers=far_h)
+    assert r.status_code == 403
+    assert client.get(f"{API}/subsidy-claims/{claim_id}", headers=w.a_h).status_code == 403
+    assert client.get(f"{API}/subsidy-claims/999999", headers=w.sup1_h).status_code == 404
+    r = client.post(f"{API}/subsidy-claims/{claim_id}/approve", headers=far_h)
+    assert r.status_code == 403 and error(r) == "out_of_scope"
+    r = client.post(f"{API}/subsidy-claims/{claim_id}/approve", headers=w.inst_h)
+    assert r.status_code == 403
+
+    r = client.get(f"{API}/subsidy-claims?status=submitted", headers=w.sup1_h)
+    assert r.status_code == 200 and r.headers["X-Total-Count"] == "1"
+    assert r.get_json()[0]["id"] == claim_id and r.get_json()[0]["progress"] == "applied"
+    assert client.get(f"{API}/subsidy-claims", headers=far_h).headers["X-Total-Count"] == "1"  # 3502's prior claim
+    assert client.get(f"{API}/subsidy-claims", headers=other_inst_h).get_json() == []
+    assert client.get(f"{API}/subsidy-claims", headers=w.inst_h).headers["X-Total-Count"] == "1"
+    r = client.get(f"{API}/subsidy-claims?status=bogus", headers=w.sup1_h)
+    assert r.status_code == 422 and error(r) == "validation_error"
+
+
+def test_objection_and_disburse_need_an_approved_claim(client, clock, world):
+    w = world
+    claim_id = complete_and_approve(client, clock, w)["subsidy_claim_id"]
+    r = client.post(f"{API}/subsidy-claims/{claim_id}/objections", json={"text": "异议"}, headers=w.sup1_h)
+    assert r.status_code == 409 and error(r) == "invalid_state"
+    r = client.post(f"{API}/subsidy-claims/{claim_id}/disburse", headers=w.sup2_h)
+    assert r.status_code == 409 and error(r) == "invalid_state"
+    assert client.post(f"{API}/subsidy-claims/{claim_id}/approve", headers=w.sup1_h).status_code == 200
+    r = client.post(f"{API}/subsidy-claims/{claim_id}/objections", json={"text": ""}, headers=w.sup1_h)
+    assert r.status_code == 422 and error(r) == "validation_error"
+
+
+def test_voucher_voided_during_publicity_stops_the_payout(client, clock, world):
+    w = world
+    claim_id = complete_and_approve(client, clock, w)["subsidy_claim_id"]
+    assert client.post(f"{API}/subsidy-claims/{claim_id}/approve", headers=w.sup1_h).status_code == 200
+    db.session.get(Voucher, w.vf.id).status = "voided"
+    db.session.commit()
+    clock.set(sh(2026, 3, 20, 10))
+    r = client.post(f"{API}/subsidy-claims/{claim_id}/disburse", headers=w.sup2_h)
+    assert r.status_code == 409 and error(r) == "voucher_state_changed"
+    db.session.expire_all()
+    assert db.session.get(SubsidyClaim, claim_id).status == "approved"
+    assert db.session.get(Voucher, w.va.id).status == "used"   # nothing half-written
+
+
+def test_voided_voucher_gets_no_line(client, clock, world):
+    w = world
+    db.session.get(Voucher, w.va.id).status = "voided"
+    db.session.commit()
+    claim_id = complete_and_approve(client, clock, w)["subsidy_claim_id"]
+    claim = client.get(f"{API}/subsidy-claims/{claim_id}", headers=w.sup1_h).get_json()
+    assert w.a not in {line["person_id"] for line in claim["lines"]}
+    assert {e["person_id"]: e["reasons"] for e in claim["explanations"]}[w.a] == ["voucher_not_usable"]
+
+
+# ---- evaluations and rating ----------------------------------------------------------------
+
+def test_evaluation_input_and_state(client, clock, world, trainee):
+    w = world
+    payload = {"plan_id": w.plan.id, "teaching": 5, "facilities": 5, "organisation": 5}
+    r = client.post(f"{API}/me/evaluations", json=payload, headers=w.a_h)
+    assert r.status_code == 403 and error(r) == "not_completed"   # plan not completed yet
+    complete_and_approve(client, clock, w)
+    for bad in ({"teaching": 6}, {"facilities": 0}, {"organisation": "5"}, {"teaching": True}, {"plan_id": None}):
+        r = client.post(f"{API}/me/evaluations", json=dict(payload, **bad), headers=w.a_h)
+        assert r.status_code == 422 and error(r) == "validation_error", bad
+    r = client.post(f"{API}/me/evaluations", json=dict(payload, plan_id=999999), headers=w.a_h)
+    assert r.status_code == 404
+    _, unbound = trainee(bind=False)
+    r = client.post(f"{API}/me/evaluations", json=payload, headers=unbound)
+    assert r.status_code == 403 and error(r) == "identity_not_bound"
+    r = client.post(f"{API}/me/evaluations", json=payload, headers=w.sup1_h)
+    assert r.status_code == 403
+    assert client.post(f"{API}/me/evaluations", json=payload, headers=w.a_h).status_code == 201
+
+
+def test_bayesian_rating_few_perfect_do_not_beat_many_good(client, world, make_institution):
+    w = world
+    few, many = make_institution("350102"), make_institution("350102")
+    people = [make_person(f"评{i}", f"{200 + i:03d}") for i in range(300)]
+    t = sh(2026, 3, 6)
+    for p in people[:3]:
+        db.session.add(Evaluation(plan_id=w.plan.id, person_id=p.id, institution_id=few.id, teaching=5,
+                                  facilities=5, organisation=5, created_at=t))
+    db.session.commit()
+    # Evaluations are unique per (plan, person): give "many" its own plans.
+    plans = [make_plan(many, start=date(2026, 1, 5), status="completed") for _ in range(2)]
+    for i, p in enumerate(people):
+        score = 5 if i < 240 else 4
+        db.session.add(Evaluation(plan_id=plans[i % 2].id, person_id=p.id, institution_id=many.id, teaching=score,
+                                  facilities=score, organisation=score, created_at=t))
+    db.session.commit()
+    r_few = client.get(f"{API}/institutions/{few.id}/rating").get_json()
+    r_many = client.get(f"{API}/institutions/{many.id}/rating").get_json()
+    assert r_few["count"] == 3 and r_many["count"] == 300
+    assert r_few["score"] == 3.85          # (35 + 15) / 13
+    assert r_many["score"] == 4.76         # (35 + 1440) / 310
+    assert r_many["score"] > r_few["score"]
+    empty = make_institution("350102")
+    assert client.get(f"{API}/institutions/{empty.id}/rating").get_json()["score"] == 3.5
+    assert client.get(f"{API}/institutions/999999/rating").status_code == 404
