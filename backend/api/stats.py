@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from ..clock import now
 from ..domain import identity
-from ..domain.errors import invalid
+from ..domain.errors import forbidden, invalid, not_found
 from ..extensions import db
 from ..models import AuditEntry, Institution, SubsidyClaim, TrainingPlan, VoucherBatch
 from ..security.actor import Actor
@@ -123,15 +123,20 @@ def _audit_view(e: AuditEntry) -> dict:
 def get_audit(query):
     a = actor()
     stmt = select(AuditEntry).order_by(AuditEntry.id)
+    if a.role == "supervisor":
+        # Supervisors read the trail of one object inside their region; the whole log is for admins.
+        known = _REGION_OF.get(query["object_type"] or "")
+        if not (known and query["object_id"] and query["object_id"].isdigit()):
+            raise forbidden("forbidden", reason="filter_by_object",
+                            object_types=sorted(_REGION_OF))
+        region = db.session.execute(select(known[1]).where(known[0].id == int(query["object_id"]))).scalar()
+        if region is None:
+            raise not_found("not_found", object=query["object_type"], id=query["object_id"])
+        ensure_region(a, region)
     if query["object_type"]:
         stmt = stmt.where(AuditEntry.object_type == query["object_type"])
     if query["object_id"]:
         stmt = stmt.where(AuditEntry.object_id == query["object_id"])
-        known = _REGION_OF.get(query["object_type"] or "")
-        if a.role == "supervisor" and known and query["object_id"].isdigit():
-            region = db.session.execute(select(known[1]).where(known[0].id == int(query["object_id"]))).scalar()
-            if region is not None:
-                ensure_region(a, region)
     if query["action"]:
         stmt = stmt.where(AuditEntry.action == query["action"])
     return paginate(stmt, _audit_view)
