@@ -26,6 +26,8 @@ RULE_DEFAULTS: dict[str, object] = {
     "FACE_MATCH_THRESHOLD": 0.5,
     "WORKING_AGE_MIN": 16,
     "WORKING_AGE_MAX": 60,
+    # Roster comparison: household-region prefixes a trainee must come from (comma-separated; empty = any).
+    "ROSTER_HOUSEHOLD_REGIONS": "",
     "COMPLETION_RATIO": "0.8",
     "SUBSIDY_RATE_FEN_PER_HOUR": 3000,
     "SUBSIDY_ANNUAL_CAP_FEN": 100000,
@@ -33,6 +35,8 @@ RULE_DEFAULTS: dict[str, object] = {
     "PUBLICITY_WORKING_DAYS": 5,
     "LIVING_ALLOWANCE_ENABLED": False,
     "LIVING_ALLOWANCE_FEN_PER_DAY": 3000,
+    # Source 002: 建档立卡/低保 households, 就业困难人员, 零就业家庭, rural graduates not continuing school.
+    "LIVING_ALLOWANCE_GROUPS": "poverty_registered,subsistence_allowance,employment_difficulty,zero_employment_family,rural_graduate",
     "RETENTION_YEARS": 4,
     "DEVICE_MAX_SKEW_S": 300,
     "DEVICE_EVENT_MAX_AGE_DAYS": 7,
@@ -98,6 +102,8 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
     db_default = f"sqlite:///{inst / 'peixunquan.db'}"
     cfg["SQLALCHEMY_DATABASE_URI"] = _normalise_db_url(env.get("DATABASE_URL", db_default))
     cfg["REDIS_URL"] = env.get("REDIS_URL") or None
+    # Redis pub/sub channel of the live attendance stream (one per deployment sharing a Redis).
+    cfg["LIVE_CHANNEL"] = env.get("LIVE_CHANNEL", "peixunquan:live:attendance")
     cfg["WECHAT_MODE"] = env.get("WECHAT_MODE", "stub")
     cfg["WECHAT_APPID"] = env.get("WECHAT_APPID")
     cfg["WECHAT_SECRET"] = env.get("WECHAT_SECRET")

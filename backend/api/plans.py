@@ -1,4 +1,246 @@
-"""plans endpoints (area under construction in this change set)."""
-from apiflask import APIBlueprint
+"""Training plans and lessons: the institution declares, the region's supervisor reviews.
+
+Roster, enrolment, contract and online-record routes live in api/roster.py on the same blueprint.
+"""
+from __future__ import annotations
+
+from apiflask import APIBlueprint, Schema
+from apiflask.fields import AwareDateTime, Boolean, Date, Dict, Float, Integer, List, String
+from apiflask.validators import Length, OneOf, Range, Regexp
+from flask import request
+
+from ..clock import now
+from ..domain.errors import invalid
+from ..domain.plans import STATES
+from ..security.authz import actor, requires
+from ..services import lessons as lesson_service
+from ..services import plans as plan_service
+from .paging import page_args
+from .schemas import ReasonIn
 
 bp = APIBlueprint("plans", __name__, tag="Plans")
+
+_PLAN_TYPES = OneOf(["pre_job", "in_post", "job_transfer", "social"])
+_DELIVERY = OneOf(["offline", "online", "blended"])
+# GB/T 6565 occupation codes such as 4-03-02-01, optionally with a work-type suffix.
+_OCCUPATION = Regexp(r"^[0-9A-Za-z][0-9A-Za-z-]{0,31}$")
+
+
+class PlanIn(Schema):
+    title = String(required=True, validate=Length(min=1, max=128))
+    occupation_code = String(required=True, validate=[Length(min=1, max=32), _OCCUPATION])
+    plan_type = String(required=True, validate=_PLAN_TYPES)
+    delivery = String(required=True, validate=_DELIVERY)
+    starts_on = Date(required=True)
+    ends_on = Date(required=True)
+    online_platform = String(load_default=None, allow_none=True, validate=Length(max=128),
+                             metadata={"description": "required for online and blended delivery"})
+
+
+class PlanPatch(Schema):
+    title = String(validate=Length(min=1, max=128))
+    occupation_code = String(validate=[Length(min=1, max=32), _OCCUPATION])
+    plan_type = String(validate=_PLAN_TYPES)
+    delivery = String(validate=_DELIVERY)
+    starts_on = Date()
+    ends_on = Date()
+    online_platform = String(allow_none=True, validate=Length(max=128))
+
+
+class LessonIn(Schema):
+    title = String(required=True, validate=Length(min=1, max=128))
+    mode = String(required=True, validate=OneOf(["offline", "online"]))
+    starts_at = AwareDateTime(required=True, metadata={"description": "ISO 8601 with offset (+08:00)"})
+    ends_at = AwareDateTime(required=True)
+    class_hours = Float(required=True, validate=Range(min=0.5, max=24),
+                        metadata={"description": "in halves; each class hour needs 45 minutes of lesson"})
+    site_id = Integer(load_default=None, allow_none=True, metadata={"description": "required for offline lessons"})
+    require_site_qr = Boolean(load_default=None, allow_none=True,
+                              metadata={"description": "defaults to the site's setting"})
+
+
+class LessonPatch(Schema):
+    title = String(validate=Length(min=1, max=128))
+    starts_at = AwareDateTime()
+    ends_at = AwareDateTime()
+    class_hours = Float(validate=Range(min=0.5, max=24))
+    site_id = Integer()
+    require_site_qr = Boolean()
+
+
+class LessonOut(Schema):
+    id = Integer()
+    plan_id = Integer()
+    title = String()
+    mode = String()
+    starts_at = AwareDateTime(metadata={"description": "Asia/Shanghai"})
+    ends_at = AwareDateTime()
+    class_hours = Float()
+    site_id = Integer(allow_none=True)
+    require_site_qr = Boolean()
+
+
+class PlanOut(Schema):
+    id = Integer()
+    institution_id = Integer()
+    region_code = String()
+    title = String()
+    occupation_code = String()
+    plan_type = String()
+    delivery = String()
+    starts_on = Date()
+    ends_on = Date()
+    online_platform = String(allow_none=True)
+    status = String()
+    reject_reason = String(allow_none=True)
+    submitted_at = AwareDateTime(allow_none=True)
+    reviewed_at = AwareDateTime(allow_none=True)
+    created_at = AwareDateTime()
+    enrolled = Integer()
+    change_deadline = AwareDateTime(metadata={"description": "last moment for whole-plan changes after approval"})
+    class_hours = Dict(metadata={"description": "{offline, online, total}"})
+    # Dicts rather than Nested(LessonOut): apispec would register LessonOut twice and warn.
+    lessons = List(Dict(), metadata={"description": "the plan's lessons (LessonOut), only in GET /plans/{id}"})
+
+
+def _status_filter() -> str | None:
+    status = request.args.get("status")
+    if status is not None and status not in STATES:
+        raise invalid("validation_error", fields={"status": [f"one of {', '.join(STATES)}"]})
+    return status
+
+
+# ---- plans ------------------------------------------------------------------------------------
+
+@bp.post("/plans")
+@bp.input(PlanIn, arg_name="body")
+@bp.output(PlanOut, status_code=201)
+@bp.doc(summary="Declare a training plan (draft)")
+@requires("institution")
+def post_plan(body):
+    return plan_service.plan_view(plan_service.create_plan(actor(), body, now()))
+
+
+@bp.get("/plans")
+@bp.output(PlanOut(many=True))
+@bp.doc(summary="Plans: the institution's own, a supervisor's region, all for admins; ?status= filters")
+@requires("institution", "supervisor", "admin")
+def list_plans():
+    page, per_page = page_args()
+    items, total = plan_service.plans_page(plan_service.plans_query(actor(), _status_filter()), page, per_page)
+    return items, 200, {"X-Total-Count": str(total)}
+
+
+def _plan_with_lessons(plan) -> dict:
+    # Serialised here because PlanOut carries lessons as plain dicts (see PlanOut.lessons).
+    lessons = LessonOut(many=True).dump([lesson_service.lesson_view(lsn)
+                                         for lsn in lesson_service.plan_lessons(plan.id)])
+    return plan_service.plan_view(plan, lessons)
+
+
+@bp.get("/plans/<int:plan_id>")
+@bp.output(PlanOut)
+@bp.doc(summary="One plan with its lessons")
+@requires("institution", "supervisor", "admin")
+def get_plan(plan_id):
+    plan = plan_service.load_plan(actor(), plan_id)
+    plan_service.start_if_due(plan, now())
+    return _plan_with_lessons(plan)
+
+
+@bp.patch("/plans/<int:plan_id>")
+@bp.input(PlanPatch, arg_name="body")
+@bp.output(PlanOut)
+@bp.doc(summary="Edit a plan: drafts freely; after approval only until 2 days before it starts "
+                "(409 change_window_closed)")
+@requires("institution")
+def patch_plan(plan_id, body):
+    a, t = actor(), now()
+    plan = plan_service.own_plan(a, plan_id)
+    plan_service.start_if_due(plan, t)
+    return _plan_with_lessons(plan_service.update_plan(a, plan, body, t))
+
+
+@bp.post("/plans/<int:plan_id>/submit")
+@bp.output(PlanOut)
+@bp.doc(summary="Submit for review (422 no_lessons / online_share_exceeded, 409 contract_missing)")
+@requires("institution")
+def submit_plan(plan_id):
+    a, t = actor(), now()
+    return plan_service.plan_view(plan_service.submit_plan(a, plan_service.own_plan(a, plan_id), t))
+
+
+@bp.post("/plans/<int:plan_id>/withdraw")
+@bp.output(PlanOut)
+@bp.doc(summary="Withdraw a submitted plan to draft before review")
+@requires("institution")
+def withdraw_plan(plan_id):
+    a, t = actor(), now()
+    return plan_service.plan_view(plan_service.withdraw_plan(a, plan_service.own_plan(a, plan_id), t))
+
+
+@bp.post("/plans/<int:plan_id>/approve")
+@bp.output(PlanOut)
+@bp.doc(summary="Approve a submitted plan (supervisor of its region)")
+@requires("supervisor")
+def approve_plan(plan_id):
+    a, t = actor(), now()
+    plan = plan_service.load_plan(a, plan_id, lock=True)
+    return plan_service.plan_view(plan_service.review_plan(a, plan, True, None, t))
+
+
+@bp.post("/plans/<int:plan_id>/reject")
+@bp.input(ReasonIn, arg_name="body")
+@bp.output(PlanOut)
+@bp.doc(summary="Reject a submitted plan with a reason (supervisor of its region)")
+@requires("supervisor")
+def reject_plan(plan_id, body):
+    a, t = actor(), now()
+    plan = plan_service.load_plan(a, plan_id, lock=True)
+    return plan_service.plan_view(plan_service.review_plan(a, plan, False, body["reason"], t))
+
+
+# ---- lessons ----------------------------------------------------------------------------------
+
+@bp.post("/plans/<int:plan_id>/lessons")
+@bp.input(LessonIn, arg_name="body")
+@bp.output(LessonOut, status_code=201)
+@bp.doc(summary="Add a lesson (422 class_hours_too_long, 422 online_share_exceeded, 409 change_window_closed)")
+@requires("institution")
+def post_lesson(plan_id, body):
+    a, t = actor(), now()
+    plan = plan_service.own_plan(a, plan_id)
+    return lesson_service.lesson_view(lesson_service.create_lesson(a, plan, body, t))
+
+
+@bp.get("/plans/<int:plan_id>/lessons")
+@bp.output(LessonOut(many=True))
+@bp.doc(summary="A plan's lessons in time order")
+@requires("institution", "supervisor", "admin")
+def list_lessons(plan_id):
+    plan = plan_service.load_plan(actor(), plan_id)
+    return [lesson_service.lesson_view(lsn) for lsn in lesson_service.plan_lessons(plan.id)]
+
+
+@bp.get("/lessons/<int:lesson_id>")
+@bp.output(LessonOut)
+@bp.doc(summary="One lesson")
+@requires("institution", "supervisor", "admin")
+def get_lesson(lesson_id):
+    lesson, _plan = lesson_service.load_lesson(actor(), lesson_id)
+    return lesson_service.lesson_view(lesson)
+
+
+@bp.patch("/lessons/<int:lesson_id>")
+@bp.input(LessonPatch, arg_name="body")
+@bp.output(LessonOut)
+@bp.doc(summary="Change a lesson: time keeps duration and class hours, until 4 h before the start "
+                "(409 change_window_closed, 422 hours_changed); site any time before it ends")
+@requires("institution")
+def patch_lesson(lesson_id, body):
+    a, t = actor(), now()
+    lesson, plan = lesson_service.load_lesson(a, lesson_id, lock=True)
+    return lesson_service.lesson_view(lesson_service.update_lesson(a, lesson, plan, body, t))
+
+
+from . import roster  # noqa: E402,F401  (registers the roster routes on this blueprint)

@@ -72,9 +72,28 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "device_revoked": ("设备已停用", "Device revoked"),
     # -- vouchers area --
     # -- plans area --
+    "no_lessons": ("培训方案尚未添加课程", "The plan has no lessons yet"),
+    "contract_missing": ("岗位技能提升培训须为每名学员上传劳动合同", "In-post plans need every trainee's labour contract"),
+    "unknown_group": ("人员类别不在可选范围内", "Unknown target group"),
+    "invalid_voucher_code": ("券码格式不正确", "Malformed voucher code"),
+    "voucher_not_found": ("券码不存在", "No voucher with this code"),
+    "voucher_holder_mismatch": ("培训券不属于该学员", "The voucher belongs to someone else"),
+    "duplicate_in_file": ("与文件中前面的行重复", "Repeats an earlier row of the file"),
+    "too_many_rows": ("数据行数超过上限", "Too many rows"),
+    "unsupported_file_type": ("仅支持PDF、JPEG或PNG文件", "Only PDF, JPEG or PNG files are accepted"),
+    "not_implemented": ("该功能暂未开放", "Not available in this build"),
     # -- attendance area --
+    "image_too_large": ("图片不能超过10MB", "The image must not exceed 10 MB"),
+    "unsupported_image": ("仅支持JPEG或PNG图片", "Only JPEG or PNG images are accepted"),
+    "invalid_image": ("图片已损坏或尺寸异常", "The image is corrupt or has too many pixels"),
+    "makeup_pending": ("已有待审核的补卡申请", "A make-up request is already pending"),
     # -- devices area --
     # -- outcomes area --
+    "invalid_rows": ("部分数据行有错误，未导入任何数据", "Some rows have errors; nothing was imported"),
+    "lessons_not_ended": ("仍有课程未结束，暂不能提交结业", "Some lessons have not ended yet"),
+    "invalid_certificate_number": ("证书编号格式不正确", "Malformed certificate number"),
+    "voucher_state_changed": ("培训券状态已变化，无法核销", "A voucher changed state and cannot be written off"),
+    "invalid_file": ("文件无法读取，请使用模板", "The file cannot be read; use the template"),
 }
 
 

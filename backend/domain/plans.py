@@ -49,18 +49,18 @@ def _iso_shanghai(moment: datetime) -> str:
     return moment.astimezone(SHANGHAI).isoformat()
 
 
-def plan_change_deadline(starts_on: date) -> datetime:
+def plan_change_deadline(starts_on: date, lead: timedelta = PLAN_CHANGE_LEAD) -> datetime:
     """Last moment (UTC) for whole-plan changes after approval: 2 days before starts_on 00:00 Shanghai."""
     start = datetime.combine(starts_on, time(0), tzinfo=SHANGHAI)
-    return (start - PLAN_CHANGE_LEAD).astimezone(UTC)
+    return (start - lead).astimezone(UTC)
 
 
-def check_plan_change(status: str, starts_on: date, now: datetime) -> None:
+def check_plan_change(status: str, starts_on: date, now: datetime, lead: timedelta = PLAN_CHANGE_LEAD) -> None:
     """Raise unless the plan may be edited now: draft/rejected freely, approved until the deadline."""
     if status in (DRAFT, REJECTED):
         return
     if status in (APPROVED, IN_PROGRESS):
-        deadline = plan_change_deadline(starts_on)
+        deadline = plan_change_deadline(starts_on, lead)
         # An in-progress plan has had a lesson start, so its window is closed whatever starts_on says.
         if status == IN_PROGRESS or now > deadline:
             raise conflict("change_window_closed", deadline=_iso_shanghai(deadline))
@@ -70,13 +70,14 @@ def check_plan_change(status: str, starts_on: date, now: datetime) -> None:
 
 
 def check_lesson_time_change(old_start: datetime, old_end: datetime,
-                             new_start: datetime, new_end: datetime, now: datetime) -> None:
+                             new_start: datetime, new_end: datetime, now: datetime,
+                             lead: timedelta = LESSON_CHANGE_LEAD) -> None:
     """Raise unless a lesson may move to new times: same duration, until 4 h before the old start."""
     if new_start == old_start and new_end == old_end:
         return  # a PATCH that resends unchanged times (e.g. with a site change) is no time change
     if new_end - new_start != old_end - old_start:
         raise invalid("hours_changed")
-    deadline = old_start - LESSON_CHANGE_LEAD
+    deadline = old_start - lead
     if now > deadline:
         raise conflict("change_window_closed", deadline=_iso_shanghai(deadline))
 

@@ -217,3 +217,30 @@ def test_online_share_mode_mismatch(offline, online, delivery, field):
 ])
 def test_roster_frozen(first_start, now, frozen):
     assert plans.roster_frozen(first_start, now) is frozen
+
+
+# ---- configurable lead times (PLAN_CHANGE_DAYS, LESSON_CHANGE_HOURS) ----------------------------
+
+@pytest.mark.parametrize("now, closed", [(utc(2026, 3, 4, 16, 0), False), (utc(2026, 3, 4, 16, 0, 1), True)])
+def test_plan_change_lead_is_a_parameter(now, closed):
+    lead = timedelta(days=5)
+    assert plans.plan_change_deadline(STARTS_ON, lead) == utc(2026, 3, 4, 16, 0)
+    if closed:
+        with pytest.raises(AppError) as e:
+            plans.check_plan_change("approved", STARTS_ON, now, lead)
+        assert e.value.code == "change_window_closed"
+    else:
+        plans.check_plan_change("approved", STARTS_ON, now, lead)
+
+
+@pytest.mark.parametrize("now, closed", [(utc(2026, 3, 9, 1, 0), False), (utc(2026, 3, 9, 1, 0, 1), True)])
+def test_lesson_change_lead_is_a_parameter(now, closed):
+    start, end = utc(2026, 3, 10, 1, 0), utc(2026, 3, 10, 4, 0)
+    move = timedelta(hours=2)
+    args = (start, end, start + move, end + move, now, timedelta(hours=24))
+    if closed:
+        with pytest.raises(AppError) as e:
+            plans.check_lesson_time_change(*args)
+        assert e.value.code == "change_window_closed"
+    else:
+        plans.check_lesson_time_change(*args)

@@ -1,0 +1,236 @@
+"""Roster routes on the plans blueprint: template, import, voucher enrolment, contracts, online records."""
+from __future__ import annotations
+
+from apiflask import Schema
+from apiflask.fields import AwareDateTime, Boolean, Dict, File, Integer, List, Nested, Raw, String
+from apiflask.validators import Length
+from flask import Response, current_app, request
+
+from ..clock import now
+from ..domain.errors import invalid
+from ..errors import request_lang
+from ..security.authz import actor, requires
+from ..services import enrollments as enrollment_service
+from ..services import online_records, roster_xlsx
+from ..services import plans as plan_service
+from ..services import roster as roster_service
+from .paging import page_args
+from .plans import bp
+
+UPLOAD_READ_LIMIT = 20 * 1024 * 1024
+
+
+class TraineeIn(Schema):
+    # Raw and nullable: a bad value is a row-level error in the result, not a 422 for the whole import.
+    name = Raw(allow_none=True, metadata={"description": "姓名"})
+    id_number = Raw(allow_none=True, metadata={"description": "身份证号 (18 characters)"})
+    phone = Raw(allow_none=True)
+    groups = Raw(allow_none=True, metadata={"description": "group codes or Chinese labels (list or text)"})
+    voucher_code = Raw(allow_none=True)
+
+
+class RosterIn(Schema):
+    trainees = List(Nested(TraineeIn), validate=Length(max=roster_service.MAX_ROWS),
+                    metadata={"description": "JSON import; or send multipart/form-data with an xlsx `file`"})
+
+
+class RowOut(Schema):
+    row = Integer()
+    status = String()
+    id_number_masked = String(allow_none=True)
+    eligible = Boolean(allow_none=True)
+    reasons = List(String())
+    errors = List(Dict())
+    person_id = Integer()
+    enrollment_id = Integer()
+
+
+class ImportOut(Schema):
+    imported = Integer()
+    failed = Integer()
+    ineligible = Integer()
+    rows = List(Nested(RowOut))
+
+
+class EnrolIn(Schema):
+    voucher_token = String(load_default=None, validate=Length(max=256))
+    voucher_code = String(load_default=None, validate=Length(max=64))
+
+
+class EnrollmentPatch(Schema):
+    phone = String(allow_none=True, validate=Length(max=20))
+    groups = Raw(metadata={"description": "group codes or Chinese labels (list or text)"})
+
+
+class EnrollmentOut(Schema):
+    id = Integer()
+    plan_id = Integer()
+    person_id = Integer()
+    name = String()
+    id_number_masked = String()
+    gender = String()
+    phone = String(allow_none=True)
+    groups = List(String())
+    status = String()
+    eligible = Boolean()
+    reasons = List(String())
+    voucher_code = String(allow_none=True)
+    contract_uploaded = Boolean()
+    created_at = AwareDateTime()
+
+
+class ContractIn(Schema):
+    file = File(required=True, metadata={"description": "PDF, JPEG or PNG, at most 10 MB"})
+
+
+class RecordIn(Schema):
+    id_number = Raw(allow_none=True)
+    person_id = Raw(allow_none=True)
+    lesson_id = Raw(allow_none=True)
+    minutes = Raw(allow_none=True)
+
+
+class RecordsIn(Schema):
+    records = List(Nested(RecordIn), validate=Length(max=online_records.MAX_ROWS),
+                   metadata={"description": "JSON import; or multipart/form-data with an xlsx `file` "
+                                            "(columns 身份证号, 课次编号, 学习时长（分钟）)"})
+
+
+def _uploaded_xlsx() -> bytes | None:
+    upload = request.files.get("file")
+    if upload is None:
+        return None
+    data = upload.stream.read(UPLOAD_READ_LIMIT + 1)
+    if len(data) > UPLOAD_READ_LIMIT:
+        raise invalid("invalid_file", reason="too_large", max_bytes=UPLOAD_READ_LIMIT)
+    return data
+
+
+def _json_rows(body: dict, key: str) -> list[tuple[int, dict]] | None:
+    items = body.get(key)
+    if items is None:
+        return None
+    return [(i, dict(item)) for i, item in enumerate(items, start=1)]
+
+
+# ---- roster -----------------------------------------------------------------------------------
+
+@bp.get("/plans/<int:plan_id>/roster/template.xlsx")
+@bp.doc(summary="The roster Excel template (姓名, 身份证号, 手机号, 人员类别, 券码 and a 填写说明 sheet)",
+        responses={200: {"description": "xlsx file", "content": {roster_xlsx.XLSX_MIME: {}}}})
+@requires("institution", "supervisor", "admin")
+def roster_template(plan_id):
+    plan = plan_service.load_plan(actor(), plan_id)
+    data = roster_xlsx.template_bytes(plan.title, plan.id)
+    return Response(data, mimetype=roster_xlsx.XLSX_MIME, headers={
+        "Content-Disposition": f"attachment; filename=roster-{plan.id}.xlsx; "
+                               f"filename*=UTF-8''%E5%8F%82%E8%AE%AD%E5%90%8D%E5%8D%95-{plan.id}.xlsx"})
+
+
+@bp.post("/plans/<int:plan_id>/roster")
+@bp.input(RosterIn, arg_name="body")
+@bp.output(ImportOut)
+@bp.doc(summary="Import trainees from the xlsx template (multipart `file`) or JSON; row-level results "
+                "with the eligibility comparison (409 roster_frozen once a lesson started)")
+@requires("institution")
+def import_roster(plan_id, body):
+    a, t = actor(), now()
+    plan = plan_service.own_plan(a, plan_id)
+    data = _uploaded_xlsx()
+    if data is not None:
+        # Check the freeze before parsing a large file for nothing.
+        roster_service.check_roster_open(plan, t)
+        rows = roster_xlsx.read_table(data, roster_xlsx.ROSTER_COLUMNS, roster_xlsx.ROSTER_REQUIRED,
+                                      roster_service.MAX_ROWS, sheet=roster_xlsx.ROSTER_SHEET)
+        source = "xlsx"
+    else:
+        rows = _json_rows(body, "trainees")
+        if rows is None:
+            raise invalid("validation_error", fields={"trainees": ["send trainees (JSON) or an xlsx file"]})
+        source = "json"
+    result = roster_service.import_roster(a, plan, rows, t, source=source)
+    return roster_service.localise(result, request_lang())
+
+
+@bp.get("/plans/<int:plan_id>/enrollments")
+@bp.output(EnrollmentOut(many=True))
+@bp.doc(summary="A plan's roster (paged; ?status=active|withdrawn)")
+@requires("institution", "supervisor", "admin")
+def list_enrollments(plan_id):
+    plan = plan_service.load_plan(actor(), plan_id)
+    status = request.args.get("status")
+    if status is not None and status not in ("active", "withdrawn"):
+        raise invalid("validation_error", fields={"status": ["active or withdrawn"]})
+    page, per_page = page_args()
+    items, total = enrollment_service.enrollments_page(plan, page, per_page, status)
+    return items, 200, {"X-Total-Count": str(total)}
+
+
+@bp.post("/plans/<int:plan_id>/enrollments")
+@bp.input(EnrolIn, arg_name="body")
+@bp.output(EnrollmentOut, status_code=201)
+@bp.doc(summary="Enrol the holder of a voucher (QR token or code); the voucher becomes used. "
+                "200 when it is attached to an existing roster entry; 409 roster_frozen, 422 with a verify reason")
+@requires("institution")
+def enrol(plan_id, body):
+    a, t = actor(), now()
+    plan = plan_service.own_plan(a, plan_id)
+    view, created = enrollment_service.enrol_with_voucher(a, plan, body.get("voucher_token"),
+                                                          body.get("voucher_code"), t)
+    return view, 201 if created else 200
+
+
+@bp.patch("/enrollments/<int:enrollment_id>")
+@bp.input(EnrollmentPatch, arg_name="body")
+@bp.output(EnrollmentOut)
+@bp.doc(summary="Change an enrolment's non-ID fields (phone, groups); allowed after the roster froze")
+@requires("institution")
+def patch_enrollment(enrollment_id, body):
+    a, t = actor(), now()
+    e, plan = enrollment_service.load_enrollment(a, enrollment_id)
+    return enrollment_service.update_enrollment(a, e, plan, body, t)
+
+
+@bp.post("/enrollments/<int:enrollment_id>/contract")
+@bp.input(ContractIn, location="files", arg_name="upload")
+@bp.output(EnrollmentOut, status_code=201)
+@bp.doc(summary="Upload the trainee's labour contract (in-post plans; PDF/JPEG/PNG ≤ 10 MB)")
+@requires("institution")
+def upload_contract(enrollment_id, upload):
+    a, t = actor(), now()
+    e, plan = enrollment_service.load_enrollment(a, enrollment_id)
+    data = upload["file"].stream.read(enrollment_service.CONTRACT_MAX_BYTES + 1)
+    return enrollment_service.store_contract(a, e, plan, data, current_app.config["UPLOAD_DIR"], t)
+
+
+@bp.get("/enrollments/<int:enrollment_id>/contract")
+@bp.doc(summary="Download an enrolment's labour contract",
+        responses={200: {"description": "the stored PDF, JPEG or PNG"}})
+@requires("institution", "supervisor", "admin")
+def download_contract(enrollment_id):
+    e, _plan = enrollment_service.load_enrollment(actor(), enrollment_id)
+    path, mime = enrollment_service.contract_file(e, current_app.config["UPLOAD_DIR"])
+    # Read whole (≤ 10 MB) rather than streamed, so no file handle outlives the request.
+    return Response(path.read_bytes(), mimetype=mime, headers={
+        "Content-Disposition": f"attachment; filename=contract-{e.id}{path.suffix}",
+        "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
+
+
+# ---- online records ---------------------------------------------------------------------------
+
+@bp.post("/plans/<int:plan_id>/online-records")
+@bp.input(RecordsIn, arg_name="body")
+@bp.output(ImportOut)
+@bp.doc(summary="Import online learning minutes per trainee and online lesson (JSON or xlsx `file`)")
+@requires("institution")
+def import_online_records(plan_id, body):
+    a, t = actor(), now()
+    plan = plan_service.own_plan(a, plan_id)
+    data = _uploaded_xlsx()
+    if data is not None:
+        rows = online_records.read_xlsx(data)
+    else:
+        rows = _json_rows(body, "records")
+        if rows is None:
+            raise invalid("validation_error", fields={"records": ["send records (JSON) or an xlsx file"]})
+    return roster_service.localise(online_records.import_records(a, plan, rows, t), request_lang())

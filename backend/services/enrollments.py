@@ -1,0 +1,185 @@
+"""Enrolments (参训名单): joining with a voucher at the desk, non-ID edits, labour contracts, listing."""
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from ..domain import plans as plan_rules
+from ..domain.errors import AppError, conflict, forbidden, invalid
+from ..domain.identity import validate_phone
+from ..domain.roster import parse_groups
+from ..extensions import db
+from ..models import Enrollment, Person, TrainingPlan, Voucher, VoucherBatch
+from ..security.actor import Actor
+from ..security.authz import ensure_institution, get_or_404
+from . import audit
+from .roster import RosterContext, check_roster_open, voucher_service
+
+CONTRACT_MAX_BYTES = 10 * 1024 * 1024
+# Magic bytes decide the type, never the client's filename or Content-Type.
+_SIGNATURES = ((b"%PDF-", "pdf", "application/pdf"), (b"\xff\xd8\xff", "jpg", "image/jpeg"),
+               (b"\x89PNG\r\n\x1a\n", "png", "image/png"))
+MIME_BY_EXT = {ext: mime for _, ext, mime in _SIGNATURES}
+_FINAL = (plan_rules.COMPLETION_SUBMITTED, plan_rules.COMPLETED)
+
+
+def enrollment_view(e: Enrollment, person: Person, voucher_code: str | None = None) -> dict:
+    """The JSON shape of an enrolment; the ID number only masked."""
+    return {"id": e.id, "plan_id": e.plan_id, "person_id": e.person_id, "name": person.name,
+            "id_number_masked": person.id_number_masked, "gender": person.gender, "phone": e.phone,
+            "groups": e.groups or [], "status": e.status, "eligible": e.eligible, "reasons": e.reasons or [],
+            "voucher_code": voucher_code, "contract_uploaded": e.contract_path is not None,
+            "created_at": e.created_at}
+
+
+def _view_of(e: Enrollment) -> dict:
+    person = db.session.get(Person, e.person_id)
+    code = db.session.execute(select(Voucher.code).where(Voucher.id == e.voucher_id)).scalar() \
+        if e.voucher_id else None
+    return enrollment_view(e, person, code)
+
+
+def enrollments_page(plan: TrainingPlan, page: int, per_page: int, status: str | None = None) -> tuple[list, int]:
+    """One page of a plan's roster (one query for the rows, one for the total)."""
+    where = [Enrollment.plan_id == plan.id]
+    if status:
+        where.append(Enrollment.status == status)
+    total = db.session.execute(select(func.count()).select_from(Enrollment).where(*where)).scalar()
+    rows = db.session.execute(
+        select(Enrollment, Person, Voucher.code).join(Person, Person.id == Enrollment.person_id)
+        .outerjoin(Voucher, Voucher.id == Enrollment.voucher_id).where(*where)
+        .order_by(Enrollment.id).limit(per_page).offset((page - 1) * per_page)).all()
+    return [enrollment_view(e, p, code) for e, p, code in rows], total
+
+
+def _other_live(ctx: RosterContext, person_id: int) -> bool:
+    return person_id in ctx.other_live_enrolments([person_id])
+
+
+def enrol_with_voucher(a: Actor, plan: TrainingPlan, token: str | None, code: str | None,
+                       now: datetime) -> tuple[dict, bool]:
+    """Use the presented voucher and put its holder on the roster; returns (view, created).
+
+    A holder already imported without a voucher gets the voucher attached (created False).
+    """
+    check_roster_open(plan, now)
+    use_voucher = voucher_service()
+    if use_voucher is None:
+        raise AppError("not_implemented", 501)
+    value = token or code
+    if not value:
+        raise invalid("validation_error", fields={"voucher_token": ["voucher_token or voucher_code is required"]})
+    voucher = use_voucher(a, plan, value, now)
+    person = db.session.get(Person, voucher.person_id)
+    existing = db.session.execute(select(Enrollment).where(
+        Enrollment.plan_id == plan.id, Enrollment.person_id == person.id)).scalar()
+    if existing is not None and existing.status == "active" and existing.voucher_id is not None:
+        raise conflict("already_enrolled", enrollment_id=existing.id)
+    batch = db.session.get(VoucherBatch, voucher.batch_id)
+    ctx = RosterContext(a, plan, now, None)
+    created = existing is None
+    e = existing or Enrollment(plan_id=plan.id, person_id=person.id, created_at=now, groups=[])
+    if created:
+        db.session.add(e)
+    groups = sorted(set(e.groups or ()) | set(person.groups or ()))
+    reasons = ctx.reasons(person, groups, batch.eligibility or {}, _other_live(ctx, person.id))
+    e.status, e.voucher_id, e.groups = "active", voucher.id, groups
+    e.eligible, e.reasons = not reasons, reasons
+    e.phone = e.phone or person.phone
+    db.session.flush()
+    audit.record(a.label, "enrollment.create" if created else "enrollment.voucher", "enrollment", e.id, now,
+                 after={"plan_id": plan.id, "person_id": person.id, "voucher_id": voucher.id,
+                        "eligible": e.eligible, "reasons": reasons})
+    return enrollment_view(e, person, voucher.code), created
+
+
+def load_enrollment(a: Actor, enrollment_id: int) -> tuple[Enrollment, TrainingPlan]:
+    """An enrolment and its plan, if the caller may see the plan."""
+    e = get_or_404(Enrollment, enrollment_id)
+    plan = db.session.get(TrainingPlan, e.plan_id)
+    ensure_institution(a, plan.institution_id, plan.region_code)
+    return e, plan
+
+
+def _own(a: Actor, plan: TrainingPlan) -> None:
+    if a.role != "institution" or plan.institution_id != a.institution_id:
+        raise forbidden("forbidden", institution_id=plan.institution_id)
+
+
+def update_enrollment(a: Actor, e: Enrollment, plan: TrainingPlan, data: dict, now: datetime) -> dict:
+    """Change non-ID fields (phone, groups) — allowed after the roster froze, as source 000 says."""
+    _own(a, plan)
+    if plan.status in _FINAL:
+        raise conflict("invalid_state", status=plan.status, action="change")
+    before = {"phone": e.phone, "groups": list(e.groups or []), "eligible": e.eligible, "reasons": e.reasons}
+    if "phone" in data:  # null or "" clears the phone
+        e.phone = validate_phone(data["phone"]) if data["phone"] else None
+    person = db.session.get(Person, e.person_id)
+    if data.get("groups") is not None:
+        codes, unknown = parse_groups(data["groups"])
+        if unknown:
+            raise invalid("unknown_group", field="groups", values=unknown)
+        e.groups = sorted(set(codes) | set(person.groups or ()))
+    # Groups feed the comparison, so it is run again with the voucher's rules if there is one.
+    batch = db.session.execute(select(VoucherBatch).join(Voucher, Voucher.batch_id == VoucherBatch.id)
+                               .where(Voucher.id == e.voucher_id)).scalar() if e.voucher_id else None
+    ctx = RosterContext(a, plan, now, None)
+    reasons = ctx.reasons(person, e.groups, (batch.eligibility or {}) if batch else None,
+                          _other_live(ctx, person.id))
+    e.eligible, e.reasons = not reasons, reasons
+    after = {"phone": e.phone, "groups": list(e.groups), "eligible": e.eligible, "reasons": reasons}
+    if after != before:
+        db.session.flush()
+        audit.record(a.label, "enrollment.update", "enrollment", e.id, now, before=before, after=after)
+    return enrollment_view(e, person, db.session.execute(
+        select(Voucher.code).where(Voucher.id == e.voucher_id)).scalar() if e.voucher_id else None)
+
+
+def sniff_upload(data: bytes) -> tuple[str, str]:
+    """(extension, mime) of a PDF, JPEG or PNG by its magic bytes; 422 unsupported_file_type otherwise."""
+    for magic, ext, mime in _SIGNATURES:
+        if data.startswith(magic):
+            return ext, mime
+    raise invalid("unsupported_file_type", allowed=["pdf", "jpeg", "png"])
+
+
+def store_contract(a: Actor, e: Enrollment, plan: TrainingPlan, data: bytes, upload_dir: str,
+                   now: datetime) -> dict:
+    """Save a labour contract (in-post plans) outside the web root under a server-chosen name."""
+    _own(a, plan)
+    if plan.plan_type != "in_post":
+        raise invalid("validation_error", field="file", reason="contracts_only_for_in_post_plans")
+    if plan.status in _FINAL:
+        raise conflict("invalid_state", status=plan.status, action="contract")
+    if e.status != "active":
+        raise conflict("invalid_state", status=e.status, action="contract")
+    if not data:
+        raise invalid("validation_error", field="file", reason="empty")
+    if len(data) > CONTRACT_MAX_BYTES:
+        raise AppError("payload_too_large", 413, {"max_bytes": CONTRACT_MAX_BYTES})
+    ext, _mime = sniff_upload(data)
+    relative = Path("contracts") / str(plan.id) / f"{e.id}-{secrets.token_hex(16)}.{ext}"
+    target = Path(upload_dir) / relative
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # The previous file stays on disk (records are kept for years); the row points at the newest.
+    target.write_bytes(data)
+    before = {"contract_path": e.contract_path}
+    e.contract_path = relative.as_posix()
+    db.session.flush()
+    audit.record(a.label, "enrollment.contract", "enrollment", e.id, now, before=before,
+                 after={"contract_path": e.contract_path, "bytes": len(data)})
+    return _view_of(e)
+
+
+def contract_file(e: Enrollment, upload_dir: str) -> tuple[Path, str]:
+    """Where an enrolment's contract is and its MIME type; 404 when none was uploaded."""
+    if not e.contract_path:
+        raise AppError("not_found", 404, {"object": "contract"})
+    path = (Path(upload_dir) / e.contract_path).resolve()
+    if Path(upload_dir).resolve() not in path.parents or not path.is_file():
+        raise AppError("not_found", 404, {"object": "contract"})
+    return path, MIME_BY_EXT.get(path.suffix.lstrip("."), "application/octet-stream")
+

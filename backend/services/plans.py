@@ -1,0 +1,289 @@
+"""Training plans (培训方案): creation, edits inside the change window, and the review workflow."""
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from flask import current_app
+from sqlalchemy import func, select
+
+from ..domain import plans as rules
+from ..domain.errors import conflict, forbidden, invalid
+from ..domain.identity import region_prefix
+from ..extensions import db
+from ..models import Enrollment, Institution, Lesson, TrainingPlan
+from ..security.actor import Actor
+from ..security.authz import ensure_institution, ensure_region, get_or_404
+from . import audit
+from .persons import shanghai_today
+
+PLAN_FIELDS = ("title", "occupation_code", "plan_type", "delivery", "starts_on", "ends_on", "online_platform")
+_AUDITED = PLAN_FIELDS + ("status",)
+
+
+# ---- configured rule values ---------------------------------------------------------------
+
+def plan_change_lead() -> timedelta:
+    """Whole-plan change lead time (config PLAN_CHANGE_DAYS)."""
+    return timedelta(days=int(current_app.config["PLAN_CHANGE_DAYS"]))
+
+
+def lesson_change_lead() -> timedelta:
+    """Lesson time-change lead time (config LESSON_CHANGE_HOURS)."""
+    return timedelta(hours=int(current_app.config["LESSON_CHANGE_HOURS"]))
+
+
+def max_online_share() -> Decimal:
+    """Largest online share of a blended plan's class hours (config ONLINE_MAX_SHARE)."""
+    return Decimal(str(current_app.config["ONLINE_MAX_SHARE"]))
+
+
+# ---- reading ------------------------------------------------------------------------------
+
+def hour_totals(plan_id: int) -> tuple[Decimal, Decimal]:
+    """(offline, online) class hours of a plan's lessons."""
+    rows = db.session.execute(select(Lesson.mode, func.coalesce(func.sum(Lesson.class_hours), 0))
+                              .where(Lesson.plan_id == plan_id).group_by(Lesson.mode)).all()
+    totals = {mode: Decimal(str(hours)) for mode, hours in rows}
+    return totals.get("offline", Decimal(0)), totals.get("online", Decimal(0))
+
+
+def first_lesson_start(plan_id: int) -> datetime | None:
+    """When the plan's earliest lesson starts (None without lessons)."""
+    return db.session.execute(select(func.min(Lesson.starts_at)).where(Lesson.plan_id == plan_id)).scalar()
+
+
+def ensure_roster_open(plan: TrainingPlan, now: datetime) -> None:
+    """Raise 409 roster_frozen once the first lesson has started (server clock), or when the plan is over."""
+    start = first_lesson_start(plan.id)
+    if rules.roster_frozen(start, now) or plan.status in (rules.COMPLETION_SUBMITTED, rules.COMPLETED):
+        raise conflict("roster_frozen", first_lesson_starts_at=start.astimezone(rules.SHANGHAI).isoformat()
+                       if start else None)
+
+
+def start_if_due(plan: TrainingPlan, now: datetime, actor_label: str = "system") -> bool:
+    """Move an approved plan to in_progress once its first lesson has started; True when it moved."""
+    if plan.status != rules.APPROVED:
+        return False
+    start = first_lesson_start(plan.id)
+    if not rules.roster_frozen(start, now):
+        return False
+    plan.status = rules.transition(plan.status, "start")
+    db.session.flush()
+    audit.record(actor_label, "plan.start", "training_plan", plan.id, now,
+                 before={"status": rules.APPROVED}, after={"status": plan.status})
+    return True
+
+
+def load_plan(a: Actor, plan_id: int, lock: bool = False) -> TrainingPlan:
+    """A plan the caller may see (own institution, supervisor's region, admin); `lock` serialises writers."""
+    plan = get_or_404(TrainingPlan, plan_id)
+    if lock:
+        # Row lock on PostgreSQL so two reviewers (or a review and an edit) never interleave;
+        # SQLite already serialises writers with BEGIN IMMEDIATE.
+        db.session.refresh(plan, with_for_update=True)
+    ensure_institution(a, plan.institution_id, plan.region_code)
+    return plan
+
+
+def own_plan(a: Actor, plan_id: int, lock: bool = True) -> TrainingPlan:
+    """A plan of the caller's own institution, for institution-only actions."""
+    plan = load_plan(a, plan_id, lock=lock)
+    if a.role != "institution" or plan.institution_id != a.institution_id:
+        raise forbidden("forbidden", institution_id=plan.institution_id)
+    return plan
+
+
+def plans_query(a: Actor, status: str | None = None):
+    """Plans visible to the caller, newest first, optionally of one status."""
+    stmt = select(TrainingPlan).order_by(TrainingPlan.id.desc())
+    if a.role == "institution":
+        stmt = stmt.where(TrainingPlan.institution_id == a.institution_id)
+    elif a.role == "supervisor":
+        stmt = stmt.where(TrainingPlan.region_code.startswith(region_prefix(a.region_code or ""), autoescape=True))
+    if status:
+        stmt = stmt.where(TrainingPlan.status == status)
+    return stmt
+
+
+def _page_figures(plan_ids: list[int]) -> tuple[dict, dict]:
+    """Hours per (plan, mode) and active enrolments per plan, for many plans in two queries."""
+    hours: dict = {}
+    for plan_id, mode, total in db.session.execute(
+            select(Lesson.plan_id, Lesson.mode, func.sum(Lesson.class_hours)).where(Lesson.plan_id.in_(plan_ids))
+            .group_by(Lesson.plan_id, Lesson.mode)):
+        hours[(plan_id, mode)] = Decimal(str(total))
+    counts = dict(db.session.execute(
+        select(Enrollment.plan_id, func.count()).where(Enrollment.plan_id.in_(plan_ids), Enrollment.status == "active")
+        .group_by(Enrollment.plan_id)).all())
+    return hours, counts
+
+
+def plans_page(stmt, page: int, per_page: int) -> tuple[list[dict], int]:
+    """One page of plans with their hour totals and roster sizes, in four queries whatever the page size."""
+    total = db.session.execute(select(func.count()).select_from(stmt.order_by(None).subquery())).scalar()
+    plans = list(db.session.execute(stmt.limit(per_page).offset((page - 1) * per_page)).scalars())
+    hours, counts = _page_figures([p.id for p in plans]) if plans else ({}, {})
+    zero = Decimal(0)
+    return [plan_view(p, figures=(hours.get((p.id, "offline"), zero), hours.get((p.id, "online"), zero),
+                                  counts.get(p.id, 0))) for p in plans], total
+
+
+def plan_view(plan: TrainingPlan, lessons: list | None = None, figures: tuple | None = None) -> dict:
+    """The JSON shape of a plan; `lessons` (already serialised) only in the single-plan view.
+
+    `figures` = (offline hours, online hours, active enrolments) when the caller already has them.
+    """
+    if figures is None:
+        offline, online = hour_totals(plan.id)
+        enrolled = db.session.execute(select(func.count()).select_from(Enrollment).where(
+            Enrollment.plan_id == plan.id, Enrollment.status == "active")).scalar()
+    else:
+        offline, online, enrolled = figures
+    out = {f: getattr(plan, f) for f in PLAN_FIELDS}
+    out.update(id=plan.id, institution_id=plan.institution_id, region_code=plan.region_code, status=plan.status,
+               reject_reason=plan.reject_reason, submitted_at=plan.submitted_at, reviewed_at=plan.reviewed_at,
+               created_at=plan.created_at, enrolled=enrolled,
+               change_deadline=rules.plan_change_deadline(plan.starts_on, plan_change_lead()).astimezone(rules.SHANGHAI),
+               class_hours={"offline": float(offline), "online": float(online), "total": float(offline + online)})
+    if lessons is not None:
+        out["lessons"] = lessons
+    return out
+
+
+# ---- writing ------------------------------------------------------------------------------
+
+def _check_fields(values: dict) -> None:
+    """Cross-field rules of a plan's own fields."""
+    if values["ends_on"] < values["starts_on"]:
+        raise invalid("validation_error", field="ends_on", reason="before_starts_on")
+    if values["delivery"] in ("online", "blended") and not (values.get("online_platform") or "").strip():
+        # Source 000: online and blended plans name the platform that records online learning.
+        raise invalid("validation_error", field="online_platform", reason="required_for_online_delivery")
+
+
+def create_plan(a: Actor, data: dict, now: datetime) -> TrainingPlan:
+    """A draft plan of the caller's institution, starting today or later (Asia/Shanghai)."""
+    inst = get_or_404(Institution, a.institution_id)
+    if inst.status != "approved":
+        raise forbidden("forbidden", reason="institution_suspended")
+    values = {f: data.get(f) for f in PLAN_FIELDS}
+    values["title"] = values["title"].strip()
+    today = shanghai_today(now)
+    _check_fields(values)
+    if values["starts_on"] < today:
+        raise invalid("validation_error", field="starts_on", reason="in_the_past")
+    plan = TrainingPlan(institution_id=inst.id, region_code=inst.region_code, status=rules.DRAFT,
+                        created_at=now, **values)
+    db.session.add(plan)
+    db.session.flush()
+    audit.record(a.label, "plan.create", "training_plan", plan.id, now, after=audit.snapshot(plan, _AUDITED))
+    return plan
+
+
+def _lesson_dates_within(plan_id: int, starts_on: date, ends_on: date) -> None:
+    """Raise if an existing lesson would fall outside new plan dates."""
+    bounds = db.session.execute(select(func.min(Lesson.starts_at), func.max(Lesson.ends_at))
+                                .where(Lesson.plan_id == plan_id)).one()
+    if bounds[0] is None:
+        return
+    first, last = (b.astimezone(rules.SHANGHAI).date() for b in bounds)
+    if first < starts_on or last > ends_on:
+        raise invalid("validation_error", field="starts_on", reason="lessons_outside_dates",
+                      first_lesson_on=first.isoformat(), last_lesson_on=last.isoformat())
+
+
+def update_plan(a: Actor, plan: TrainingPlan, data: dict, now: datetime) -> TrainingPlan:
+    """Edit a plan: drafts freely, approved plans only until the change deadline (409 change_window_closed)."""
+    lead = plan_change_lead()
+    rules.check_plan_change(plan.status, plan.starts_on, now, lead)
+    values = {f: getattr(plan, f) for f in PLAN_FIELDS}
+    values.update({k: v for k, v in data.items() if k in PLAN_FIELDS})
+    if isinstance(values["title"], str):
+        values["title"] = values["title"].strip()
+    _check_fields(values)
+    if values["starts_on"] != plan.starts_on:
+        if values["starts_on"] < shanghai_today(now):
+            raise invalid("validation_error", field="starts_on", reason="in_the_past")
+        # Moving an approved plan's start closer must not sneak past the window of the new date either.
+        rules.check_plan_change(plan.status, values["starts_on"], now, lead)
+    _lesson_dates_within(plan.id, values["starts_on"], values["ends_on"])
+    if values["delivery"] != plan.delivery:
+        offline, online = hour_totals(plan.id)
+        check_hours(values["delivery"], offline, online, enforce_share=plan.status != rules.DRAFT
+                    and plan.status != rules.REJECTED)
+    before = audit.snapshot(plan, _AUDITED)
+    for key, value in values.items():
+        setattr(plan, key, value)
+    after = audit.snapshot(plan, _AUDITED)
+    if after != before:
+        db.session.flush()
+        # An approved plan stays approved: the change is inside the window the rules allow, and the
+        # audit entry (before/after) is what the supervisor reviews.
+        audit.record(a.label, "plan.update", "training_plan", plan.id, now, before=before, after=after)
+    return plan
+
+
+def check_hours(delivery: str, offline: Decimal, online: Decimal, enforce_share: bool) -> None:
+    """Lesson modes must fit the delivery; the blended 40 % cap only when `enforce_share`."""
+    if enforce_share:
+        rules.check_online_share(offline, online, delivery, max_online_share())
+    else:
+        # Modes still have to fit: only the share of a blended plan is left for later (a cap of 100 %).
+        rules.check_online_share(offline, online, delivery, Decimal(1))
+
+
+def _missing_contracts(plan: TrainingPlan) -> list[int]:
+    return list(db.session.execute(select(Enrollment.person_id).where(
+        Enrollment.plan_id == plan.id, Enrollment.status == "active", Enrollment.contract_path.is_(None))
+        .order_by(Enrollment.person_id)).scalars())
+
+
+def _transition(a: Actor, plan: TrainingPlan, action: str, now: datetime, **after_extra) -> TrainingPlan:
+    before = {"status": plan.status}
+    plan.status = rules.transition(plan.status, action)
+    db.session.flush()
+    audit.record(a.label, f"plan.{action}", "training_plan", plan.id, now, before=before,
+                 after=dict({"status": plan.status}, **after_extra))
+    return plan
+
+
+def submit_plan(a: Actor, plan: TrainingPlan, now: datetime) -> TrainingPlan:
+    """Send a draft (or rejected) plan for review once its lessons and contracts are complete."""
+    rules.transition(plan.status, "submit")  # state first, so a wrong-state call says so
+    offline, online = hour_totals(plan.id)
+    if offline + online == 0:
+        raise invalid("no_lessons")
+    # The online share is enforced here in full even though lesson creation may have deferred it.
+    check_hours(plan.delivery, offline, online, enforce_share=True)
+    if plan.plan_type == "in_post":
+        missing = _missing_contracts(plan)
+        if missing:
+            raise conflict("contract_missing", person_ids=missing)
+    plan.submitted_at = now
+    plan.reject_reason = None
+    return _transition(a, plan, "submit", now)
+
+
+def withdraw_plan(a: Actor, plan: TrainingPlan, now: datetime) -> TrainingPlan:
+    """Take a submitted plan back to draft before it is reviewed."""
+    return _transition(a, plan, "withdraw", now)
+
+
+def review_plan(a: Actor, plan: TrainingPlan, approve: bool, reason: str | None, now: datetime) -> TrainingPlan:
+    """Approve or reject (with a reason) a submitted plan inside the supervisor's region."""
+    ensure_region(a, plan.region_code)
+    if approve:
+        rules.transition(plan.status, "approve")
+        offline, online = hour_totals(plan.id)
+        check_hours(plan.delivery, offline, online, enforce_share=True)
+    else:
+        reason = (reason or "").strip()
+        if not reason:
+            raise invalid("validation_error", field="reason", reason="required")
+    plan.reviewed_by = a.user_id
+    plan.reviewed_at = now
+    if approve:
+        return _transition(a, plan, "approve", now)
+    plan.reject_reason = reason
+    return _transition(a, plan, "reject", now, reason=reason)
