@@ -17,6 +17,7 @@ from ..models import Device, Institution
 from ..security.authz import actor, requires
 from ..services import devices as svc
 from .paging import page_list
+from .schemas import StatusOut
 
 bp = APIBlueprint("devices", __name__, tag="Kiosk devices")
 
@@ -40,6 +41,29 @@ class HeartbeatIn(Schema):
     version = String(required=True, validate=Length(max=32))
 
 
+class HeartbeatOut(Schema):
+    server_time = AwareDateTime(metadata={"description": "the server's clock, for the kiosk's drift check"})
+
+
+# Manifest and receipts are documented as plain OpenAPI (not @output) so no field the kiosk needs is filtered out.
+_MANIFEST_DOC = {"type": "object", "properties": {
+    "date": {"type": "string", "format": "date"},
+    "site": {"type": "object", "description": "{id, name, lat, lon (WGS-84), radius_m}"},
+    "lessons": {"type": "array", "items": {"type": "object",
+                                           "description": "{lesson_id, plan_id, title, starts_at, ends_at, class_hours}"}},
+    "people": {"type": "array", "items": {"type": "object", "properties": {
+        "person_id": {"type": "integer"}, "name": {"type": "string"},
+        "card_key": {"type": "string", "description": "hex HMAC-SHA256(device secret, ID number)"},
+        "face_encoding": {"type": "array", "items": {"type": "number"}, "nullable": True,
+                          "description": "128 floats, or null without a consented face"},
+        "lesson_ids": {"type": "array", "items": {"type": "integer"}},
+        "pin_hash": {"type": "string", "description": "only for people with a PIN (card + PIN)"}}}}}}
+_RECEIPTS_DOC = {"type": "object", "properties": {"results": {"type": "array", "items": {
+    "type": "object", "properties": {"event_id": {"type": "string"},
+                                     "status": {"type": "string", "enum": ["accepted", "duplicate", "rejected"]},
+                                     "reason": {"type": "string"}}}}}}
+
+
 class DeviceEventsIn(Schema):
     # Items are validated one by one in the service: a malformed event gets its own `rejected`
     # receipt instead of failing (and endlessly re-sending) the whole batch. DeviceEventIn documents them.
@@ -60,6 +84,7 @@ def register_device(body):
 
 
 @bp.post("/devices/<int:device_id>/revoke")
+@bp.output(StatusOut)
 @bp.doc(summary="Revoke a kiosk immediately")
 @requires("institution", "supervisor", "admin")
 def revoke_device(device_id):
@@ -84,7 +109,8 @@ def list_devices():
 
 @bp.get("/device/manifest")
 @bp.doc(summary="The day's signed manifest: site, lessons, enrolled people with card keys and face templates",
-        security="DeviceSignature")
+        security="DeviceSignature",
+        responses={200: {"description": "the manifest", "content": {"application/json": {"schema": _MANIFEST_DOC}}}})
 @requires("device")
 def device_manifest():
     raw = request.args.get("date")
@@ -97,18 +123,21 @@ def device_manifest():
 
 @bp.post("/device/heartbeat")
 @bp.input(HeartbeatIn, arg_name="body")
+@bp.output(HeartbeatOut)
 @bp.doc(summary="Kiosk liveness, queue depth and clock", security="DeviceSignature")
 @requires("device")
 def device_heartbeat(body):
     t = now()
     svc.heartbeat(g.device, body["queue_depth"], body["clock"], body["version"], t)
-    return {"server_time": t.isoformat()}
+    return {"server_time": t}
 
 
 @bp.post("/device/events")
 @bp.input(DeviceEventsIn, arg_name="body")
 @bp.doc(summary="Upload up to 500 kiosk events; per-event receipts accepted / duplicate / rejected",
-        security="DeviceSignature")
+        security="DeviceSignature",
+        responses={200: {"description": "one receipt per event, in the order sent",
+                         "content": {"application/json": {"schema": _RECEIPTS_DOC}}}})
 @requires("device")
 def device_events(body):
     from ..services.device_events import ingest

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from apiflask import APIBlueprint, Schema
-from apiflask.fields import Float, Integer, String
+from apiflask.fields import Float, Integer, List, String
 from apiflask.validators import Length, OneOf, Range
 
 from ..clock import now
@@ -23,8 +23,20 @@ class NearbyQuery(Schema):
     per_page = Integer(load_default=50, validate=Range(min=1, max=500))
 
 
+class NearbyOut(Schema):
+    institution_id = Integer()
+    name = String()
+    site_id = Integer()
+    site_name = String()
+    address = String()
+    distance_m = Float(metadata={"description": "geodesic metres from the phone"})
+    rating = Float(metadata={"description": "Bayesian average (GET /institutions/{id}/rating score)"})
+    usable_vouchers = List(String(), metadata={"description": "codes of the trainee's vouchers usable there"})
+
+
 @bp.get("/institutions/nearby")
 @bp.input(NearbyQuery, location="query", arg_name="query")
+@bp.output(NearbyOut(many=True))
 @bp.doc(summary="Training sites nearest to the phone (geodesic), with rating and the trainee's usable vouchers")
 @requires("trainee", "institution", "supervisor", "admin")
 def institutions_nearby(query):

@@ -29,7 +29,7 @@ class ResultRowOut(Schema):
     duplicate_of = Integer()
 
 
-class ImportOut(Schema):
+class ResultsImportOut(Schema):
     imported = Integer()
     rows = List(Nested(ResultRowOut))
 

@@ -21,13 +21,13 @@ from .outcome_schemas import (
     DisburseOut,
     EvaluationIn,
     EvaluationOut,
-    ImportOut,
     MySubsidyOut,
     ObjectionIn,
     ObjectionOut,
     PlanStatusOut,
     RatingOut,
     ResultOut,
+    ResultsImportOut,
     ResultsIn,
 )
 from .paging import page_list, paginate
@@ -52,7 +52,7 @@ def _person_id() -> int:
 
 @bp.post("/plans/<int:plan_id>/results")
 @bp.input(ResultsIn, arg_name="body")
-@bp.output(ImportOut)
+@bp.output(ResultsImportOut)
 @bp.doc(summary="Import results (JSON {results: [{person_id|id_number, score, passed}]} or multipart xlsx `file`)",
         description="All or nothing: any bad row is 422 invalid_rows with details.rows; nothing is recorded.",
         responses={422: "invalid_rows / invalid_file / validation_error", 409: "invalid_state"})

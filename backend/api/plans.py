@@ -219,7 +219,11 @@ def post_lesson(plan_id, body):
 @requires("institution", "supervisor", "admin")
 def list_lessons(plan_id):
     plan = plan_service.load_plan(actor(), plan_id)
-    return [lesson_service.lesson_view(lsn) for lsn in lesson_service.plan_lessons(plan.id)]
+    lessons = lesson_service.plan_lessons(plan.id)
+    # A collection like every other (X-Total-Count); a page holds a whole plan unless asked otherwise.
+    page, per_page = page_args(default_per_page=500)
+    chunk = lessons[(page - 1) * per_page: page * per_page]
+    return [lesson_service.lesson_view(lsn) for lsn in chunk], 200, {"X-Total-Count": str(len(lessons))}
 
 
 @bp.get("/lessons/<int:lesson_id>")

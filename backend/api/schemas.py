@@ -26,3 +26,24 @@ class Pagination(Schema):
 
 class ReasonIn(Schema):
     reason = String(required=True, validate=Length(min=1, max=1000))
+
+
+# The one error shape (API.md Conventions), as the OpenAPI document describes every 4xx/5xx response.
+ERROR_SCHEMA = {
+    "type": "object", "required": ["error"],
+    "properties": {"error": {
+        "type": "object", "required": ["code", "message", "details"],
+        "properties": {"code": {"type": "string", "description": "snake_case; clients branch on it"},
+                       "message": {"type": "string", "description": "zh-CN, or en with Accept-Language: en"},
+                       "details": {"type": "object"}}}},
+}
+VALIDATION_ERROR_SCHEMA = {
+    "type": "object", "required": ["error"],
+    "properties": {"error": {
+        "type": "object", "required": ["code", "message", "details"],
+        "properties": {"code": {"type": "string", "enum": ["validation_error"]},
+                       "message": {"type": "string"},
+                       "details": {"type": "object", "properties": {"fields": {
+                           "type": "object", "additionalProperties": {},
+                           "description": "field name → list of messages"}}}}}},
+}

@@ -14,6 +14,7 @@ from ..security.authz import actor, requires
 from ..services import voucher_qr, voucher_use
 from ..services import vouchers as svc
 from .paging import page_list, paginate
+from .schemas import StatusOut
 
 bp = APIBlueprint("vouchers", __name__, tag="Vouchers")
 
@@ -93,10 +94,6 @@ class VoucherOut(Schema):
     expires_at = String(metadata=_DATETIME)
     used_at = String(metadata=_DATETIME, allow_none=True)
     returned_at = String(metadata=_DATETIME, allow_none=True)
-
-
-class StatusOut(Schema):
-    status = String()
 
 
 class QrQuery(Schema):

@@ -37,7 +37,8 @@ def code_to_openid(code: str, cfg: dict) -> str:
     if errcode:
         reason, status = _ERRCODES.get(errcode, ("wechat_error", 502))
         log.info("code2session errcode %s", errcode)
-        raise AppError("wechat_error", status, {"reason": reason, "errcode": errcode})
+        # Every 429 carries the common rate_limited code (API.md Conventions), whoever did the limiting.
+        raise AppError("rate_limited" if status == 429 else "wechat_error", status, {"reason": reason, "errcode": errcode})
     openid = data.get("openid")
     if not openid:
         raise AppError("wechat_error", 502, {"reason": "no_openid"})
