@@ -102,8 +102,9 @@ class Kiosk:
             log.exception("scan handling crashed; back to idle")
             self.controller.reset()
 
-    def run_once(self, idle_s: float = 1.0) -> int:
-        """Sync, handle whatever the inputs have until they are idle, sync again; 0 if synced."""
+    def run_once(self, idle_s: float | None = None) -> int:
+        """Sync, handle whatever the inputs have until they are idle (`once_idle_s`), sync again; 0 if synced."""
+        idle_s = self.config.once_idle_s if idle_s is None else idle_s
         if self.syncer:
             try:
                 self.syncer.pull_manifest()

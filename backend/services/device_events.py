@@ -4,13 +4,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import insert, select, tuple_
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
 from ..domain.attendance import LessonTimes, check_sequence, check_window
 from ..domain.errors import AppError
 from ..extensions import db
-from ..models import AttendanceEvent, Device, Enrollment, Institution, Lesson, Person
+from ..models import AttendanceEvent, Device, Enrollment, Institution, Lesson, LiveEvent, Person
 
 KINDS = ("check_in", "check_out")
 METHODS = ("card+face", "qr+face", "card+pin")
@@ -61,20 +61,25 @@ def ingest(device: Device, raw_events: list, now: datetime) -> list[dict]:
     person_ids = {ev["person_id"] for ev, err in parsed if ev and not err}
     known_people = set(db.session.execute(select(Person.id).where(Person.id.in_(person_ids))).scalars()) \
         if person_ids else set()
+    # Two plain IN lists instead of a row-value IN of up to 500 pairs: PostgreSQL plans the latter as
+    # one index probe per pair (~25 ms for 500), the former in ~1 ms; extra rows are filtered here.
     enrolled = set()
     if pairs:
         plan_person = {(plan_of[lid], pid) for lid, pid in pairs if lid in plan_of}
         if plan_person:
-            enrolled = set(db.session.execute(select(Enrollment.plan_id, Enrollment.person_id).where(
-                tuple_(Enrollment.plan_id, Enrollment.person_id).in_(plan_person),
-                Enrollment.status == "active")).all())
+            found = db.session.execute(select(Enrollment.plan_id, Enrollment.person_id).where(
+                Enrollment.plan_id.in_({plan for plan, _ in plan_person}),
+                Enrollment.person_id.in_({pid for _, pid in plan_person}), Enrollment.status == "active")).all()
+            enrolled = {(plan, pid) for plan, pid in found if (plan, pid) in plan_person}
     state: dict[tuple[int, int], set[str]] = {}
     if pairs:
         for lid, pid, kind in db.session.execute(select(
                 AttendanceEvent.lesson_id, AttendanceEvent.person_id, AttendanceEvent.kind).where(
-                tuple_(AttendanceEvent.lesson_id, AttendanceEvent.person_id).in_(pairs),
+                AttendanceEvent.lesson_id.in_({lid for lid, _ in pairs}),
+                AttendanceEvent.person_id.in_({pid for _, pid in pairs}),
                 AttendanceEvent.accepted.is_(True))).all():
-            state.setdefault((lid, pid), set()).add(kind)
+            if (lid, pid) in pairs:
+                state.setdefault((lid, pid), set()).add(kind)
 
     threshold = cfg["FACE_MATCH_THRESHOLD"]
     future = timedelta(seconds=cfg["DEVICE_MAX_SKEW_S"])
@@ -106,18 +111,33 @@ def ingest(device: Device, raw_events: list, now: datetime) -> list[dict]:
 
 
 def _publish(device: Device, rows: list[dict]) -> None:
-    """Every stored kiosk event goes to the supervisors' live stream, like phone events."""
+    """Every stored kiosk event goes to the supervisors' live stream, like phone events.
+
+    Same semantics as backend.live.publish_attendance (LiveEvent rows in this transaction, published
+    after the commit), but one multi-row INSERT per batch: row-by-row inserts took ~80% of a
+    500-event upload.
+    """
     if not rows:
         return
-    from ..live import publish_attendance
+    from ..live.events import attendance_payload, queue_publication
     region = db.session.execute(select(Institution.region_code).where(Institution.id == device.institution_id)).scalar()
     names = dict(db.session.execute(select(Person.id, Person.name).where(
         Person.id.in_({r["person_id"] for r in rows}))).all())
+    live = []
     for row in rows:
         if row["lesson_id"] is None:
             continue
         pid = row["person_id"]
-        publish_attendance(row, row["lesson_id"], {"id": pid, "name": names.get(pid)} if pid in names else None, region)
+        payload = attendance_payload(row, row["lesson_id"], pid if pid in names else None, names.get(pid))
+        live.append({"region_code": region, "lesson_id": row["lesson_id"], "payload": payload,
+                     "at": row["received_at"]})
+    if not live:
+        return
+    # RETURNING in parameter order: each id (the SSE id) belongs to the payload at the same index.
+    ids = db.session.connection().execute(
+        insert(LiveEvent).returning(LiveEvent.id, sort_by_parameter_order=True), live).scalars().all()
+    for live_id, item in zip(ids, live, strict=True):
+        queue_publication({"id": live_id, "region_code": region, "payload": item["payload"]})
 
 
 def _judge(ev, device, lessons, plan_of, enrolled, state, now, threshold, future, max_age) -> str | None:
@@ -167,7 +187,8 @@ def _store(rows: list[dict], receipts: list) -> list[dict]:
         return []
     try:
         with db.session.begin_nested():
-            db.session.execute(insert(AttendanceEvent), rows)
+            # Core executemany on the session's connection: the ORM bulk path costs ~2x for 500 rows.
+            db.session.connection().execute(insert(AttendanceEvent), rows)
         return rows
     except IntegrityError:
         pass

@@ -73,7 +73,7 @@ def shanghai_day_bounds(day: date) -> tuple[datetime, datetime]:
 
 
 def manifest(device: Device, day: date) -> dict:
-    """The site, its lessons that day and the enrolled people with card keys and face templates only."""
+    """The site, its lessons that day and the enrolled people with card keys, face templates and PIN hashes only."""
     site = db.session.get(Site, device.site_id)
     start, end = shanghai_day_bounds(day)
     lessons = db.session.execute(
@@ -98,6 +98,9 @@ def manifest(device: Device, day: date) -> dict:
                 entry = merged[person.id] = {"person_id": person.id, "name": person.name,
                                              "card_key": card_key(secret, id_number_of(person)),
                                              "face_encoding": face, "lesson_ids": []}
+                if person.pin_hash:
+                    # Card + PIN is the non-face way; the kiosk checks the PIN offline (domain/pins.py).
+                    entry["pin_hash"] = person.pin_hash
             entry["lesson_ids"].extend(by_plan[plan_id])
         people = sorted(merged.values(), key=lambda p: p["person_id"])
     return {"date": day.isoformat(),
