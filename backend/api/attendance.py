@@ -1,4 +1,295 @@
-"""attendance endpoints (area under construction in this change set)."""
-from apiflask import APIBlueprint
+"""Attendance: phone check-in/out, the rotating site QR, attendance views, credited hours, make-ups."""
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import jwt
+from apiflask import APIBlueprint, Schema
+from apiflask.fields import UUID, AwareDateTime, Boolean, Date, File, Float, Integer, List, String
+from apiflask.validators import Length, OneOf, Range
+from flask import Response, current_app, jsonify, request
+from sqlalchemy import select
+
+from ..clock import now
+from ..domain import attendance as rules
+from ..domain.errors import AppError, forbidden, not_found
+from ..domain.identity import region_prefix
+from ..domain.vouchers import site_token, site_token_window
+from ..errors import error_body
+from ..extensions import db, limiter
+from ..models import Lesson, MakeupRequest, Person, TrainingPlan
+from ..security.authz import actor, ensure_institution, ensure_region, get_or_404, requires
+from ..security.crypto import vault
+from ..services import attendance as checkins
+from ..services import attendance_views as views
+from ..services import hours, makeups
+from ..services.persons import shanghai_today
+from ..uploads import MIMETYPES, resolve
+from .paging import paginate
 
 bp = APIBlueprint("attendance", __name__, tag="Attendance")
+
+# The device/session a phone reports; shared_device flags one seen with another trainee's events.
+DEVICE_SESSION_HEADER = "X-Device-Session"
+
+
+class CheckInIn(Schema):
+    event_id = UUID(required=True, metadata={"description": "client-generated; deduplicates forever"})
+    lesson_id = Integer(required=True, strict=True, validate=Range(min=1))
+    kind = String(required=True, validate=OneOf(rules.KINDS))
+    lat = Float(required=True, validate=Range(-90, 90))
+    lon = Float(required=True, validate=Range(-180, 180))
+    accuracy_m = Float(required=True, validate=Range(min=0, max=100000))
+    coord_sys = String(required=True, validate=OneOf(["wgs84", "gcj02"]))
+    site_token = String(load_default=None, allow_none=True, validate=Length(max=128))
+    client_time = AwareDateTime(required=True)
+
+
+class CheckInOut(Schema):
+    event_id = String()
+    accepted = Boolean()
+    distance_m = Float(allow_none=True)
+    flags = List(String())
+
+
+class DayQuery(Schema):
+    date = Date(load_default=None)
+
+
+class QrQuery(Schema):
+    format = String(load_default="json", validate=OneOf(["json", "png", "svg"]))
+
+
+class MakeupIn(Schema):
+    person_id = Integer(required=True)
+    kind = String(required=True, validate=OneOf(makeups.KINDS))
+    reason = String(required=True, validate=Length(min=1, max=1000))
+    sign_sheet = File(required=True, metadata={"description": "sign-in sheet photo, JPEG/PNG ≤ 10 MB"})
+    panorama = File(required=True, metadata={"description": "panorama photo of the room, JPEG/PNG ≤ 10 MB"})
+
+
+class DecisionIn(Schema):
+    note = String(load_default=None, allow_none=True, validate=Length(max=1000))
+    reason = String(load_default=None, allow_none=True, validate=Length(max=1000))
+
+
+class MakeupQuery(Schema):
+    status = String(load_default=None, validate=OneOf(["pending", "approved", "rejected"]))
+    page = Integer(load_default=1)
+    per_page = Integer(load_default=50)
+
+
+def _account_key() -> str:
+    # The limiter runs before authentication; the unverified subject only partitions the counters
+    # (a forged token is refused with 401 right after), so phones behind one carrier NAT don't share.
+    header = request.headers.get("Authorization", "")
+    try:
+        return "checkin:" + str(jwt.decode(header[7:], options={"verify_signature": False}).get("sub"))[:48]
+    except jwt.PyJWTError:
+        return "checkin-addr:" + (request.remote_addr or "-")
+
+
+def _json(body: dict, status: int) -> Response:
+    resp = jsonify(body)
+    resp.status_code = status
+    return resp
+
+
+def _session_key(a) -> str:
+    reported = (request.headers.get(DEVICE_SESSION_HEADER) or "").strip()
+    if reported:
+        return "d:" + reported[:62]
+    return "s:" + str(a.session_key or a.subject)[:62]
+
+
+@bp.post("/attendance")
+@bp.input(CheckInIn, arg_name="body")
+@bp.output(CheckInOut, status_code=201, description="accepted (200 with the same body for a repeated event_id)")
+@bp.doc(summary="Phone check-in / check-out at an offline lesson (geofence, time window, site QR)",
+        description="Every event is stored, accepted or rejected. Rejections: 403 not_enrolled, 404 not_found, "
+                    "409 already_checked_in / not_checked_in / already_checked_out, 422 not_offline_lesson / "
+                    "outside_time_window / site_token_invalid / low_accuracy / out_of_fence. Optional header "
+                    f"{DEVICE_SESSION_HEADER} names the device for the shared_device flag.",
+        responses={200: "repeat of an accepted event", 403: "not_enrolled", 404: "no such lesson",
+                   409: "sequence conflict", 422: "rule broken or invalid input"})
+@limiter.limit("60 per minute", key_func=_account_key)
+@requires("trainee")
+def post_attendance(body):
+    a = actor()
+    if a.person_id is None:
+        raise AppError("identity_not_bound", 403)
+    ev = checkins.CheckIn(event_id=str(body["event_id"]), lesson_id=body["lesson_id"], kind=body["kind"],
+                          lat=body["lat"], lon=body["lon"], accuracy_m=body["accuracy_m"],
+                          coord_sys=body["coord_sys"], client_time=body["client_time"],
+                          site_token=body.get("site_token"))
+    out = checkins.record_mobile_event(a.person_id, _session_key(a), ev, now(), current_app.config,
+                                       vault().token_key)
+    if out.code is not None:
+        return _json(error_body(out.code, out.details), out.status)
+    return _json(out.body, out.status)
+
+
+def _lesson_in_scope(lesson_id: int) -> tuple[Lesson, TrainingPlan]:
+    a = actor()
+    lesson = get_or_404(Lesson, lesson_id)
+    plan = db.session.get(TrainingPlan, lesson.plan_id)
+    ensure_institution(a, plan.institution_id, plan.region_code)
+    return lesson, plan
+
+
+@bp.get("/lessons/<int:lesson_id>/attendance")
+@bp.doc(summary="A lesson's trainees with check-in/out, credited hours, status, sources and flags")
+@requires("institution", "supervisor", "admin")
+def lesson_attendance(lesson_id):
+    lesson, _plan = _lesson_in_scope(lesson_id)
+    return views.lesson_attendance(lesson, current_app.config)
+
+
+@bp.get("/me/lessons")
+@bp.input(DayQuery, location="query", arg_name="query")
+@bp.doc(summary="The trainee's lessons on a day (Asia/Shanghai; default today) with own check-in/out state")
+@requires("trainee")
+def my_lessons(query):
+    a = actor()
+    if a.person_id is None:
+        return []
+    day = query.get("date") or shanghai_today(now())
+    return views.my_lessons(a.person_id, day, current_app.config)
+
+
+@bp.get("/lessons/<int:lesson_id>/site-qr")
+@bp.input(QrQuery, location="query", arg_name="query")
+@bp.doc(summary="Rotating site QR for the teaching room (30 s; current and previous accepted); "
+                "?format=png|svg returns the image",
+        responses={200: {"description": "{token, expires_at, refresh_after_s} or the QR image"}})
+@requires("institution")
+def site_qr(lesson_id, query):
+    lesson, _plan = _lesson_in_scope(lesson_id)
+    if lesson.mode != "offline":
+        raise AppError("not_offline_lesson", 422, {"lesson_id": lesson.id})
+    period = current_app.config["SITE_QR_PERIOD_S"]
+    t = int(now().timestamp())
+    token = site_token(vault().token_key, lesson.id, t, period)
+    expires, refresh_after = site_token_window(t, period)
+    if query["format"] != "json":
+        from ..services.voucher_qr import render_qr
+        data, mimetype = render_qr(token, query["format"])
+        return Response(data, mimetype=mimetype, headers={"Cache-Control": "no-store"})
+    body = {"token": token, "expires_at": datetime.fromtimestamp(expires, UTC).astimezone(rules.SHANGHAI).isoformat(),
+            "refresh_after_s": refresh_after, "lesson_id": lesson.id}
+    return body, 200, {"Cache-Control": "no-store"}
+
+
+def _hours_json(row: dict) -> dict:
+    return {k: (float(v) if k.endswith("_hours") else v) for k, v in row.items()}
+
+
+@bp.get("/plans/<int:plan_id>/hours")
+@bp.doc(summary="Credited hours per trainee: offline (proven attendance), online (minutes, capped), total")
+@requires("institution", "supervisor", "admin")
+def plan_hours(plan_id):
+    plan = get_or_404(TrainingPlan, plan_id)
+    ensure_institution(actor(), plan.institution_id, plan.region_code)
+    return {"plan_id": plan.id, "trainees": [_hours_json(r) for r in hours.plan_hours(plan.id, current_app.config)]}
+
+
+# ---- make-ups (补卡) ---------------------------------------------------------------------
+
+@bp.post("/lessons/<int:lesson_id>/makeups")
+@bp.input(MakeupIn, location="form_and_files", arg_name="form")
+@bp.doc(summary="File a make-up (补卡) on the lesson's day with sign-in sheet and panorama photos",
+        responses={201: "pending", 409: "makeup_window_closed / already_checked_in / makeup_pending",
+                   422: "unsupported_image / image_too_large / invalid_image"})
+@requires("institution")
+def post_makeup(lesson_id, form):
+    a = actor()
+    lesson, plan = _lesson_in_scope(lesson_id)
+    req = makeups.file_makeup(lesson, plan, form["person_id"], form["kind"], form["reason"],
+                              {name: form.get(name) for name in makeups.PHOTOS}, a.user_id, a.label, now(),
+                              current_app.config["UPLOAD_DIR"])
+    return {"id": req.id, "status": req.status}, 201
+
+
+def _makeup_in_scope(makeup_id: int, supervisor_only: bool = False) -> tuple[MakeupRequest, TrainingPlan]:
+    a = actor()
+    req = get_or_404(MakeupRequest, makeup_id)
+    lesson = db.session.get(Lesson, req.lesson_id)
+    plan = db.session.get(TrainingPlan, lesson.plan_id)
+    if supervisor_only:
+        ensure_region(a, plan.region_code)
+    else:
+        ensure_institution(a, plan.institution_id, plan.region_code)
+    return req, plan
+
+
+def _decide(makeup_id: int, body: dict, approve: bool):
+    a = actor()
+    req, _plan = _makeup_in_scope(makeup_id, supervisor_only=True)
+    makeups.decide(req, approve, body.get("note") or body.get("reason"), a.user_id, a.label, now())
+    return {"id": req.id, "status": req.status}
+
+
+@bp.post("/makeups/<int:makeup_id>/approve")
+@bp.input(DecisionIn, arg_name="body")
+@bp.doc(summary="Approve a make-up: its missing check-in/out are credited (supervisor of the region)")
+@requires("supervisor")
+def approve_makeup(makeup_id, body):
+    return _decide(makeup_id, body, True)
+
+
+@bp.post("/makeups/<int:makeup_id>/reject")
+@bp.input(DecisionIn, arg_name="body")
+@bp.doc(summary="Reject a make-up (supervisor of the region)")
+@requires("supervisor")
+def reject_makeup(makeup_id, body):
+    return _decide(makeup_id, body, False)
+
+
+@bp.get("/makeups")
+@bp.input(MakeupQuery, location="query", arg_name="query")
+@bp.doc(summary="Make-up requests: the supervisor's region queue (?status=pending), or the institution's own")
+@requires("supervisor", "institution", "admin")
+def list_makeups(query):
+    a = actor()
+    stmt = (select(MakeupRequest).join(Lesson, Lesson.id == MakeupRequest.lesson_id)
+            .join(TrainingPlan, TrainingPlan.id == Lesson.plan_id)
+            .order_by(MakeupRequest.created_at, MakeupRequest.id))
+    if a.role == "supervisor":
+        stmt = stmt.where(TrainingPlan.region_code.startswith(region_prefix(a.region_code)))
+    elif a.role == "institution":
+        stmt = stmt.where(TrainingPlan.institution_id == a.institution_id)
+    if query.get("status"):
+        stmt = stmt.where(MakeupRequest.status == query["status"])
+    items, status, headers = paginate(stmt, lambda r: r)
+    names = dict(db.session.execute(select(Person.id, Person.name)
+                                    .where(Person.id.in_({r.person_id for r in items}))).all()) if items else {}
+    return [makeups.makeup_view(r, names.get(r.person_id)) for r in items], status, headers
+
+
+@bp.get("/makeups/<int:makeup_id>")
+@bp.doc(summary="One make-up request")
+@requires("supervisor", "institution", "admin")
+def get_makeup(makeup_id):
+    req, _plan = _makeup_in_scope(makeup_id)
+    person = db.session.get(Person, req.person_id)
+    return makeups.makeup_view(req, person.name if person else None)
+
+
+@bp.get("/makeups/<int:makeup_id>/photos/<which>")
+@bp.doc(summary="A make-up photo (sign_sheet or panorama), for the supervisor or the institution",
+        responses={200: {"description": "image/jpeg or image/png"}})
+@requires("supervisor", "institution", "admin")
+def makeup_photo(makeup_id, which):
+    if which not in makeups.PHOTOS:
+        raise not_found("not_found", photo=which)
+    req, _plan = _makeup_in_scope(makeup_id)
+    rel = req.sign_sheet_path if which == "sign_sheet" else req.panorama_path
+    try:
+        path = resolve(current_app.config["UPLOAD_DIR"], rel)
+    except ValueError:
+        raise forbidden("forbidden") from None
+    if not path.is_file():
+        raise not_found("not_found", photo=which)
+    # At most 10 MB, checked at upload: read whole, so no file handle outlives the request.
+    return Response(path.read_bytes(), mimetype=MIMETYPES.get(path.suffix, "application/octet-stream"),
+                    headers={"Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"})

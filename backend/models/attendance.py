@@ -23,6 +23,12 @@ class AttendanceEvent(db.Model):
         Index("uq_attendance_accepted_once", "lesson_id", "person_id", "kind", unique=True,
               sqlite_where=text("accepted"), postgresql_where=text("accepted")),
         Index("ix_attendance_lesson_kind", "lesson_id", "kind"),
+        # Risk-flag lookups on the check-in path: other accepted fixes of the lesson at the same
+        # latitude (identical_coordinates) or from the same device/session (shared_device).
+        Index("ix_attendance_lesson_lat", "lesson_id", "lat", sqlite_where=text("accepted"),
+              postgresql_where=text("accepted")),
+        Index("ix_attendance_lesson_session", "lesson_id", "session_key", sqlite_where=text("accepted"),
+              postgresql_where=text("accepted")),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     origin: Mapped[str] = mapped_column(String(24))

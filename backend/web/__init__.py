@@ -1,9 +1,33 @@
-"""People-facing pages (served by the app itself, no CDN) and root-level health probes."""
+"""People-facing pages (served by the app itself, no CDN) and root-level health probes.
+
+- `/m/`         the trainee's mobile client, static files from the repository's `miniprogram_stub/`
+- `/dashboard/` the supervisor dashboard, `/console/` the institution console: one HTML shell each,
+                with ES modules and CSS under `/static/` (backend/web/static)
+Every page speaks only the public API under /api/v1; nothing is fetched from another origin, which
+the Content-Security-Policy below also enforces.
+"""
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+import mimetypes
+from pathlib import Path
+
+from flask import Blueprint, render_template, send_from_directory
+
+REPO = Path(__file__).resolve().parent.parent.parent
+MINIPROGRAM_DIR = REPO / "miniprogram_stub"
+
+# ES modules must be served with a JavaScript type; some platforms' mime tables lack one.
+mimetypes.add_type("text/javascript", ".js")
+mimetypes.add_type("application/json", ".json")
+
+# Same-origin only: pages, modules, API calls, and images built in the page (blob:/data: QR codes).
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+       "img-src 'self' data: blob:; media-src 'self' blob:; connect-src 'self'; object-src 'none'; "
+       "base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
 
 bp = Blueprint("web", __name__, template_folder="templates")
+mobile = Blueprint("mobile", __name__, static_folder=str(MINIPROGRAM_DIR), static_url_path="")
+staff = Blueprint("staff", __name__, template_folder="templates")
 
 
 @bp.get("/")
@@ -12,9 +36,45 @@ def index():
     return render_template("index.html")
 
 
+@mobile.get("/")
+def mobile_index():
+    """The trainee client's single page; its modules and app.json come from the same folder."""
+    return send_from_directory(MINIPROGRAM_DIR, "index.html")
+
+
+@staff.get("/dashboard/")
+def dashboard():
+    """Supervisor dashboard shell (pages are ES modules under /static/dashboard/)."""
+    return render_template("staff.html", app="dashboard", title="人社监管工作台")
+
+
+@staff.get("/console/")
+def console():
+    """Institution console shell (pages are ES modules under /static/console/)."""
+    return render_template("staff.html", app="console", title="培训机构工作台")
+
+
+def _page_headers(response):
+    """Security headers for every page and asset of the clients."""
+    response.headers.setdefault("Content-Security-Policy", CSP)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    # Geolocation for check-in and site picking, camera for QR scanning and face enrolment.
+    response.headers.setdefault("Permissions-Policy", "geolocation=(self), camera=(self), microphone=()")
+    return response
+
+
+for _blueprint in (bp, mobile, staff):
+    _blueprint.after_request(_page_headers)
+
+
 def register_web(app) -> None:
     """Register pages and the root health probes."""
     from ..api import health
     app.register_blueprint(bp)
     app.add_url_rule("/healthz", "root_healthz", health.healthz)
     app.add_url_rule("/readyz", "root_readyz", health.readyz)
+    app.register_blueprint(mobile, url_prefix="/m")
+    app.register_blueprint(staff)
+    from ..api.outcomes import pages as certificate_pages  # printable / verification certificate pages
+    app.register_blueprint(certificate_pages)

@@ -1,0 +1,15 @@
+"""Live fan-out of attendance events to supervisors' streams.
+
+Every attendance event (phone, kiosk or approved make-up, accepted or rejected) is stored as a
+`LiveEvent` row in the same transaction as the event itself, and published to the broker only
+after that transaction commits, so a stream never shows an event the database does not have.
+The broker is Redis pub/sub when `REDIS_URL` is set (any worker or instance reaches any
+supervisor) and an in-process fan-out otherwise (single-process development server).
+"""
+from __future__ import annotations
+
+from .brokers import Broker, LocalBroker, RedisBroker, Subscription, broker
+from .events import publish_attendance, queue_publication
+
+__all__ = ["Broker", "LocalBroker", "RedisBroker", "Subscription", "broker", "publish_attendance",
+           "queue_publication"]

@@ -1,0 +1,334 @@
+"""Phone check-in and check-out (POST /attendance): every rule in order, every event stored.
+
+The hot path of the product, so it is kept to two statements through SQLAlchemy Core, no ORM
+objects: one read (the lesson joined with its plan, site, the caller's enrolment and name, plus
+bounded event rows: the caller's events in this lesson, whether this event id is a repeat, the
+caller's last fix elsewhere, the few other fixes that could raise a risk flag) and one write (on
+PostgreSQL the event and its LiveEvent row in a single statement). No audit entry:
+attendance events are their own append-only record. Rules live in backend/domain; this module
+only gathers their inputs.
+
+A rejected event is stored and committed like an accepted one (the unit of work commits because
+the view returns the error instead of raising it), so nothing a phone sent is lost, and a repeat
+of its event id returns the same error again.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import NamedTuple
+
+from sqlalchemy import and_, bindparam, insert, literal, or_, select, true, union_all
+from sqlalchemy.exc import IntegrityError
+
+from ..domain import attendance as rules
+from ..domain.errors import AppError
+from ..domain.geo import distance_m, to_wgs84
+from ..domain.vouchers import check_site_token
+from ..extensions import db
+from ..live.events import attendance_payload, queue_publication, store_live_event
+from ..models import AttendanceEvent, Enrollment, Lesson, LiveEvent, Person, Site, TrainingPlan
+
+_A = AttendanceEvent.__table__
+_LV = LiveEvent.__table__
+# Short aliases in the read: psycopg caches its parse of a statement only up to 4096 characters,
+# and the read is the statement every check-in runs.
+_EV = _A.alias("e")
+_L = Lesson.__table__.alias("l")
+_P = TrainingPlan.__table__.alias("p")
+_S = Site.__table__.alias("s")
+_E = Enrollment.__table__.alias("n")
+_PE = Person.__table__.alias("pe")
+
+# How far back a person's accepted fixes in other lessons count for the impossible-speed flag.
+SPEED_LOOKBACK = timedelta(hours=12)
+# Candidates for identical_coordinates: the SQL band is a little wider than the domain's 1e-6
+# rounding, so the domain function makes the exact decision on the few rows it returns.
+_COORD_BAND = 1.5e-6
+_MAX_FLAG_CANDIDATES = 20
+
+# The statements are built once; each request only binds parameters (SQLAlchemy caches the SQL).
+# One read of attendance_events in bounded parts: the caller's accepted events in this lesson (the
+# sequence rule) plus the row of this event id if it is a repeat; the caller's latest accepted fix
+# elsewhere (impossible_speed); other trainees' accepted fixes of this lesson that could raise
+# identical_coordinates or shared_device. Usually a handful of rows.
+# Only phone events carry coordinates, and they count at the server's receipt (event_time), so
+# received_at is the time of every fix read here.
+_EVENT_COLS = (_EV.c.id, _EV.c.person_id, _EV.c.lesson_id, _EV.c.kind, _EV.c.accepted, _EV.c.lat, _EV.c.lon,
+               _EV.c.received_at, _EV.c.origin, _EV.c.event_id, _EV.c.session_key)
+_LAST_ELSEWHERE = (
+    select(*_EVENT_COLS)
+    .where(_EV.c.person_id == bindparam("pid"), _EV.c.accepted, _EV.c.lesson_id != bindparam("lid"),
+           _EV.c.lat.is_not(None), _EV.c.received_at >= bindparam("since"))
+    .order_by(_EV.c.id.desc()).limit(1).subquery()
+)
+# Two index range scans rather than one scan of every accepted fix of the lesson.
+_SAME_PLACE = (
+    select(*_EVENT_COLS)
+    .where(_EV.c.lesson_id == bindparam("lid"), _EV.c.accepted,
+           _EV.c.lat.between(bindparam("lat_lo"), bindparam("lat_hi")),
+           _EV.c.lon.between(bindparam("lon_lo"), bindparam("lon_hi")), _EV.c.person_id != bindparam("pid"))
+    .limit(_MAX_FLAG_CANDIDATES).subquery()
+)
+_SAME_DEVICE = (
+    select(*_EVENT_COLS)
+    .where(_EV.c.lesson_id == bindparam("lid"), _EV.c.accepted, _EV.c.session_key == bindparam("sk"),
+           _EV.c.person_id != bindparam("pid"))
+    .limit(_MAX_FLAG_CANDIDATES).subquery()
+)
+_EVENTS_STMT = union_all(
+    select(*_EVENT_COLS).where(
+        _EV.c.person_id == bindparam("pid"),
+        or_(and_(_EV.c.accepted, _EV.c.lesson_id == bindparam("lid")),
+            and_(_EV.c.origin == bindparam("origin"), _EV.c.event_id == bindparam("eid")))),
+    select(_LAST_ELSEWHERE),
+    select(_SAME_PLACE),
+    select(_SAME_DEVICE),
+)
+_OUTCOME_STMT = (
+    select(_A.c.accepted, _A.c.status_code, _A.c.reason, _A.c.details, _A.c.distance_m, _A.c.flags)
+    .where(_A.c.id == bindparam("id"))
+)
+# The lesson with its plan's region, its site, the caller's active enrolment and name.
+_CONTEXT_COLS = (_L.c.id, _L.c.mode, _L.c.starts_at, _L.c.ends_at, _L.c.class_hours, _L.c.require_site_qr,
+                 _P.c.region_code, _S.c.lat, _S.c.lon, _S.c.radius_m, _S.c.require_site_qr, _E.c.id, _PE.c.name)
+_CONTEXT_JOIN = (
+    _L.join(_P, _P.c.id == _L.c.plan_id)
+    .outerjoin(_S, _S.c.id == _L.c.site_id)
+    .outerjoin(_E, and_(_E.c.plan_id == _L.c.plan_id, _E.c.person_id == bindparam("pid"), _E.c.status == "active"))
+    .outerjoin(_PE, _PE.c.id == bindparam("pid"))
+)
+
+
+def _combine(events_stmt):
+    """Both reads in one round trip: the context columns (prefixed `x_`) beside every event row.
+
+    Anchored on a one-row constant so the event rows (and a repeat's answer) come back even when
+    the lesson does not exist, and the context comes back when there are no event rows.
+    """
+    one = select(literal(1).label("one")).subquery("o")
+    evs = events_stmt.subquery("v")
+    return (select(*[c.label(f"x{i}") for i, c in enumerate(_CONTEXT_COLS)], *evs.c)
+            .select_from(one.outerjoin(_CONTEXT_JOIN, _L.c.id == bindparam("lid")).outerjoin(evs, true())))
+
+
+class LessonContext(NamedTuple):
+    """The lesson as the rules need it, with its plan's region, site, the caller's enrolment and name."""
+
+    id: int
+    mode: str
+    starts_at: datetime
+    ends_at: datetime
+    class_hours: Decimal
+    require_site_qr: bool
+    region_code: str
+    site_lat: float | None
+    site_lon: float | None
+    radius_m: int | None
+    site_requires_qr: bool | None
+    enrollment_id: int | None
+    person_name: str | None
+
+
+_READ_STMT = _combine(_EVENTS_STMT)
+_CTX_WIDTH = len(LessonContext._fields)
+_INSERT_STMT = insert(_A)
+_NULL_COLUMNS = {"face_distance": None, "device_id": None}
+
+
+def _insert_with_live_stmt():
+    """PostgreSQL: the event and its LiveEvent row in one statement (WITH ev AS (INSERT ...) INSERT ...)."""
+    names = [c.name for c in _A.columns if c.name != "id"]
+    ev = insert(_A).values({n: bindparam(n, type_=_A.c[n].type) for n in names}).returning(_A.c.id).cte("ev")
+    return (insert(_LV).from_select(
+        ["region_code", "lesson_id", "payload", "at"],
+        select(bindparam("live_region", type_=_LV.c.region_code.type),
+               bindparam("live_lesson", type_=_LV.c.lesson_id.type),
+               bindparam("live_payload", type_=_LV.c.payload.type),
+               bindparam("received_at", type_=_LV.c.at.type)).select_from(ev))
+        .add_cte(ev).returning(_LV.c.id))
+
+
+_INSERT_WITH_LIVE_STMT = _insert_with_live_stmt()
+
+
+def policy(cfg) -> rules.AttendancePolicy:
+    """The attendance policy from app config (DESIGN.md Rules defaults, overridable)."""
+    return rules.AttendancePolicy(
+        check_in_before=timedelta(minutes=cfg["CHECK_IN_BEFORE_MIN"]),
+        check_out_after=timedelta(minutes=cfg["CHECK_OUT_AFTER_MIN"]),
+        grace=timedelta(minutes=cfg["ATTENDANCE_GRACE_MIN"]),
+        max_accuracy_m=float(cfg["MAX_ACCURACY_M"]), flag_accuracy_m=float(cfg["FLAG_ACCURACY_M"]),
+        max_speed_kmh=float(cfg["MAX_SPEED_KMH"]))
+
+
+def event_time(source: str, captured_at: datetime | None, received_at: datetime) -> datetime:
+    """When an event counts as having happened.
+
+    A phone's own clock is not trusted, so mobile events count at the server's receipt; kiosks
+    queue offline and make-ups are filed later, so theirs count at the captured time.
+    """
+    if source != "mobile" and captured_at is not None:
+        return captured_at
+    return received_at
+
+
+@dataclass
+class CheckIn:
+    """One phone event as received (already schema-validated)."""
+
+    event_id: str
+    lesson_id: int
+    kind: str
+    lat: float
+    lon: float
+    accuracy_m: float
+    coord_sys: str
+    client_time: datetime
+    site_token: str | None = None
+
+
+@dataclass
+class Outcome:
+    """The HTTP answer: 201/200 with `body`, or an error `code` with `status` and `details`."""
+
+    status: int
+    body: dict | None = None
+    code: str | None = None
+    details: dict | None = None
+
+
+def _accepted_body(event_id: str, distance: float | None, flags: list) -> dict:
+    return {"event_id": event_id, "accepted": True,
+            "distance_m": None if distance is None else round(distance, 1), "flags": list(flags)}
+
+
+def _replay(row, event_id: str) -> Outcome:
+    """The first outcome of an event id, again: 200 for an accepted event, the same error otherwise."""
+    if row.accepted:
+        return Outcome(200, body=_accepted_body(event_id, row.distance_m, row.flags or []))
+    return Outcome(row.status_code, code=row.reason, details=dict(row.details or {}))
+
+
+def record_mobile_event(person_id: int, session_key: str, ev: CheckIn, now: datetime, cfg: dict,
+                        token_key: bytes) -> Outcome:
+    """Judge, store and publish one phone check-in/out; a repeated event id replays its first outcome."""
+    conn = db.session.connection()
+    origin = f"p{person_id}"
+    lat, lon = to_wgs84(ev.lat, ev.lon, ev.coord_sys)
+    rows = conn.execute(_READ_STMT, {
+        "pid": person_id, "lid": ev.lesson_id, "since": now - SPEED_LOOKBACK, "origin": origin, "eid": ev.event_id,
+        "sk": session_key, "lat_lo": lat - _COORD_BAND, "lat_hi": lat + _COORD_BAND,
+        "lon_lo": lon - _COORD_BAND, "lon_hi": lon + _COORD_BAND}).all()
+    ctx = LessonContext(*rows[0][:_CTX_WIDTH]) if rows[0].x0 is not None else None
+    mine = []
+    others = []
+    for row in rows:
+        if row.id is None:  # no event rows at all: only the context came back
+            continue
+        if row.person_id != person_id:
+            others.append(row)
+        elif row.origin == origin and row.event_id == ev.event_id:
+            return _replay(conn.execute(_OUTCOME_STMT, {"id": row.id}).first(), ev.event_id)
+        else:
+            mine.append(row)
+    pol = policy(cfg)
+    distance = None
+    if ctx is not None and ctx.site_lat is not None:
+        distance = distance_m(lat, lon, ctx.site_lat, ctx.site_lon)
+    verdict = _verdict(ctx, mine, ev, distance, now, pol, cfg, token_key)
+    flags: list[str] = []
+    if verdict is None:
+        times = rules.LessonTimes(ctx.starts_at, ctx.ends_at, ctx.class_hours)
+        flags = _risk_flags(person_id, session_key, ev, lat, lon, now, mine, others, times, pol)
+    values = {"origin": origin, "event_id": ev.event_id, "person_id": person_id,
+              "lesson_id": ctx.id if ctx is not None else None, "kind": ev.kind, "source": "mobile",
+              "method": f"gps-{ev.coord_sys}", "captured_at": ev.client_time, "received_at": now,
+              "lat": lat, "lon": lon, "accuracy_m": ev.accuracy_m, "distance_m": distance,
+              "session_key": session_key, "accepted": verdict is None,
+              "reason": verdict.code if verdict else None, "details": verdict.details if verdict else {},
+              "flags": flags, "status_code": verdict.status if verdict else 201, **_NULL_COLUMNS}
+    try:
+        _store(conn, values, ctx, person_id)
+    except IntegrityError:
+        # Either the same event id arrived twice at once, or another event of this person won
+        # the one-accepted-per-kind race (uq_attendance_accepted_once). Nothing else was written.
+        db.session.rollback()
+        return _after_conflict(person_id, ev, values, ctx)
+    if verdict is not None:
+        return Outcome(verdict.status, code=verdict.code, details=verdict.details)
+    return Outcome(201, body=_accepted_body(ev.event_id, distance, flags))
+
+
+def _store(conn, values: dict, ctx, person_id: int) -> None:
+    """Insert the event and, for a known lesson, its LiveEvent row; publish after the commit."""
+    if ctx is None:
+        conn.execute(_INSERT_STMT, values)
+        return
+    payload = attendance_payload(values, ctx.id, person_id, ctx.person_name)
+    if conn.dialect.name == "postgresql":
+        live_id = conn.execute(_INSERT_WITH_LIVE_STMT, {**values, "live_region": ctx.region_code,
+                                                        "live_lesson": ctx.id, "live_payload": payload}).scalar_one()
+    else:
+        conn.execute(_INSERT_STMT, values)
+        live_id = store_live_event(ctx.region_code, ctx.id, payload, values["received_at"])
+    queue_publication({"id": live_id, "region_code": ctx.region_code, "payload": payload})
+
+
+def _verdict(ctx, mine, ev: CheckIn, distance: float | None, now: datetime, pol: rules.AttendancePolicy,
+             cfg: dict, token_key: bytes) -> AppError | None:
+    """The first rule the event breaks, in the contract's order, or None when it is accepted."""
+    if ctx is None:
+        return AppError("not_found", 404, {"object": "lessons", "id": ev.lesson_id})
+    if ctx.enrollment_id is None:
+        return AppError("not_enrolled", 403, {"lesson_id": ctx.id})
+    if ctx.mode != "offline" or ctx.site_lat is None:
+        return AppError("not_offline_lesson", 422, {"lesson_id": ctx.id})
+    try:
+        times = rules.LessonTimes(ctx.starts_at, ctx.ends_at, ctx.class_hours)
+        rules.check_window(ev.kind, times, now, pol)
+        here = [r for r in mine if r.lesson_id == ctx.id and r.accepted]
+        rules.check_sequence(ev.kind, any(r.kind == rules.CHECK_IN for r in here),
+                             any(r.kind == rules.CHECK_OUT for r in here))
+        if ctx.require_site_qr or ctx.site_requires_qr:
+            if not ev.site_token:
+                return AppError("site_token_invalid", 422, {"reason": "missing"})
+            check_site_token(token_key, ev.site_token, ctx.id, int(now.timestamp()), cfg["SITE_QR_PERIOD_S"])
+        rules.check_fence(distance, ctx.radius_m, ev.accuracy_m, pol)
+    except AppError as err:
+        return err
+    return None
+
+
+def _risk_flags(person_id: int, session_key: str, ev: CheckIn, lat: float, lon: float, now: datetime,
+                mine, others, times: rules.LessonTimes, pol: rules.AttendancePolicy) -> list[str]:
+    """Warning flags for an accepted event (domain risk_flags over the few rows that could matter)."""
+    fix = rules.Fix(person_id, lat, lon, ev.accuracy_m, now, session_key)
+    prior = [rules.Fix(person_id, r.lat, r.lon, 0.0, r.received_at) for r in mine if r.accepted and r.lat is not None]
+    nearby = [rules.Fix(r.person_id, r.lat if r.lat is not None else math.nan,
+                        r.lon if r.lon is not None else math.nan, 0.0, r.received_at, r.session_key) for r in others]
+    return rules.risk_flags(fix, prior, nearby, pol, kind=ev.kind, lesson=times)
+
+
+def _after_conflict(person_id: int, ev: CheckIn, values: dict, ctx) -> Outcome:
+    """Resolve a unique-constraint loss in a fresh transaction: replay the winner, or store the loss."""
+    code = "already_checked_in" if ev.kind == rules.CHECK_IN else "already_checked_out"
+    lost = AppError(code, 409, {"reason": "concurrent"})
+    values = dict(values, accepted=False, reason=lost.code, details=lost.details, flags=[],
+                  status_code=lost.status)
+    for _attempt in range(2):
+        existing = db.session.execute(
+            select(_A.c.accepted, _A.c.status_code, _A.c.reason, _A.c.details, _A.c.distance_m, _A.c.flags)
+            .where(_A.c.origin == values["origin"], _A.c.event_id == ev.event_id)).first()
+        if existing is not None:
+            return _replay(existing, ev.event_id)
+        try:
+            _store(db.session.connection(), values, ctx, person_id)
+        except IntegrityError:
+            # The twin request with the same event id committed meanwhile: answer as it did.
+            db.session.rollback()
+            continue
+        break
+    return Outcome(lost.status, code=lost.code, details=lost.details)

@@ -1,0 +1,157 @@
+"""Read views of attendance: a lesson's roster with credit, a trainee's day, supervisors' live board."""
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date, datetime, time, timedelta
+
+from sqlalchemy import func, select
+
+from ..domain import attendance as rules
+from ..domain.identity import region_prefix
+from ..extensions import db
+from ..models import AttendanceEvent, Enrollment, Lesson, Site, TrainingPlan
+from . import hours
+from .attendance import policy
+
+
+def iso(value: datetime | None) -> str | None:
+    """An instant in Asia/Shanghai ISO 8601 (API.md: times with offset, lessons in +08:00)."""
+    return value.astimezone(rules.SHANGHAI).isoformat() if value is not None else None
+
+
+def lesson_view(lesson: Lesson, site: Site | None) -> dict:
+    """A lesson as the attendance endpoints show it."""
+    return {"id": lesson.id, "plan_id": lesson.plan_id, "title": lesson.title, "mode": lesson.mode,
+            "starts_at": iso(lesson.starts_at), "ends_at": iso(lesson.ends_at),
+            "class_hours": float(lesson.class_hours), "require_site_qr": bool(lesson.require_site_qr or
+                                                                              (site and site.require_site_qr)),
+            "site": None if site is None else {"id": site.id, "name": site.name, "address": site.address,
+                                               "lat": site.lat, "lon": site.lon, "radius_m": site.radius_m}}
+
+
+def lesson_attendance(lesson: Lesson, cfg) -> dict:
+    """GET /lessons/{id}/attendance: every enrolled trainee with check-in/out, credit and flags."""
+    pol = policy(cfg)
+    site = db.session.get(Site, lesson.site_id) if lesson.site_id else None
+    seen = hours.presences([lesson.id])
+    positions = lesson_positions(lesson.id)
+    trainees = []
+    for person in hours.roster(lesson.plan_id):
+        presence = seen.get((lesson.id, person.id))
+        if lesson.mode == "offline":
+            status, credited, credit_flags = hours.credit(lesson, presence, pol)
+        else:
+            status, credited, credit_flags = "absent", hours.ZERO, []
+        p = presence or hours.Presence()
+        trainees.append({"person_id": person.id, "name": person.name, "check_in_at": iso(p.check_in_at),
+                         "check_out_at": iso(p.check_out_at), "credited_hours": float(credited),
+                         "status": status, "sources": sorted(p.sources),
+                         "flags": sorted(set(credit_flags) | p.flags),
+                         "positions": positions.get(person.id, [])})
+    return {"lesson": lesson_view(lesson, site), "trainees": trainees}
+
+
+def lesson_positions(lesson_id: int) -> dict[int, list[dict]]:
+    """Every phone fix sent for a lesson (accepted or refused), WGS-84, per person: the dashboard's fence plot."""
+    a = AttendanceEvent
+    out: dict[int, list[dict]] = defaultdict(list)
+    for ev in db.session.execute(
+            select(a.person_id, a.kind, a.lat, a.lon, a.accuracy_m, a.distance_m, a.accepted, a.reason, a.received_at)
+            .where(a.lesson_id == lesson_id, a.source == "mobile", a.lat.is_not(None), a.lon.is_not(None))
+            .order_by(a.received_at, a.id)):
+        out[ev.person_id].append({"kind": ev.kind, "lat": ev.lat, "lon": ev.lon, "accuracy_m": ev.accuracy_m,
+                                  "distance_m": None if ev.distance_m is None else round(ev.distance_m, 1),
+                                  "accepted": ev.accepted, "reason": ev.reason, "at": iso(ev.received_at)})
+    return out
+
+
+def shanghai_day_bounds(day: date) -> tuple[datetime, datetime]:
+    """[start, end) of an Asia/Shanghai calendar day as aware datetimes."""
+    start = datetime.combine(day, time(0), rules.SHANGHAI)
+    return start, start + timedelta(days=1)
+
+
+def my_lessons(person_id: int, day: date, cfg) -> list[dict]:
+    """GET /me/lessons: the trainee's lessons on a Shanghai day with own check-in/out state."""
+    start, end = shanghai_day_bounds(day)
+    rows = db.session.execute(
+        select(Lesson, Site, TrainingPlan.title.label("plan_title"))
+        .join(TrainingPlan, TrainingPlan.id == Lesson.plan_id)
+        .join(Enrollment, (Enrollment.plan_id == Lesson.plan_id) & (Enrollment.person_id == person_id)
+              & (Enrollment.status == "active"))
+        .outerjoin(Site, Site.id == Lesson.site_id)
+        .where(Lesson.starts_at >= start, Lesson.starts_at < end).order_by(Lesson.starts_at, Lesson.id)).all()
+    lesson_ids = [r.Lesson.id for r in rows]
+    seen = {}
+    if lesson_ids:
+        a = AttendanceEvent
+        for ev in db.session.execute(
+                select(a.lesson_id, a.kind, a.source, a.captured_at, a.received_at, a.flags)
+                .where(a.person_id == person_id, a.lesson_id.in_(lesson_ids), a.accepted)):
+            seen.setdefault(ev.lesson_id, hours.Presence())
+            at = hours.event_time(ev.source, ev.captured_at, ev.received_at)
+            if ev.kind == rules.CHECK_IN:
+                seen[ev.lesson_id].check_in_at = at
+            else:
+                seen[ev.lesson_id].check_out_at = at
+            seen[ev.lesson_id].sources.add(ev.source)
+            seen[ev.lesson_id].flags.update(ev.flags or [])
+    pol = policy(cfg)
+    out = []
+    for r in rows:
+        lesson = r.Lesson
+        p = seen.get(lesson.id, hours.Presence())
+        view = lesson_view(lesson, r.Site)
+        view["plan_title"] = r.plan_title
+        view["check_in_at"], view["check_out_at"] = iso(p.check_in_at), iso(p.check_out_at)
+        if lesson.mode == "offline":
+            times = hours.lesson_times(lesson)
+            status, credited, _flags = rules.credited(times, p.check_in_at, p.check_out_at, pol)
+            for kind in rules.KINDS:
+                opens, closes = rules.window(kind, times, pol)
+                view[f"{kind}_window"] = {"opens_at": iso(opens), "closes_at": iso(closes)}
+            view["status"], view["credited_hours"] = status, float(credited)
+        view["flags"] = sorted(p.flags)
+        out.append(view)
+    return out
+
+
+def live_lessons(scope: str | None, now: datetime, cfg) -> list[dict]:
+    """GET /live/lessons: offline lessons whose attendance windows are open now, in the scope."""
+    pol = policy(cfg)
+    stmt = (select(Lesson, Site.name.label("site_name"))
+            .join(TrainingPlan, TrainingPlan.id == Lesson.plan_id)
+            .outerjoin(Site, Site.id == Lesson.site_id)
+            .where(Lesson.mode == "offline", Lesson.starts_at <= now + pol.check_in_before,
+                   Lesson.ends_at >= now - pol.check_out_after)
+            .order_by(Lesson.starts_at, Lesson.id))
+    if scope is not None:
+        stmt = stmt.where(TrainingPlan.region_code.startswith(region_prefix(scope)))
+    rows = db.session.execute(stmt).all()
+    if not rows:
+        return []
+    ids = [r.Lesson.id for r in rows]
+    plan_ids = {r.Lesson.plan_id for r in rows}
+    expected = dict(db.session.execute(
+        select(Enrollment.plan_id, func.count()).where(Enrollment.plan_id.in_(plan_ids),
+                                                       Enrollment.status == "active")
+        .group_by(Enrollment.plan_id)).all())
+    counts = defaultdict(lambda: {"check_in": 0, "check_out": 0, "flagged": set(), "rejected": 0})
+    a = AttendanceEvent
+    for ev in db.session.execute(select(a.lesson_id, a.person_id, a.kind, a.accepted, a.flags)
+                                 .where(a.lesson_id.in_(ids))):
+        c = counts[ev.lesson_id]
+        if ev.accepted:
+            c[ev.kind] += 1
+            if ev.flags:
+                c["flagged"].add(ev.person_id)
+        else:
+            c["rejected"] += 1
+    out = []
+    for r in rows:
+        lesson, c = r.Lesson, counts[r.Lesson.id]
+        out.append({"lesson_id": lesson.id, "plan_id": lesson.plan_id, "title": lesson.title,
+                    "site": r.site_name, "starts_at": iso(lesson.starts_at), "ends_at": iso(lesson.ends_at),
+                    "expected": expected.get(lesson.plan_id, 0), "checked_in": c["check_in"],
+                    "checked_out": c["check_out"], "flagged": len(c["flagged"]), "rejected": c["rejected"]})
+    return out

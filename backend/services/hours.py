@@ -1,0 +1,106 @@
+"""Credited hours: offline lessons by proven attendance (domain `credited`), online lessons by minutes.
+
+Only accepted events count, from any source (phone, kiosk, approved make-up). The subsidy and
+completion code reads `plan_credited_hours`; the attendance views read the per-lesson detail.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from flask import current_app
+from sqlalchemy import select
+
+from ..domain import attendance as rules
+from ..extensions import db
+from ..models import AttendanceEvent, Enrollment, Lesson, OnlineRecord, Person
+from .attendance import event_time, policy
+
+ZERO = Decimal("0")
+# One class hour is 45 minutes of lesson time (DESIGN.md).
+MINUTES_PER_CLASS_HOUR = 45
+
+
+@dataclass
+class Presence:
+    """One person's accepted check-in/out in one lesson, with where they came from."""
+
+    check_in_at: datetime | None = None
+    check_out_at: datetime | None = None
+    sources: set = field(default_factory=set)
+    flags: set = field(default_factory=set)
+
+
+def online_hours(class_hours: Decimal, minutes: int) -> Decimal:
+    """min(class hours, minutes / 45) rounded down to half an hour."""
+    halves = Decimal(max(0, int(minutes)) * 2 // MINUTES_PER_CLASS_HOUR) / 2
+    return min(Decimal(class_hours), halves)
+
+
+def presences(lesson_ids: list[int]) -> dict[tuple[int, int], Presence]:
+    """Accepted attendance per (lesson_id, person_id) for the given lessons."""
+    out: dict[tuple[int, int], Presence] = defaultdict(Presence)
+    if not lesson_ids:
+        return out
+    a = AttendanceEvent
+    rows = db.session.execute(
+        select(a.lesson_id, a.person_id, a.kind, a.source, a.captured_at, a.received_at, a.flags)
+        .where(a.lesson_id.in_(lesson_ids), a.accepted)).all()
+    for row in rows:
+        p = out[(row.lesson_id, row.person_id)]
+        at = event_time(row.source, row.captured_at, row.received_at)
+        if row.kind == rules.CHECK_IN:
+            p.check_in_at = at
+        else:
+            p.check_out_at = at
+        p.sources.add(row.source)
+        p.flags.update(row.flags or [])
+    return out
+
+
+def lesson_times(lesson: Lesson) -> rules.LessonTimes:
+    """The domain view of a lesson."""
+    return rules.LessonTimes(lesson.starts_at, lesson.ends_at, Decimal(lesson.class_hours))
+
+
+def credit(lesson: Lesson, presence: Presence | None, pol: rules.AttendancePolicy) -> tuple[str, Decimal, list]:
+    """(status, credited hours, flags) of one person in one offline lesson."""
+    p = presence or Presence()
+    return rules.credited(lesson_times(lesson), p.check_in_at, p.check_out_at, pol)
+
+
+def roster(plan_id: int) -> list:
+    """(id, name) of the active enrolled persons of a plan."""
+    return db.session.execute(
+        select(Person.id, Person.name).join(Enrollment, Enrollment.person_id == Person.id)
+        .where(Enrollment.plan_id == plan_id, Enrollment.status == "active").order_by(Person.id)).all()
+
+
+def plan_hours(plan_id: int, cfg=None) -> list[dict]:
+    """Per enrolled trainee: offline, online and total credited hours (Decimal)."""
+    cfg = cfg if cfg is not None else current_app.config
+    pol = policy(cfg)
+    lessons = db.session.execute(select(Lesson).where(Lesson.plan_id == plan_id)).scalars().all()
+    offline = [x for x in lessons if x.mode == "offline"]
+    online = {x.id: x for x in lessons if x.mode == "online"}
+    seen = presences([x.id for x in offline])
+    minutes = defaultdict(int)
+    if online:
+        for row in db.session.execute(select(OnlineRecord.lesson_id, OnlineRecord.person_id, OnlineRecord.minutes)
+                                      .where(OnlineRecord.lesson_id.in_(list(online)))):
+            minutes[(row.lesson_id, row.person_id)] = row.minutes
+    out = []
+    for person in roster(plan_id):
+        off = sum((credit(lesson, seen.get((lesson.id, person.id)), pol)[1] for lesson in offline), ZERO)
+        on = sum((online_hours(lesson.class_hours, minutes.get((lid, person.id), 0))
+                  for lid, lesson in online.items()), ZERO)
+        out.append({"person_id": person.id, "name": person.name, "offline_hours": Decimal(off),
+                    "online_hours": Decimal(on), "total_hours": Decimal(off + on)})
+    return out
+
+
+def plan_credited_hours(plan_id: int) -> dict[int, Decimal]:
+    """Total credited class hours per enrolled person of a plan (for completion and subsidy)."""
+    return {row["person_id"]: row["total_hours"] for row in plan_hours(plan_id)}

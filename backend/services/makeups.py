@@ -1,0 +1,128 @@
+"""Make-up requests (补卡): filed by the institution on the lesson's day, decided by a supervisor.
+
+Approval inserts accepted `makeup` attendance events for the missing check-in and/or check-out,
+timed at the lesson's start and end, so the hours are credited like any proven attendance.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import insert, select
+
+from ..domain import attendance as rules
+from ..domain.errors import conflict, forbidden, invalid
+from ..extensions import db
+from ..live import publish_attendance
+from ..models import AttendanceEvent, Enrollment, Lesson, MakeupRequest, Person, TrainingPlan
+from ..uploads import clean_image, read_limited, remove_quietly, store_image
+from . import audit
+
+KINDS = ("check_in", "check_out", "both")
+PHOTOS = ("sign_sheet", "panorama")
+
+
+def _kinds(kind: str) -> tuple[str, ...]:
+    return rules.KINDS if kind == "both" else (kind,)
+
+
+def _accepted_kinds(lesson_id: int, person_id: int) -> set[str]:
+    return set(db.session.execute(
+        select(AttendanceEvent.kind).where(AttendanceEvent.lesson_id == lesson_id,
+                                           AttendanceEvent.person_id == person_id,
+                                           AttendanceEvent.accepted)).scalars())
+
+
+def file_makeup(lesson: Lesson, plan: TrainingPlan, person_id: int, kind: str, reason: str, files: dict,
+                user_id: int, actor_label: str, now: datetime, upload_dir: str) -> MakeupRequest:
+    """Check and store a make-up request with its two photos (the caller has checked the institution)."""
+    if kind not in KINDS:
+        raise invalid("validation_error", fields={"kind": [f"one of {', '.join(KINDS)}"]})
+    reason = (reason or "").strip()
+    if not reason or len(reason) > 1000:
+        raise invalid("validation_error", fields={"reason": ["1..1000 characters"]})
+    if lesson.mode != "offline":
+        raise invalid("not_offline_lesson", lesson_id=lesson.id)
+    enrollment_id = db.session.execute(
+        select(Enrollment.id).where(Enrollment.plan_id == plan.id, Enrollment.person_id == person_id,
+                                    Enrollment.status == "active")).scalar()
+    if enrollment_id is None:
+        raise forbidden("not_enrolled", person_id=person_id, lesson_id=lesson.id)
+    rules.check_makeup_window(lesson.starts_at, now)
+    have = _accepted_kinds(lesson.id, person_id)
+    for k in _kinds(kind):
+        if k in have:
+            raise conflict("already_checked_in" if k == rules.CHECK_IN else "already_checked_out", kind=k)
+    pending = db.session.execute(
+        select(MakeupRequest.id).where(MakeupRequest.lesson_id == lesson.id, MakeupRequest.person_id == person_id,
+                                       MakeupRequest.status == "pending")).scalar()
+    if pending is not None:
+        raise conflict("makeup_pending", makeup_id=pending)
+    missing = [name for name in PHOTOS if files.get(name) is None]
+    if missing:
+        raise invalid("validation_error", fields={name: ["required (JPEG or PNG image)"] for name in missing})
+    # Both photos are checked before either is written, so a bad second photo leaves no orphan.
+    cleaned = {name: clean_image(read_limited(files[name].stream, name), name) for name in PHOTOS}
+    paths: list[str] = []
+    try:
+        for name in PHOTOS:
+            paths.append(store_image(*cleaned[name], upload_dir, "makeups", now))
+        req = MakeupRequest(lesson_id=lesson.id, enrollment_id=enrollment_id, person_id=person_id, kind=kind,
+                            reason=reason, sign_sheet_path=paths[0], panorama_path=paths[1], status="pending",
+                            created_by=user_id, created_at=now)
+        db.session.add(req)
+        db.session.flush()
+        audit.record(actor_label, "makeup.file", "makeup_request", req.id, now,
+                     after={"lesson_id": lesson.id, "person_id": person_id, "kind": kind, "reason": reason})
+    except BaseException:
+        remove_quietly(upload_dir, paths)
+        raise
+    return req
+
+
+def decide(req: MakeupRequest, approve: bool, note: str | None, user_id: int, actor_label: str,
+           now: datetime) -> MakeupRequest:
+    """Approve (crediting the missing events) or reject a pending request."""
+    if req.status != "pending":
+        raise conflict("invalid_state", status=req.status)
+    before = {"status": req.status}
+    req.status = "approved" if approve else "rejected"
+    req.decided_by, req.decided_at, req.decision_note = user_id, now, (note or None)
+    inserted = []
+    if approve:
+        inserted = _credit(req, now)
+    db.session.flush()
+    audit.record(actor_label, f"makeup.{req.status}", "makeup_request", req.id, now, before=before,
+                 after={"status": req.status, "note": req.decision_note, "events": inserted})
+    return req
+
+
+def _credit(req: MakeupRequest, now: datetime) -> list[str]:
+    """Insert accepted make-up events for the kinds still missing; returns the kinds inserted."""
+    lesson = db.session.get(Lesson, req.lesson_id)
+    plan = db.session.get(TrainingPlan, lesson.plan_id)
+    person = db.session.get(Person, req.person_id)
+    # A phone or kiosk event may have arrived since the request was filed: credit only what is missing.
+    have = _accepted_kinds(lesson.id, req.person_id)
+    inserted = []
+    for kind in _kinds(req.kind):
+        if kind in have:
+            continue
+        values = {"origin": f"m{req.id}", "event_id": kind, "person_id": req.person_id, "lesson_id": lesson.id,
+                  "kind": kind, "source": "makeup", "method": "makeup",
+                  "captured_at": lesson.starts_at if kind == rules.CHECK_IN else lesson.ends_at,
+                  "received_at": now, "accepted": True, "reason": None, "details": {"makeup_id": req.id},
+                  "flags": [], "status_code": 201}
+        db.session.execute(insert(AttendanceEvent), [values])
+        publish_attendance(values, lesson, person, plan.region_code)
+        inserted.append(kind)
+    return inserted
+
+
+def makeup_view(req: MakeupRequest, name: str | None = None, photo_base: str = "/api/v1") -> dict:
+    """A make-up request as the API shows it."""
+    return {"id": req.id, "lesson_id": req.lesson_id, "person_id": req.person_id, "name": name,
+            "kind": req.kind, "reason": req.reason, "status": req.status,
+            "created_at": req.created_at.isoformat() if req.created_at else None,
+            "decided_at": req.decided_at.isoformat() if req.decided_at else None,
+            "decision_note": req.decision_note,
+            "photos": {name_: f"{photo_base}/makeups/{req.id}/photos/{name_}" for name_ in PHOTOS}}

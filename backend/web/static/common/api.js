@@ -1,0 +1,234 @@
+// The one HTTP client of the pages: bearer tokens kept in localStorage under a per-client prefix,
+// a single-flight refresh through /auth/refresh on 401, the API's JSON error shape turned into
+// ApiError, collections with X-Total-Count, authenticated downloads and a fetch()-based
+// server-sent-events reader (EventSource cannot send an Authorization header, and a token in the
+// URL would end up in access logs).
+
+export class ApiError extends Error {
+  constructor(status, code, message, details) {
+    super(message || code);
+    this.status = status;
+    this.code = code;
+    this.details = details || {};
+  }
+}
+
+/** A random UUID, also outside secure contexts (plain http on an intranet address). */
+export function uuid() {
+  if (globalThis.crypto?.randomUUID) return crypto.randomUUID();
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const h = Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+function query(params) {
+  if (!params) return "";
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) {
+    if (v !== undefined && v !== null && v !== "") q.set(k, v);
+  }
+  const s = q.toString();
+  return s ? `?${s}` : "";
+}
+
+async function errorFrom(response) {
+  let body = null;
+  try { body = await response.json(); } catch { /* not JSON (proxy page, HTML 502) */ }
+  const e = body && body.error;
+  if (e) return new ApiError(response.status, e.code, e.message, e.details);
+  return new ApiError(response.status, `http_${response.status}`, `服务器返回错误（${response.status}）`);
+}
+
+/**
+ * createApi({prefix, onLogout}) → client. `prefix` separates the stored tokens of the trainee
+ * client, the console and the dashboard, which share one origin.
+ */
+export function createApi({ prefix, base = "/api/v1", onLogout = () => {} }) {
+  const key = (k) => `${prefix}.${k}`;
+  let refreshing = null;
+
+  const tokens = {
+    get access() { return localStorage.getItem(key("access")); },
+    get refresh() { return localStorage.getItem(key("refresh")); },
+    set(pair) {
+      if (pair.access_token) localStorage.setItem(key("access"), pair.access_token);
+      if (pair.refresh_token) localStorage.setItem(key("refresh"), pair.refresh_token);
+    },
+    clear() {
+      localStorage.removeItem(key("access"));
+      localStorage.removeItem(key("refresh"));
+      localStorage.removeItem(key("user"));
+    },
+  };
+
+  function refresh() {
+    if (!refreshing) {
+      refreshing = (async () => {
+        const rt = tokens.refresh;
+        if (!rt) return false;
+        try {
+          const r = await fetch(`${base}/auth/refresh`, {
+            method: "POST",
+            headers: { "Content-Type": "application/json" },
+            body: JSON.stringify({ refresh_token: rt }),
+          });
+          if (!r.ok) { tokens.clear(); return false; }
+          tokens.set(await r.json());
+          return true;
+        } catch {
+          return false;
+        }
+      })().finally(() => { setTimeout(() => { refreshing = null; }, 0); });
+    }
+    return refreshing;
+  }
+
+  async function send(method, path, opts = {}, retried = false) {
+    const headers = { Accept: "application/json", ...(opts.headers || {}) };
+    if (tokens.access) headers.Authorization = `Bearer ${tokens.access}`;
+    let body;
+    if (opts.json !== undefined) {
+      headers["Content-Type"] = "application/json";
+      body = JSON.stringify(opts.json);
+    } else if (opts.form) {
+      body = opts.form; // FormData: the browser sets the multipart boundary
+    }
+    if (opts.idempotent) headers["Idempotency-Key"] = opts.idempotent === true ? uuid() : opts.idempotent;
+    let response;
+    try {
+      response = await fetch(base + path + query(opts.query), { method, headers, body, signal: opts.signal });
+    } catch (err) {
+      if (err.name === "AbortError") throw err;
+      throw new ApiError(0, "network", "网络连接失败，请检查网络后重试");
+    }
+    const isAuthCall = path.startsWith("/auth/");
+    if (response.status === 401 && !retried && !isAuthCall && tokens.refresh) {
+      if (await refresh()) return send(method, path, opts, true);
+    }
+    if (response.status === 401 && !isAuthCall) {
+      tokens.clear();
+      onLogout();
+    }
+    if (!response.ok) throw await errorFrom(response);
+    if (opts.raw) return response;
+    if (response.status === 204) return null;
+    const type = response.headers.get("Content-Type") || "";
+    return type.includes("json") ? response.json() : response.text();
+  }
+
+  /** GET a collection: {items, total}. */
+  async function list(path, params) {
+    const r = await send("GET", path, { query: params, raw: true });
+    const items = await r.json();
+    const total = Number(r.headers.get("X-Total-Count") ?? (Array.isArray(items) ? items.length : 0));
+    return { items: Array.isArray(items) ? items : [], total };
+  }
+
+  /** Fetch a file with the bearer header and hand it to the browser as a download. */
+  async function download(path, fallbackName, params) {
+    const r = await send("GET", path, { query: params, raw: true, headers: { Accept: "*/*" } });
+    const blob = await r.blob();
+    const cd = r.headers.get("Content-Disposition") || "";
+    const m = /filename\*=UTF-8''([^;]+)/i.exec(cd) || /filename="?([^";]+)"?/i.exec(cd);
+    const name = m ? decodeURIComponent(m[1]) : fallbackName;
+    const url = URL.createObjectURL(blob);
+    const a = document.createElement("a");
+    a.href = url;
+    a.download = name;
+    document.body.appendChild(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+    return name;
+  }
+
+  /** Fetch an image (QR code, make-up photo) with the bearer header; returns an object URL. */
+  async function imageUrl(path, params) {
+    const r = await send("GET", path, { query: params, raw: true, headers: { Accept: "image/*" } });
+    return URL.createObjectURL(await r.blob());
+  }
+
+  /**
+   * Read a text/event-stream with fetch(): onEvent({event, data, id}) per message, onState("open" |
+   * "retrying" | "closed"). Reconnects with backoff and Last-Event-ID; returns {close()}.
+   */
+  function stream(path, { onEvent, onState = () => {}, params } = {}) {
+    let closed = false;
+    let controller = null;
+    let lastId = null;
+    let delay = 1000;
+
+    function dispatch(block) {
+      const msg = { event: "message", data: "", id: null };
+      const data = [];
+      for (const line of block.split("\n")) {
+        if (!line || line.startsWith(":")) continue;
+        const i = line.indexOf(":");
+        const field = i < 0 ? line : line.slice(0, i);
+        const value = i < 0 ? "" : line.slice(i + 1).replace(/^ /, "");
+        if (field === "event") msg.event = value;
+        else if (field === "data") data.push(value);
+        else if (field === "id") msg.id = value;
+      }
+      if (msg.id) lastId = msg.id;
+      if (!data.length) return;
+      msg.data = data.join("\n");
+      try { msg.json = JSON.parse(msg.data); } catch { msg.json = null; }
+      onEvent(msg);
+    }
+
+    async function run() {
+      while (!closed) {
+        controller = new AbortController();
+        try {
+          const headers = { Accept: "text/event-stream" };
+          if (lastId) headers["Last-Event-ID"] = lastId;
+          const r = await send("GET", path, { query: params, raw: true, headers, signal: controller.signal });
+          onState("open");
+          delay = 1000;
+          const reader = r.body.pipeThrough(new TextDecoderStream()).getReader();
+          let buf = "";
+          for (;;) {
+            const { value, done } = await reader.read();
+            if (done) break;
+            buf += value.replace(/\r\n?/g, "\n");
+            let cut;
+            while ((cut = buf.indexOf("\n\n")) >= 0) {
+              dispatch(buf.slice(0, cut));
+              buf = buf.slice(cut + 2);
+            }
+          }
+        } catch (err) {
+          if (closed) break;
+          if (err instanceof ApiError && err.status === 401) { onState("closed"); return; }
+        }
+        if (closed) break;
+        onState("retrying");
+        await new Promise((res) => setTimeout(res, delay));
+        delay = Math.min(delay * 2, 15000);
+      }
+      onState("closed");
+    }
+
+    run();
+    return { close() { closed = true; if (controller) controller.abort(); } };
+  }
+
+  return {
+    tokens,
+    refresh,
+    list,
+    download,
+    imageUrl,
+    stream,
+    request: send,
+    get: (p, params) => send("GET", p, { query: params }),
+    post: (p, json, opts = {}) => send("POST", p, { json: json ?? {}, ...opts }),
+    put: (p, json, opts = {}) => send("PUT", p, { json, ...opts }),
+    patch: (p, json, opts = {}) => send("PATCH", p, { json, ...opts }),
+    del: (p, opts = {}) => send("DELETE", p, opts),
+    upload: (p, form, opts = {}) => send("POST", p, { form, ...opts }),
+  };
+}

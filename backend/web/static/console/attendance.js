@@ -1,0 +1,87 @@
+// A lesson's attendance for the institution, and the same-day make-up (补卡) request with the
+// sign-in sheet and a panorama photo of the room.
+import { $, formData, html, mount, showFieldErrors } from "../common/html.js";
+import { badge, busy, emptyState, errorText, toast } from "../common/ui.js";
+import {
+  ATTENDANCE_STATUS, FLAGS, MAKEUP_STATUS, SOURCE, fieldErrors, fmtDate, fmtDateTime, fmtHours, fmtTime, label,
+} from "../common/format.js";
+
+const STATUS_KIND = { complete: "ok", incomplete: "warn", absent: "" };
+const MAX_PHOTO = 10 * 1024 * 1024;
+
+export default {
+  title: "课次考勤",
+  async render({ root, api, params, navigate }) {
+    const id = Number(params[0]);
+    const [data, makeups] = await Promise.all([
+      api.get(`/lessons/${id}/attendance`),
+      api.list("/makeups", { per_page: 200 }),
+    ]);
+    const { lesson } = data;
+    const mine = makeups.items.filter((m) => m.lesson_id === id);
+    const missing = data.trainees.filter((t) => !t.check_in_at || !t.check_out_at);
+    mount(root, html`
+      <p><a href="#/plan/${lesson.plan_id}">‹ 返回方案</a></p>
+      <section class="card">
+        <div class="card-head"><h1>${lesson.title}</h1>
+          <a class="button" href="#/projector/${id}" target="_blank" rel="noopener">打开现场签到码</a></div>
+        <p class="muted">${fmtDate(lesson.starts_at)} ${fmtTime(lesson.starts_at)}–${fmtTime(lesson.ends_at)} · ${lesson.site ? `${lesson.site.name}（半径 ${lesson.site.radius_m} 米）` : "线上"} · ${fmtHours(lesson.class_hours)}</p>
+      </section>
+      <section class="card">
+        <h2>学员考勤</h2>
+        ${data.trainees.length ? html`<div class="table-wrap"><table>
+          <thead><tr><th>姓名</th><th>签到</th><th>签退</th><th>认定课时</th><th>状态</th><th>来源</th><th>标记</th></tr></thead>
+          <tbody>${data.trainees.map((t) => html`<tr><td>${t.name}</td><td>${fmtTime(t.check_in_at)}</td><td>${fmtTime(t.check_out_at)}</td>
+            <td>${fmtHours(t.credited_hours)}</td><td>${badge(label(ATTENDANCE_STATUS, t.status), STATUS_KIND[t.status])}</td>
+            <td>${(t.sources || []).map((s) => label(SOURCE, s)).join("、") || "—"}</td>
+            <td>${(t.flags || []).map((f) => label(FLAGS, f)).join("、") || "—"}</td></tr>`)}</tbody></table></div>` : emptyState("没有参训学员")}
+      </section>
+      <section class="card">
+        <h2>申请补卡</h2>
+        <p class="small muted">仅限课程当天申请；须上传签到表照片和教室全景照片（JPEG/PNG，不超过 10 MB），经人社部门审核通过后计入课时。</p>
+        <form id="makeup-form" novalidate>
+          <div class="form-grid">
+            <label>学员<select name="person_id">${missing.map((t) => html`<option value="${t.person_id}">${t.name}${t.check_in_at ? "（缺签退）" : "（缺签到）"}</option>`)}</select></label>
+            <label>补卡类型<select name="kind"><option value="both">签到和签退</option><option value="check_in">签到</option><option value="check_out">签退</option></select></label>
+          </div>
+          <label>原因<textarea name="reason" rows="2" maxlength="1000" required></textarea></label>
+          <small class="field-error" data-for="reason"></small>
+          <div class="form-grid">
+            <label>签到表照片<input type="file" name="sign_sheet" accept="image/jpeg,image/png" required></label>
+            <label>教室全景照片<input type="file" name="panorama" accept="image/jpeg,image/png" required></label>
+          </div>
+          <small class="field-error" data-for="sign_sheet"></small><small class="field-error" data-for="panorama"></small>
+          <div class="form-msg" id="makeup-msg" role="alert"></div>
+          <button class="primary" type="submit" ${missing.length ? "" : "disabled"}>提交补卡申请</button>
+        </form>
+        ${mine.length ? html`<h3 style="margin-top:14px">本课次补卡记录</h3><ul>${mine.map((m) => html`<li>${m.name} · ${label(MAKEUP_STATUS, m.status)} · ${fmtDateTime(m.created_at)}${m.decision_note ? ` · ${m.decision_note}` : ""}</li>`)}</ul>` : ""}
+      </section>`);
+    const form = $(root, "#makeup-form");
+    form.onsubmit = async (e) => {
+      e.preventDefault();
+      const d = formData(form);
+      const problems = {};
+      if (!d.reason) problems.reason = "请填写补卡原因";
+      for (const f of ["sign_sheet", "panorama"]) {
+        const file = d[f]?.[0];
+        if (!file) problems[f] = "请选择照片";
+        else if (file.size > MAX_PHOTO) problems[f] = "照片不能超过 10 MB";
+      }
+      if (showFieldErrors(form, problems)) return;
+      const fd = new FormData();
+      fd.append("person_id", d.person_id);
+      fd.append("kind", d.kind);
+      fd.append("reason", d.reason);
+      fd.append("sign_sheet", d.sign_sheet[0]);
+      fd.append("panorama", d.panorama[0]);
+      await busy(form.querySelector("button"), async () => {
+        await api.upload(`/lessons/${id}/makeups`, fd, { idempotent: true });
+        toast("补卡申请已提交，等待审核", "ok");
+        navigate(`attendance/${id}`, { t: Date.now() });
+      }, (err) => {
+        showFieldErrors(form, fieldErrors(err));
+        $(root, "#makeup-msg").textContent = errorText(err);
+      });
+    };
+  },
+};

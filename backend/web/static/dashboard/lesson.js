@@ -1,0 +1,88 @@
+// One lesson: where trainees checked in, drawn against the site's fence circle (no map tiles are
+// reachable, so the plot is local metres around the site), and each trainee's attendance.
+// Reloads when the event stream reports an event for this lesson.
+import { $, html, mount } from "../common/html.js";
+import { badge, emptyState } from "../common/ui.js";
+import {
+  ATTENDANCE_STATUS, FLAGS, KIND, REJECT_REASON, SOURCE, fmtDate, fmtHours, fmtMetres, fmtTime, label,
+} from "../common/format.js";
+import { fencePlot } from "../common/charts.js";
+
+const STATUS_KIND = { complete: "ok", incomplete: "warn", absent: "" };
+
+/** Every fix of the lesson as plot points: trainees[].positions (accepted and refused attempts). */
+export function positionsOf(data) {
+  return data.trainees.flatMap((t) => (t.positions || []).map((p) => ({
+    ...p,
+    name: t.name,
+    label: `${t.name} ${label(KIND, p.kind)} ${fmtTime(p.at)} ${p.accepted === false ? `被拒（${label(REJECT_REASON, p.reason)}）` : ""} 距 ${fmtMetres(p.distance_m)}，精度 ±${fmtMetres(p.accuracy_m)}`,
+  })));
+}
+
+export default {
+  title: "课次考勤",
+  async render({ root, api, params, onLeave, isCurrent }) {
+    const id = Number(params[0]);
+    mount(root, html`<p><a href="#/live">‹ 返回实时考勤</a></p><div id="body"></div>`);
+    const body = $(root, "#body");
+
+    async function load() {
+      const data = await api.get(`/lessons/${id}/attendance`);
+      if (!isCurrent()) return;
+      const { lesson } = data;
+      const site = lesson.site;
+      const points = positionsOf(data);
+      const inside = points.filter((p) => p.accepted !== false).length;
+      const plot = site ? fencePlot(site, points) : null;
+      mount(body, html`
+        <section class="card">
+          <div class="card-head"><h1>${lesson.title}</h1><span class="muted">${fmtDate(lesson.starts_at)} ${fmtTime(lesson.starts_at)}–${fmtTime(lesson.ends_at)}</span></div>
+          <p class="muted small">${site ? `${site.name} · ${site.address || ""} · 签到半径 ${site.radius_m} 米` : "线上课次"}</p>
+        </section>
+        ${site ? html`<section class="card">
+          <h2>签到位置分布</h2>
+          <div class="plot-wrap">
+            <div id="plot">${plot.svg}</div>
+            <div>
+              <div class="plot-legend">
+                <span><i style="background:var(--ok)"></i>范围内（已接受）</span>
+                <span><i style="background:#d4a72c"></i>范围外但已接受（精度容差）</span>
+                <span><i style="background:var(--error)"></i>被拒绝的尝试</span>
+                <span>● 签到 ■ 签退；浅色圆为定位精度</span>
+              </div>
+              <p class="small muted">蓝色圆圈为签到范围（半径 ${site.radius_m} 米），中心十字为培训地点。共 ${points.length} 个定位点，其中 ${inside} 个被接受。</p>
+              ${points.length ? html`<div class="table-wrap"><table class="fixes">
+                <thead><tr><th>学员</th><th>时间</th><th>类型</th><th>距离</th><th>精度</th><th>结果</th></tr></thead>
+                <tbody>${points.map((p) => html`<tr><td>${p.name}</td><td>${fmtTime(p.at)}</td><td>${label(KIND, p.kind)}</td>
+                  <td>${fmtMetres(p.distance_m)}</td><td>±${fmtMetres(p.accuracy_m)}</td>
+                  <td>${p.accepted === false ? badge(label(REJECT_REASON, p.reason), "error") : badge("接受", "ok")}</td></tr>`)}</tbody>
+              </table></div>` : html`<p class="muted">暂无手机定位数据</p>`}
+            </div>
+          </div>
+        </section>` : ""}
+        <section class="card">
+          <h2>学员考勤（${data.trainees.length} 人）</h2>
+          ${data.trainees.length ? html`<div class="table-wrap"><table class="attendance">
+            <thead><tr><th>姓名</th><th>签到</th><th>签退</th><th>认定课时</th><th>状态</th><th>来源</th><th>标记</th></tr></thead>
+            <tbody>${data.trainees.map((t) => html`<tr>
+              <td>${t.name}</td><td>${fmtTime(t.check_in_at)}</td><td>${fmtTime(t.check_out_at)}</td>
+              <td>${fmtHours(t.credited_hours)}</td>
+              <td>${badge(label(ATTENDANCE_STATUS, t.status), STATUS_KIND[t.status])}</td>
+              <td>${(t.sources || []).map((s) => label(SOURCE, s)).join("、") || "—"}</td>
+              <td>${(t.flags || []).length ? badge(t.flags.map((f) => label(FLAGS, f)).join("、"), "warn") : "—"}</td>
+            </tr>`)}</tbody></table></div>` : emptyState("没有参训学员")}
+        </section>`);
+    }
+
+    await load();
+    let timer = null;
+    const stream = api.stream("/live/stream", {
+      onEvent: (msg) => {
+        if (msg.json?.lesson_id !== id) return;
+        clearTimeout(timer);
+        timer = setTimeout(() => load().catch(() => {}), 300);
+      },
+    });
+    onLeave(() => { stream.close(); clearTimeout(timer); });
+  },
+};

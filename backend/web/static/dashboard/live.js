@@ -1,0 +1,108 @@
+// Live attendance in the supervisor's region: lessons in session with expected / checked in /
+// checked out / flagged counts, and a feed of every attendance event, both updated from the
+// event stream (read with fetch so the token stays in a header, not in the URL).
+import { $, html, mount } from "../common/html.js";
+import { badge, emptyState } from "../common/ui.js";
+import { FLAGS, KIND, REJECT_REASON, SOURCE, fmtMetres, fmtSeconds, fmtTime, label } from "../common/format.js";
+
+const STATE = { open: ["on", "实时连接中"], retrying: ["retry", "连接中断，正在重连…"], closed: ["", "已断开"] };
+const FEED_MAX = 200;
+
+export default {
+  title: "实时考勤",
+  async render({ root, api, onLeave, isCurrent }) {
+    mount(root, html`
+      <div class="card-head">
+        <h1>实时考勤</h1>
+        <span class="row small"><i class="dot" id="conn-dot"></i><span id="conn-text">正在连接…</span>
+          <span class="muted">· 更新于 <span id="updated">—</span></span></span>
+      </div>
+      <div class="live-grid">
+        <section>
+          <h2 class="small muted">正在进行的线下课次</h2>
+          <div class="grid" id="lessons"></div>
+        </section>
+        <section class="card">
+          <div class="card-head"><h2>考勤动态</h2><span class="badge" id="feed-count">0</span></div>
+          <ul class="feed" id="feed" aria-live="polite"><li class="muted" id="feed-empty">等待新的签到、签退…</li></ul>
+        </section>
+      </div>`);
+    const lessonsEl = $(root, "#lessons");
+    const feed = $(root, "#feed");
+    const titles = new Map();
+    let count = 0;
+
+    const tile = (l) => html`
+      <a class="card lesson-tile" href="#/lesson/${l.lesson_id}" data-lesson="${l.lesson_id}">
+        <div class="card-head"><h3>${l.title || `课次 ${l.lesson_id}`}</h3><span class="small muted">${fmtTime(l.starts_at)}–${fmtTime(l.ends_at)}</span></div>
+        <p class="small muted">${l.site || ""}</p>
+        <div class="counts">
+          <div><b data-k="expected">${l.expected}</b><span>应到</span></div>
+          <div><b data-k="checked_in">${l.checked_in}</b><span>已签到</span></div>
+          <div><b data-k="checked_out">${l.checked_out}</b><span>已签退</span></div>
+          <div class="flag"><b data-k="flagged">${l.flagged}</b><span>异常</span></div>
+        </div>
+        ${l.rejected ? html`<p class="small" style="margin-top:6px">${badge(`被拒 ${l.rejected} 次`, "warn")}</p>` : ""}
+      </a>`;
+
+    async function loadLessons() {
+      const items = await api.get("/live/lessons");
+      if (!isCurrent()) return;
+      items.forEach((l) => titles.set(l.lesson_id, l.title));
+      mount(lessonsEl, items.length ? items.map(tile) : emptyState("当前没有正在进行的线下课次"));
+      $(root, "#updated").textContent = fmtSeconds(new Date());
+    }
+
+    let timer = null;
+    const refreshSoon = () => { clearTimeout(timer); timer = setTimeout(() => loadLessons().catch(() => {}), 400); };
+
+    function bump(ev) {
+      const el = lessonsEl.querySelector(`[data-lesson="${ev.lesson_id}"] [data-k="${ev.kind === "check_in" ? "checked_in" : "checked_out"}"]`);
+      if (!el || !ev.accepted) return;
+      el.textContent = String(Number(el.textContent) + 1);
+      el.parentElement.classList.remove("bump");
+      void el.parentElement.offsetWidth; // restart the highlight animation
+      el.parentElement.classList.add("bump");
+    }
+
+    function addToFeed(ev) {
+      $(root, "#feed-empty")?.remove();
+      const li = document.createElement("li");
+      li.className = "new";
+      li.dataset.lesson = ev.lesson_id;
+      const flags = (ev.flags || []).map((f) => label(FLAGS, f));
+      mount(li, html`
+        <span class="small muted nowrap">${fmtSeconds(ev.at || new Date())}</span>
+        <b>${ev.name_masked || `学员 ${ev.person_id}`}</b>
+        <span>${label(KIND, ev.kind)}</span>
+        ${ev.accepted ? badge("成功", "ok") : badge(`被拒：${label(REJECT_REASON, ev.reason)}`, "error")}
+        ${ev.distance_m != null ? html`<span class="small">距 ${fmtMetres(ev.distance_m)}</span>` : ""}
+        <span class="small muted">${label(SOURCE, ev.source)} · <a href="#/lesson/${ev.lesson_id}">${titles.get(ev.lesson_id) || `课次 ${ev.lesson_id}`}</a></span>
+        ${flags.length ? badge(flags.join("、"), "warn") : ""}`);
+      feed.prepend(li);
+      while (feed.children.length > FEED_MAX) feed.lastElementChild.remove();
+      $(root, "#feed-count").textContent = String(++count);
+    }
+
+    await loadLessons();
+    const stream = api.stream("/live/stream", {
+      onEvent: (msg) => {
+        if (msg.event !== "attendance" || !msg.json) return;
+        addToFeed(msg.json);
+        bump(msg.json);
+        refreshSoon();
+      },
+      onState: (state) => {
+        const [cls, text] = STATE[state] || STATE.closed;
+        const dot = $(root, "#conn-dot");
+        if (!dot) return;
+        dot.className = `dot ${cls}`;
+        $(root, "#conn-text").textContent = text;
+        if (state === "open") refreshSoon();
+      },
+    });
+    // Lessons start and end on their own, without events: look again every minute.
+    const poll = setInterval(() => loadLessons().catch(() => {}), 60000);
+    onLeave(() => { stream.close(); clearInterval(poll); clearTimeout(timer); });
+  },
+};

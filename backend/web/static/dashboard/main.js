@@ -1,0 +1,21 @@
+// Supervisor dashboard: live attendance, review queues, statistics.
+import { startShell } from "../common/shell.js";
+
+startShell({
+  prefix: "dash",
+  roles: ["supervisor", "admin"],
+  appTitle: "人社监管工作台",
+  roleHint: "供人社部门监管人员使用（演示账号 supervisor / supervisor2）。",
+  home: "live",
+  nav: [
+    { path: "live", label: "实时考勤", also: ["lesson"] },
+    { path: "review", label: "审核", also: [] },
+    { path: "stats", label: "统计" },
+  ],
+  routes: {
+    live: () => import("./live.js"),
+    lesson: () => import("./lesson.js"),
+    review: () => import("./review.js"),
+    stats: () => import("./stats.js"),
+  },
+});

@@ -1,0 +1,245 @@
+// Review queues of the region: plans to approve, make-ups (with both photos), completions,
+// subsidy claims (approve; disburse by a second person after publicity) and kiosks that are
+// offline or whose clocks drift.
+import { $, html, mount } from "../common/html.js";
+import { badge, busy, confirmAction, emptyState, errorText, toast } from "../common/ui.js";
+import {
+  CLAIM_STATUS, DELIVERY, KIND, PLAN_TYPE, fmtDate, fmtDateTime, fmtHours, fmtMoney, fmtShort, fmtTime, label,
+} from "../common/format.js";
+
+const TABS = [
+  ["plans", "方案审核"], ["makeups", "补卡审核"], ["completions", "结业审核"], ["subsidies", "补贴审核与拨付"],
+  ["kiosks", "考勤机状态"],
+];
+const LIMITED = { hours: "按课时", voucher: "券面值封顶", annual_cap: "年度上限核减" };
+const NOT_PAID = {
+  not_completed: "课时未达结业要求", not_passed: "考核不合格", not_eligible: "不符合补贴条件",
+  voucher_not_usable: "培训券不可用", no_certificate: "无培训证书",
+};
+
+const institutionNames = new Map();
+async function institutionName(api, id) {
+  if (!institutionNames.has(id)) {
+    institutionNames.set(id, api.get(`/institutions/${id}`).then((i) => i.name).catch(() => `机构 #${id}`));
+  }
+  return institutionNames.get(id);
+}
+
+async function plansTab(el, api, status) {
+  const { items, total } = await api.list("/plans", { status, per_page: 50 });
+  const names = await Promise.all(items.map((p) => institutionName(api, p.institution_id)));
+  const approving = status === "submitted";
+  mount(el, html`
+    <p class="muted small">共 ${total} 个${approving ? "待审核方案" : "结业申请"}。</p>
+    ${items.length ? items.map((p, i) => html`
+      <article class="card" data-plan="${p.id}">
+        <div class="card-head"><h3>${p.title}</h3><span class="muted small">${names[i]}</span></div>
+        <dl class="kv small">
+          <dt>职业（工种）</dt><dd>${p.occupation_code}</dd>
+          <dt>类型</dt><dd>${label(PLAN_TYPE, p.plan_type)} · ${label(DELIVERY, p.delivery)}${p.online_platform ? `（${p.online_platform}）` : ""}</dd>
+          <dt>培训日期</dt><dd>${fmtDate(p.starts_on)} 至 ${fmtDate(p.ends_on)}</dd>
+          <dt>课时</dt><dd>线下 ${fmtHours(p.class_hours?.offline)} · 线上 ${fmtHours(p.class_hours?.online)}</dd>
+          <dt>参训人数</dt><dd>${p.enrolled}</dd>
+          ${approving ? html`<dt>提交时间</dt><dd>${fmtDateTime(p.submitted_at)}</dd>`
+            : p.completion_submitted_at ? html`<dt>结业申请</dt><dd>${fmtDateTime(p.completion_submitted_at)}</dd>` : ""}
+        </dl>
+        <details class="more"><summary>${approving ? "查看课次安排" : "查看学员课时"}</summary><div class="more-body">加载中…</div></details>
+        <div class="result"></div>
+        <div class="row">
+          ${approving
+            ? html`<button type="button" class="primary approve">通过</button><button type="button" class="danger reject">驳回</button>`
+            : html`<button type="button" class="primary complete">通过结业审核（发证并生成补贴申请）</button>`}
+        </div>
+      </article>`) : emptyState(approving ? "没有待审核的培训方案" : "没有待审核的结业申请")}`);
+
+  el.querySelectorAll("details.more").forEach((d) => {
+    d.addEventListener("toggle", async () => {
+      if (!d.open || d.dataset.loaded) return;
+      d.dataset.loaded = "1";
+      const id = d.closest("article").dataset.plan;
+      const box = d.querySelector(".more-body");
+      try {
+        if (approving) {
+          const plan = await api.get(`/plans/${id}`);
+          mount(box, html`<div class="table-wrap"><table><thead><tr><th>课次</th><th>方式</th><th>时间</th><th>课时</th></tr></thead>
+            <tbody>${(plan.lessons || []).map((l) => html`<tr><td>${l.title}</td><td>${l.mode === "online" ? "线上" : "线下"}</td>
+              <td class="nowrap">${fmtShort(l.starts_at)}–${fmtTime(l.ends_at)}</td><td>${l.class_hours}</td></tr>`)}</tbody></table></div>`);
+        } else {
+          const h = await api.get(`/plans/${id}/hours`);
+          mount(box, html`<div class="table-wrap"><table><thead><tr><th>姓名</th><th>线下</th><th>线上</th><th>合计</th></tr></thead>
+            <tbody>${h.trainees.map((t) => html`<tr><td>${t.name}</td><td>${t.offline_hours}</td><td>${t.online_hours}</td><td>${t.total_hours}</td></tr>`)}</tbody></table></div>`);
+        }
+      } catch (err) {
+        mount(box, html`<div class="notice notice-error">${errorText(err)}</div>`);
+      }
+    });
+  });
+  const act = (sel, fn) => el.querySelectorAll(sel).forEach((btn) => {
+    btn.onclick = () => {
+      const card = btn.closest("article");
+      busy(btn, () => fn(card, card.dataset.plan), (err) => mount($(card, ".result"), html`<div class="notice notice-error">${errorText(err)}</div>`));
+    };
+  });
+  act("button.approve", async (card, id) => {
+    await api.post(`/plans/${id}/approve`, {});
+    toast("已通过", "ok");
+    card.remove();
+  });
+  act("button.reject", async (card, id) => {
+    const reason = window.prompt("请填写驳回原因（将告知培训机构）：");
+    if (!reason || !reason.trim()) return;
+    await api.post(`/plans/${id}/reject`, { reason: reason.trim() });
+    toast("已驳回", "ok");
+    card.remove();
+  });
+  act("button.complete", async (card, id) => {
+    if (!confirmAction("通过后将向合格学员发放证书，并生成补贴申请。确定？")) return;
+    const r = await api.post(`/plans/${id}/completion/approve`, {});
+    mount($(card, ".result"), html`<div class="notice notice-ok">已发放证书 ${r.certificates_issued} 张${r.subsidy_claim_id ? html`，补贴申请 #${r.subsidy_claim_id} 已生成，请在“补贴审核与拨付”中处理` : ""}。</div>`);
+    card.querySelector("button.complete").remove();
+  });
+}
+
+async function makeupsTab(el, api, onLeave) {
+  const { items, total } = await api.list("/makeups", { status: "pending", per_page: 50 });
+  mount(el, html`
+    <p class="muted small">共 ${total} 条待审核补卡。补卡只能在课程当天申请，需要签到表照片和现场全景照片。</p>
+    ${items.length ? items.map((m) => html`
+      <article class="card" data-makeup="${m.id}">
+        <div class="card-head"><h3>${m.name || `学员 ${m.person_id}`} · 补${label(KIND, m.kind)}</h3><span class="muted small">申请于 ${fmtDateTime(m.created_at)}</span></div>
+        <p><a href="#/lesson/${m.lesson_id}">课次 #${m.lesson_id}</a> · 原因：${m.reason}</p>
+        <div class="photos">
+          <figure><img alt="签到表照片" data-photo="sign_sheet"><figcaption>签到表</figcaption></figure>
+          <figure><img alt="现场全景照片" data-photo="panorama"><figcaption>现场全景</figcaption></figure>
+        </div>
+        <div class="result"></div>
+        <div class="row"><button type="button" class="primary approve">通过（计入课时）</button><button type="button" class="danger reject">驳回</button></div>
+      </article>`) : emptyState("没有待审核的补卡申请")}`);
+  const urls = [];
+  onLeave(() => urls.forEach((u) => URL.revokeObjectURL(u)));
+  el.querySelectorAll("img[data-photo]").forEach(async (img) => {
+    const id = img.closest("article").dataset.makeup;
+    try {
+      const url = await api.imageUrl(`/makeups/${id}/photos/${img.dataset.photo}`);
+      urls.push(url);
+      img.src = url;
+    } catch {
+      img.alt = "照片无法加载";
+    }
+  });
+  el.querySelectorAll("button.approve, button.reject").forEach((btn) => {
+    btn.onclick = () => {
+      const card = btn.closest("article");
+      const approve = btn.classList.contains("approve");
+      busy(btn, async () => {
+        let note = null;
+        if (!approve) {
+          note = window.prompt("请填写驳回原因：");
+          if (!note || !note.trim()) return;
+        }
+        await api.post(`/makeups/${card.dataset.makeup}/${approve ? "approve" : "reject"}`, note ? { reason: note.trim() } : {});
+        toast(approve ? "补卡已通过" : "补卡已驳回", "ok");
+        card.remove();
+      }, (err) => mount($(card, ".result"), html`<div class="notice notice-error">${errorText(err)}</div>`));
+    };
+  });
+}
+
+function disburseBlock(c, me) {
+  // The two-person rule, stated before anyone clicks: the approver may not pay, and not before 公示 ends.
+  if (c.status !== "approved") return "";
+  const mine = c.approved_by === me.id;
+  const publicityOpen = c.publicity_ends_at && new Date(c.publicity_ends_at) > new Date();
+  const why = mine ? "您是本申请的审核人。按“审核与拨付分离”的两人原则，拨付必须由另一名监管人员操作。"
+    : publicityOpen ? `公示期至 ${fmtDateTime(c.publicity_ends_at)} 结束，期满无异议后才能拨付。` : "";
+  return html`<div class="notice notice-warn two-person small">
+      两人原则：审核人 ${mine ? "（您）" : ""}用户 #${c.approved_by}，于 ${fmtDateTime(c.approved_at)} 审核通过；拨付人须为另一人。
+      ${why ? html`<br><b>${why}</b>` : ""}</div>
+    <button type="button" class="primary disburse" ${why ? "disabled" : ""}>拨付并核销培训券</button>`;
+}
+
+async function subsidiesTab(el, api, user) {
+  const [submitted, approved] = await Promise.all([
+    api.list("/subsidy-claims", { status: "submitted", per_page: 50 }),
+    api.list("/subsidy-claims", { status: "approved", per_page: 50 }),
+  ]);
+  const claims = [...submitted.items, ...approved.items];
+  mount(el, html`
+    <p class="muted small">待审核 ${submitted.total} 个，公示中/待拨付 ${approved.total} 个。补贴资金须两人办理：一人审核，公示期满后由另一人拨付。</p>
+    ${claims.length ? claims.map((c) => html`
+      <article class="card" data-claim="${c.id}">
+        <div class="card-head"><h3>${c.plan_title}</h3><b>${fmtMoney(c.total_fen)}</b></div>
+        <p class="small muted">${c.institution} · 申请 #${c.id} · ${fmtDateTime(c.created_at)} · ${badge(label(CLAIM_STATUS, c.status), c.status === "approved" ? "info" : "")}</p>
+        ${c.publicity_ends_at ? html`<p class="small">公示截止：${fmtDateTime(c.publicity_ends_at)}</p>` : ""}
+        <details class="lines"><summary>查看补贴明细</summary><div class="lines-body">加载中…</div></details>
+        <div class="result"></div>
+        ${c.status === "submitted" ? html`<button type="button" class="primary approve">审核通过（开始公示）</button>` : disburseBlock(c, user)}
+      </article>`) : emptyState("没有待处理的补贴申请")}`);
+  el.querySelectorAll("details.lines").forEach((d) => {
+    d.addEventListener("toggle", async () => {
+      if (!d.open || d.dataset.loaded) return;
+      d.dataset.loaded = "1";
+      const box = d.querySelector(".lines-body");
+      try {
+        const c = await api.get(`/subsidy-claims/${d.closest("article").dataset.claim}`);
+        mount(box, html`<div class="table-wrap"><table>
+          <thead><tr><th>学员</th><th>认定课时</th><th>培训券</th><th>金额</th><th>说明</th></tr></thead>
+          <tbody>${c.lines.map((l) => html`<tr><td>${l.name}</td><td>${l.credited_hours}</td><td class="mono">${l.voucher_code || "—"}</td>
+            <td>${fmtMoney(l.amount_fen)}</td><td>${label(LIMITED, l.limited_by) || ""}${l.capped ? " · 已封顶" : ""}</td></tr>`)}</tbody></table></div>
+          ${(c.explanations || []).length ? html`<h4>未纳入补贴的学员</h4><ul>${c.explanations.map((x) => html`<li>${x.name}：${(x.reasons || []).map((r) => label(NOT_PAID, r)).join("、")}</li>`)}</ul>` : ""}
+          ${(c.objections || []).length ? html`<h4>公示异议</h4><ul>${c.objections.map((o) => html`<li>${fmtShort(o.recorded_at)} ${o.text}</li>`)}</ul>` : ""}`);
+      } catch (err) {
+        mount(box, html`<div class="notice notice-error">${errorText(err)}</div>`);
+      }
+    });
+  });
+  el.querySelectorAll("button.approve, button.disburse").forEach((btn) => {
+    btn.onclick = () => {
+      const card = btn.closest("article");
+      const approve = btn.classList.contains("approve");
+      busy(btn, async () => {
+        if (!approve && !confirmAction("拨付后该申请中的培训券全部核销，不可撤回。确定拨付？")) return;
+        const r = await api.post(`/subsidy-claims/${card.dataset.claim}/${approve ? "approve" : "disburse"}`, {});
+        mount($(card, ".result"), html`<div class="notice notice-ok">${approve
+          ? `已审核通过，进入公示期（至 ${fmtDateTime(r.publicity_ends_at)}）。拨付须由另一名监管人员在公示期满后操作。`
+          : `已拨付 ${fmtMoney(r.total_fen)}，核销培训券 ${r.vouchers_written_off} 张。`}</div>`);
+        btn.remove();
+      }, (err) => mount($(card, ".result"), html`<div class="notice notice-error">${errorText(err)}</div>`));
+    };
+  });
+}
+
+async function kiosksTab(el, api) {
+  const [{ items }, sites] = await Promise.all([api.list("/devices", { per_page: 200 }), api.list("/sites", { per_page: 500 })]);
+  const siteName = new Map(sites.items.map((s) => [s.id, s.name]));
+  const active = items.filter((d) => d.status === "active");
+  const problems = active.filter((d) => d.offline || d.clock_drift);
+  mount(el, html`
+    <p class="muted small">在用考勤机 ${active.length} 台，其中离线或时钟偏差 ${problems.length} 台（超过 5 分钟无心跳视为离线，时钟偏差超过 2 分钟告警）。</p>
+    ${items.length ? html`<div class="table-wrap"><table>
+      <thead><tr><th>考勤机</th><th>场地</th><th>状态</th><th>最后心跳</th><th>时钟偏差</th><th>待上传</th><th>版本</th></tr></thead>
+      <tbody>${[...problems, ...items.filter((d) => !problems.includes(d))].map((d) => html`<tr class="${d.offline || d.clock_drift ? "row-error" : ""}">
+        <td>${d.name}</td><td>${siteName.get(d.site_id) || `#${d.site_id}`}</td>
+        <td>${d.status === "revoked" ? badge("已停用") : html`${d.offline ? badge("离线", "error") : badge("在线", "ok")} ${d.clock_drift ? badge("时钟偏差", "warn") : ""}`}</td>
+        <td class="nowrap">${fmtDateTime(d.last_heartbeat_at)}</td>
+        <td>${d.clock_skew_s == null ? "—" : `${Math.round(d.clock_skew_s)} 秒`}</td>
+        <td>${d.queue_depth ?? "—"}</td><td>${d.version || "—"}</td></tr>`)}</tbody></table></div>` : emptyState("辖区内没有登记的考勤机")}`);
+}
+
+export default {
+  title: "审核",
+  async render({ root, api, query, user, navigate, onLeave }) {
+    const tab = TABS.some(([k]) => k === query.get("tab")) ? query.get("tab") : "plans";
+    mount(root, html`
+      <h1>审核</h1>
+      <nav class="tabs" aria-label="审核类别">${TABS.map(([k, name]) => html`<a href="#/review?tab=${k}" class="${k === tab ? "active" : ""}">${name}</a>`)}</nav>
+      <div id="tab-body"><p class="muted">加载中…</p></div>`);
+    const el = $(root, "#tab-body");
+    if (tab === "plans") await plansTab(el, api, "submitted");
+    else if (tab === "completions") await plansTab(el, api, "completion_submitted");
+    else if (tab === "makeups") await makeupsTab(el, api, onLeave);
+    else if (tab === "subsidies") await subsidiesTab(el, api, user);
+    else if (tab === "kiosks") await kiosksTab(el, api);
+    else navigate("review");
+  },
+};

@@ -1,0 +1,138 @@
+"""Attendance views: a lesson's roster with credit, plan hours (offline + online), the trainee's day, site QR."""
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+
+from backend.extensions import db
+from backend.models import OnlineRecord
+from backend.services.hours import online_hours, plan_credited_hours
+from tests.api.attendance_fixtures import BASE, END, START, long_tokens, world  # noqa: F401
+
+M = timedelta(minutes=1)
+
+
+def _attend(world, clock, headers, lesson=None, check_in_at=START, check_out_at=END):
+    lesson = lesson or world.lesson
+    if check_in_at is not None:
+        clock.set(check_in_at)
+        assert world.post(headers, lesson=lesson).status_code == 201
+    if check_out_at is not None:
+        clock.set(check_out_at)
+        assert world.post(headers, lesson=lesson, kind="check_out").status_code == 201
+
+
+def test_lesson_attendance_statuses_and_credit(world, clock):
+    on_time, h1 = world.person("张三")
+    late, h2 = world.person("李四")
+    early, h3 = world.person("王五")
+    absent, _h4 = world.person("赵六")
+    _attend(world, clock, h1, check_in_at=START + 15 * M, check_out_at=END - 15 * M)  # grace edges
+    _attend(world, clock, h2, check_in_at=START + 16 * M)
+    _attend(world, clock, h3, check_out_at=None)
+    _u, inst_h = world.staff("institution")
+    r = world.client.get(f"/api/v1/lessons/{world.lesson.id}/attendance", headers=inst_h)
+    assert r.status_code == 200, r.get_json()
+    body = r.get_json()
+    assert body["lesson"]["id"] == world.lesson.id and body["lesson"]["starts_at"] == "2026-03-10T09:00:00+08:00"
+    rows = {t["person_id"]: t for t in body["trainees"]}
+    assert rows[on_time]["status"] == "complete" and rows[on_time]["credited_hours"] == 2.0
+    assert rows[on_time]["check_in_at"] == "2026-03-10T09:15:00+08:00" and rows[on_time]["sources"] == ["mobile"]
+    assert (rows[late]["status"], rows[late]["credited_hours"]) == ("incomplete", 0.0)
+    assert "late" in rows[late]["flags"]
+    assert rows[early]["status"] == "incomplete" and "no_check_out" in rows[early]["flags"]
+    assert rows[absent].pop("positions", []) == []
+    assert rows[absent] == {"person_id": absent, "name": "赵六", "check_in_at": None, "check_out_at": None,
+                            "credited_hours": 0.0, "status": "absent", "sources": [], "flags": []}
+
+
+def test_lesson_attendance_scope(world, clock, staff, make_institution):
+    _u, sup = world.staff("supervisor", region_code="3501")
+    assert world.client.get(f"/api/v1/lessons/{world.lesson.id}/attendance", headers=sup).status_code == 200
+    _u, other_sup = staff("supervisor", region_code="3502")
+    r = world.client.get(f"/api/v1/lessons/{world.lesson.id}/attendance", headers=other_sup)
+    assert r.status_code == 403
+    _u, other_inst = staff("institution", institution=make_institution("350102"))
+    assert world.client.get(f"/api/v1/lessons/{world.lesson.id}/attendance", headers=other_inst).status_code == 403
+    _pid, trainee_h = world.person()
+    assert world.client.get(f"/api/v1/lessons/{world.lesson.id}/attendance", headers=trainee_h).status_code == 403
+    assert world.client.get("/api/v1/lessons/999999/attendance", headers=sup).status_code == 404
+
+
+@pytest.mark.parametrize("class_hours, minutes, expected", [
+    ("2", 0, "0"), ("2", 22, "0"), ("2", 23, "0.5"), ("2", 67, "1"), ("2", 68, "1.5"), ("2", 90, "2"),
+    ("2", 500, "2"), ("1.5", 90, "1.5"),
+])
+def test_online_hours_rounding_and_cap(class_hours, minutes, expected):
+    assert online_hours(Decimal(class_hours), minutes) == Decimal(expected)
+
+
+def test_plan_hours_offline_plus_online(world, clock):
+    full, h1 = world.person("张三")
+    partial, _h2 = world.person("李四")
+    second = world.add_lesson(starts_at=START + timedelta(days=1), class_hours="3", hours=3)
+    online = world.add_lesson(mode="online", starts_at=START + timedelta(days=2), class_hours="2")
+    _attend(world, clock, h1)
+    _attend(world, clock, h1, lesson=second, check_in_at=second.starts_at, check_out_at=second.ends_at)
+    db.session.add_all([OnlineRecord(plan_id=world.plan.id, lesson_id=online.id, person_id=full, minutes=200,
+                                     imported_at=BASE),
+                        OnlineRecord(plan_id=world.plan.id, lesson_id=online.id, person_id=partial, minutes=50,
+                                     imported_at=BASE)])
+    db.session.commit()
+    _u, inst_h = world.staff("institution")
+    r = world.client.get(f"/api/v1/plans/{world.plan.id}/hours", headers=inst_h)
+    assert r.status_code == 200, r.get_json()
+    rows = {t["person_id"]: t for t in r.get_json()["trainees"]}
+    assert rows[full] == {"person_id": full, "name": "张三", "offline_hours": 5.0, "online_hours": 2.0,
+                          "total_hours": 7.0}
+    assert rows[partial]["offline_hours"] == 0.0 and rows[partial]["online_hours"] == 1.0
+    assert plan_credited_hours(world.plan.id) == {full: Decimal("7"), partial: Decimal("1")}
+    _u, sup = world.staff("supervisor", region_code="35")
+    assert world.client.get(f"/api/v1/plans/{world.plan.id}/hours", headers=sup).status_code == 200
+    _u, far = world.staff("supervisor", region_code="11")
+    assert world.client.get(f"/api/v1/plans/{world.plan.id}/hours", headers=far).status_code == 403
+
+
+def test_my_lessons_by_shanghai_day(world, clock):
+    _pid, h = world.person()
+    tomorrow = world.add_lesson(starts_at=START + timedelta(days=1))
+    # 23:30 Shanghai on the 10th is 15:30 UTC: still the 10th for the trainee.
+    late_evening = world.add_lesson(starts_at=BASE + timedelta(hours=15, minutes=30), hours=1, class_hours="1")
+    _attend(world, clock, h, check_out_at=None)
+    clock.set(START + 30 * M)
+    r = world.client.get("/api/v1/me/lessons", headers=h)
+    assert r.status_code == 200, r.get_json()
+    ids = [x["id"] for x in r.get_json()]
+    assert ids == [world.lesson.id, late_evening.id]
+    first = r.get_json()[0]
+    assert first["check_in_at"] == "2026-03-10T09:00:00+08:00" and first["check_out_at"] is None
+    assert first["status"] == "incomplete" and first["site"]["radius_m"] == 200
+    assert first["check_in_window"] == {"opens_at": "2026-03-10T08:30:00+08:00", "closes_at": "2026-03-10T11:00:00+08:00"}
+    r = world.client.get("/api/v1/me/lessons?date=2026-03-11", headers=h)
+    assert [x["id"] for x in r.get_json()] == [tomorrow.id]
+    assert world.client.get("/api/v1/me/lessons?date=yesterday", headers=h).status_code == 422
+    _other, other_h = world.person("李四", enroll=False)
+    assert world.client.get("/api/v1/me/lessons", headers=other_h).get_json() == []
+
+
+def test_site_qr_json_png_svg_and_rotation(world, clock, staff, make_institution):
+    _u, inst_h = world.staff("institution")
+    clock.set(START + 5 * timedelta(seconds=1))
+    url = f"/api/v1/lessons/{world.lesson.id}/site-qr"
+    first = world.client.get(url, headers=inst_h)
+    assert first.status_code == 200 and first.headers["Cache-Control"] == "no-store"
+    body = first.get_json()
+    assert body["refresh_after_s"] == 25 and body["expires_at"] == "2026-03-10T09:01:00+08:00"
+    clock.advance(seconds=30)
+    assert world.client.get(url, headers=inst_h).get_json()["token"] != body["token"]
+    png = world.client.get(url + "?format=png", headers=inst_h)
+    assert png.status_code == 200 and png.mimetype == "image/png" and png.data[:8] == b"\x89PNG\r\n\x1a\n"
+    svg = world.client.get(url + "?format=svg", headers=inst_h)
+    assert svg.mimetype == "image/svg+xml" and b"<svg" in svg.data
+    assert world.client.get(url + "?format=gif", headers=inst_h).status_code == 422
+    _u, other = staff("institution", institution=make_institution("350102"))
+    assert world.client.get(url, headers=other).status_code == 403
+    _u, sup = world.staff("supervisor")
+    assert world.client.get(url, headers=sup).status_code == 403

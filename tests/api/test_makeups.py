@@ -1,0 +1,209 @@
+"""Make-ups (补卡): same-day filing with checked photos, supervisor decision, credited hours."""
+from __future__ import annotations
+
+import io
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from werkzeug.test import EnvironBuilder
+
+from backend.extensions import db
+from backend.models import AuditEntry, LiveEvent, MakeupRequest
+from tests.api.attendance_fixtures import END, START, events, long_tokens, world  # noqa: F401
+
+H = timedelta(hours=1)
+
+
+def jpeg(size=(64, 48), exif=True) -> bytes:
+    img = Image.new("RGB", size, (200, 30, 30))
+    buf = io.BytesIO()
+    if exif:
+        tags = Image.Exif()
+        tags[0x010F] = "SpyCam"  # Make
+        tags[0x0112] = 6  # Orientation: rotate 90° to display
+        img.save(buf, "JPEG", exif=tags.tobytes())
+    else:
+        img.save(buf, "JPEG")
+    return buf.getvalue()
+
+
+def png(size=(40, 30), mode="RGB") -> bytes:
+    buf = io.BytesIO()
+    Image.new(mode, size).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def _file(world, headers, person_id, kind="both", sign=None, pano=None, lesson=None, reason="手机没电，现场签到表为证"):
+    data = {"person_id": str(person_id), "kind": kind, "reason": reason,
+            "sign_sheet": (io.BytesIO(sign if sign is not None else jpeg()), "签到表.jpg"),
+            "panorama": (io.BytesIO(pano if pano is not None else png()), "../../etc/passwd.png")}
+    # Built by hand so the test client's spooled body (a temp file for big uploads) gets closed.
+    builder = EnvironBuilder(path=f"/api/v1/lessons/{(lesson or world.lesson).id}/makeups", method="POST",
+                             data=data, headers=headers, content_type="multipart/form-data")
+    environ = builder.get_environ()
+    try:
+        return world.client.open(environ)
+    finally:
+        environ["wsgi.input"].close()
+        builder.close()
+
+
+@pytest.fixture
+def setup(world, clock):
+    pid, _h = world.person()
+    _u, inst = world.staff("institution")
+    _u, sup = world.staff("supervisor", region_code="3501")
+    clock.set(START + H)
+    return world, pid, inst, sup
+
+
+def test_file_approve_credits_hours(setup, app, clock):
+    world, pid, inst, sup = setup
+    r = _file(world, inst, pid)
+    assert r.status_code == 201, r.get_json()
+    assert r.get_json()["status"] == "pending"
+    mid = r.get_json()["id"]
+    req = db.session.get(MakeupRequest, mid)
+    upload_dir = Path(app.config["UPLOAD_DIR"])
+    for rel in (req.sign_sheet_path, req.panorama_path):
+        path = upload_dir / rel
+        assert path.is_file() and "passwd" not in rel and "签到" not in rel and rel.startswith("makeups/")
+    queue = world.client.get("/api/v1/makeups?status=pending", headers=sup)
+    assert queue.status_code == 200 and [m["id"] for m in queue.get_json()] == [mid]
+    assert queue.headers["X-Total-Count"] == "1" and queue.get_json()[0]["name"] == "张三"
+    clock.advance(hours=5)
+    r = world.client.post(f"/api/v1/makeups/{mid}/approve", json={"note": "签到表属实"}, headers=sup)
+    assert r.status_code == 200 and r.get_json()["status"] == "approved"
+    rows = events(person_id=pid)
+    assert [(e.kind, e.source, e.accepted, e.captured_at) for e in rows] == [
+        ("check_in", "makeup", True, START), ("check_out", "makeup", True, END)]
+    att = world.client.get(f"/api/v1/lessons/{world.lesson.id}/attendance", headers=sup).get_json()
+    [me] = [t for t in att["trainees"] if t["person_id"] == pid]
+    assert (me["status"], me["credited_hours"], me["sources"]) == ("complete", 2.0, ["makeup"])
+    hours = world.client.get(f"/api/v1/plans/{world.plan.id}/hours", headers=inst).get_json()
+    assert hours["trainees"][0]["offline_hours"] == 2.0
+    assert db.session.execute(db.select(db.func.count()).select_from(LiveEvent)).scalar() == 2
+    actions = [a for (a,) in db.session.execute(db.select(AuditEntry.action).where(
+        AuditEntry.object_type == "makeup_request"))]
+    assert actions == ["makeup.file", "makeup.approved"]
+    again = world.client.post(f"/api/v1/makeups/{mid}/approve", json={}, headers=sup)
+    assert again.status_code == 409 and again.get_json()["error"]["code"] == "invalid_state"
+
+
+def test_makeup_both_only_credits_what_is_missing(setup, clock):
+    world, pid, inst, sup = setup
+    clock.set(START)
+    late_pid, h = world.person("李四")
+    assert world.post(h).status_code == 201  # checked in by phone, then the phone died
+    clock.set(START + H)
+    r = _file(world, inst, late_pid, kind="check_out")
+    assert r.status_code == 201
+    # Meanwhile nothing else arrived: approval adds the check-out only.
+    assert world.client.post(f"/api/v1/makeups/{r.get_json()['id']}/approve", json={}, headers=sup).status_code == 200
+    assert [(e.kind, e.source) for e in events(person_id=late_pid)] == [("check_in", "mobile"), ("check_out", "makeup")]
+
+
+def test_reject_credits_nothing(setup):
+    world, pid, inst, sup = setup
+    mid = _file(world, inst, pid).get_json()["id"]
+    r = world.client.post(f"/api/v1/makeups/{mid}/reject", json={"reason": "照片不清"}, headers=sup)
+    assert r.status_code == 200 and r.get_json()["status"] == "rejected"
+    assert events(person_id=pid) == []
+    assert db.session.get(MakeupRequest, mid).decision_note == "照片不清"
+
+
+@pytest.mark.parametrize("when", [START - timedelta(minutes=1), START + timedelta(hours=14, minutes=59, seconds=59)])
+def test_window_edges(setup, clock, when):
+    world, pid, inst, _sup = setup
+    clock.set(when)  # before the lesson starts / the last second of its Shanghai day
+    r = _file(world, inst, pid)
+    if when < START:
+        assert r.status_code == 409 and r.get_json()["error"]["code"] == "makeup_window_closed"
+    else:
+        assert r.status_code == 201
+
+
+def test_next_day_is_closed(setup, clock):
+    world, pid, inst, _sup = setup
+    clock.set(START + timedelta(hours=15))  # 00:00 Shanghai the next day
+    r = _file(world, inst, pid)
+    assert r.status_code == 409 and r.get_json()["error"]["code"] == "makeup_window_closed"
+    assert r.get_json()["error"]["details"]["lesson_day"] == "2026-03-10"
+
+
+def test_image_checks(setup, app):
+    world, pid, inst, _sup = setup
+    cases = [
+        (b"just text, named .jpg", "unsupported_image"),
+        (_gif(), "unsupported_image"),
+        (jpeg()[:200], "invalid_image"),
+        (b"\xff\xd8\xff\xe0" + b"0" * (10 * 1024 * 1024), "image_too_large"),
+        (png((10000, 9000), mode="1"), "invalid_image"),  # 90 MP: Pillow's bomb warning, made an error
+    ]
+    for data, code in cases:
+        r = _file(world, inst, pid, sign=data)
+        assert r.status_code == 422, (code, r.get_json())
+        assert r.get_json()["error"]["code"] == code
+        assert r.get_json()["error"]["details"]["field"] == "sign_sheet"
+    assert db.session.execute(db.select(MakeupRequest)).first() is None
+    upload_dir = Path(app.config["UPLOAD_DIR"])
+    assert not upload_dir.exists() or not any(p.is_file() for p in upload_dir.rglob("*"))
+
+
+def _gif() -> bytes:
+    buf = io.BytesIO()
+    Image.new("P", (8, 8)).save(buf, "GIF")
+    return buf.getvalue()
+
+
+def test_exif_is_stripped_and_orientation_applied(setup, app):
+    world, pid, inst, sup = setup
+    mid = _file(world, inst, pid, sign=jpeg((64, 48))).get_json()["id"]
+    photo = world.client.get(f"/api/v1/makeups/{mid}/photos/sign_sheet", headers=sup)
+    assert photo.status_code == 200 and photo.mimetype == "image/jpeg"
+    assert "no-store" in photo.headers["Cache-Control"]
+    img = Image.open(io.BytesIO(photo.data))
+    assert dict(img.getexif()) == {} and img.size == (48, 64)
+    pano = world.client.get(f"/api/v1/makeups/{mid}/photos/panorama", headers=inst)
+    assert pano.status_code == 200 and pano.mimetype == "image/png"
+    assert world.client.get(f"/api/v1/makeups/{mid}/photos/other", headers=sup).status_code == 404
+
+
+def test_who_may_file_decide_and_view(setup, staff, make_institution, clock):
+    world, pid, inst, sup = setup
+    _u, other_inst = staff("institution", institution=make_institution("350102"))
+    assert _file(world, other_inst, pid).status_code == 403
+    not_enrolled, _h = world.person("李四", enroll=False)
+    r = _file(world, inst, not_enrolled)
+    assert r.status_code == 403 and r.get_json()["error"]["code"] == "not_enrolled"
+    mid = _file(world, inst, pid).get_json()["id"]
+    dup = _file(world, inst, pid)
+    assert dup.status_code == 409 and dup.get_json()["error"]["code"] == "makeup_pending"
+    _u, far_sup = staff("supervisor", region_code="3502")
+    for who in (far_sup, inst):
+        assert world.client.post(f"/api/v1/makeups/{mid}/approve", json={}, headers=who).status_code == 403
+    assert world.client.get(f"/api/v1/makeups/{mid}/photos/panorama", headers=far_sup).status_code == 403
+    assert world.client.get(f"/api/v1/makeups/{mid}/photos/panorama", headers=other_inst).status_code == 403
+    assert world.client.get("/api/v1/makeups?status=pending", headers=far_sup).get_json() == []
+    assert world.client.get("/api/v1/makeups", headers=other_inst).get_json() == []
+    assert [m["id"] for m in world.client.get("/api/v1/makeups", headers=inst).get_json()] == [mid]
+
+
+def test_makeup_for_kind_already_recorded_is_refused(setup, clock):
+    world, pid, inst, _sup = setup
+    clock.set(START)
+    _pid, h = world.person("李四")
+    assert world.post(h).status_code == 201
+    clock.set(START + H)
+    r = _file(world, inst, _pid, kind="check_in")
+    assert r.status_code == 409 and r.get_json()["error"]["code"] == "already_checked_in"
+    assert _file(world, inst, _pid, kind="check_out").status_code == 201
+
+
+def test_online_lesson_has_no_makeup(setup, clock):
+    world, pid, inst, _sup = setup
+    online = world.add_lesson(mode="online", starts_at=START)
+    r = _file(world, inst, pid, lesson=online)
+    assert r.status_code == 422 and r.get_json()["error"]["code"] == "not_offline_lesson"

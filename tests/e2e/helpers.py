@@ -1,0 +1,79 @@
+"""Shared steps of the browser tests: contexts for a phone and a desk, logins, page checks."""
+from __future__ import annotations
+
+from pathlib import Path
+
+PHONE = {"width": 375, "height": 667}
+DESK = {"width": 1366, "height": 768}
+TIMEOUT_MS = 15_000
+
+# Offsets from the demo site (26.0785, 119.2965, radius 200 m): ~22 m east, and ~1.1 km north.
+INSIDE = {"latitude": 26.0786, "longitude": 119.2967, "accuracy": 20}
+OUTSIDE = {"latitude": 26.0885, "longitude": 119.2965, "accuracy": 20}
+
+
+def new_context(browser, viewport: dict, geolocation: dict | None = None, permissions: list | None = None):
+    """A fresh browser profile at a viewport; phones get touch and mobile emulation."""
+    phone = viewport["width"] < 600
+    ctx = browser.new_context(viewport=viewport, locale="zh-CN", timezone_id="Asia/Shanghai",
+                              is_mobile=phone, has_touch=phone, geolocation=geolocation,
+                              permissions=permissions if permissions is not None else [])
+    ctx.set_default_timeout(TIMEOUT_MS)
+    return ctx
+
+
+def watch_errors(page) -> list[str]:
+    """Collect uncaught page errors (and CSP violations) so a test can assert the pages ran cleanly."""
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    # Everything must come from the app itself: a Content-Security-Policy violation is a failure too.
+    page.on("console", lambda msg: errors.append(msg.text) if "Content Security Policy" in msg.text else None)
+    return errors
+
+
+def settled(page, name: str | None = None) -> None:
+    """Wait until the client has rendered its current page (body[data-ready], optionally that page)."""
+    page.wait_for_function("(name) => { const r = document.body.dataset.ready; "
+                           "return name ? r === name : Boolean(r); }", arg=name)
+
+
+def login_trainee(page, base_url: str, code: str) -> None:
+    """Stub WeChat login on the trainee client."""
+    page.goto(f"{base_url}/m/#/login")
+    page.fill("#code", code)
+    page.click("#login-form button[type=submit]")
+    page.wait_for_function("() => (document.body.dataset.ready || 'login') !== 'login'")
+
+
+def login_staff(page, url: str, username: str, password: str) -> None:
+    """Password login on the dashboard or the console."""
+    page.goto(url)
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("#login-form button[type=submit]")
+    page.wait_for_function("() => (document.body.dataset.ready || 'login') !== 'login'")
+
+
+def route_of(url: str) -> str:
+    """The page name a client URL shows: '/m/#/voucher-qr?code=X' -> 'voucher-qr'."""
+    return url.split("#/", 1)[1].split("?", 1)[0].split("/", 1)[0] if "#/" in url else ""
+
+
+def open_page(page, url: str) -> None:
+    """Navigate to a client URL and wait until that page has rendered."""
+    page.goto(url)
+    settled(page, route_of(url) or None)
+
+
+def no_horizontal_scroll(page) -> tuple[int, int]:
+    """(scrollWidth, innerWidth) of the page."""
+    return tuple(page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]"))
+
+
+def snap(page, directory: Path, name: str) -> Path:
+    """Screenshot of the viewport, named after the page and the viewport size."""
+    size = page.viewport_size
+    page.evaluate("() => document.querySelectorAll('.toast').forEach((t) => t.remove())")  # transient
+    path = directory / f"{name}-{size['width']}x{size['height']}.png"
+    page.screenshot(path=str(path))
+    return path

@@ -1,0 +1,71 @@
+"""The pure client modules, run in the browser as the pages load them: escaping, formatting, the
+ID-number check and the fence plot's geometry."""
+from __future__ import annotations
+
+import pytest
+
+from .helpers import PHONE, new_context
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def page(browser, server):
+    ctx = new_context(browser, PHONE)
+    p = ctx.new_page()
+    p.goto(f"{server.url}/m/#/login")
+    yield p
+    ctx.close()
+
+
+def run(page, body: str):
+    """Evaluate an async function body with the shared modules imported."""
+    return page.evaluate(f"""async () => {{
+        const h = await import('/static/common/html.js');
+        const f = await import('/static/common/format.js');
+        const c = await import('/static/common/charts.js');
+        const id = await import('/m/lib/idcard.js');
+        {body}
+    }}""")
+
+
+def test_templates_escape_data(page):
+    out = run(page, """
+        const name = '<img src=x onerror="alert(1)">&';
+        return [String(h.html`<b>${name}</b>`), String(h.html`<i>${h.html`<u>${'<'}</u>`}</i>`),
+                String(h.html`${['<a>', 1, null, false]}`)];""")
+    assert out == ["<b>&lt;img src=x onerror=&quot;alert(1)&quot;&gt;&amp;</b>", "<i><u>&lt;</u></i>", "&lt;a&gt;1"]
+
+
+def test_formatting(page):
+    out = run(page, """return [f.fmtMoney(150000), f.fmtMoney(5), f.fmtMoney(-123456), f.fmtMetres(23.4),
+        f.fmtMetres(1113), f.fmtTime('2026-03-10T01:05:00+00:00'), f.fmtDate('2026-03-10'),
+        f.provinceName('350102'), f.label(f.VOUCHER_STATUS, 'claimed'), f.label(f.VOUCHER_STATUS, 'new_state'),
+        f.fieldErrors({details: {fields: {name: ['Missing data for required field.']}}})];""")
+    assert out == ["¥1,500.00", "¥0.05", "-¥1,234.56", "23 米", "1.1 公里", "09:05", "2026-03-10", "福建",
+                   "已领取", "new_state", {"name": "必填"}]
+
+
+def test_id_number_check(page, server):
+    good = server.seeded.trainee_id_number
+    out = run(page, f"""return [id.idNumberProblem('{good}'), id.idNumberProblem('{good[:-1]}'),
+        id.idNumberProblem('{good[:-1] + ("0" if good[-1] != "0" else "1")}'),
+        id.idNumberProblem('35010219990231123X'), id.phoneProblem('13800000000'), id.phoneProblem('1380000')];""")
+    assert out[0] == "" and "18 位" in out[1] and "校验位" in out[2] and "出生日期" in out[3]
+    assert out[4] == "" and out[5]
+
+
+def test_fence_plot_geometry(page):
+    out = run(page, """
+        const site = {lat: 26.0785, lon: 119.2965, radius_m: 200};
+        const p = c.fromLocal(site, 30, -40);
+        const back = c.toLocal(site, p);
+        const plot = c.fencePlot(site, [
+          {lat: p.lat, lon: p.lon, accepted: true, kind: 'check_in', label: 'in'},
+          {...c.fromLocal(site, 0, 5000), accepted: false, kind: 'check_in', label: 'far'}]);
+        const svg = String(plot.svg);
+        return [Math.round(back.x), Math.round(back.y), svg.includes('plot-in'), svg.includes('5.0km'),
+                plot.metresPerUnit * (plot.size / 2 - 14)];""")
+    x, y, inside, far_label, span = out
+    assert (x, y) == (30, -40) and inside and far_label
+    assert span == pytest.approx(800)  # the view stops at four radii; the far fix is an arrow on the edge

@@ -1,0 +1,66 @@
+"""Desk work in the console, checked in the browser: a make-up with two photos that the supervisor
+then reviews (seeing both photos) and approves, and a kiosk whose secret is shown exactly once."""
+from __future__ import annotations
+
+import pytest
+from PIL import Image
+
+from .helpers import DESK, login_staff, new_context, open_page, snap, watch_errors
+
+pytestmark = pytest.mark.browser
+
+DEMO_PASSWORD = "demo-pass-2026"
+
+
+def test_makeup_filed_by_institution_is_reviewed_with_both_photos(browser, server, screenshots, tmp_path):
+    photos = []
+    for name, color in (("sheet.jpg", (245, 245, 240)), ("room.png", (180, 200, 230))):
+        path = tmp_path / name
+        Image.new("RGB", (640, 480), color).save(path)
+        photos.append(str(path))
+    desk = new_context(browser, DESK)
+    page = desk.new_page()
+    errors = watch_errors(page)
+    login_staff(page, f"{server.url}/console/", "school", DEMO_PASSWORD)
+    open_page(page, f"{server.url}/console/#/attendance/{server.seeded.lesson_id}")
+    option = page.locator("#makeup-form select[name=person_id] option", has_text="李四")
+    page.select_option("#makeup-form select[name=person_id]", option.get_attribute("value"))
+    page.select_option("#makeup-form select[name=kind]", "check_out")
+    page.fill("#makeup-form textarea[name=reason]", "下课时手机无信号，已签纸质签到表")
+    page.set_input_files("#makeup-form input[name=sign_sheet]", photos[0])
+    page.set_input_files("#makeup-form input[name=panorama]", photos[1])
+    page.click("#makeup-form button[type=submit]")
+    page.locator("li", has_text="李四 · 待审核").wait_for()
+
+    sup = desk.new_page()
+    login_staff(sup, f"{server.url}/dashboard/", "supervisor", DEMO_PASSWORD)
+    open_page(sup, f"{server.url}/dashboard/#/review?tab=makeups")
+    card = sup.locator("article[data-makeup]", has_text="李四")
+    card.wait_for()
+    for which in ("sign_sheet", "panorama"):
+        sup.wait_for_function("(sel) => document.querySelector(sel)?.naturalWidth > 0",
+                              arg=f'article[data-makeup="{card.get_attribute("data-makeup")}"] img[data-photo="{which}"]')
+    snap(sup, screenshots, "dashboard-review-makeup-photos")
+    card.locator("button.approve").click()
+    card.wait_for(state="detached")
+    assert not errors, errors
+    desk.close()
+
+
+def test_kiosk_secret_is_shown_once(browser, server, screenshots):
+    desk = new_context(browser, DESK)
+    page = desk.new_page()
+    login_staff(page, f"{server.url}/console/", "school", DEMO_PASSWORD)
+    open_page(page, f"{server.url}/console/#/kiosks")
+    page.fill("#device-form input[name=name]", "二楼教室-2号机")
+    page.click("#device-form button[type=submit]")
+    secret = page.locator("#secret-value")
+    secret.wait_for()
+    value = secret.inner_text().strip()
+    assert len(value) >= 32
+    assert "只显示这一次" in page.locator("#secret").inner_text()
+    snap(page, screenshots, "console-kiosk-secret")
+    open_page(page, f"{server.url}/console/#/kiosks?again=1")
+    assert page.locator("td", has_text="二楼教室-2号机").count() == 1
+    assert value not in page.content()
+    desk.close()
