@@ -51,7 +51,8 @@ def _init_extensions(app: APIFlask) -> None:
         Path(app.config["SQLALCHEMY_DATABASE_URI"][len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
         app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"connect_args": {"timeout": 30}})
     else:
-        app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True, "pool_size": 10,
+        # No pool_pre_ping: it costs a round trip on every request; recycling covers idle server-side timeouts.
+        app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_recycle": 1800, "pool_size": 10,
                                                             "max_overflow": 20})
     db.init_app(app)
     migrate.init_app(app, db, directory=str(REPO / "migrations"), render_as_batch=True, compare_type=True)

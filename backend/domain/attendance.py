@@ -200,3 +200,13 @@ def check_makeup_window(lesson_starts_at: datetime, now: datetime) -> None:
     """Raise makeup_window_closed unless a make-up may be filed now (the lesson's own day)."""
     if not makeup_window_open(lesson_starts_at, now):
         raise conflict("makeup_window_closed", lesson_day=lesson_day(lesson_starts_at).isoformat())
+
+
+# Attendance counts only for plans the bureau approved and that have not been closed for completion.
+PLAN_STATES_TAKING_ATTENDANCE = ("approved", "in_progress")
+
+
+def check_plan_running(plan_status: str) -> None:
+    """Raise 409 plan_not_active unless the lesson's plan is approved or in progress."""
+    if plan_status not in PLAN_STATES_TAKING_ATTENDANCE:
+        raise conflict("plan_not_active", plan_status=plan_status)

@@ -83,6 +83,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "unsupported_file_type": ("仅支持PDF、JPEG或PNG文件", "Only PDF, JPEG or PNG files are accepted"),
     "not_implemented": ("该功能暂未开放", "Not available in this build"),
     # -- attendance area --
+    "plan_not_active": ("培训方案未审核通过或已结束，不能考勤", "The plan is not approved or already closed"),
     "image_too_large": ("图片不能超过10MB", "The image must not exceed 10 MB"),
     "unsupported_image": ("仅支持JPEG或PNG图片", "Only JPEG or PNG images are accepted"),
     "invalid_image": ("图片已损坏或尺寸异常", "The image is corrupt or has too many pixels"),

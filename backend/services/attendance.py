@@ -93,7 +93,7 @@ _OUTCOME_STMT = (
 )
 # The lesson with its plan's region, its site, the caller's active enrolment and name.
 _CONTEXT_COLS = (_L.c.id, _L.c.mode, _L.c.starts_at, _L.c.ends_at, _L.c.class_hours, _L.c.require_site_qr,
-                 _P.c.region_code, _S.c.lat, _S.c.lon, _S.c.radius_m, _S.c.require_site_qr, _E.c.id, _PE.c.name)
+                 _P.c.region_code, _P.c.status, _S.c.lat, _S.c.lon, _S.c.radius_m, _S.c.require_site_qr, _E.c.id, _PE.c.name)
 _CONTEXT_JOIN = (
     _L.join(_P, _P.c.id == _L.c.plan_id)
     .outerjoin(_S, _S.c.id == _L.c.site_id)
@@ -124,6 +124,7 @@ class LessonContext(NamedTuple):
     class_hours: Decimal
     require_site_qr: bool
     region_code: str
+    plan_status: str
     site_lat: float | None
     site_lon: float | None
     radius_m: int | None
@@ -284,6 +285,10 @@ def _verdict(ctx, mine, ev: CheckIn, distance: float | None, now: datetime, pol:
         return AppError("not_found", 404, {"object": "lessons", "id": ev.lesson_id})
     if ctx.enrollment_id is None:
         return AppError("not_enrolled", 403, {"lesson_id": ctx.id})
+    try:
+        rules.check_plan_running(ctx.plan_status)
+    except AppError as err:
+        return err
     if ctx.mode != "offline" or ctx.site_lat is None:
         return AppError("not_offline_lesson", 422, {"lesson_id": ctx.id})
     try:

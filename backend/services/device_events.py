@@ -7,10 +7,10 @@ from flask import current_app
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
-from ..domain.attendance import LessonTimes, check_sequence, check_window
+from ..domain.attendance import PLAN_STATES_TAKING_ATTENDANCE, LessonTimes, check_sequence, check_window
 from ..domain.errors import AppError
 from ..extensions import db
-from ..models import AttendanceEvent, Device, Enrollment, Institution, Lesson, LiveEvent, Person
+from ..models import AttendanceEvent, Device, Enrollment, Institution, Lesson, LiveEvent, Person, TrainingPlan
 
 KINDS = ("check_in", "check_out")
 METHODS = ("card+face", "qr+face", "card+pin")
@@ -58,6 +58,8 @@ def ingest(device: Device, raw_events: list, now: datetime) -> list[dict]:
     lessons = {le.id: le for le in db.session.execute(select(Lesson).where(Lesson.id.in_(lesson_ids))).scalars()}
     pairs = {(ev["lesson_id"], ev["person_id"]) for ev, err in parsed if ev and not err}
     plan_of = {le.id: le.plan_id for le in lessons.values()}
+    plan_status = dict(db.session.execute(select(TrainingPlan.id, TrainingPlan.status).where(
+        TrainingPlan.id.in_(set(plan_of.values())))).all()) if plan_of else {}
     person_ids = {ev["person_id"] for ev, err in parsed if ev and not err}
     known_people = set(db.session.execute(select(Person.id).where(Person.id.in_(person_ids))).scalars()) \
         if person_ids else set()
@@ -99,7 +101,7 @@ def ingest(device: Device, raw_events: list, now: datetime) -> list[dict]:
             continue
         batch_ids.add(ev["event_id"])
         reason = "unknown_person" if ev["person_id"] not in known_people else \
-            _judge(ev, device, lessons, plan_of, enrolled, state, now, threshold, future, max_age)
+            _judge(ev, device, lessons, plan_of, plan_status, enrolled, state, now, threshold, future, max_age)
         if reason is None:
             state.setdefault((ev["lesson_id"], ev["person_id"]), set()).add(ev["kind"])
         rows.append(_row(ev, origin, device, lessons, known_people, now, reason))
@@ -140,7 +142,8 @@ def _publish(device: Device, rows: list[dict]) -> None:
         queue_publication({"id": live_id, "region_code": region, "payload": item["payload"]})
 
 
-def _judge(ev, device, lessons, plan_of, enrolled, state, now, threshold, future, max_age) -> str | None:
+def _judge(ev, device, lessons, plan_of, plan_status, enrolled, state, now, threshold, future,
+           max_age) -> str | None:
     """The reason this event is rejected, or None when it counts."""
     captured = ev["captured_at"]
     if captured > now + future:
@@ -154,6 +157,8 @@ def _judge(ev, device, lessons, plan_of, enrolled, state, now, threshold, future
         return "wrong_site"
     if (plan_of[lesson.id], ev["person_id"]) not in enrolled:
         return "not_enrolled"
+    if plan_status.get(plan_of[lesson.id]) not in PLAN_STATES_TAKING_ATTENDANCE:
+        return "plan_not_active"
     if ev["method"] != "card+pin":
         if ev["face_distance"] is None or ev["face_distance"] > threshold:
             return "face_mismatch"

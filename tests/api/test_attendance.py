@@ -311,3 +311,21 @@ def test_concurrent_check_ins_accept_exactly_one(world, clock, app):
     assert len(rows) == 8 and sum(r.accepted for r in rows) == 1
     assert db.session.execute(db.select(db.func.count()).select_from(AttendanceEvent)
                               .where(AttendanceEvent.accepted)).scalar() == 1
+
+
+@pytest.mark.parametrize("status, accepted", [("draft", False), ("submitted", False), ("rejected", False),
+                                              ("approved", True), ("in_progress", True),
+                                              ("completion_submitted", False), ("completed", False)])
+def test_only_running_plans_take_attendance(world, clock, status, accepted):
+    pid, h = world.person()
+    world.plan.status = status
+    db.session.commit()
+    clock.set(START - 5 * M)
+    r = world.post(h)
+    if accepted:
+        assert r.status_code == 201, r.get_json()
+    else:
+        err = _err(r, 409, "plan_not_active")
+        assert err["details"]["plan_status"] == status
+        [row] = events(person_id=pid)
+        assert row.accepted is False and row.reason == "plan_not_active"

@@ -163,3 +163,12 @@ def test_events_at_another_site_rejected(kiosk, make_institution):
 def test_batch_limit(kiosk):
     r = kiosk["signed"].post("/api/v1/device/events", {"events": [ev(kiosk, 1)] * 501})
     assert r.status_code == 422
+
+
+def test_events_for_a_plan_not_running_are_rejected(kiosk):
+    from backend.models import TrainingPlan
+    plan = db.session.get(TrainingPlan, kiosk["lesson"].plan_id)
+    plan.status = "completion_submitted"
+    db.session.commit()
+    res = kiosk["signed"].post("/api/v1/device/events", {"events": [ev(kiosk, kiosk["people"][0])]}).get_json()
+    assert res["results"][0]["reason"] == "plan_not_active"

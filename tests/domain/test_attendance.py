@@ -263,3 +263,16 @@ def test_makeup_window(starts_at, now, ok):
 def test_makeup_window_requires_aware_now():
     with pytest.raises(ValueError):
         makeup_window_open(START, START.replace(tzinfo=None))
+
+
+@pytest.mark.parametrize("status, ok", [("draft", False), ("submitted", False), ("approved", True),
+                                        ("in_progress", True), ("completion_submitted", False),
+                                        ("completed", False), ("rejected", False)])
+def test_check_plan_running(status, ok):
+    from backend.domain.attendance import check_plan_running
+    if ok:
+        check_plan_running(status)
+    else:
+        with pytest.raises(AppError) as exc:
+            check_plan_running(status)
+        assert exc.value.code == "plan_not_active" and exc.value.status == 409
