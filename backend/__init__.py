@@ -20,6 +20,15 @@ def create_app(config: dict | None = None) -> APIFlask:
                    instance_path=instance, instance_relative_config=True,
                    static_folder="web/static", static_url_path="/static")
     app.config.update(config_module.load(app.instance_path, config))
+    # Ids in paths fit the database's integer: a larger number is simply not found (404), not a crash.
+    from werkzeug.routing import IntegerConverter
+
+    class BoundedInt(IntegerConverter):
+        def __init__(self, url_map, *args, **kwargs):
+            kwargs.setdefault("max", 2**31 - 1)
+            super().__init__(url_map, *args, **kwargs)
+
+    app.url_map.converters["int"] = BoundedInt
     _configure_openapi(app)
     _init_extensions(app)
     _register(app)
@@ -68,10 +77,9 @@ def _init_extensions(app: APIFlask) -> None:
 def _register(app: APIFlask) -> None:
     from .api import register_api
     from .cli import register_cli
+    from .security.authz import gate
     from .services import idempotency
     from .web import register_web
-
-    from .security.authz import gate
     app.before_request(gate)  # authentication first: nothing is parsed or replayed for strangers
     app.before_request(idempotency.before_request)
     app.after_request(idempotency.after_request)

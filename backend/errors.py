@@ -7,7 +7,7 @@ from apiflask import APIFlask
 from apiflask.exceptions import HTTPError
 from flask import g, request
 from flask_limiter.errors import RateLimitExceeded
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from werkzeug.exceptions import HTTPException
 
 from .domain.errors import AppError
@@ -71,6 +71,13 @@ def init_app(app: APIFlask) -> None:
         body = error_body("rate_limited", {"limit": str(err.description)})
         headers = {k: v for k, v in resp.headers.items() if k.lower().startswith(("retry-after", "x-ratelimit"))}
         return body, 429, headers
+
+    @app.errorhandler(OverflowError)
+    @app.errorhandler(DataError)
+    def _out_of_range(err):
+        # A number too large for the column (an id like 99999999999999999999): bad input, not a crash.
+        db.session.rollback()
+        return error_body("validation_error", {"reason": "out_of_range"}), 422
 
     @app.errorhandler(IntegrityError)
     def _integrity(err: IntegrityError):

@@ -12,7 +12,17 @@ from .clock import now
 from .domain.attendance import SHANGHAI
 from .domain.identity import id_check_digit
 from .extensions import db
-from .models import Device, Enrollment, Institution, Lesson, Site, TrainingPlan, User, VoucherBatch, WechatAccount
+from .models import (
+    Device,
+    Enrollment,
+    Institution,
+    Lesson,
+    Site,
+    TrainingPlan,
+    User,
+    VoucherBatch,
+    WechatAccount,
+)
 from .security.crypto import vault
 from .services import audit, persons
 

@@ -159,7 +159,7 @@ def bench_backend(kind: str, db_url: str, events_n: int, rounds: int, workdir: P
         db.session.remove()
     n_people = events_n // 2
     print(f"[{kind}] seeding {n_people} people ...", flush=True)
-    seeded = seed_site(app, [PersonSpec(f"学员{i}", id_number_for(i)) for i in range(n_people)],
+    seeded = seed_site(app, [PersonSpec(f"学员{i}", id_number_for(i), face=[0.01] * 128) for i in range(n_people)],
                        lessons=2 * rounds + 1)
     people = sorted(seeded.person_ids.values())
     warm_lesson, lessons = seeded.lesson_ids[0], seeded.lesson_ids[1:]

@@ -122,8 +122,20 @@ def login(body):
 @limiter.limit("60 per minute", key_func=_client_ceiling)
 @public
 def refresh(body):
-    _claims, pair = tokens.rotate(body["refresh_token"], now())
+    t = now()
+    claims, pair = tokens.rotate(body["refresh_token"], t, current_claims=_current_claims)
     return pair
+
+
+def _current_claims(claims: dict) -> dict:
+    """Scope claims as they are now: a deactivated or re-scoped staff account does not live on in old tokens."""
+    kind, _, raw_id = claims["sub"].partition(":")
+    if kind != "u":
+        return {k: v for k, v in claims.items() if k in ("pid",)}
+    user = db.session.get(User, int(raw_id))
+    if user is None or not user.active or user.role != claims["role"]:
+        raise AppError("unauthorized", 401, {"reason": "account_disabled"})
+    return staff_claims(user)
 
 
 @bp.post("/me/identity")

@@ -15,7 +15,7 @@ def page_args(default_per_page: int = 50, max_per_page: int = 500) -> tuple[int,
         per_page = int(request.args.get("per_page", default_per_page))
     except ValueError:
         raise invalid("validation_error", fields={"page": ["must be an integer"]}) from None
-    if page < 1 or not 1 <= per_page <= max_per_page:
+    if not 1 <= page <= 1_000_000 or not 1 <= per_page <= max_per_page:
         raise invalid("validation_error", fields={"per_page": [f"1..{max_per_page}"], "page": [">= 1"]})
     return page, per_page
 

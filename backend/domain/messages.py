@@ -71,6 +71,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "application_window_closed": ("已超过补贴申请期限", "Past the subsidy application deadline"),
     "device_revoked": ("设备已停用", "Device revoked"),
     # -- vouchers area --
+    "face_already_enrolled": ("该学员已采集人脸，机构不能替换", "A face is already enrolled; an institution cannot replace it"),
     # -- plans area --
     "no_lessons": ("培训方案尚未添加课程", "The plan has no lessons yet"),
     "contract_missing": ("岗位技能提升培训须为每名学员上传劳动合同", "In-post plans need every trainee's labour contract"),
@@ -89,6 +90,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "invalid_image": ("图片已损坏或尺寸异常", "The image is corrupt or has too many pixels"),
     "makeup_pending": ("已有待审核的补卡申请", "A make-up request is already pending"),
     # -- devices area --
+    "pin_not_set": ("该学员未设置密码，不能使用卡+密码签到", "No PIN set for this person"),
     # -- outcomes area --
     "invalid_rows": ("部分数据行有错误，未导入任何数据", "Some rows have errors; nothing was imported"),
     "lessons_not_ended": ("仍有课程未结束，暂不能提交结业", "Some lessons have not ended yet"),

@@ -51,10 +51,10 @@ def _remember_nonce(device_id: int, nonce: str, t) -> None:
 def device_actor() -> Actor:
     """Authenticate a signed device request; 401 on skew, bad signature, replayed nonce or revocation."""
     h = request.headers
-    try:
-        device_id = int(h.get("X-Device-Id", ""))
-    except ValueError:
-        raise _unauthorized("device_id") from None
+    raw_id = h.get("X-Device-Id", "")
+    if not (raw_id.isdigit() and len(raw_id) <= 9):
+        raise _unauthorized("device_id")
+    device_id = int(raw_id)
     ts, nonce, signature = h.get("X-Timestamp", ""), h.get("X-Nonce", ""), h.get("X-Signature", "")
     device = db.session.get(Device, device_id)
     if device is None:

@@ -58,8 +58,12 @@ def decode(token: str, audience: str, now: datetime) -> dict:
     return claims
 
 
-def rotate(refresh_token: str, now: datetime) -> tuple[dict, dict]:
-    """Spend a refresh token once and return (claims, new pair); a second use revokes the family."""
+def rotate(refresh_token: str, now: datetime, current_claims=None) -> tuple[dict, dict]:
+    """Spend a refresh token once and return (claims, new pair); a second use revokes the family.
+
+    `current_claims(claims)` returns the scope claims to put in the new pair as the account stands
+    now (or raises to refuse); without it the old token's claims are carried over.
+    """
     claims = decode(refresh_token, REFRESH_AUD, now)
     row = db.session.execute(
         update(RefreshToken)
@@ -71,7 +75,16 @@ def rotate(refresh_token: str, now: datetime) -> tuple[dict, dict]:
                            .values(revoked_at=now))
         db.session.commit()  # the revocation must survive the error response
         raise AppError("token_reused", 401)
-    extra = {k: v for k, v in claims.items() if k in ("rid", "iid", "pid")}
+    if current_claims is not None:
+        try:
+            extra = current_claims(claims)
+        except AppError:
+            db.session.execute(update(RefreshToken).where(RefreshToken.family == claims.get("fam"))
+                               .values(revoked_at=now))
+            db.session.commit()  # the revocation must survive the error response
+            raise
+    else:
+        extra = {k: v for k, v in claims.items() if k in ("rid", "iid", "pid")}
     return claims, issue_pair(claims["sub"], claims["role"], now, extra, family=claims.get("fam"))
 
 

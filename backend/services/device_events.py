@@ -2,15 +2,23 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from flask import current_app
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
-from ..domain.attendance import PLAN_STATES_TAKING_ATTENDANCE, LessonTimes, check_sequence, check_window
+from ..domain.attendance import (
+    PLAN_STATES_TAKING_ATTENDANCE,
+    AttendancePolicy,
+    LessonTimes,
+    check_sequence,
+    check_window,
+)
 from ..domain.errors import AppError
 from ..extensions import db
 from ..models import AttendanceEvent, Device, Enrollment, Institution, Lesson, LiveEvent, Person, TrainingPlan
+from .attendance import policy as attendance_policy
 
 KINDS = ("check_in", "check_out")
 METHODS = ("card+face", "qr+face", "card+pin")
@@ -61,8 +69,12 @@ def ingest(device: Device, raw_events: list, now: datetime) -> list[dict]:
     plan_status = dict(db.session.execute(select(TrainingPlan.id, TrainingPlan.status).where(
         TrainingPlan.id.in_(set(plan_of.values())))).all()) if plan_of else {}
     person_ids = {ev["person_id"] for ev, err in parsed if ev and not err}
-    known_people = set(db.session.execute(select(Person.id).where(Person.id.in_(person_ids))).scalars()) \
-        if person_ids else set()
+    # What each person can prove with: a kiosk may not claim a face match for someone with no
+    # template, nor a PIN for someone who never set one (a kiosk is institution-controlled hardware).
+    credentials = {pid: (pin is not None, bool(face)) for pid, pin, face in db.session.execute(
+        select(Person.id, Person.pin_hash, Person.face_template_enc.isnot(None).label("face"))
+        .where(Person.id.in_(person_ids))).all()} if person_ids else {}
+    known_people = set(credentials)
     # Two plain IN lists instead of a row-value IN of up to 500 pairs: PostgreSQL plans the latter as
     # one index probe per pair (~25 ms for 500), the former in ~1 ms; extra rows are filtered here.
     enrolled = set()
@@ -84,6 +96,7 @@ def ingest(device: Device, raw_events: list, now: datetime) -> list[dict]:
                 state.setdefault((lid, pid), set()).add(kind)
 
     threshold = cfg["FACE_MATCH_THRESHOLD"]
+    pol = attendance_policy(cfg)
     future = timedelta(seconds=cfg["DEVICE_MAX_SKEW_S"])
     max_age = timedelta(days=cfg["DEVICE_EVENT_MAX_AGE_DAYS"])
     receipts: list[dict | None] = [None] * len(parsed)
@@ -101,7 +114,8 @@ def ingest(device: Device, raw_events: list, now: datetime) -> list[dict]:
             continue
         batch_ids.add(ev["event_id"])
         reason = "unknown_person" if ev["person_id"] not in known_people else \
-            _judge(ev, device, lessons, plan_of, plan_status, enrolled, state, now, threshold, future, max_age)
+            _judge(ev, device, _Batch(lessons, plan_of, plan_status, enrolled, state, credentials, pol),
+                   now, threshold, future, max_age)
         if reason is None:
             state.setdefault((ev["lesson_id"], ev["person_id"]), set()).add(ev["kind"])
         rows.append(_row(ev, origin, device, lessons, known_people, now, reason))
@@ -142,9 +156,21 @@ def _publish(device: Device, rows: list[dict]) -> None:
         queue_publication({"id": live_id, "region_code": region, "payload": item["payload"]})
 
 
-def _judge(ev, device, lessons, plan_of, plan_status, enrolled, state, now, threshold, future,
-           max_age) -> str | None:
+class _Batch(NamedTuple):
+    """What one upload looked up once for all its events."""
+
+    lessons: dict
+    plan_of: dict
+    plan_status: dict
+    enrolled: set
+    state: dict
+    credentials: dict
+    policy: AttendancePolicy
+
+
+def _judge(ev, device, b: _Batch, now, threshold, future, max_age) -> str | None:
     """The reason this event is rejected, or None when it counts."""
+    lessons, plan_of, enrolled, state = b.lessons, b.plan_of, b.enrolled, b.state
     captured = ev["captured_at"]
     if captured > now + future:
         return "captured_in_future"
@@ -157,13 +183,20 @@ def _judge(ev, device, lessons, plan_of, plan_status, enrolled, state, now, thre
         return "wrong_site"
     if (plan_of[lesson.id], ev["person_id"]) not in enrolled:
         return "not_enrolled"
-    if plan_status.get(plan_of[lesson.id]) not in PLAN_STATES_TAKING_ATTENDANCE:
+    if b.plan_status.get(plan_of[lesson.id]) not in PLAN_STATES_TAKING_ATTENDANCE:
         return "plan_not_active"
-    if ev["method"] != "card+pin":
+    has_pin, has_face = b.credentials[ev["person_id"]]
+    if ev["method"] == "card+pin":
+        if not has_pin:
+            return "pin_not_set"
+    else:
+        if not has_face:
+            return "face_not_enrolled"
         if ev["face_distance"] is None or ev["face_distance"] > threshold:
             return "face_mismatch"
     try:
-        check_window(ev["kind"], LessonTimes(lesson.starts_at, lesson.ends_at, lesson.class_hours), captured)
+        check_window(ev["kind"], LessonTimes(lesson.starts_at, lesson.ends_at, lesson.class_hours), captured,
+                     b.policy)
         done = state.get((lesson.id, ev["person_id"]), set())
         check_sequence(ev["kind"], "check_in" in done, "check_out" in done)
     except AppError as err:

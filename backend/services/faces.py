@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import select
 
 from .. import faces
-from ..domain.errors import forbidden, invalid
+from ..domain.errors import conflict, forbidden, invalid
 from ..domain.identity import region_in_scope
 from ..extensions import db
 from ..models import Enrollment, Person, TrainingPlan
@@ -77,8 +77,13 @@ def ensure_may_enroll(a: Actor, person: Person) -> None:
     if a.role == "institution":
         on_roster = db.session.execute(
             select(Enrollment.id).join(TrainingPlan, TrainingPlan.id == Enrollment.plan_id)
-            .where(Enrollment.person_id == person.id, TrainingPlan.institution_id == a.institution_id)).first()
+            .where(Enrollment.person_id == person.id, TrainingPlan.institution_id == a.institution_id,
+                   Enrollment.status == "active", TrainingPlan.status.notin_(("completed", "rejected")))).first()
         if on_roster:
+            # The institution is the party that profits from attendance: it may enrol a face for a
+            # trainee who has none, never replace the one a trainee (or a bureau) already enrolled.
+            if person.face_template_enc is not None:
+                raise conflict("face_already_enrolled")
             return
     if a.role == "supervisor":
         if region_in_scope(person.household_region, a.region_code):

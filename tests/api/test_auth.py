@@ -212,3 +212,19 @@ def test_refresh_tokens_expire_after_14_days(client, staff, clock):
     clock.advance(days=14, minutes=2)
     assert client.post("/api/v1/auth/refresh", json={"refresh_token": pair["refresh_token"]}).status_code == 401
     _ = timedelta
+
+
+def test_refresh_refuses_a_deactivated_account_and_picks_up_new_scope(client, staff):
+    from backend.extensions import db
+    from backend.models import User
+    user, _ = staff("supervisor", region_code="3501", username="sup-scope")
+    pair = client.post("/api/v1/auth/login", json={"username": "sup-scope", "password": "password-123"}).get_json()
+    db.session.get(User, user.id).region_code = "3502"
+    db.session.commit()
+    new = client.post("/api/v1/auth/refresh", json={"refresh_token": pair["refresh_token"]}).get_json()
+    claims = jwt.decode(new["access_token"], options={"verify_signature": False})
+    assert claims["rid"] == "3502"
+    db.session.get(User, user.id).active = False
+    db.session.commit()
+    r = client.post("/api/v1/auth/refresh", json={"refresh_token": new["refresh_token"]})
+    assert r.status_code == 401 and r.get_json()["error"]["details"]["reason"] == "account_disabled"

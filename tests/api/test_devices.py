@@ -24,6 +24,15 @@ def kiosk(client, staff, make_institution, trainee, clock):
     p1, _ = trainee(name="张三", id_number=make_id_number(seq="011"))
     p2, _ = trainee(name="李四", id_number=make_id_number(seq="022"))
     site, lesson = lesson_setup(inst, START, people=(p1, p2))
+    # p1 enrolled a face; p2 a face and a PIN (the kiosk may only claim what a person has).
+    from backend.domain.pins import hash_pin
+    from backend.models import Person
+    from backend.security.crypto import vault
+    from backend.services.persons import FACE_CONTEXT
+    for pid in (p1, p2):
+        db.session.get(Person, pid).face_template_enc = vault().encrypt_json([0.01] * 128, FACE_CONTEXT)
+    db.session.get(Person, p2).pin_hash = hash_pin("135790", iterations=1000)
+    db.session.commit()
     r = client.post("/api/v1/devices", json={"name": "1号机", "site_id": site.id}, headers=h)
     assert r.status_code == 201, r.get_json()
     body = r.get_json()
@@ -96,7 +105,7 @@ def test_manifest_has_card_keys_and_no_id_numbers(kiosk):
     idn = make_id_number(seq="011")
     assert ids[kiosk["people"][0]]["card_key"] == card_key(kiosk["secret"], idn)
     assert idn not in r.get_data(as_text=True)
-    assert ids[kiosk["people"][0]]["face_encoding"] is None
+    assert ids[kiosk["people"][0]]["face_encoding"] == [0.01] * 128
     assert ids[kiosk["people"][0]]["lesson_ids"] == [kiosk["lesson"].id]
     assert kiosk["signed"].get("/api/v1/device/manifest?date=2026-12-02").get_json()["people"] == []
     assert kiosk["signed"].get("/api/v1/device/manifest?date=bad").status_code == 422
@@ -172,3 +181,22 @@ def test_events_for_a_plan_not_running_are_rejected(kiosk):
     db.session.commit()
     res = kiosk["signed"].post("/api/v1/device/events", {"events": [ev(kiosk, kiosk["people"][0])]}).get_json()
     assert res["results"][0]["reason"] == "plan_not_active"
+
+
+def test_kiosk_cannot_claim_credentials_a_person_lacks(kiosk):
+    from backend.models import Person
+    p1, p2 = kiosk["people"]
+    db.session.get(Person, p2).face_template_enc = None
+    db.session.commit()
+    res = kiosk["signed"].post("/api/v1/device/events", {"events": [
+        ev(kiosk, p1, method="card+pin", distance=None),   # p1 never set a PIN
+        ev(kiosk, p2, distance=0.1),                       # p2 has no face template any more
+    ]}).get_json()["results"]
+    assert [x.get("reason") for x in res] == ["pin_not_set", "face_not_enrolled"], res
+
+
+def test_kiosk_windows_follow_configured_policy(kiosk, app, clock):
+    app.config["CHECK_IN_BEFORE_MIN"] = 10
+    res = kiosk["signed"].post("/api/v1/device/events", {"events": [
+        ev(kiosk, kiosk["people"][0], at=START - timedelta(minutes=20))]}).get_json()["results"]
+    assert res[0]["reason"] == "outside_time_window"

@@ -56,7 +56,9 @@ def crash_site(db_template, tmp_path_factory):
         shutil.copy(db_template["path"], root / "server.db")
         url = f"sqlite:///{root / 'server.db'}"
     app = make_app(url)
-    seeded = seed_site(app, [PersonSpec(f"学员{i:03d}", id_number_for(1000 + i)) for i in range(PEOPLE)], lessons=2)
+    # Every person has a template: the server refuses face methods for people without one.
+    seeded = seed_site(app, [PersonSpec(f"学员{i:03d}", id_number_for(1000 + i), face=[0.01] * 128)
+                             for i in range(PEOPLE)], lessons=2)
     server = GunicornServer(url, root / "server").start()
     try:
         yield {"app": app, "server": server, "seeded": seeded, "root": root}
