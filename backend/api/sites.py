@@ -81,7 +81,8 @@ def get_site(site_id):
 @bp.patch("/sites/<int:site_id>")
 @bp.input(SitePatch, arg_name="body")
 @bp.output(SiteOut)
-@bp.doc(summary="Change a site (name, address, position with coord_sys, radius) — allowed any time")
+@bp.doc(summary="Change a site (name, address, position with coord_sys, radius); position and radius "
+               "only until a lesson there starts (409 site_in_use)")
 @requires("institution")
 def patch_site(site_id, body):
     a = actor()

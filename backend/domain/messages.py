@@ -73,6 +73,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     # -- vouchers area --
     "face_already_enrolled": ("该学员已采集人脸，机构不能替换", "A face is already enrolled; an institution cannot replace it"),
     # -- plans area --
+    "change_requires_review": ("职业、培训类型或方式变更需重新审核", "Changing occupation, type or delivery needs a new review"),
+    "site_in_use": ("该地点已有课程开始，不能移动或扩大范围；请新建培训地点", "Lessons have started at this site; create a new site instead"),
     "no_lessons": ("培训方案尚未添加课程", "The plan has no lessons yet"),
     "contract_missing": ("岗位技能提升培训须为每名学员上传劳动合同", "In-post plans need every trainee's labour contract"),
     "unknown_group": ("人员类别不在可选范围内", "Unknown target group"),

@@ -76,8 +76,10 @@ def enrol_with_voucher(a: Actor, plan: TrainingPlan, token: str | None, code: st
     person = db.session.get(Person, voucher.person_id)
     existing = db.session.execute(select(Enrollment).where(
         Enrollment.plan_id == plan.id, Enrollment.person_id == person.id)).scalar()
-    if existing is not None and existing.status == "active" and existing.voucher_id is not None:
-        raise conflict("already_enrolled", enrollment_id=existing.id)
+    if existing is not None and existing.voucher_id is not None:
+        # Active: already enrolled. Withdrawn: its voucher stays bound to that enrolment; attaching
+        # a second one would strand the first (used, never written off). The request rolls back whole.
+        raise conflict("already_enrolled", enrollment_id=existing.id, status=existing.status)
     batch = db.session.get(VoucherBatch, voucher.batch_id)
     ctx = RosterContext(a, plan, now, None)
     created = existing is None

@@ -193,6 +193,9 @@ def _lesson_dates_within(plan_id: int, starts_on: date, ends_on: date) -> None:
                       first_lesson_on=first.isoformat(), last_lesson_on=last.isoformat())
 
 
+REVIEWED_FIELDS = ("occupation_code", "plan_type", "delivery")
+
+
 def update_plan(a: Actor, plan: TrainingPlan, data: dict, now: datetime) -> TrainingPlan:
     """Edit a plan: drafts freely, approved plans only until the change deadline (409 change_window_closed)."""
     lead = plan_change_lead()
@@ -201,6 +204,11 @@ def update_plan(a: Actor, plan: TrainingPlan, data: dict, now: datetime) -> Trai
     values.update({k: v for k, v in data.items() if k in PLAN_FIELDS})
     if isinstance(values["title"], str):
         values["title"] = values["title"].strip()
+    if plan.status != rules.DRAFT and plan.status != rules.REJECTED:
+        # What the bureau approved and what vouchers were checked against: changing it needs a new review.
+        changed = [f for f in REVIEWED_FIELDS if values[f] != getattr(plan, f)]
+        if changed:
+            raise conflict("change_requires_review", fields=changed)
     _check_fields(values)
     if values["starts_on"] != plan.starts_on:
         if values["starts_on"] < shanghai_today(now):

@@ -6,10 +6,10 @@ from datetime import datetime
 from sqlalchemy import select
 
 from ..domain import geo
-from ..domain.errors import forbidden, invalid
+from ..domain.errors import conflict, forbidden, invalid
 from ..domain.identity import region_prefix
 from ..extensions import db
-from ..models import Institution, Site
+from ..models import Institution, Lesson, Site
 from ..security.actor import Actor
 from ..security.authz import ensure_institution, get_or_404
 from . import audit
@@ -63,12 +63,22 @@ def load_site(a: Actor, site_id: int) -> Site:
     return site
 
 
+def _fence_in_use(site_id: int, now: datetime) -> bool:
+    """True once any lesson at the site has started."""
+    return db.session.execute(select(Lesson.id).where(Lesson.site_id == site_id, Lesson.starts_at <= now)
+                              .limit(1)).first() is not None
+
+
 def update_site(a: Actor, site: Site, data: dict, now: datetime) -> Site:
     """Change a site's name, address, position (with coord_sys), radius or site-QR requirement."""
     if a.role != "institution" or site.institution_id != a.institution_id:
         raise forbidden("forbidden", institution_id=site.institution_id)
     before = audit.snapshot(site, _AUDITED)
     moving = [k for k in ("lat", "lon") if data.get(k) is not None]
+    if (moving or data.get("radius_m") is not None) and _fence_in_use(site.id, now):
+        # Attendance was (or is being) judged against this fence: moving or widening it would
+        # rewrite history. A new place is a new site; lessons can switch to it.
+        raise conflict("site_in_use", site_id=site.id)
     if moving:
         # A new position is only meaningful with both halves and the datum they are in.
         if len(moving) != 2 or not data.get("coord_sys"):

@@ -720,6 +720,12 @@ def test_kiosk_devices(client, staff, make_institution, trainee, clock):
     assert person["card_key"] == hmac.new(secret.encode(), number.encode(), hashlib.sha256).hexdigest()
     assert no_full_id(r, number)
 
+    # A kiosk may only report a face match for someone with an enrolled template.
+    from backend.models import Person
+    from backend.security.crypto import vault
+    from backend.services.persons import FACE_CONTEXT
+    db.session.get(Person, pid).face_template_enc = vault().encrypt_json([0.01] * 128, FACE_CONTEXT)
+    db.session.commit()
     event = {"event_id": str(uuid.uuid4()), "person_id": pid, "lesson_id": lesson.id, "kind": "check_in",
              "method": "card+face", "face_distance": 0.3, "captured_at": clock().isoformat()}
     bad = dict(event, event_id=str(uuid.uuid4()), method="retina")
