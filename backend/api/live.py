@@ -53,9 +53,15 @@ def _events(scope: str | None, last_id: int | None, keepalive: float, max_s: flo
         yield f"retry: {RETRY_MS}\n: connected\n\n"
         replayed: set[int] = set()
         if last_id is not None:
-            for row in _replay(scope, last_id):
+            rows = _replay(scope, last_id)
+            for row in rows:
                 replayed.add(row.id)
                 yield _frame(row.id, row.payload)
+            if len(rows) == REPLAY_MAX:
+                # More were missed than one replay carries: end here, so the client reconnects with
+                # the last id it got and the next replay continues without a gap.
+                yield ": more to replay, reconnect with Last-Event-ID\n\n"
+                return
         # Nothing below touches the database: give the connection back before blocking for hours.
         db.session.remove()
         deadline = time.monotonic() + max_s

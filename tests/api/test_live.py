@@ -111,6 +111,31 @@ def test_replay_after_last_event_id(live_config, world, clock, client):
         resp.close()
 
 
+def test_long_replay_is_split_without_a_gap(live_config, world, clock, client, monkeypatch):
+    from backend.api import live as live_api
+    monkeypatch.setattr(live_api, "REPLAY_MAX", 2)
+    _pid, h = world.person()
+    _pid2, h2 = world.person("李四")
+    _u, sup = world.staff("supervisor", region_code="35")
+    clock.set(START)
+    for headers in (h, h2, h, h2):
+        world.post(headers)
+    ids = [i for (i,) in db.session.execute(db.select(LiveEvent.id).order_by(LiveEvent.id))]
+    resp, it = open_stream(client, sup, last_event_id=ids[0] - 1)
+    try:
+        frames = [f for chunk in it for f in parse(chunk)]  # the stream ends by itself
+    finally:
+        resp.close()
+    assert [f["id"] for f in frames if "id" in f] == ids[:2]
+    assert frames[-1]["comment"].startswith("more to replay")
+    resp, it = open_stream(client, sup, last_event_id=ids[1])
+    try:
+        got = parse(next(it)) + parse(next(it))
+    finally:
+        resp.close()
+    assert [f["id"] for f in got] == ids[2:]
+
+
 def test_stream_roles(world, client):
     _pid, h = world.person()
     _u, inst = world.staff("institution")
