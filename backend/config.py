@@ -38,6 +38,7 @@ RULE_DEFAULTS: dict[str, object] = {
     # Source 002: 建档立卡/低保 households, 就业困难人员, 零就业家庭, rural graduates not continuing school.
     "LIVING_ALLOWANCE_GROUPS": "poverty_registered,subsistence_allowance,employment_difficulty,zero_employment_family,rural_graduate",
     "RETENTION_YEARS": 4,
+    "PIN_ITERATIONS": 200000,
     "DEVICE_MAX_SKEW_S": 300,
     "DEVICE_EVENT_MAX_AGE_DAYS": 7,
     "DEVICE_OFFLINE_AFTER_S": 300,

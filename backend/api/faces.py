@@ -4,13 +4,15 @@ from __future__ import annotations
 from apiflask import APIBlueprint, Schema
 from apiflask.fields import Boolean, String
 from apiflask.validators import Length
+from flask import current_app
 
 from ..clock import now
 from ..domain.errors import forbidden
-from ..extensions import db
+from ..extensions import db, limiter
 from ..models import Person
 from ..security.authz import actor, get_or_404, requires
 from ..services import faces as svc
+from ..services.pins import set_pin
 
 bp = APIBlueprint("faces", __name__, tag="Faces")
 
@@ -62,3 +64,22 @@ def put_person_face(person_id, body):
     svc.ensure_may_enroll(a, person)
     svc.enroll(person, body["image_base64"], body["consent"], a.label, now())
     return {"enrolled": True}
+
+
+class PinIn(Schema):
+    pin = String(required=True, validate=Length(min=1, max=32))
+    current_pin = String(load_default=None, validate=Length(max=32))
+
+
+@bp.put("/me/pin")
+@bp.input(PinIn, arg_name="body")
+@bp.doc(summary="Set or change the trainee's card PIN (the non-face way to attend at a kiosk); "
+                "changing an existing PIN needs the current one")
+@limiter.limit("5 per minute")
+@requires("trainee")
+def put_my_pin(body):
+    a = actor()
+    person = _own_person()
+    had = set_pin(person, body["pin"], a.label, now(), current_pin=body.get("current_pin"), require_current=True,
+                  iterations=current_app.config["PIN_ITERATIONS"])
+    return {"pin_set": True, "replaced": had}

@@ -15,28 +15,23 @@ _PROBLEMS = {"pin_format": "PIN 须为 6-12 位数字 / the PIN must be 6-12 dig
 def set_pin_cmd(id_number: str):
     """Set (or replace) a person's card PIN; asks for it twice without echoing it."""
     from ..clock import now
+    from ..domain.errors import AppError
     from ..domain.identity import mask_id_number, normalize_id_number
-    from ..domain.pins import hash_pin, pin_problem
     from ..extensions import db
-    from ..services import audit
     from ..services.persons import find_by_id_number
+    from ..services.pins import set_pin
 
     number = normalize_id_number(id_number)
     person = find_by_id_number(number)
     if person is None:
         raise click.ClickException(f"no person with ID number {mask_id_number(number)}")
     pin = click.prompt("PIN", hide_input=True, confirmation_prompt="PIN (again)")
-    problem = pin_problem(pin)
-    if problem:
-        raise click.ClickException(_PROBLEMS[problem])
-    t = now()
-    had_pin = person.pin_hash is not None
     try:
-        person.pin_hash = hash_pin(pin)
-        # Whether a PIN existed, never the hash: the audit log is read by more people than the database.
-        audit.record("cli:persons-set-pin", "person.set_pin", "person", person.id, t,
-                     before={"pin_set": had_pin}, after={"pin_set": True})
+        had_pin = set_pin(person, pin, "cli:persons-set-pin", now())
         db.session.commit()
+    except AppError as err:
+        db.session.rollback()
+        raise click.ClickException(_PROBLEMS.get(err.code, err.code)) from None
     except BaseException:
         db.session.rollback()
         raise

@@ -92,6 +92,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "invalid_image": ("图片已损坏或尺寸异常", "The image is corrupt or has too many pixels"),
     "makeup_pending": ("已有待审核的补卡申请", "A make-up request is already pending"),
     # -- devices area --
+    "pin_format": ("密码须为6至12位数字", "The PIN must be 6 to 12 digits"),
+    "pin_too_simple": ("密码过于简单（重复或连续数字）", "The PIN is too simple (repeated or consecutive digits)"),
+    "pin_mismatch": ("原密码不正确", "The current PIN is wrong"),
     "pin_not_set": ("该学员未设置密码，不能使用卡+密码签到", "No PIN set for this person"),
     # -- outcomes area --
     "invalid_rows": ("部分数据行有错误，未导入任何数据", "Some rows have errors; nothing was imported"),

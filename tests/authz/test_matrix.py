@@ -101,6 +101,7 @@ EXPECTED = {
     "POST /api/v1/vouchers/<code>/void": {'supervisor', 'admin'},
     "POST /api/v1/vouchers/verify": {'device', 'institution'},
     "PUT /api/v1/me/face": {'trainee'},
+    "PUT /api/v1/me/pin": {'trainee'},
     "PUT /api/v1/persons/<int:person_id>/face": {'supervisor', 'institution'},
 }
 
