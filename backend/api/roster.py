@@ -77,6 +77,8 @@ class EnrollmentOut(Schema):
     voucher_code = String(allow_none=True)
     contract_uploaded = Boolean()
     created_at = AwareDateTime()
+    created = Boolean(metadata={"description": "POST /plans/{id}/enrollments only: false when the voucher was "
+                                               "attached to a trainee already on the roster"})
 
 
 class ContractIn(Schema):
@@ -170,14 +172,17 @@ def list_enrollments(plan_id):
 @bp.input(EnrolIn, arg_name="body")
 @bp.output(EnrollmentOut, status_code=201)
 @bp.doc(summary="Enrol the holder of a voucher (QR token or code); the voucher becomes used. "
-                "200 when it is attached to an existing roster entry; 409 roster_frozen, 422 with a verify reason")
+                "`created` is false when it was attached to an existing roster entry; 409 roster_frozen, "
+                "422 with a verify reason")
 @requires("institution")
 def enrol(plan_id, body):
     a, t = actor(), now()
     plan = plan_service.own_plan(a, plan_id)
     view, created = enrollment_service.enrol_with_voucher(a, plan, body.get("voucher_token"),
                                                           body.get("voucher_code"), t)
-    return view, 201 if created else 200
+    # Always 201 as the contract says: the enrolment-with-voucher is what this request creates, even when
+    # the trainee was already on the roster (imported without a voucher). `created` tells them apart.
+    return dict(view, created=created), 201
 
 
 @bp.patch("/enrollments/<int:enrollment_id>")

@@ -79,7 +79,8 @@ def test_voucher_attaches_to_an_imported_trainee(client, world):
                            json={"trainees": [{"name": "张三", "id_number": trainee_row(1)["id_number"]}]},
                            headers=world["inst_h"]).get_json()
     r = enrol(client, world, voucher_code=voucher.code)
-    assert r.status_code == 200 and r.get_json()["id"] == imported["rows"][0]["enrollment_id"]
+    assert r.status_code == 201 and r.get_json()["id"] == imported["rows"][0]["enrollment_id"]
+    assert r.get_json()["created"] is False
     assert r.get_json()["voucher_code"] == voucher.code
 
 
