@@ -25,7 +25,7 @@ from ..services import attendance_views as views
 from ..services import hours, makeups
 from ..services.persons import shanghai_today
 from ..uploads import MIMETYPES, resolve
-from .paging import paginate
+from .paging import page_list, paginate
 
 bp = APIBlueprint("attendance", __name__, tag="Attendance")
 
@@ -152,9 +152,9 @@ def lesson_attendance(lesson_id):
 def my_lessons(query):
     a = actor()
     if a.person_id is None:
-        return []
+        return page_list([])
     day = query.get("date") or shanghai_today(now())
-    return views.my_lessons(a.person_id, day, current_app.config)
+    return page_list(views.my_lessons(a.person_id, day, current_app.config))
 
 
 @bp.get("/lessons/<int:lesson_id>/site-qr")

@@ -16,6 +16,7 @@ from ..live.brokers import Lagged
 from ..models import LiveEvent
 from ..security.authz import actor, requires
 from ..services import attendance_views as views
+from .paging import page_list
 
 bp = APIBlueprint("live", __name__, tag="Live")
 
@@ -110,4 +111,4 @@ def live_stream():
 def live_lessons():
     a = actor()
     scope = a.region_code if a.role == "supervisor" else None
-    return views.live_lessons(scope, now(), current_app.config)
+    return page_list(views.live_lessons(scope, now(), current_app.config), default_per_page=500)

@@ -28,8 +28,8 @@ def paginate(stmt, serialize, default_per_page: int = 50):
     return [serialize(r) for r in rows], 200, {"X-Total-Count": str(total)}
 
 
-def page_list(items: list, serialize=lambda x: x):
+def page_list(items: list, serialize=lambda x: x, default_per_page: int = 50):
     """Paginate an already-built Python list."""
-    page, per_page = page_args()
+    page, per_page = page_args(default_per_page)
     chunk = items[(page - 1) * per_page: page * per_page]
     return [serialize(x) for x in chunk], 200, {"X-Total-Count": str(len(items))}
