@@ -19,6 +19,7 @@ export default {
         <li><a href="#/archive">终身培训档案</a></li>
         <li><a href="#/nearby">附近的培训机构</a></li>
         <li><a href="#/face">人脸信息${p?.face_enrolled ? "（已采集）" : ""}</a></li>
+        <li><a href="#/pin">签到密码（刷卡+密码）</a></li>
       </ul>
       <button type="button" class="block" id="logout">退出登录</button>`);
     $(root, "#logout").onclick = () => app.logout();

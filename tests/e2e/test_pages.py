@@ -48,7 +48,7 @@ def test_trainee_pages(browser, server, screenshots, viewport):
     open_page(page, f"{base}#/my-vouchers")
     code = page.locator("article.voucher[data-code]").first.get_attribute("data-code")
     for name in ("index", "my-vouchers", "lessons", "nearby", "mine", "hours", "certificates", "subsidies",
-                 "archive", "face", "bind"):
+                 "archive", "face", "pin", "bind"):
         _visit(page, f"{base}#/{name}", f"m-{name}", screenshots, problems)
     _visit(page, f"{base}#/rating?plan_id={server.seeded.plan_id}", "m-rating", screenshots, problems)
     nearby = page.locator("#list article").first

@@ -150,3 +150,21 @@ def test_location_problems_are_explained(browser, server):
     card.locator(".result .notice-error").wait_for()
     assert "仍没有拿到您的位置" in card.locator(".result").inner_text()
     ctx.close()
+
+
+def test_trainee_sets_a_card_pin(server, browser):
+    """The non-face way: a trainee sets the PIN used with the social-security card at the kiosk."""
+    ctx = browser.new_context(viewport={"width": 375, "height": 667})
+    page = ctx.new_page()
+    login_trainee(page, server.url, "demo1")
+    open_page(page, f"{server.url}/m/#/pin")
+    page.fill("input[name=pin]", "123456")
+    page.fill("input[name=again]", "123456")
+    page.click("#pin-form button")
+    page.locator("#msg .notice-error").wait_for()
+    assert "过于简单" in page.inner_text("#msg")
+    page.fill("input[name=pin]", "258036")
+    page.fill("input[name=again]", "258036")
+    page.click("#pin-form button")
+    page.locator("#msg .notice-ok").wait_for()
+    ctx.close()
