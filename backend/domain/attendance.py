@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from backend.domain.errors import conflict, invalid
 from backend.domain.geo import distance_m
+from backend.domain.plans import RUNNING_STATES
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -203,7 +204,7 @@ def check_makeup_window(lesson_starts_at: datetime, now: datetime) -> None:
 
 
 # Attendance counts only for plans the bureau approved and that have not been closed for completion.
-PLAN_STATES_TAKING_ATTENDANCE = ("approved", "in_progress")
+PLAN_STATES_TAKING_ATTENDANCE = RUNNING_STATES
 
 
 def check_plan_running(plan_status: str) -> None:

@@ -17,6 +17,8 @@ IN_PROGRESS = "in_progress"
 COMPLETION_SUBMITTED = "completion_submitted"
 COMPLETED = "completed"
 STATES = (DRAFT, SUBMITTED, APPROVED, REJECTED, IN_PROGRESS, COMPLETION_SUBMITTED, COMPLETED)
+# Approved and not yet closed for completion: the plan runs (attendance, results, online records, nearby).
+RUNNING_STATES = (APPROVED, IN_PROGRESS)
 
 DELIVERIES = ("offline", "online", "blended")
 

@@ -10,10 +10,10 @@ from ..domain import geo
 from ..domain import rating as rating_rules
 from ..domain import vouchers as voucher_rules
 from ..domain.identity import region_prefix
+from ..domain.plans import RUNNING_STATES
 from ..extensions import db
 from ..models import Evaluation, Institution, Site, TrainingPlan, Voucher, VoucherBatch
 
-OPEN_PLAN_STATES = ("approved", "in_progress")
 # A degree of latitude is ~111 km; the box only pre-filters, the geodesic distance decides.
 _KM_PER_DEG = 111.0
 
@@ -49,7 +49,7 @@ def nearby(lat: float, lon: float, coord_sys: str, occupation_code: str | None, 
             .where(Institution.status == "approved", Site.lat.between(lat - box, lat + box)))
     if occupation_code:
         running = select(TrainingPlan.institution_id).where(TrainingPlan.occupation_code == occupation_code,
-                                                            TrainingPlan.status.in_(OPEN_PLAN_STATES))
+                                                            TrainingPlan.status.in_(RUNNING_STATES))
         stmt = stmt.where(Institution.id.in_(running))
     rows = []
     for site, inst in db.session.execute(stmt).all():

@@ -23,7 +23,7 @@ from .roster_xlsx import cell_text, read_table
 MAX_ROWS = 50000
 MAX_MINUTES = 24 * 60
 CHUNK = 500
-OPEN_STATES = (plan_rules.APPROVED, plan_rules.IN_PROGRESS)
+OPEN_STATES = plan_rules.RUNNING_STATES
 
 # field -> (template header, accepted header spellings)
 COLUMNS: dict[str, tuple[str, tuple[str, ...]]] = {

@@ -25,7 +25,7 @@ from .certificates import number
 from .persons import find_by_id_number, shanghai_today
 
 # Results are recorded while the plan runs or once its lessons are over, never after completion is applied for.
-OPEN_STATES = (plan_rules.APPROVED, plan_rules.IN_PROGRESS)
+OPEN_STATES = plan_rules.RUNNING_STATES
 HEADERS = {"person_id": "学员编号", "name": "姓名", "id_number": "身份证号", "score": "成绩", "passed": "是否合格"}
 _TRUE = {"是", "合格", "通过", "true", "yes", "y", "1"}
 _FALSE = {"否", "不合格", "未通过", "false", "no", "n", "0"}
