@@ -16,7 +16,8 @@ from ..models import Enrollment, Person, TrainingPlan, Voucher, VoucherBatch
 from ..security.actor import Actor
 from ..security.authz import ensure_institution, get_or_404
 from . import audit
-from .roster import RosterContext, check_roster_open, voucher_service
+from .roster import RosterContext, check_roster_open
+from .voucher_use import use_voucher
 
 CONTRACT_MAX_BYTES = 10 * 1024 * 1024
 # Magic bytes decide the type, never the client's filename or Content-Type.
@@ -66,9 +67,6 @@ def enrol_with_voucher(a: Actor, plan: TrainingPlan, token: str | None, code: st
     A holder already imported without a voucher gets the voucher attached (created False).
     """
     check_roster_open(plan, now)
-    use_voucher = voucher_service()
-    if use_voucher is None:
-        raise AppError("not_implemented", 501)
     value = token or code
     if not value:
         raise invalid("validation_error", fields={"voucher_token": ["voucher_token or voucher_code is required"]})
@@ -81,7 +79,7 @@ def enrol_with_voucher(a: Actor, plan: TrainingPlan, token: str | None, code: st
         # a second one would strand the first (used, never written off). The request rolls back whole.
         raise conflict("already_enrolled", enrollment_id=existing.id, status=existing.status)
     batch = db.session.get(VoucherBatch, voucher.batch_id)
-    ctx = RosterContext(a, plan, now, None)
+    ctx = RosterContext(a, plan, now)
     created = existing is None
     e = existing or Enrollment(plan_id=plan.id, person_id=person.id, created_at=now, groups=[])
     if created:
@@ -128,7 +126,7 @@ def update_enrollment(a: Actor, e: Enrollment, plan: TrainingPlan, data: dict, n
     # Groups feed the comparison, so it is run again with the voucher's rules if there is one.
     batch = db.session.execute(select(VoucherBatch).join(Voucher, Voucher.batch_id == VoucherBatch.id)
                                .where(Voucher.id == e.voucher_id)).scalar() if e.voucher_id else None
-    ctx = RosterContext(a, plan, now, None)
+    ctx = RosterContext(a, plan, now)
     reasons = ctx.reasons(person, e.groups, (batch.eligibility or {}) if batch else None,
                           _other_live(ctx, person.id))
     e.eligible, e.reasons = not reasons, reasons

@@ -36,6 +36,7 @@ from ..security.crypto import vault
 from . import audit, persons
 from .plans import ensure_roster_open
 from .roster_xlsx import cell_text
+from .voucher_use import use_voucher
 
 CHUNK = 500
 MAX_ROWS = 10000
@@ -134,9 +135,9 @@ def _mark_duplicates(rows: list[RosterRow]) -> None:
 class RosterContext:
     """Per-import settings and lookups shared by every chunk."""
 
-    def __init__(self, a: Actor, plan: TrainingPlan, now: datetime, use_voucher: Callable | None):
+    def __init__(self, a: Actor, plan: TrainingPlan, now: datetime):
         cfg = current_app.config
-        self.actor, self.plan, self.now, self.use_voucher = a, plan, now, use_voucher
+        self.actor, self.plan, self.now = a, plan, now
         self.age_min, self.age_max = int(cfg["WORKING_AGE_MIN"]), int(cfg["WORKING_AGE_MAX"])
         self.household_prefixes = household_prefixes()
         self.window = occupation_window(plan.starts_on, plan.ends_on)
@@ -201,11 +202,9 @@ def _use_vouchers(chunk: list[RosterRow], ctx: RosterContext) -> None:
         if r.person is None or voucher.person_id != r.person.id:
             r.errors.append(_error("voucher_holder_mismatch", "voucher_code"))
             continue
-        if ctx.use_voucher is None:
-            continue  # validated only: the voucher service is not installed in this build
         try:
             # use_voucher changes nothing when it refuses, so an error here leaves no trace of the row.
-            r.voucher = ctx.use_voucher(ctx.actor, ctx.plan, r.voucher_code, ctx.now)
+            r.voucher = use_voucher(ctx.actor, ctx.plan, r.voucher_code, ctx.now)
         except AppError as err:
             r.errors.append(_error(err.code, "voucher_code", **err.details))
             continue
@@ -271,18 +270,6 @@ def _apply_chunk(chunk: list[RosterRow], ctx: RosterContext) -> None:
         r.enrollment_id = ids[r.person.id]
 
 
-def voucher_service() -> Callable | None:
-    """The vouchers area's use_voucher(actor, plan, token_or_code, now), or None if not installed."""
-    try:
-        from .voucher_use import use_voucher
-    except ImportError:
-        try:
-            from .vouchers import use_voucher  # type: ignore[attr-defined,no-redef]
-        except ImportError:
-            return None
-    return use_voucher
-
-
 def row_view(r: RosterRow) -> dict:
     """One row of the import result."""
     out = {"row": r.row, "status": "error" if r.errors else "ok", "id_number_masked": r.masked,
@@ -313,7 +300,7 @@ def import_roster(a: Actor, plan: TrainingPlan, raw_rows: list[tuple[int, dict]]
         ready.append(r)
     if progress:
         progress(len(rows) - len(ready))
-    ctx = RosterContext(a, plan, now, voucher_service())
+    ctx = RosterContext(a, plan, now)
     for start in range(0, len(ready), CHUNK):
         chunk = ready[start:start + CHUNK]
         _apply_chunk(chunk, ctx)
