@@ -39,9 +39,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.report import README, machine, write_section  # noqa: E402
+
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/bench"
 SITE = (26.0785, 119.2965)
-README = REPO / "bench" / "README.md"
 SECTION = "## Check-in throughput"
 
 
@@ -233,31 +234,6 @@ def verify(url: str) -> dict:
             "naive_rows": naive}
 
 
-def machine() -> str:
-    """A one-line description of this machine."""
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    pg = subprocess.run(["psql", "--version"], capture_output=True, text=True).stdout.strip() if shutil.which("psql") else ""
-    return f"{os.cpu_count()} CPUs ({cpu}); {pg}; Python {sys.version.split()[0]}"
-
-
-def write_readme(text: str) -> None:
-    """Replace (or append) the Check-in throughput section of bench/README.md."""
-    current = README.read_text() if README.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(current):
-        updated = pattern.sub(lambda _m: text.rstrip("\n") + "\n\n", current).rstrip("\n") + "\n"
-    else:
-        updated = current.rstrip("\n") + "\n\n" + text.rstrip("\n") + "\n"
-    README.write_text(updated)
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and report."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -335,14 +311,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"stored check-ins: {check['accepted']} accepted, rejected by reason: {check['rejected'] or 'none'}")
     if not args.no_readme:
         stamp = datetime.now(UTC).strftime("%Y-%m-%d")
-        write_readme(f"""{SECTION}
+        write_section(SECTION, f"""{SECTION}
 
 `bench/checkin_bench.py` ({stamp}): gunicorn `--worker-class {args.worker_class} --workers {args.workers}
 --worker-connections {args.worker_connections}` on PostgreSQL, one server for all three endpoints, {args.clients} concurrent
 keep-alive clients ({args.loadgen}{f', {args.wrk_threads} thread' if args.loadgen == 'wrk' else ''}), {args.duration:.0f} s
 measured per endpoint in {args.rounds} interleaved rounds after a {args.warmup:.0f} s warm-up each (req/s over all
 rounds, p50/p99 the median of the rounds'); access log and rate limits off for all three.
-Machine: {machine()}; load average before the run: {load_before}.
+Machine: {machine(with_postgres=True)}; load average before the run: {load_before}.
 
 {table}
 

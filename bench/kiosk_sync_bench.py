@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import statistics
 import sys
 import tempfile
@@ -38,6 +37,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.report import machine, write_section  # noqa: E402
 from tests.kiosk.live_server import (  # noqa: E402
     GunicornServer,
     PersonSpec,
@@ -47,7 +47,6 @@ from tests.kiosk.live_server import (  # noqa: E402
     seed_site,
 )
 
-README = REPO / "bench" / "README.md"
 SECTION = "## Kiosk sync"
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/kiosk_bench"
 BATCH = 500
@@ -216,19 +215,6 @@ def bench_backend(kind: str, db_url: str, events_n: int, rounds: int, workdir: P
             "put_ms": sum(figures["put_s"]) / (rounds * events_n) * 1000}
 
 
-def machine() -> str:
-    """A one-line description of this machine."""
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} CPUs ({cpu}); Python {sys.version.split()[0]}"
-
-
 def table(results: list[dict]) -> str:
     """The Markdown table: events/s per database and method, median and range over the rounds."""
     lines = ["| database | method | events/s (median) | range over rounds | ms per 500-event batch (median) |",
@@ -250,17 +236,6 @@ def table(results: list[dict]) -> str:
 def sync_rate(r: dict) -> float:
     """Median kiosk sync events/s of a backend's rounds."""
     return statistics.median(r["events"] / t for t in r["sync_s"])
-
-
-def write_readme(text: str) -> None:
-    """Replace (or append) the Kiosk sync section of bench/README.md, leaving the others alone."""
-    current = README.read_text() if README.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(current):
-        updated = pattern.sub(lambda _m: text.rstrip("\n") + "\n\n", current).rstrip("\n") + "\n"
-    else:
-        updated = current.rstrip("\n") + "\n\n" + text.rstrip("\n") + "\n"
-    README.write_text(updated)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -298,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_readme:
         stamp = datetime.now(UTC).strftime("%Y-%m-%d")
         puts = ", ".join(f"{r['put_ms']:.1f} ms ({r['kind']} run)" for r in results)
-        write_readme(f"""{SECTION}
+        write_section(SECTION, f"""{SECTION}
 
 `bench/kiosk_sync_bench.py` ({stamp}): one kiosk syncing {args.events:,} queued events to a local gunicorn
 (`--worker-class {args.worker_class} --workers {args.workers}`, as in the Procfile), batches of {BATCH}, every

@@ -84,7 +84,6 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "duplicate_in_file": ("与文件中前面的行重复", "Repeats an earlier row of the file"),
     "too_many_rows": ("数据行数超过上限", "Too many rows"),
     "unsupported_file_type": ("仅支持PDF、JPEG或PNG文件", "Only PDF, JPEG or PNG files are accepted"),
-    "not_implemented": ("该功能暂未开放", "Not available in this build"),
     # -- attendance area --
     "plan_not_active": ("培训方案未审核通过或已结束，不能考勤", "The plan is not approved or already closed"),
     "image_too_large": ("图片不能超过10MB", "The image must not exceed 10 MB"),
