@@ -105,13 +105,13 @@ def attendance_section(prefix: str, date_from: date | None, date_to: date | None
         TrainingPlan.status.in_(("completion_submitted", "completed")),
         *_plans_overlapping(prefix, date_from, date_to))).scalars().all()
     ratio = completion_ratio()
+    # Per plan: its class hours and the credited hours of its active roster (the same crediting the
+    # subsidy uses); the roster comes with the credited hours, so no second enrolment query.
     for plan_id in plans:
         hours = plan_class_hours(plan_id)
-        credited = credited_hours_by_person(plan_id)
-        for person_id in db.session.execute(select(Enrollment.person_id).where(
-                Enrollment.plan_id == plan_id, Enrollment.status == "active")).scalars():
+        for credited in credited_hours_by_person(plan_id).values():
             enrolled += 1
-            done += completed(credited.get(person_id, Decimal(0)), hours, ratio)
+            done += completed(credited, hours, ratio)
     rate = (Decimal(done) / enrolled).quantize(Decimal("0.0001"), ROUND_HALF_UP) if enrolled else None
     return {"events": len(rows), "accepted": accepted, "rejected": len(rows) - accepted,
             "by_reason": dict(sorted(reasons.items())), "flagged": flagged,
