@@ -118,9 +118,9 @@ def seed(env: dict, trainees: int, lessons: int, workdir: Path) -> dict:
 
 
 def start_server(env: dict, port: int, workers: int, worker_class: str, log: Path,
-                 worker_connections: int = 1000) -> subprocess.Popen:
-    """gunicorn with the bench app; waits for /api/v1/healthz."""
-    cmd = [str(REPO / ".venv" / "bin" / "gunicorn"), "bench.checkin_app:create_bench_app()",
+                 worker_connections: int = 1000, config: Path = REPO / "gunicorn.conf.py") -> subprocess.Popen:
+    """gunicorn with the bench app and the product's gunicorn.conf.py; waits for /api/v1/healthz."""
+    cmd = [str(REPO / ".venv" / "bin" / "gunicorn"), "--config", str(config), "bench.checkin_app:create_bench_app()",
            "--worker-class", worker_class, "--workers", str(workers), "--worker-connections", str(worker_connections),
            "--bind", f"127.0.0.1:{port}", "--timeout", "60", "--log-level", "warning"]
     with log.open("w") as out:
@@ -285,6 +285,8 @@ def main(argv: list[str] | None = None) -> int:
                     raise SystemExit("ran out of (trainee, lesson) pairs: raise --trainees/--lessons")
             if keep:
                 rounds[mode].append(r)
+                print(f"  {mode:8s} {r['requests'] / r['seconds']:7.0f} req/s  p50 {r['p50_ms']:6.1f} ms  "
+                      f"p99 {r['p99_ms']:6.1f} ms  max {r['max_ms']:6.1f} ms  errors {r['errors']}", flush=True)
             time.sleep(0.5)
     finally:
         stop_server(proc)

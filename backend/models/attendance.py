@@ -29,6 +29,12 @@ class AttendanceEvent(db.Model):
               postgresql_where=text("accepted")),
         Index("ix_attendance_lesson_session", "lesson_id", "session_key", sqlite_where=text("accepted"),
               postgresql_where=text("accepted")),
+        # The person's latest accepted fix (impossible_speed): read backwards from the newest and
+        # stop at the first one, instead of sorting the person's whole history on every check-in.
+        # SQLite uses a partial index only when the query repeats its WHERE terms word for word,
+        # and SQLAlchemy renders the boolean test as "accepted = 1" there.
+        Index("ix_attendance_person_fixes", "person_id", "received_at",
+              sqlite_where=text("accepted = 1 AND lat IS NOT NULL"), postgresql_where=text("accepted AND lat IS NOT NULL")),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     origin: Mapped[str] = mapped_column(String(24))

@@ -4,7 +4,8 @@ The hot path of the product, so it is kept to two statements through SQLAlchemy 
 objects: one read (the lesson joined with its plan, site, the caller's enrolment and name, plus
 bounded event rows: the caller's events in this lesson, whether this event id is a repeat, the
 caller's last fix elsewhere, the few other fixes that could raise a risk flag) and one write (on
-PostgreSQL the event and its LiveEvent row in a single statement). No audit entry:
+PostgreSQL the event and its LiveEvent row in a single statement, on an autocommit connection so
+there is no BEGIN/COMMIT round trip either). No audit entry:
 attendance events are their own append-only record. Rules live in backend/domain; this module
 only gathers their inputs.
 
@@ -28,6 +29,7 @@ from ..domain.errors import AppError
 from ..domain.geo import distance_m, to_wgs84
 from ..domain.vouchers import check_site_token
 from ..extensions import db
+from ..live import broker
 from ..live.events import attendance_payload, queue_publication, store_live_event
 from ..models import AttendanceEvent, Enrollment, Lesson, LiveEvent, Person, Site, TrainingPlan
 
@@ -62,7 +64,7 @@ _LAST_ELSEWHERE = (
     select(*_EVENT_COLS)
     .where(_EV.c.person_id == bindparam("pid"), _EV.c.accepted, _EV.c.lesson_id != bindparam("lid"),
            _EV.c.lat.is_not(None), _EV.c.received_at >= bindparam("since"))
-    .order_by(_EV.c.id.desc()).limit(1).subquery()
+    .order_by(_EV.c.received_at.desc()).limit(1).subquery()
 )
 # Two index range scans rather than one scan of every accepted fix of the lesson.
 _SAME_PLACE = (
@@ -216,7 +218,19 @@ def _replay(row, event_id: str) -> Outcome:
 def record_mobile_event(person_id: int, session_key: str, ev: CheckIn, now: datetime, cfg: dict,
                         token_key: bytes) -> Outcome:
     """Judge, store and publish one phone check-in/out; a repeated event id replays its first outcome."""
-    conn = db.session.connection()
+    if db.engine.dialect.name == "postgresql" and not db.session().in_transaction():
+        # On PostgreSQL the event and its live row are one INSERT statement, so that statement can
+        # be its own transaction: an autocommit connection saves the BEGIN and COMMIT round trips
+        # of the hot path. The read before it sees committed data either way (READ COMMITTED),
+        # and the unique indexes still settle races. SQLite writes two statements: a transaction.
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            return _record(conn, True, person_id, session_key, ev, now, cfg, token_key)
+    return _record(db.session.connection(), False, person_id, session_key, ev, now, cfg, token_key)
+
+
+def _record(conn, autocommit: bool, person_id: int, session_key: str, ev: CheckIn, now: datetime, cfg: dict,
+            token_key: bytes) -> Outcome:
+    """record_mobile_event on a given connection; `autocommit` when each statement is its own transaction."""
     origin = f"p{person_id}"
     lat, lon = to_wgs84(ev.lat, ev.lon, ev.coord_sys)
     rows = conn.execute(_READ_STMT, {
@@ -252,10 +266,12 @@ def record_mobile_event(person_id: int, session_key: str, ev: CheckIn, now: date
               "reason": verdict.code if verdict else None, "details": verdict.details if verdict else {},
               "flags": flags, "status_code": verdict.status if verdict else 201, **_NULL_COLUMNS}
     try:
-        _store(conn, values, ctx, person_id)
+        _store(conn, values, ctx, person_id, autocommit)
     except IntegrityError:
         # Either the same event id arrived twice at once, or another event of this person won
         # the one-accepted-per-kind race (uq_attendance_accepted_once). Nothing else was written.
+        if autocommit:
+            conn.rollback()
         db.session.rollback()
         return _after_conflict(person_id, ev, values, ctx)
     if verdict is not None:
@@ -263,8 +279,8 @@ def record_mobile_event(person_id: int, session_key: str, ev: CheckIn, now: date
     return Outcome(201, body=_accepted_body(ev.event_id, distance, flags))
 
 
-def _store(conn, values: dict, ctx, person_id: int) -> None:
-    """Insert the event and, for a known lesson, its LiveEvent row; publish after the commit."""
+def _store(conn, values: dict, ctx, person_id: int, autocommit: bool = False) -> None:
+    """Insert the event and, for a known lesson, its LiveEvent row; publish once committed."""
     if ctx is None:
         conn.execute(_INSERT_STMT, values)
         return
@@ -275,7 +291,11 @@ def _store(conn, values: dict, ctx, person_id: int) -> None:
     else:
         conn.execute(_INSERT_STMT, values)
         live_id = store_live_event(ctx.region_code, ctx.id, payload, values["received_at"])
-    queue_publication({"id": live_id, "region_code": ctx.region_code, "payload": payload})
+    message = {"id": live_id, "region_code": ctx.region_code, "payload": payload}
+    if autocommit:
+        broker().publish(message)  # already committed: the statement was its own transaction
+    else:
+        queue_publication(message)
 
 
 def _verdict(ctx, mine, ev: CheckIn, distance: float | None, now: datetime, pol: rules.AttendancePolicy,

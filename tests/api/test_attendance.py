@@ -284,33 +284,86 @@ def test_same_event_id_twin_resolves_to_the_first_outcome(world, clock, monkeypa
     assert len(events(person_id=pid)) == 1
 
 
-def test_concurrent_check_ins_accept_exactly_one(world, clock, app):
-    """Eight threads, eight event ids, one person and lesson: one accepted, seven stored 409s."""
-    _pid, h = world.person()
-    clock.set(START)
-    results = []
-    barrier = threading.Barrier(8)
+def _token_with_person(pid, clock) -> dict:
+    """A trainee token that names its person (as after a login once bound): no lookup before the view."""
+    from backend.models import WechatAccount
+    from backend.security import tokens
+    account = db.session.execute(select(WechatAccount).where(WechatAccount.person_id == pid)).scalar_one()
+    pair = tokens.issue_pair(f"w:{account.id}", "trainee", clock(), {"pid": pid})
+    db.session.commit()
+    return {"Authorization": f"Bearer {pair['access_token']}"}
 
-    def post():
+
+def _post_at_once(app, world, headers, bodies: list[dict]) -> list[tuple[int, dict]]:
+    """POST every body from its own thread and client (own session and connection), released together."""
+    results = []
+    barrier = threading.Barrier(len(bodies))
+
+    def post(body):
         with app.test_client() as c:
             barrier.wait()
-            r = c.post("/api/v1/attendance", headers=h, json={
-                "event_id": str(uuid.uuid4()), "lesson_id": world.lesson.id, "kind": "check_in",
-                "lat": INSIDE[0], "lon": INSIDE[1], "accuracy_m": 5, "coord_sys": "wgs84",
-                "client_time": START.isoformat()})
-            results.append((r.status_code, (r.get_json().get("error") or {}).get("code")))
+            r = c.post("/api/v1/attendance", headers=headers, json=body)
+            results.append((r.status_code, r.get_json()))
 
-    threads = [threading.Thread(target=post) for _ in range(8)]
+    threads = [threading.Thread(target=post, args=(b,)) for b in bodies]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert sorted(results, key=str).count((201, None)) == 1
-    assert sorted(r for r in results if r[0] != 201) == [(409, "already_checked_in")] * 7
+    return results
+
+
+def _body(world, event_id=None) -> dict:
+    return {"event_id": event_id or str(uuid.uuid4()), "lesson_id": world.lesson.id, "kind": "check_in",
+            "lat": INSIDE[0], "lon": INSIDE[1], "accuracy_m": 5, "coord_sys": "wgs84",
+            "client_time": START.isoformat()}
+
+
+@pytest.fixture
+def paths(monkeypatch):
+    """Which write path each check-in took: True for PostgreSQL's autocommit statement."""
+    from backend.services import attendance as service
+    taken = []
+    real = service._record
+
+    def spy(conn, autocommit, *args):
+        taken.append(autocommit)
+        return real(conn, autocommit, *args)
+
+    monkeypatch.setattr(service, "_record", spy)
+    return taken
+
+
+def test_concurrent_check_ins_accept_exactly_one(world, clock, app, paths):
+    """Eight threads, eight event ids, one person and lesson: one accepted, seven stored 409s."""
+    pid, _h = world.person()
+    clock.set(START)
+    h = _token_with_person(pid, clock)
+    results = _post_at_once(app, world, h, [_body(world) for _ in range(8)])
+    codes = sorted((status, (body.get("error") or {}).get("code")) for status, body in results)
+    assert codes == [(201, None)] + [(409, "already_checked_in")] * 7
     rows = events()
     assert len(rows) == 8 and sum(r.accepted for r in rows) == 1
     assert db.session.execute(db.select(db.func.count()).select_from(AttendanceEvent)
                               .where(AttendanceEvent.accepted)).scalar() == 1
+    # Every outcome, accepted or lost, reached the live stream's table.
+    assert db.session.execute(db.select(db.func.count()).select_from(LiveEvent)).scalar() == 8
+    # PostgreSQL writes each event as its own single-statement transaction; SQLite in the session's.
+    assert paths == [db.engine.dialect.name == "postgresql"] * 8
+
+
+def test_concurrent_repeats_of_one_event_id_store_it_once(world, clock, app, paths):
+    """Eight threads send the same event id at once: one row, one 201, the rest replay it with 200."""
+    pid, _h = world.person()
+    clock.set(START)
+    h = _token_with_person(pid, clock)
+    eid = str(uuid.uuid4())
+    results = _post_at_once(app, world, h, [_body(world, eid) for _ in range(8)])
+    assert sorted(status for status, _ in results) == [200] * 7 + [201]
+    assert len({str(body) for _, body in results}) == 1 and results[0][1]["event_id"] == eid
+    assert len(events(person_id=pid)) == 1
+    assert db.session.execute(db.select(db.func.count()).select_from(LiveEvent)).scalar() == 1
+    assert paths == [db.engine.dialect.name == "postgresql"] * 8
 
 
 @pytest.mark.parametrize("status, accepted", [("draft", False), ("submitted", False), ("rejected", False),
