@@ -105,6 +105,8 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
     cfg["REDIS_URL"] = env.get("REDIS_URL") or None
     # Redis pub/sub channel of the live attendance stream (one per deployment sharing a Redis).
     cfg["LIVE_CHANNEL"] = env.get("LIVE_CHANNEL", "peixunquan:live:attendance")
+    # How long the live stream holds an event behind a missing id (an uncommitted or rolled-back one).
+    cfg["LIVE_GAP_HOLD_S"] = float(env.get("LIVE_GAP_HOLD_S", "0.5"))
     cfg["WECHAT_MODE"] = env.get("WECHAT_MODE", "stub")
     cfg["WECHAT_APPID"] = env.get("WECHAT_APPID")
     cfg["WECHAT_SECRET"] = env.get("WECHAT_SECRET")
@@ -121,6 +123,10 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
         if env.get(name):
             cfg[name] = env[name]
     cfg.update(overrides)
+    if cfg.get("LIVE_POLL_S") is None:
+        # The live stream's database poll: without Redis it is what brings other workers' events
+        # (so it must be quick); with Redis it is only a safety net behind pub/sub.
+        cfg["LIVE_POLL_S"] = float(env.get("LIVE_POLL_S") or (5.0 if cfg.get("REDIS_URL") else 0.5))
     missing = [n for n in _KEY_NAMES if not cfg.get(n)]
     if missing:
         if app_env == "production":

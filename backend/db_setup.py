@@ -24,6 +24,8 @@ def _sqlite_connect(dbapi_conn, _record):
 @event.listens_for(Engine, "begin")
 def _sqlite_begin(conn):
     # IMMEDIATE takes the write lock up front: concurrent writers queue on busy_timeout instead of
-    # failing with SQLITE_BUSY when a read transaction later tries to write.
+    # failing with SQLITE_BUSY when a read transaction later tries to write. A connection marked
+    # read_only (the live stream's frequent polls) begins a plain deferred read instead, so it
+    # never holds up a check-in.
     if conn.dialect.name == "sqlite":
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get("read_only") else "BEGIN IMMEDIATE")

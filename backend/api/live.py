@@ -6,13 +6,14 @@ import time
 
 from apiflask import APIBlueprint
 from flask import Response, current_app, request, stream_with_context
-from sqlalchemy import select
+from sqlalchemy import case, func, null, or_, select
 
 from ..clock import now
 from ..domain.identity import region_in_scope, region_prefix
 from ..extensions import db
 from ..live import broker
 from ..live.brokers import Lagged
+from ..live.cursor import HOLD_S, LiveCursor
 from ..models import LiveEvent
 from ..security.authz import actor, requires
 from ..services import attendance_views as views
@@ -22,8 +23,11 @@ bp = APIBlueprint("live", __name__, tag="Live")
 
 KEEPALIVE_S = 15.0
 STREAM_MAX_S = 3600.0  # clients reconnect (with Last-Event-ID) so long-lived connections get recycled
-REPLAY_MAX = 1000
+REPLAY_MAX = 1000  # rows per database poll; a longer backlog is read in several polls
 RETRY_MS = 3000
+POLL_S = 0.5  # LIVE_POLL_S when the config has none (backend/config.py sets it)
+GAP_CHECK_S = 0.1  # a gap is first looked up in the database this long after it appears
+LATE_WINDOW_S = 60.0  # ids given up on are looked for this long; a transaction open longer is not waited for
 
 
 def _last_event_id() -> int | None:
@@ -40,48 +44,105 @@ def _frame(event_id: int, payload: dict) -> str:
     return f"id: {event_id}\nevent: attendance\ndata: {data}\n\n"
 
 
-def _replay(scope: str | None, after_id: int) -> list:
-    stmt = select(LiveEvent.id, LiveEvent.payload).where(LiveEvent.id > after_id).order_by(LiveEvent.id)
+def _read(stmt) -> list:
+    """Run a read on its own short read-only connection (no write lock on SQLite, nothing held after)."""
+    with db.engine.connect().execution_options(read_only=True) as conn:
+        return conn.execute(stmt).all()
+
+
+def _max_id() -> int:
+    return _read(select(func.max(LiveEvent.id)))[0][0] or 0
+
+
+def _poll(scope: str | None, after_id: int, late_ids: list[int]) -> list:
+    """LiveEvent rows above `after_id` (and any of `late_ids`), in id order, at most REPLAY_MAX.
+
+    Every region's rows come back, because out-of-scope ids fill gaps in the sequence too; the
+    payload is only read for rows in scope.
+    """
+    payload = LiveEvent.payload
     if scope is not None:
-        stmt = stmt.where(LiveEvent.region_code.startswith(region_prefix(scope)))
-    return db.session.execute(stmt.limit(REPLAY_MAX)).all()
+        payload = case((LiveEvent.region_code.startswith(region_prefix(scope)), LiveEvent.payload), else_=null())
+    wanted = LiveEvent.id > after_id
+    if late_ids:
+        wanted = or_(wanted, LiveEvent.id.in_(late_ids))
+    stmt = (select(LiveEvent.id, LiveEvent.region_code, payload.label("payload"))
+            .where(wanted).order_by(LiveEvent.id).limit(REPLAY_MAX))
+    return _read(stmt)
 
 
-def _events(scope: str | None, last_id: int | None, keepalive: float, max_s: float):
-    # Subscribe before reading the replay so an event committed in between is in one or the other.
+def _gap_checks(cursor: LiveCursor) -> tuple[float, ...]:
+    """When to look in the database for a pending gap: shortly after it appears, and at its deadline."""
+    if cursor.gap_since is None:
+        return ()
+    # Under Redis the broker usually fills an out-of-order gap within milliseconds, so wait a little
+    # first; without it the missing ids are another worker's, and only the database has them.
+    return (cursor.gap_since + min(GAP_CHECK_S, cursor.hold), cursor.gap_deadline)
+
+
+def _events(scope: str | None, last_id: int | None, keepalive: float, max_s: float, poll_s: float, hold: float):
+    # The database is the source of truth, the broker the fast path and the wake-up. A cursor puts
+    # both sources in id order (backend/live/cursor.py), so a Last-Event-ID never skips an event.
     sub = broker().subscribe()
     try:
-        yield f"retry: {RETRY_MS}\n: connected\n\n"
-        replayed: set[int] = set()
-        if last_id is not None:
-            rows = _replay(scope, last_id)
-            for row in rows:
-                replayed.add(row.id)
-                yield _frame(row.id, row.payload)
-            if len(rows) == REPLAY_MAX:
-                # More were missed than one replay carries: end here, so the client reconnects with
-                # the last id it got and the next replay continues without a gap.
-                yield ": more to replay, reconnect with Last-Event-ID\n\n"
-                return
-        # Nothing below touches the database: give the connection back before blocking for hours.
+        # Subscribed before the first read, so an event committed in between is in one or the other.
+        top = _max_id()
         db.session.remove()
+        # A Last-Event-ID above everything stored (an emptied SQLite table restarts its ids) would
+        # hide every new event; nothing above the maximum exists to be skipped.
+        cursor = LiveCursor(top if last_id is None else min(last_id, top), hold=hold)
+        yield f"retry: {RETRY_MS}\n: connected\n\n"
+        client_id = None if last_id is None else cursor.watermark  # its Last-Event-ID if it reconnected now
         deadline = time.monotonic() + max_s
         last_write = time.monotonic()
+        last_poll = float("-inf")
+        next_poll = time.monotonic()  # at once: that is the replay
+        frames: list = []
         while True:
+            for event_id, payload in frames:
+                yield _frame(event_id, payload)
+                if client_id is not None and event_id < client_id:
+                    # A late event (given up, then committed after all): put the client's resume point
+                    # back, so that a reconnect does not replay everything after this event again.
+                    yield f": late event\nid: {client_id}\n\n"
+                else:
+                    client_id = event_id
+                last_write = time.monotonic()
             current = time.monotonic()
             if current >= deadline:
                 return
-            wait = max(0.0, min(keepalive - (current - last_write), deadline - current))
+            if current >= next_poll or any(last_poll < t <= current for t in _gap_checks(cursor)):
+                rows = _poll(scope, cursor.watermark, cursor.given_up_ids(since=current - LATE_WINDOW_S))
+                # Give the connection back to the pool before blocking again: a stream lives for an hour.
+                db.session.remove()
+                frames = []
+                for row in rows:
+                    frames += cursor.offer(row.id, region_in_scope(row.region_code, scope), row.payload, current)
+                frames += cursor.expire(current)
+                last_poll = current
+                # A full batch means more is stored: fetch the next one as soon as this one is through
+                # (a gap inside it is settled at the gap's deadline first).
+                more = len(rows) == REPLAY_MAX and cursor.watermark >= rows[-1].id
+                next_poll = current if more else current + poll_s
+                continue
+            frames = cursor.expire(current)
+            if frames:
+                continue
+            wake = min(deadline, last_write + keepalive, next_poll, *(t for t in _gap_checks(cursor) if t > last_poll))
             try:
-                msg = sub.get(timeout=wait)
+                msg = sub.get(timeout=max(0.0, wake - current))
             except Lagged:
-                # Messages were lost on the way; ending makes the client reconnect and replay them.
-                yield ": lagged, reconnect with Last-Event-ID\n\n"
-                return
-            if msg is not None and msg.get("id") not in replayed and region_in_scope(msg.get("region_code"), scope):
-                yield _frame(msg["id"], msg["payload"])
-                last_write = time.monotonic()
-            elif time.monotonic() - last_write >= keepalive:
+                # The broker dropped messages for this stream; the database has them all. Take a fresh
+                # subscription (before reading, as at the start) and catch up in this same stream.
+                sub.close()
+                sub = broker().subscribe()
+                next_poll = time.monotonic()
+                continue
+            if msg is not None and isinstance(msg.get("id"), int):
+                frames = cursor.offer(msg["id"], region_in_scope(msg.get("region_code"), scope),
+                                      msg.get("payload"), time.monotonic())
+            # Checked after messages too: other regions' traffic must not starve this stream's keep-alive.
+            if not frames and time.monotonic() - last_write >= keepalive:
                 yield ": keep-alive\n\n"
                 last_write = time.monotonic()
     finally:
@@ -100,7 +161,8 @@ def live_stream():
     cfg = current_app.config
     scope = a.region_code if a.role == "supervisor" else None
     generator = _events(scope, _last_event_id(), float(cfg.get("LIVE_KEEPALIVE_S", KEEPALIVE_S)),
-                        float(cfg.get("LIVE_STREAM_MAX_S", STREAM_MAX_S)))
+                        float(cfg.get("LIVE_STREAM_MAX_S", STREAM_MAX_S)), float(cfg.get("LIVE_POLL_S") or POLL_S),
+                        float(cfg.get("LIVE_GAP_HOLD_S", HOLD_S)))
     return Response(stream_with_context(generator), mimetype="text/event-stream",
                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 

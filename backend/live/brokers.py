@@ -18,8 +18,8 @@ from flask import current_app
 
 log = logging.getLogger(__name__)
 
-# A stream that falls this far behind is ended; the client reconnects with Last-Event-ID and
-# replays the gap from the database instead of the process buffering without bound.
+# A stream that falls this far behind is marked lagged and catches up from the database instead
+# of the process buffering without bound.
 QUEUE_SIZE = 1000
 _CREATE_LOCK = threading.Lock()
 
@@ -135,7 +135,7 @@ class RedisBroker(_FanOut):
         """PUBLISH the message; a Redis outage is logged, the event itself is already stored."""
         try:
             self._redis.publish(self.channel, json.dumps(message, ensure_ascii=False, separators=(",", ":")))
-        except Exception:  # noqa: BLE001 — streams resynchronise from the database on reconnect
+        except Exception:  # noqa: BLE001 — streams find the event in the database anyway
             log.exception("live: could not publish to Redis channel %s", self.channel)
 
     def subscribe(self) -> Subscription:
@@ -180,8 +180,8 @@ class RedisBroker(_FanOut):
                         self._deliver(msg["data"])
             except Exception:  # noqa: BLE001 — keep listening whatever Redis does
                 self._ready.clear()
-                # Messages published while we were away are lost to the live path: streams end and
-                # their clients replay the gap from the database with Last-Event-ID.
+                # Messages published while we were away are lost to the live path: streams take a
+                # fresh subscription and read the gap from the database.
                 self.mark_all_lagged()
                 failures += 1
                 if failures == 1:

@@ -4,16 +4,19 @@ from __future__ import annotations
 import http.client
 import json
 import threading
+import time
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import insert, text
 from werkzeug.serving import make_server
 
 from backend.extensions import db
 from backend.live import LocalBroker, broker, queue_publication
 from backend.models import LiveEvent
 from tests.api.attendance_fixtures import INSIDE, SITE, START, World, long_tokens, world  # noqa: F401
+from tests.conftest import BACKEND, TEST_KEYS
 
 M = timedelta(minutes=1)
 
@@ -58,6 +61,37 @@ def open_stream(client, headers, last_event_id=None):
 def live_config(app_config):
     app_config["LIVE_KEEPALIVE_S"] = 0.2
     return app_config
+
+
+def events(it, count: int, timeout: float = 3.0) -> list[dict]:
+    """The next `count` event frames, skipping comments; fails after `timeout` seconds."""
+    got: list[dict] = []
+    deadline = time.monotonic() + timeout
+    while len(got) < count:
+        assert time.monotonic() < deadline, f"only {len(got)} of {count} events: {got}"
+        got += [f for f in parse(next(it)) if "event" in f]
+    return got
+
+
+def live_row(event_id: int | None = None, region_code: str = "350102", publish: bool = False) -> int:
+    """Commit a LiveEvent row on a connection of its own, as another worker (or transaction) would."""
+    values = {"region_code": region_code, "lesson_id": None, "payload": {"probe": event_id},
+              "at": datetime.now(UTC)}
+    if event_id is not None:
+        values["id"] = event_id
+    with db.engine.begin() as conn:
+        new_id = conn.execute(insert(LiveEvent).values(**values).returning(LiveEvent.id)).scalar_one()
+    if publish:
+        broker().publish({"id": new_id, "region_code": region_code, "payload": values["payload"]})
+    return new_id
+
+
+def next_id() -> int:
+    """The id the sequence hands out next (read on a connection of its own: SQLite reads lock too)."""
+    with db.engine.connect() as conn:
+        return (conn.execute(db.select(db.func.max(LiveEvent.id))).scalar() or 0) + 1
+
+
 
 
 def test_stream_shows_accepted_and_rejected_events_in_scope(live_config, world, clock, staff, make_institution,
@@ -111,9 +145,9 @@ def test_replay_after_last_event_id(live_config, world, clock, client):
         resp.close()
 
 
-def test_long_replay_is_split_without_a_gap(live_config, world, clock, client, monkeypatch):
+def test_long_replay_continues_in_the_same_stream(live_config, world, clock, client, monkeypatch):
     from backend.api import live as live_api
-    monkeypatch.setattr(live_api, "REPLAY_MAX", 2)
+    monkeypatch.setattr(live_api, "REPLAY_MAX", 2)  # rows per poll: four events take three polls
     _pid, h = world.person()
     _pid2, h2 = world.person("李四")
     _u, sup = world.staff("supervisor", region_code="35")
@@ -123,17 +157,29 @@ def test_long_replay_is_split_without_a_gap(live_config, world, clock, client, m
     ids = [i for (i,) in db.session.execute(db.select(LiveEvent.id).order_by(LiveEvent.id))]
     resp, it = open_stream(client, sup, last_event_id=ids[0] - 1)
     try:
-        frames = [f for chunk in it for f in parse(chunk)]  # the stream ends by itself
+        got = events(it, 4)
+        assert parse(next(it)) == [{"comment": "keep-alive"}]  # and nothing twice
     finally:
         resp.close()
-    assert [f["id"] for f in frames if "id" in f] == ids[:2]
-    assert frames[-1]["comment"].startswith("more to replay")
-    resp, it = open_stream(client, sup, last_event_id=ids[1])
+    assert [f["id"] for f in got] == ids
+
+
+def test_backlog_of_2500_arrives_complete_and_in_order(live_config, app, client, staff):
+    _u, sup = staff("supervisor", region_code="3501")
+    rows = [{"region_code": "350102" if i % 5 else "350203", "lesson_id": None, "payload": {"n": i},
+             "at": datetime.now(UTC)} for i in range(2500)]
+    with db.engine.begin() as conn:
+        conn.execute(insert(LiveEvent), rows)
+    ids = [i for (i,) in db.session.execute(db.select(LiveEvent.id).order_by(LiveEvent.id))]
+    in_scope = [i for i, row in zip(ids, rows, strict=True) if row["region_code"].startswith("3501")]
+    resp, it = open_stream(client, sup, last_event_id=0)
     try:
-        got = parse(next(it)) + parse(next(it))
+        got = events(it, len(in_scope), timeout=20)
+        assert parse(next(it)) == [{"comment": "keep-alive"}]
     finally:
         resp.close()
-    assert [f["id"] for f in got] == ids[2:]
+    assert [f["id"] for f in got] == in_scope  # 2,000 Fuzhou events of 2,500; Xiamen's never
+    assert [f["data"]["n"] for f in got] == [n for n in range(2500) if n % 5]
 
 
 def test_stream_roles(world, client):
@@ -232,3 +278,184 @@ def test_prune_cli_keeps_recent_live_rows(app, world, clock):
     result = app.test_cli_runner().invoke(args=["live", "prune", "--days", "7"])
     assert result.exit_code == 0 and "pruned 1" in result.output
     assert db.session.execute(db.select(db.func.count()).select_from(LiveEvent)).scalar() == 0
+
+
+def test_row_committed_without_publication_reaches_an_open_stream(live_config, app, staff):
+    """Another gunicorn worker without Redis: its events reach this worker's stream only through the database."""
+    _u, sup = staff("supervisor", region_code="3501")
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    stream = http.client.HTTPConnection("127.0.0.1", server.server_port, timeout=5)
+    try:
+        stream.request("GET", "/api/v1/live/stream", headers=sup)
+        resp = stream.getresponse()
+        assert resp.status == 200
+        while resp.readline() != b": keep-alive\n":  # the stream is past its replay, waiting
+            pass
+        live_row(region_code="350203")  # Xiamen, out of scope: only moves the stream along
+        committed = time.monotonic()
+        new_id = live_row()  # no broker message at all
+        lines = []
+        while not any(line.startswith(b"data: ") for line in lines):
+            assert time.monotonic() - committed < 1.0, lines  # keep-alives keep coming meanwhile
+            line = resp.readline()
+            assert line, "stream ended"
+            lines.append(line)
+        assert time.monotonic() - committed < 1.0
+        assert f"id: {new_id}\n".encode() in lines
+        assert json.loads([x for x in lines if x.startswith(b"data: ")][0][6:]) == {"probe": None}
+    finally:
+        stream.close()
+        server.shutdown()
+        thread.join(5)
+        server.server_close()
+
+
+@pytest.mark.parametrize("publish_first", [True, False])
+def test_out_of_order_commit_is_emitted_in_id_order(live_config, app, client, staff, publish_first):
+    """Id N+1 commits (and is published) before N: the stream holds N+1 until N is there."""
+    app.config["LIVE_GAP_HOLD_S"] = 5.0
+    _u, sup = staff("supervisor", region_code="3501")
+    resp, it = open_stream(client, sup)
+    try:
+        n = next_id()
+        live_row(n + 1, publish=publish_first)
+        assert parse(next(it)) == [{"comment": "keep-alive"}]  # N+1 waits behind the gap
+        live_row(n, publish=not publish_first)  # the gap is filled from the other source
+        got = events(it, 2)
+        assert [f["id"] for f in got] == [n, n + 1]
+        assert parse(next(it)) == [{"comment": "keep-alive"}]
+    finally:
+        resp.close()
+    # The client reconnects with the id of the last frame it saw: it misses nothing, gets nothing twice.
+    live_row(n + 2)
+    resp, it = open_stream(client, sup, last_event_id=got[-1]["id"])
+    try:
+        assert [f["id"] for f in events(it, 1)] == [n + 2]
+        assert parse(next(it)) == [{"comment": "keep-alive"}]
+    finally:
+        resp.close()
+
+
+def test_gap_is_given_up_and_a_late_event_still_comes_once(live_config, app, client, staff):
+    app.config["LIVE_GAP_HOLD_S"] = 0.3
+    _u, sup = staff("supervisor", region_code="3501")
+    resp, it = open_stream(client, sup)
+    try:
+        n = next_id()
+        live_row(n + 1, publish=True)
+        started = time.monotonic()
+        [first] = events(it, 1)
+        assert first["id"] == n + 1 and time.monotonic() - started >= 0.3  # held for the gap, then let go
+        live_row(n)  # the transaction that held N commits after all, seen by the database poll only
+        frames = []
+        while not any(f.get("id") == n + 1 for f in frames):
+            frames += [f for f in parse(next(it)) if f.get("comment") != "keep-alive"]
+        # Emitted late, then the client's resume point is put back to N+1 (an id-only block, no event).
+        assert frames == [{"id": n, "event": "attendance", "data": {"probe": n}},
+                          {"comment": "late event", "id": n + 1}]
+        assert parse(next(it)) == [{"comment": "keep-alive"}]  # once only
+    finally:
+        resp.close()
+    resp, it = open_stream(client, sup, last_event_id=n + 1)
+    try:
+        assert parse(next(it)) == [{"comment": "keep-alive"}]  # nothing again on reconnect
+    finally:
+        resp.close()
+
+
+@pytest.mark.skipif(BACKEND != "postgres", reason="concurrent writers need PostgreSQL")
+def test_concurrent_transactions_committing_out_of_order(live_config, app, client, staff):
+    """Real sequence ids: A takes N and commits last, B takes N+1 and commits (and publishes) first."""
+    app.config["LIVE_GAP_HOLD_S"] = 5.0
+    _u, sup = staff("supervisor", region_code="3501")
+    resp, it = open_stream(client, sup)
+    conn_a = db.engine.connect()
+    try:
+        trans_a = conn_a.begin()
+        values = {"region_code": "350102", "lesson_id": None, "payload": {"who": "A"}, "at": datetime.now(UTC)}
+        id_a = conn_a.execute(insert(LiveEvent).values(**values).returning(LiveEvent.id)).scalar_one()
+        id_b = live_row(publish=True)
+        assert id_b == id_a + 1
+        assert parse(next(it)) == [{"comment": "keep-alive"}]
+        trans_a.commit()
+        assert [f["id"] for f in events(it, 2)] == [id_a, id_b]
+    finally:
+        conn_a.close()
+        resp.close()
+
+
+def test_lagged_subscription_catches_up_from_the_database(live_config, app, client, staff):
+    _u, sup = staff("supervisor", region_code="3501")
+    resp, it = open_stream(client, sup)
+    try:
+        assert parse(next(it)) == [{"comment": "keep-alive"}]
+        first = live_row(publish=True)
+        broker().mark_all_lagged()  # as when the Redis listener drops its connection
+        second = live_row()
+        assert [f["id"] for f in events(it, 2)] == [first, second]
+        assert broker().subscriber_count == 1  # the stream took a fresh subscription and goes on
+        third = live_row(publish=True)
+        assert [f["id"] for f in events(it, 1)] == [third]
+    finally:
+        resp.close()
+    assert broker().subscriber_count == 0
+
+
+def test_keep_alive_while_other_regions_are_busy(live_config, app, client, staff):
+    _u, sup = staff("supervisor", region_code="3501")
+    resp, it = open_stream(client, sup)
+    first = next_id()
+    stop = threading.Event()
+    local = broker()
+
+    def xiamen_traffic():
+        for i in range(first, first + 100):
+            if stop.wait(0.02):
+                return
+            local.publish({"id": i, "region_code": "350203", "payload": {"n": i}})
+
+    thread = threading.Thread(target=xiamen_traffic, daemon=True)
+    thread.start()
+    try:
+        started = time.monotonic()
+        assert parse(next(it)) == [{"comment": "keep-alive"}]
+        assert time.monotonic() - started < 0.5
+    finally:
+        stop.set()
+        thread.join(5)
+        resp.close()
+
+
+def test_stream_ends_at_its_maximum_age(live_config, app, client, staff):
+    app.config["LIVE_STREAM_MAX_S"] = 0.5
+    _u, sup = staff("supervisor", region_code="3501")
+    resp, it = open_stream(client, sup)
+    started = time.monotonic()
+    frames = [f for chunk in it for f in parse(chunk)]
+    resp.close()
+    assert 0.5 <= time.monotonic() - started < 2 and all("comment" in f for f in frames)
+
+
+def test_last_event_id_above_the_table_is_clamped(live_config, app, client, staff):
+    """SQLite reuses ids once old rows are pruned away: a stale Last-Event-ID must not hide new events."""
+    _u, sup = staff("supervisor", region_code="3501")
+    resp, it = open_stream(client, sup, last_event_id=10**9)
+    try:
+        new_id = live_row(publish=True)
+        assert [f["id"] for f in events(it, 1)] == [new_id]
+        assert parse(next(it)) == [{"comment": "keep-alive"}]  # an ordinary event, not a late one
+    finally:
+        resp.close()
+
+
+def test_poll_interval_defaults(monkeypatch, tmp_path):
+    from backend.config import load
+    monkeypatch.delenv("LIVE_POLL_S", raising=False)
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    assert load(str(tmp_path), dict(TEST_KEYS))["LIVE_POLL_S"] == 0.5  # what carries other workers' events
+    assert load(str(tmp_path), dict(TEST_KEYS, REDIS_URL="redis://x"))["LIVE_POLL_S"] == 5.0  # a safety net
+    assert load(str(tmp_path), dict(TEST_KEYS))["LIVE_GAP_HOLD_S"] == 0.5
+    monkeypatch.setenv("LIVE_POLL_S", "2")
+    assert load(str(tmp_path), dict(TEST_KEYS))["LIVE_POLL_S"] == 2.0

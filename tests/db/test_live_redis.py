@@ -1,5 +1,5 @@
-"""Two app processes (gunicorn, gevent worker) sharing a database and Redis: an attendance event
-posted to one appears within a second on a supervisor's stream served by the other."""
+"""Two app processes (gunicorn, gevent worker) sharing a database, with Redis or without: an attendance
+event posted to one appears within a second on a supervisor's stream served by the other."""
 from __future__ import annotations
 
 import http.client
@@ -23,12 +23,9 @@ KEYS = {"SECRET_KEY": "live-test-secret-key-0123456789abcdef0123456789",
         "DATA_KEY": "live-test-data-key-0123456789abcdef0123456789abc"}
 SITE = (26.0745, 119.2965)
 
-pytestmark = [
-    pytest.mark.redis,
-    pytest.mark.slow,
-    pytest.mark.skipif(not REDIS_URL and os.environ.get("CI") != "true",
-                       reason="needs TEST_REDIS_URL (a Redis server); CI always runs it"),
-]
+pytestmark = [pytest.mark.slow]
+needs_redis = pytest.mark.skipif(not REDIS_URL and os.environ.get("CI") != "true",
+                                 reason="needs TEST_REDIS_URL (a Redis server); CI always runs it")
 
 
 def _free_port() -> int:
@@ -138,6 +135,8 @@ def _next_frame(resp) -> dict:
             frame["data"] = json.loads(line[6:])
 
 
+@pytest.mark.redis
+@needs_redis
 def test_event_posted_to_one_process_reaches_a_stream_on_the_other(tmp_path):
     if not REDIS_URL:
         pytest.fail("CI=true needs TEST_REDIS_URL")
@@ -178,6 +177,49 @@ def test_event_posted_to_one_process_reaches_a_stream_on_the_other(tmp_path):
         frame2 = _next_frame(resp)
         assert frame2["data"]["accepted"] is False and frame2["data"]["reason"] == "already_checked_in"
         assert frame2["id"] > frame["id"]
+    finally:
+        if stream is not None:
+            stream.close()
+        for proc in procs:
+            _stop(proc)
+
+
+def test_without_redis_the_database_poll_carries_events_between_processes(tmp_path):
+    """`./scripts/run` without REDIS_URL: two workers, each with its own in-process broker."""
+    db_url = f"sqlite:///{tmp_path / 'shared.db'}"
+    seeded = _seed(db_url, tmp_path)
+    env = {**os.environ, **KEYS, "DATABASE_URL": db_url, "RATELIMIT_ENABLED": "false",
+           "INSTANCE_PATH": str(tmp_path), "UPLOAD_DIR": str(tmp_path / "uploads"), "LOG_LEVEL": "WARNING"}
+    for name in ("TEST_DB", "REDIS_URL", "LIVE_POLL_S"):
+        env.pop(name, None)
+    port_a, port_b = _free_port(), _free_port()
+    logs = (tmp_path / "a.log", tmp_path / "b.log")
+    procs = [_start(port_a, env, logs[0]), _start(port_b, env, logs[1])]
+    stream = None
+    try:
+        _wait_ready(port_a, procs[0], logs[0])
+        _wait_ready(port_b, procs[1], logs[1])
+        stream = http.client.HTTPConnection("127.0.0.1", port_b, timeout=10)
+        stream.request("GET", "/api/v1/live/stream", headers={"Authorization": f"Bearer {seeded['supervisor']}"})
+        resp = stream.getresponse()
+        assert resp.status == 200
+        assert resp.readline().startswith(b"retry:") and b"connected" in resp.readline()
+        body = {"event_id": str(uuid.uuid4()), "lesson_id": seeded["lesson_id"], "kind": "check_in",
+                "lat": SITE[0] + 0.0003, "lon": SITE[1], "accuracy_m": 15, "coord_sys": "wgs84",
+                "client_time": datetime.now(UTC).isoformat()}
+        status, answer = _post(port_a, seeded["trainee"], body)
+        assert status == 201, answer
+        posted_at = time.monotonic()
+        frame = _next_frame(resp)
+        assert time.monotonic() - posted_at < 1.0
+        assert frame["data"]["person_id"] == seeded["person_id"] and frame["data"]["accepted"] is True
+        # One from B itself (its own broker) and then one from A again: both arrive, in id order.
+        status, _ = _post(port_b, seeded["trainee"], dict(body, event_id=str(uuid.uuid4())))
+        status2, _ = _post(port_a, seeded["trainee"], dict(body, event_id=str(uuid.uuid4()), kind="check_out"))
+        assert (status, status2) == (409, 201)
+        frames = [_next_frame(resp), _next_frame(resp)]
+        assert [f["id"] for f in frames] == [frame["id"] + 1, frame["id"] + 2]
+        assert [f["data"]["kind"] for f in frames] == ["check_in", "check_out"]
     finally:
         if stream is not None:
             stream.close()
