@@ -6,7 +6,11 @@ import gc
 
 
 def post_worker_init(worker):
-    """Tune a freshly loaded worker: freeze the app's objects, accept one connection per wake-up."""
+    """Tune a freshly loaded worker: open its database pool, freeze the app's objects, spread accepts."""
+    app = worker.wsgi
+    if hasattr(app, "app_context"):
+        from backend.db_setup import warm_pool
+        warm_pool(app)
     # Without the freeze every full collection walks the ~180,000 long-lived objects of the app
     # (SQLAlchemy metadata, schemas, the OpenAPI spec) and stalls all of a worker's requests for
     # 100-200 ms on a 2-core machine: that was the check-in p99. Frozen, it takes a few ms.

@@ -61,8 +61,9 @@ def _init_extensions(app: APIFlask) -> None:
         app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"connect_args": {"timeout": 30}})
     else:
         # No pool_pre_ping: it costs a round trip on every request; recycling covers idle server-side timeouts.
-        app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_recycle": 1800, "pool_size": 10,
-                                                            "max_overflow": 20})
+        app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_recycle": 1800,
+                                                            "pool_size": app.config["DB_POOL_SIZE"],
+                                                            "max_overflow": app.config["DB_MAX_OVERFLOW"]})
     db.init_app(app)
     migrate.init_app(app, db, directory=str(REPO / "migrations"), render_as_batch=True, compare_type=True)
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"] or "memory://")

@@ -103,6 +103,11 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
     db_default = f"sqlite:///{inst / 'peixunquan.db'}"
     cfg["SQLALCHEMY_DATABASE_URI"] = _normalise_db_url(env.get("DATABASE_URL", db_default))
     cfg["REDIS_URL"] = env.get("REDIS_URL") or None
+    # Connections each worker keeps open to PostgreSQL. At least the requests a worker runs at once:
+    # a smaller pool closes the extra connections after every burst, and each new one costs a
+    # backend start plus fresh plans (2 ms for the check-in read). Overflow covers spikes.
+    cfg["DB_POOL_SIZE"] = int(env.get("DB_POOL_SIZE", "20"))
+    cfg["DB_MAX_OVERFLOW"] = int(env.get("DB_MAX_OVERFLOW", "10"))
     # Redis pub/sub channel of the live attendance stream (one per deployment sharing a Redis).
     cfg["LIVE_CHANNEL"] = env.get("LIVE_CHANNEL", "peixunquan:live:attendance")
     # How long the live stream holds an event behind a missing id (an uncommitted or rolled-back one).

@@ -1,4 +1,4 @@
-"""attendance: index of each person's accepted fixes by time (the check-in's impossible_speed read)
+"""check-in path: index each person's accepted fixes by time; live events lose the unused region index
 
 Revision ID: 5c1e7d9a04b2
 Revises: 8082daa465e5
@@ -20,9 +20,13 @@ def upgrade():
         batch_op.create_index('ix_attendance_person_fixes', ['person_id', 'received_at'], unique=False,
                               sqlite_where=sa.text('accepted = 1 AND lat IS NOT NULL'),
                               postgresql_where=sa.text('accepted AND lat IS NOT NULL'))
+    with op.batch_alter_table('live_events', schema=None) as batch_op:
+        batch_op.drop_index('ix_live_events_region_code')
 
 
 def downgrade():
+    with op.batch_alter_table('live_events', schema=None) as batch_op:
+        batch_op.create_index('ix_live_events_region_code', ['region_code'], unique=False)
     with op.batch_alter_table('attendance_events', schema=None) as batch_op:
         batch_op.drop_index('ix_attendance_person_fixes', sqlite_where=sa.text('accepted = 1 AND lat IS NOT NULL'),
                             postgresql_where=sa.text('accepted AND lat IS NOT NULL'))
