@@ -79,6 +79,20 @@ class ObjectionOut(Schema):
     text = String()
     recorded_by = Integer()
     recorded_at = String()
+    status = String(metadata={"description": "open (holds the payout), upheld or dismissed"})
+    resolved_by = Integer(allow_none=True)
+    resolved_at = String(allow_none=True)
+    resolution = String(allow_none=True)
+
+
+class ObjectionDecisionIn(Schema):
+    decision = String(required=True, validate=OneOf(["dismissed", "upheld"]),
+                      metadata={"description": "dismissed: payout may go on; upheld: the claim goes back to submitted"})
+    note = String(load_default=None, allow_none=True, validate=Length(max=2000))
+
+
+class ClaimRejectIn(Schema):
+    reason = String(required=True, validate=Length(min=1, max=2000))
 
 
 class ClaimSummaryOut(Schema):
@@ -97,6 +111,7 @@ class ClaimSummaryOut(Schema):
     publicity_ends_at = String(allow_none=True)
     disbursed_by = Integer(allow_none=True)
     disbursed_at = String(allow_none=True)
+    rejected_reason = String(allow_none=True)
 
 
 class ClaimOut(ClaimSummaryOut):

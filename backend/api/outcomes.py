@@ -15,6 +15,7 @@ from .outcome_schemas import (
     CertificatePublicOut,
     ClaimOut,
     ClaimQuery,
+    ClaimRejectIn,
     ClaimStatusOut,
     ClaimSummaryOut,
     CompletionOut,
@@ -22,6 +23,7 @@ from .outcome_schemas import (
     EvaluationIn,
     EvaluationOut,
     MySubsidyOut,
+    ObjectionDecisionIn,
     ObjectionIn,
     ObjectionOut,
     PlanStatusOut,
@@ -153,10 +155,33 @@ def post_objection(claim_id, body):
     return subsidy.objection_view(subsidy.add_objection(actor(), claim_id, body["text"], now()))
 
 
+@bp.post("/subsidy-claims/<int:claim_id>/objections/<int:objection_id>/resolve")
+@bp.input(ObjectionDecisionIn, arg_name="body")
+@bp.output(ObjectionOut)
+@bp.doc(summary="Settle an open objection: dismissed lets the payout go on; upheld sends the claim back to "
+                "submitted for another review (its approval and publicity are cleared)",
+        responses={404: "not_found", 409: "invalid_state"})
+@requires("supervisor")
+def post_objection_resolve(claim_id, objection_id, body):
+    return subsidy.objection_view(subsidy.resolve_objection(actor(), claim_id, objection_id, body["decision"],
+                                                            body.get("note"), now()))
+
+
+@bp.post("/subsidy-claims/<int:claim_id>/reject")
+@bp.input(ClaimRejectIn, arg_name="body")
+@bp.output(ClaimStatusOut)
+@bp.doc(summary="Reject a claim before payout (submitted or approved): nothing is paid, no voucher written off",
+        responses={409: "invalid_state"})
+@requires("supervisor")
+def post_claim_reject(claim_id, body):
+    claim = subsidy.reject_claim(actor(), claim_id, body["reason"], now())
+    return {"id": claim.id, "status": claim.status, "total_fen": claim.total_fen, "publicity_ends_at": None}
+
+
 @bp.post("/subsidy-claims/<int:claim_id>/disburse")
 @bp.output(DisburseOut)
 @bp.doc(summary="Disburse (second supervisor, after publicity); writes off every voucher on the claim",
-        responses={409: "invalid_state / same_approver / publicity_period / voucher_state_changed"})
+        responses={409: "invalid_state / same_approver / publicity_period / objection_open / voucher_state_changed"})
 @requires("supervisor")
 def post_disburse(claim_id):
     return subsidy.disburse_claim(actor(), claim_id, now())

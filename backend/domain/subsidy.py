@@ -106,9 +106,16 @@ def publicity_ends_at(approved_at: datetime, working_days: int = PUBLICITY_WORKI
     return datetime.combine(last + timedelta(days=1), time(0), tzinfo=SHANGHAI).astimezone(UTC)
 
 
-def check_disburse(approved_by, disbursing_user, publicity_ends_at: datetime, now: datetime) -> None:
-    """Raise unless a second supervisor disburses after publicity: 409 same_approver / publicity_period."""
+def check_disburse(approved_by, disbursing_user, publicity_ends_at: datetime, now: datetime,
+                   open_objections: int = 0) -> None:
+    """Raise unless a second supervisor disburses after publicity with no objection left open.
+
+    409 same_approver / publicity_period / objection_open: an objection raised during 公示 holds the
+    money until a supervisor dismisses it (or upholds it, which sends the claim back for review).
+    """
     if approved_by == disbursing_user:
         raise conflict("same_approver")
     if now < publicity_ends_at:
         raise conflict("publicity_period", ends_at=_shanghai(publicity_ends_at).isoformat())
+    if open_objections:
+        raise conflict("objection_open", open=open_objections)

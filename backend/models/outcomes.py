@@ -62,6 +62,7 @@ class SubsidyClaim(db.Model):
     publicity_ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     disbursed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     disbursed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    rejected_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class SubsidyLine(db.Model):
@@ -89,14 +90,21 @@ class SubsidyLine(db.Model):
 
 
 class PublicityObjection(db.Model):
-    """An objection raised during a claim's publicity period (公示)."""
+    """An objection raised during a claim's publicity period (公示); an open one holds the payout."""
 
     __tablename__ = "publicity_objections"
+    __table_args__ = (
+        CheckConstraint("status IN ('open','upheld','dismissed')", name="status"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     claim_id: Mapped[int] = mapped_column(ForeignKey("subsidy_claims.id"), index=True)
     text: Mapped[str] = mapped_column(Text)
     recorded_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    status: Mapped[str] = mapped_column(String(12), default="open", server_default="open")
+    resolved_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    resolution: Mapped[str | None] = mapped_column(Text)
 
 
 class Evaluation(db.Model):

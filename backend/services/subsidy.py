@@ -9,7 +9,7 @@ from sqlalchemy import func, select, update
 
 from ..domain import attendance as attendance_rules
 from ..domain import subsidy as rules
-from ..domain.errors import conflict
+from ..domain.errors import conflict, invalid, not_found
 from ..domain.identity import region_prefix
 from ..extensions import db
 from ..models import (
@@ -196,7 +196,7 @@ def claim_summary(claim: SubsidyClaim, now: datetime) -> dict:
             "progress": progress(claim, now), "total_fen": claim.total_fen, "created_at": iso(claim.created_at),
             "approved_by": claim.approved_by, "approved_at": iso(claim.approved_at),
             "publicity_ends_at": iso(claim.publicity_ends_at), "disbursed_by": claim.disbursed_by,
-            "disbursed_at": iso(claim.disbursed_at)}
+            "disbursed_at": iso(claim.disbursed_at), "rejected_reason": claim.rejected_reason}
 
 
 def claim_view(claim: SubsidyClaim, now: datetime) -> dict:
@@ -213,7 +213,8 @@ def claim_view(claim: SubsidyClaim, now: datetime) -> dict:
 def objection_view(o: PublicityObjection) -> dict:
     """A recorded publicity objection."""
     return {"id": o.id, "claim_id": o.claim_id, "text": o.text, "recorded_by": o.recorded_by,
-            "recorded_at": o.recorded_at.isoformat()}
+            "recorded_at": o.recorded_at.isoformat(), "status": o.status, "resolved_by": o.resolved_by,
+            "resolved_at": o.resolved_at.isoformat() if o.resolved_at else None, "resolution": o.resolution}
 
 
 def claims_stmt(a: Actor, status: str | None):
@@ -289,12 +290,70 @@ def add_objection(a: Actor, claim_id: int, text: str, now: datetime) -> Publicit
     return obj
 
 
+OBJECTION_DECISIONS = ("dismissed", "upheld")
+
+
+def resolve_objection(a: Actor, claim_id: int, objection_id: int, decision: str, note: str | None,
+                      now: datetime) -> PublicityObjection:
+    """Settle an open objection: dismissed lets the payout go on; upheld withdraws the approval.
+
+    An upheld objection sends the claim back to `submitted` (approval and publicity cleared), so it
+    is reviewed again: rejected, or approved with a new publicity period.
+    """
+    claim = _supervised(a, claim_id)
+    obj = db.session.get(PublicityObjection, objection_id)
+    if obj is None or obj.claim_id != claim.id:
+        raise not_found("not_found", object="publicity_objection", id=objection_id)
+    if decision not in OBJECTION_DECISIONS:
+        raise invalid("validation_error", field="decision")
+    if claim.status != "approved":
+        raise conflict("invalid_state", status=claim.status, action="resolve_objection")
+    done = db.session.execute(update(PublicityObjection).where(PublicityObjection.id == obj.id,
+                                                               PublicityObjection.status == "open")
+                              .values(status=decision, resolved_by=a.user_id, resolved_at=now,
+                                      resolution=(note or "").strip() or None)).rowcount
+    if done != 1:
+        raise conflict("invalid_state", status=obj.status, action="resolve_objection")
+    if decision == "upheld":
+        back = db.session.execute(update(SubsidyClaim).where(SubsidyClaim.id == claim.id,
+                                                             SubsidyClaim.status == "approved")
+                                  .values(status="submitted", approved_by=None, approved_at=None,
+                                          publicity_ends_at=None)).rowcount
+        if back != 1:
+            raise conflict("invalid_state", action="resolve_objection")
+    db.session.refresh(obj)
+    audit.record(a.label, "subsidy_claim.objection_resolve", "subsidy_claim", claim.id, now,
+                 before={"objection_id": obj.id, "status": "open"},
+                 after={"objection_id": obj.id, "status": decision, "resolution": obj.resolution,
+                        "claim_status": "submitted" if decision == "upheld" else "approved"})
+    return obj
+
+
+def reject_claim(a: Actor, claim_id: int, reason: str, now: datetime) -> SubsidyClaim:
+    """Refuse a claim before payout (submitted or approved): nothing is paid, no voucher written off."""
+    claim = _supervised(a, claim_id)
+    before = claim.status
+    if before not in ("submitted", "approved"):
+        raise conflict("invalid_state", status=before, action="reject")
+    done = db.session.execute(update(SubsidyClaim).where(SubsidyClaim.id == claim.id,
+                                                         SubsidyClaim.status.in_(("submitted", "approved")))
+                              .values(status="rejected", rejected_reason=reason.strip())).rowcount
+    if done != 1:
+        raise conflict("invalid_state", action="reject")
+    db.session.refresh(claim)
+    audit.record(a.label, "subsidy_claim.reject", "subsidy_claim", claim.id, now, before={"status": before},
+                 after={"status": "rejected", "reason": claim.rejected_reason})
+    return claim
+
+
 def disburse_claim(a: Actor, claim_id: int, now: datetime) -> dict:
     """Second supervisor pays out after publicity; every voucher on the claim is written off with it."""
     claim = _supervised(a, claim_id)
     if claim.status != "approved":
         raise conflict("invalid_state", status=claim.status, action="disburse")
-    rules.check_disburse(claim.approved_by, a.user_id, claim.publicity_ends_at, now)
+    open_objections = db.session.execute(select(func.count()).select_from(PublicityObjection).where(
+        PublicityObjection.claim_id == claim.id, PublicityObjection.status == "open")).scalar()
+    rules.check_disburse(claim.approved_by, a.user_id, claim.publicity_ends_at, now, open_objections)
     done = db.session.execute(update(SubsidyClaim).where(SubsidyClaim.id == claim.id,
                                                          SubsidyClaim.status == "approved")
                               .values(status="disbursed", disbursed_by=a.user_id, disbursed_at=now)).rowcount

@@ -83,6 +83,7 @@ def test_results_to_written_off_vouchers_and_statistics(app, client, clock, worl
     r = client.post(f"{API}/subsidy-claims/{claim_id}/objections", json={"text": "有学员反映未实际参训"},
                     headers=w.sup2_h)
     assert r.status_code == 201 and r.get_json()["text"] == "有学员反映未实际参训"
+    objection_id = r.get_json()["id"]
 
     # Two people, after publicity.
     r = client.post(f"{API}/subsidy-claims/{claim_id}/disburse", headers=w.sup1_h)
@@ -94,6 +95,12 @@ def test_results_to_written_off_vouchers_and_statistics(app, client, clock, worl
     assert client.get(f"{API}/me/subsidies", headers=w.a_h).get_json()[0]["progress_label"] == "公示中"
     clock.set(sh(2026, 3, 13, 9))
     assert client.get(f"{API}/me/subsidies", headers=w.a_h).get_json()[0]["progress_label"] == "已审核"
+    # The objection raised during publicity holds the money until a supervisor settles it.
+    r = client.post(f"{API}/subsidy-claims/{claim_id}/disburse", headers=w.sup2_h)
+    assert r.status_code == 409 and error(r) == "objection_open"
+    r = client.post(f"{API}/subsidy-claims/{claim_id}/objections/{objection_id}/resolve",
+                    json={"decision": "dismissed", "note": "核对签到与人脸记录，属实参训"}, headers=w.sup2_h)
+    assert r.status_code == 200 and r.get_json()["status"] == "dismissed"
     r = client.post(f"{API}/subsidy-claims/{claim_id}/disburse", headers=w.sup2_h)
     assert r.status_code == 200, r.get_json()
     assert r.get_json() == {"status": "disbursed", "total_fen": 86000, "vouchers_written_off": 2}
@@ -117,9 +124,9 @@ def test_results_to_written_off_vouchers_and_statistics(app, client, clock, worl
     assert r.status_code == 200
     actions = [(e["action"], e["actor"]) for e in r.get_json()]
     assert [a for a, _ in actions] == ["subsidy_claim.create", "subsidy_claim.approve", "subsidy_claim.objection",
-                                      "subsidy_claim.disburse"]
+                                      "subsidy_claim.objection_resolve", "subsidy_claim.disburse"]
     assert actions[1][1].startswith("supervisor:") and actions[1][1].endswith(f":{w.sup1.id}")
-    assert actions[3][1].endswith(f":{w.sup2.id}")
+    assert actions[4][1].endswith(f":{w.sup2.id}")
     assert verify_chain() == (True, verify_chain()[1], None)
 
     # Statistics for the region and March agree with the rows.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
+import pytest
 from sqlalchemy import select
 
 from backend.extensions import db
@@ -222,3 +223,94 @@ def test_bayesian_rating_few_perfect_do_not_beat_many_good(client, world, make_i
     empty = make_institution("350102")
     assert client.get(f"{API}/institutions/{empty.id}/rating").get_json()["score"] == 3.5
     assert client.get(f"{API}/institutions/999999/rating").status_code == 404
+
+
+def _approved_claim(client, clock, w) -> int:
+    claim_id = complete_and_approve(client, clock, w)["subsidy_claim_id"]
+    assert client.post(f"{API}/subsidy-claims/{claim_id}/approve", headers=w.sup1_h).status_code == 200
+    return claim_id
+
+
+def _object(client, w, claim_id, text="有学员反映未实际参训") -> dict:
+    r = client.post(f"{API}/subsidy-claims/{claim_id}/objections", json={"text": text}, headers=w.sup1_h)
+    assert r.status_code == 201, r.get_json()
+    assert r.get_json()["status"] == "open"
+    return r.get_json()
+
+
+def test_an_open_objection_holds_the_payout_until_dismissed(client, clock, world):
+    w = world
+    claim_id = _approved_claim(client, clock, w)
+    objection = _object(client, w, claim_id)
+    clock.set(sh(2026, 3, 20, 10))  # publicity over
+    r = client.post(f"{API}/subsidy-claims/{claim_id}/disburse", headers=w.sup2_h)
+    assert r.status_code == 409 and error(r) == "objection_open"
+    assert r.get_json()["error"]["details"] == {"open": 1}
+    assert db.session.get(Voucher, w.va.id).status == "used"  # nothing written off
+    r = client.post(f"{API}/subsidy-claims/{claim_id}/objections/{objection['id']}/resolve",
+                    json={"decision": "dismissed", "note": "核查考勤记录属实"}, headers=w.sup2_h)
+    assert r.status_code == 200, r.get_json()
+    body = r.get_json()
+    assert (body["status"], body["resolved_by"], body["resolution"]) == ("dismissed", w.sup2.id, "核查考勤记录属实")
+    r = client.post(f"{API}/subsidy-claims/{claim_id}/objections/{objection['id']}/resolve",
+                    json={"decision": "upheld"}, headers=w.sup2_h)
+    assert r.status_code == 409 and error(r) == "invalid_state"  # settled once
+    r = client.post(f"{API}/subsidy-claims/{claim_id}/disburse", headers=w.sup2_h)
+    assert r.status_code == 200, r.get_json()
+    view = client.get(f"{API}/subsidy-claims/{claim_id}", headers=w.sup1_h).get_json()
+    assert [o["status"] for o in view["objections"]] == ["dismissed"]
+
+
+def test_an_upheld_objection_sends_the_claim_back_for_review(client, clock, world):
+    w = world
+    claim_id = _approved_claim(client, clock, w)
+    objection = _object(client, w, claim_id)
+    r = client.post(f"{API}/subsidy-claims/{claim_id}/objections/{objection['id']}/resolve",
+                    json={"decision": "upheld", "note": "签到照片与本人不符"}, headers=w.sup2_h)
+    assert r.status_code == 200 and r.get_json()["status"] == "upheld"
+    claim = db.session.get(SubsidyClaim, claim_id)
+    db.session.refresh(claim)
+    assert (claim.status, claim.approved_by, claim.publicity_ends_at) == ("submitted", None, None)
+    clock.set(sh(2026, 3, 20, 10))
+    r = client.post(f"{API}/subsidy-claims/{claim_id}/disburse", headers=w.sup2_h)
+    assert r.status_code == 409 and error(r) == "invalid_state"
+    # Approved again: a new publicity period starts from the new approval.
+    r = client.post(f"{API}/subsidy-claims/{claim_id}/approve", headers=w.sup1_h)
+    assert r.status_code == 200 and r.get_json()["publicity_ends_at"] > "2026-03-20"
+    audit = client.get(f"{API}/audit?object_type=subsidy_claim&object_id={claim_id}", headers=w.sup1_h).get_json()
+    assert "subsidy_claim.objection_resolve" in [e["action"] for e in audit]
+
+
+@pytest.mark.parametrize("approve_first", [False, True])
+def test_rejecting_a_claim_pays_nothing(client, clock, world, approve_first):
+    w = world
+    claim_id = (_approved_claim(client, clock, w) if approve_first
+                else complete_and_approve(client, clock, w)["subsidy_claim_id"])
+    r = client.post(f"{API}/subsidy-claims/{claim_id}/reject", json={"reason": ""}, headers=w.sup1_h)
+    assert r.status_code == 422 and error(r) == "validation_error"
+    r = client.post(f"{API}/subsidy-claims/{claim_id}/reject", json={"reason": "培训机构资质被暂停"}, headers=w.sup1_h)
+    assert r.status_code == 200 and r.get_json()["status"] == "rejected"
+    clock.set(sh(2026, 3, 20, 10))
+    for path, headers in (("disburse", w.sup2_h), ("approve", w.sup1_h)):
+        r = client.post(f"{API}/subsidy-claims/{claim_id}/{path}", headers=headers)
+        assert r.status_code == 409 and error(r) == "invalid_state"
+    r = client.post(f"{API}/subsidy-claims/{claim_id}/reject", json={"reason": "again"}, headers=w.sup1_h)
+    assert r.status_code == 409 and error(r) == "invalid_state"
+    assert db.session.get(Voucher, w.va.id).status == "used"
+    view = client.get(f"{API}/subsidy-claims/{claim_id}", headers=w.inst_h).get_json()
+    assert (view["status"], view["rejected_reason"]) == ("rejected", "培训机构资质被暂停")
+
+
+def test_objection_resolution_checks_scope_and_input(client, clock, world, staff):
+    w = world
+    claim_id = _approved_claim(client, clock, w)
+    objection = _object(client, w, claim_id)
+    _u, far_h = staff("supervisor", region_code="3502")
+    url = f"{API}/subsidy-claims/{claim_id}/objections/{objection['id']}/resolve"
+    assert client.post(url, json={"decision": "dismissed"}, headers=far_h).status_code in (403, 404)
+    r = client.post(url, json={"decision": "maybe"}, headers=w.sup1_h)
+    assert r.status_code == 422 and error(r) == "validation_error"
+    r = client.post(f"{API}/subsidy-claims/{claim_id}/objections/999999/resolve", json={"decision": "dismissed"},
+                    headers=w.sup1_h)
+    assert r.status_code == 404
+    assert db.session.get(SubsidyClaim, claim_id).status == "approved"

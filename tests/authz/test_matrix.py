@@ -93,6 +93,8 @@ EXPECTED = {
     "POST /api/v1/subsidy-claims/<int:claim_id>/approve": {'supervisor'},
     "POST /api/v1/subsidy-claims/<int:claim_id>/disburse": {'supervisor'},
     "POST /api/v1/subsidy-claims/<int:claim_id>/objections": {'supervisor'},
+    "POST /api/v1/subsidy-claims/<int:claim_id>/objections/<int:objection_id>/resolve": {'supervisor'},
+    "POST /api/v1/subsidy-claims/<int:claim_id>/reject": {'supervisor'},
     "POST /api/v1/users": {'supervisor', 'admin'},
     "POST /api/v1/voucher-batches": {'supervisor', 'admin'},
     "POST /api/v1/voucher-batches/<int:batch_id>/claims": {'trainee'},

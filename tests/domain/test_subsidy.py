@@ -175,3 +175,20 @@ def test_check_disburse(approver, payer, now, error):
     assert (e.value.code, e.value.status) == (error, 409)
     if error == "publicity_period":
         assert e.value.details == {"ends_at": "2026-10-14T00:00:00+08:00"}
+
+
+@pytest.mark.parametrize("now, open_objections, error", [
+    (ENDS, 0, None),
+    (ENDS, 1, "objection_open"),                  # publicity over, one objection still open
+    (ENDS + timedelta(days=30), 2, "objection_open"),
+    (ENDS - US, 1, "publicity_period"),           # the period is reported before the objection
+])
+def test_open_objections_hold_the_payout(now, open_objections, error):
+    if error is None:
+        s.check_disburse(1, 2, ENDS, now, open_objections)
+        return
+    with pytest.raises(AppError) as e:
+        s.check_disburse(1, 2, ENDS, now, open_objections)
+    assert (e.value.code, e.value.status) == (error, 409)
+    if error == "objection_open":
+        assert e.value.details == {"open": open_objections}

@@ -79,7 +79,15 @@ def through_api(app, lesson_id: int, site_id: int, third_person_id: int) -> None
 def inserted(plan_template, person_ids: list[int]) -> None:
     """A finished plan whose subsidy claim is in publicity, and one awaiting completion review."""
     from backend.extensions import db
-    from backend.models import Device, Enrollment, SubsidyClaim, SubsidyLine, TrainingPlan, User
+    from backend.models import (
+        Device,
+        Enrollment,
+        PublicityObjection,
+        SubsidyClaim,
+        SubsidyLine,
+        TrainingPlan,
+        User,
+    )
 
     t = datetime.now(UTC)
     today = t.date()
@@ -110,6 +118,8 @@ def inserted(plan_template, person_ids: list[int]) -> None:
         db.session.add(SubsidyLine(claim_id=claim.id, person_id=pid, line_type="training", credited_hours=hours,
                                    amount_fen=amount, capped=False, limited_by="hours", payee="institution",
                                    year=today.year))
+    db.session.add(PublicityObjection(claim_id=claim.id, text="有群众反映第二周有两天未开课", recorded_by=approver.id,
+                                      recorded_at=t - timedelta(hours=5)))
     kiosk = db.session.execute(db.select(Device)).scalars().first()
     kiosk.last_heartbeat_at = t - timedelta(seconds=40)
     kiosk.last_clock_skew_s = 185.0

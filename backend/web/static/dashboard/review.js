@@ -1,11 +1,14 @@
 // Review queues of the region: plans to approve, make-ups (with both photos), completions,
-// subsidy claims (approve; disburse by a second person after publicity) and kiosks that are
+// subsidy claims (approve; settle objections raised during publicity; reject; disburse by a second
+// person after publicity once no objection is open) and kiosks that are
 // offline or whose clocks drift.
 import { $, html, mount } from "../common/html.js";
 import { badge, busy, confirmAction, emptyState, errorText, toast } from "../common/ui.js";
 import {
   CLAIM_STATUS, DELIVERY, KIND, PLAN_TYPE, fmtDate, fmtDateTime, fmtHours, fmtMoney, fmtShort, fmtTime, label,
 } from "../common/format.js";
+
+const OBJECTION_STATUS = { open: "待处理", dismissed: "异议不成立", upheld: "异议成立" };
 
 const TABS = [
   ["plans", "方案审核"], ["makeups", "补卡审核"], ["completions", "结业审核"], ["subsidies", "补贴审核与拨付"],
@@ -174,6 +177,7 @@ async function subsidiesTab(el, api, user) {
         <details class="lines"><summary>查看补贴明细</summary><div class="lines-body">加载中…</div></details>
         <div class="result"></div>
         ${c.status === "submitted" ? html`<button type="button" class="primary approve">审核通过（开始公示）</button>` : disburseBlock(c, user)}
+        <button type="button" class="reject-claim">驳回申请</button>
       </article>`) : emptyState("没有待处理的补贴申请")}`);
   el.querySelectorAll("details.lines").forEach((d) => {
     d.addEventListener("toggle", async () => {
@@ -187,11 +191,38 @@ async function subsidiesTab(el, api, user) {
           <tbody>${c.lines.map((l) => html`<tr><td>${l.name}</td><td>${l.credited_hours}</td><td class="mono">${l.voucher_code || "—"}</td>
             <td>${fmtMoney(l.amount_fen)}</td><td>${label(LIMITED, l.limited_by) || ""}${l.capped ? " · 已封顶" : ""}</td></tr>`)}</tbody></table></div>
           ${(c.explanations || []).length ? html`<h4>未纳入补贴的学员</h4><ul>${c.explanations.map((x) => html`<li>${x.name}：${(x.reasons || []).map((r) => label(NOT_PAID, r)).join("、")}</li>`)}</ul>` : ""}
-          ${(c.objections || []).length ? html`<h4>公示异议</h4><ul>${c.objections.map((o) => html`<li>${fmtShort(o.recorded_at)} ${o.text}</li>`)}</ul>` : ""}`);
+          ${(c.objections || []).length ? html`<h4>公示异议</h4><p class="small muted">未处理的异议会暂停拨付：核实后驳回异议即可继续拨付；异议成立则退回重审，重新审核后重新公示。</p>
+            <ul>${c.objections.map((o) => html`<li data-objection="${o.id}">${fmtShort(o.recorded_at)} ${o.text}
+              ${badge(OBJECTION_STATUS[o.status] || o.status, o.status === "open" ? "warn" : "")}${o.resolution ? html` <span class="small muted">${o.resolution}</span>` : ""}
+              ${o.status === "open" && c.status === "approved" ? html`<button type="button" class="small resolve" data-decision="dismissed">异议不成立</button>
+                <button type="button" class="small resolve" data-decision="upheld">异议成立，退回重审</button>` : ""}</li>`)}</ul>` : ""}`);
+        box.querySelectorAll("button.resolve").forEach((btn) => {
+          btn.onclick = () => busy(btn, async () => {
+            const note = window.prompt("请填写核查结论：");
+            if (note === null) return;
+            const li = btn.closest("li");
+            const r = await api.post(`/subsidy-claims/${c.id}/objections/${li.dataset.objection}/resolve`,
+              { decision: btn.dataset.decision, note: note.trim() || null });
+            toast(r.status === "upheld" ? "异议成立，申请已退回待审核" : "异议已处理，可继续拨付", "ok");
+            li.querySelectorAll("button.resolve").forEach((b) => b.remove());
+          }, (err) => toast(errorText(err), "error"));
+        });
       } catch (err) {
         mount(box, html`<div class="notice notice-error">${errorText(err)}</div>`);
       }
     });
+  });
+  el.querySelectorAll("button.reject-claim").forEach((btn) => {
+    btn.onclick = () => {
+      const card = btn.closest("article");
+      busy(btn, async () => {
+        const reason = window.prompt("请填写驳回原因（驳回后不拨付，培训券不核销）：");
+        if (!reason || !reason.trim()) return;
+        await api.post(`/subsidy-claims/${card.dataset.claim}/reject`, { reason: reason.trim() });
+        mount($(card, ".result"), html`<div class="notice notice-ok">申请已驳回。</div>`);
+        card.querySelectorAll("button.approve, button.disburse, button.reject-claim").forEach((b) => b.remove());
+      }, (err) => mount($(card, ".result"), html`<div class="notice notice-error">${errorText(err)}</div>`));
+    };
   });
   el.querySelectorAll("button.approve, button.disburse").forEach((btn) => {
     btn.onclick = () => {
