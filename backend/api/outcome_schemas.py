@@ -148,6 +148,11 @@ class CertificatePublicOut(Schema):
     occupation_code = String()
     institution = String()
     issued_on = String()
+    revoked_on = String(allow_none=True, metadata={"description": "Asia/Shanghai date, when revoked"})
+
+
+class CertificateRevokeIn(Schema):
+    reason = String(required=True, validate=Length(min=1, max=2000))
 
 
 class CertificateOut(Schema):

@@ -13,6 +13,7 @@ from .outcome_schemas import (
     ArchiveOut,
     CertificateOut,
     CertificatePublicOut,
+    CertificateRevokeIn,
     ClaimOut,
     ClaimQuery,
     ClaimRejectIn,
@@ -188,6 +189,17 @@ def post_disburse(claim_id):
 
 
 # ---- certificates (public) and trainee views ------------------------------------------------
+
+@bp.post("/certificates/<number>/revoke")
+@bp.input(CertificateRevokeIn, arg_name="body")
+@bp.output(CertificatePublicOut)
+@bp.doc(summary="Revoke a certificate (supervisor of the plan's region): verification shows it invalid; "
+                "an unpaid claim carrying the holder stops at disbursement",
+        responses={404: "not_found", 409: "invalid_state", 422: "invalid_certificate_number"})
+@requires("supervisor")
+def post_certificate_revoke(number, body):
+    return certificates.public_view(certificates.revoke_certificate(actor(), number, body["reason"], now()))
+
 
 @bp.get("/certificates/<number>")
 @bp.output(CertificatePublicOut)

@@ -66,6 +66,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "makeup_window_closed": ("补卡只能在课程当天申请", "Make-ups only on the lesson's day"),
     "same_approver": ("审核与拨付不能为同一人", "Disbursement needs a second person"),
     "publicity_period": ("公示期未结束", "The publicity period has not ended"),
+    "certificate_revoked": ("申请中有已撤销的证书，不能拨付", "A certificate on the claim has been revoked"),
     "objection_open": ("公示期间的异议尚未处理，暂不能拨付", "An objection raised during publicity is still open"),
     "already_evaluated": ("已评价过", "Already evaluated"),
     "not_completed": ("尚未完成培训", "Training not completed"),

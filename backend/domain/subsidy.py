@@ -107,11 +107,12 @@ def publicity_ends_at(approved_at: datetime, working_days: int = PUBLICITY_WORKI
 
 
 def check_disburse(approved_by, disbursing_user, publicity_ends_at: datetime, now: datetime,
-                   open_objections: int = 0) -> None:
+                   open_objections: int = 0, revoked_certificates: int = 0) -> None:
     """Raise unless a second supervisor disburses after publicity with no objection left open.
 
-    409 same_approver / publicity_period / objection_open: an objection raised during 公示 holds the
-    money until a supervisor dismisses it (or upholds it, which sends the claim back for review).
+    409 same_approver / publicity_period / objection_open / certificate_revoked: an objection raised
+    during 公示 holds the money until a supervisor dismisses it (or upholds it, which sends the claim
+    back for review); a certificate on the claim revoked since approval stops it (reject the claim).
     """
     if approved_by == disbursing_user:
         raise conflict("same_approver")
@@ -119,3 +120,5 @@ def check_disburse(approved_by, disbursing_user, publicity_ends_at: datetime, no
         raise conflict("publicity_period", ends_at=_shanghai(publicity_ends_at).isoformat())
     if open_objections:
         raise conflict("objection_open", open=open_objections)
+    if revoked_certificates:
+        raise conflict("certificate_revoked", revoked=revoked_certificates)

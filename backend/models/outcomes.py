@@ -38,6 +38,8 @@ class Certificate(db.Model):
     occupation_code: Mapped[str] = mapped_column(String(32))
     issued_on: Mapped[date]
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    revoked_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class SubsidyClaim(db.Model):

@@ -190,7 +190,8 @@ def public_view(cert: Certificate) -> dict:
     inst = db.session.get(Institution, cert.institution_id)
     return {"valid": cert.revoked_at is None, "number": cert.number,
             "holder_name_masked": identity.mask_name(person.name), "occupation_code": cert.occupation_code,
-            "institution": inst.name, "issued_on": cert.issued_on.isoformat()}
+            "institution": inst.name, "issued_on": cert.issued_on.isoformat(),
+            "revoked_on": shanghai_today(cert.revoked_at).isoformat() if cert.revoked_at else None}
 
 
 def verify_url(number: str) -> str:
@@ -257,3 +258,22 @@ def plan_certificates(a: Actor, plan_id: int) -> list[dict]:
                               .join(Institution, Institution.id == Certificate.institution_id)
                               .where(Certificate.plan_id == plan_id).order_by(Certificate.number)).all()
     return [dict(certificate_view(c, inst), name=name) for c, name, inst in rows]
+
+
+def revoke_certificate(a: Actor, number_text: str, reason: str, now: datetime) -> Certificate:
+    """Revoke a certificate (e.g. attendance found faked): public verification says invalid from now on.
+
+    Only a supervisor covering the plan's region; a certificate is revoked once. A claim not yet paid
+    that carries the holder stops at disbursement (409 certificate_revoked) until it is rejected.
+    """
+    cert = find_certificate(number_text)
+    plan = db.session.get(TrainingPlan, cert.plan_id)
+    ensure_region(a, plan.region_code)
+    done = db.session.execute(update(Certificate).where(Certificate.id == cert.id, Certificate.revoked_at.is_(None))
+                              .values(revoked_at=now, revoked_by=a.user_id, revoked_reason=reason.strip())).rowcount
+    if done != 1:
+        raise conflict("invalid_state", status="revoked", action="revoke")
+    db.session.refresh(cert)
+    audit.record(a.label, "certificate.revoke", "certificate", cert.id, now, before={"valid": True},
+                 after={"valid": False, "number": cert.number, "reason": cert.revoked_reason})
+    return cert

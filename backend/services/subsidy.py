@@ -13,6 +13,7 @@ from ..domain.errors import conflict, invalid, not_found
 from ..domain.identity import region_prefix
 from ..extensions import db
 from ..models import (
+    Certificate,
     Institution,
     Lesson,
     OnlineRecord,
@@ -353,7 +354,10 @@ def disburse_claim(a: Actor, claim_id: int, now: datetime) -> dict:
         raise conflict("invalid_state", status=claim.status, action="disburse")
     open_objections = db.session.execute(select(func.count()).select_from(PublicityObjection).where(
         PublicityObjection.claim_id == claim.id, PublicityObjection.status == "open")).scalar()
-    rules.check_disburse(claim.approved_by, a.user_id, claim.publicity_ends_at, now, open_objections)
+    revoked = db.session.execute(select(func.count(func.distinct(Certificate.id))).select_from(SubsidyLine).join(
+        Certificate, (Certificate.plan_id == claim.plan_id) & (Certificate.person_id == SubsidyLine.person_id))
+        .where(SubsidyLine.claim_id == claim.id, Certificate.revoked_at.is_not(None))).scalar()
+    rules.check_disburse(claim.approved_by, a.user_id, claim.publicity_ends_at, now, open_objections, revoked)
     done = db.session.execute(update(SubsidyClaim).where(SubsidyClaim.id == claim.id,
                                                          SubsidyClaim.status == "approved")
                               .values(status="disbursed", disbursed_by=a.user_id, disbursed_at=now)).rowcount

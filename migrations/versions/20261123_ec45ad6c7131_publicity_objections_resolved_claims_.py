@@ -1,4 +1,4 @@
-"""publicity objections resolved, claims rejected with a reason
+"""publicity objections resolved, claims rejected with a reason, certificates revoked with a reason
 
 Revision ID: ec45ad6c7131
 Revises: 5c1e7d9a04b2
@@ -30,9 +30,19 @@ def upgrade():
     with op.batch_alter_table('subsidy_claims', schema=None) as batch_op:
         batch_op.add_column(sa.Column('rejected_reason', sa.Text(), nullable=True))
 
+    with op.batch_alter_table('certificates', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('revoked_by', sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column('revoked_reason', sa.Text(), nullable=True))
+        batch_op.create_foreign_key(batch_op.f('fk_certificates_revoked_by_users'), 'users', ['revoked_by'], ['id'])
+
 
 
 def downgrade():
+    with op.batch_alter_table('certificates', schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f('fk_certificates_revoked_by_users'), type_='foreignkey')
+        batch_op.drop_column('revoked_reason')
+        batch_op.drop_column('revoked_by')
+
     with op.batch_alter_table('subsidy_claims', schema=None) as batch_op:
         batch_op.drop_column('rejected_reason')
 

@@ -175,7 +175,8 @@ def test_archive_certificates_and_evaluation_after_completion(app, client, clock
     r = client.get(f"{API}/certificates/{cert['number']}")
     assert r.status_code == 200
     assert r.get_json() == {"valid": True, "number": cert["number"], "holder_name_masked": "张*",
-                            "occupation_code": "4-01-02-01", "institution": w.inst.name, "issued_on": "2026-03-05"}
+                            "occupation_code": "4-01-02-01", "institution": w.inst.name, "issued_on": "2026-03-05",
+                            "revoked_on": None}
     r = client.get(f"{API}/certificates/{cert['number'].lower()[:-1]}0")
     assert r.status_code in (404, 422)
 

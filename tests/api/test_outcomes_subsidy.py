@@ -314,3 +314,39 @@ def test_objection_resolution_checks_scope_and_input(client, clock, world, staff
                     headers=w.sup1_h)
     assert r.status_code == 404
     assert db.session.get(SubsidyClaim, claim_id).status == "approved"
+
+
+def _certificates(client, w) -> dict:
+    r = client.get(f"{API}/plans/{w.plan.id}/certificates", headers=w.sup1_h)
+    assert r.status_code == 200
+    return {c["person_id"]: c["number"] for c in r.get_json()}
+
+
+def test_revoked_certificate_is_invalid_and_stops_the_payout(client, clock, world, staff):
+    w = world
+    claim_id = _approved_claim(client, clock, w)
+    number = _certificates(client, w)[w.a]
+    url = f"{API}/certificates/{number}/revoke"
+    assert client.post(url, json={"reason": "x"}, headers=w.inst_h).status_code == 403
+    _u, far_h = staff("supervisor", region_code="3502")
+    assert client.post(url, json={"reason": "x"}, headers=far_h).status_code in (403, 404)
+    r = client.post(url, json={"reason": ""}, headers=w.sup1_h)
+    assert r.status_code == 422 and error(r) == "validation_error"
+    r = client.post(f"{API}/certificates/12345/revoke", json={"reason": "x"}, headers=w.sup1_h)
+    assert r.status_code == 422 and error(r) == "invalid_certificate_number"
+    assert client.get(f"{API}/certificates/{number}").get_json()["valid"] is True
+    r = client.post(url, json={"reason": "考勤照片系他人代签"}, headers=w.sup1_h)
+    assert r.status_code == 200, r.get_json()
+    assert (r.get_json()["valid"], r.get_json()["revoked_on"]) == (False, "2026-03-05")
+    public = client.get(f"{API}/certificates/{number}").get_json()
+    assert public["valid"] is False and public["revoked_on"] == "2026-03-05"
+    assert "已撤销" in client.get(f"/certificates/{number}").get_data(as_text=True)
+    r = client.post(url, json={"reason": "again"}, headers=w.sup1_h)
+    assert r.status_code == 409 and error(r) == "invalid_state"
+    # The unpaid claim carrying the holder stops; rejecting it is the way out.
+    clock.set(sh(2026, 3, 20, 10))
+    r = client.post(f"{API}/subsidy-claims/{claim_id}/disburse", headers=w.sup2_h)
+    assert r.status_code == 409 and error(r) == "certificate_revoked"
+    assert db.session.get(Voucher, w.va.id).status == "used"
+    r = client.post(f"{API}/subsidy-claims/{claim_id}/reject", json={"reason": "证书已撤销"}, headers=w.sup2_h)
+    assert r.status_code == 200 and r.get_json()["status"] == "rejected"

@@ -95,6 +95,7 @@ EXPECTED = {
     "POST /api/v1/subsidy-claims/<int:claim_id>/objections": {'supervisor'},
     "POST /api/v1/subsidy-claims/<int:claim_id>/objections/<int:objection_id>/resolve": {'supervisor'},
     "POST /api/v1/subsidy-claims/<int:claim_id>/reject": {'supervisor'},
+    "POST /api/v1/certificates/<number>/revoke": {'supervisor'},
     "POST /api/v1/users": {'supervisor', 'admin'},
     "POST /api/v1/voucher-batches": {'supervisor', 'admin'},
     "POST /api/v1/voucher-batches/<int:batch_id>/claims": {'trainee'},

@@ -192,3 +192,17 @@ def test_open_objections_hold_the_payout(now, open_objections, error):
     assert (e.value.code, e.value.status) == (error, 409)
     if error == "objection_open":
         assert e.value.details == {"open": open_objections}
+
+
+@pytest.mark.parametrize("objections, revoked, error", [
+    (0, 0, None),
+    (0, 1, "certificate_revoked"),
+    (1, 1, "objection_open"),                     # an open objection is reported first
+])
+def test_revoked_certificates_stop_the_payout(objections, revoked, error):
+    if error is None:
+        s.check_disburse(1, 2, ENDS, ENDS, objections, revoked)
+        return
+    with pytest.raises(AppError) as e:
+        s.check_disburse(1, 2, ENDS, ENDS, objections, revoked)
+    assert (e.value.code, e.value.status) == (error, 409)
