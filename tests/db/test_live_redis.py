@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import uuid
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -137,6 +138,36 @@ def _next_frame(resp) -> dict:
 
 @pytest.mark.redis
 @needs_redis
+@contextmanager
+def _two_apps_and_a_stream(env: dict, tmp_path: Path, supervisor_token: str):
+    """Processes A and B on one database; yields (port of A, port of B, an open stream on B)."""
+    port_a, port_b = _free_port(), _free_port()
+    logs = (tmp_path / "a.log", tmp_path / "b.log")
+    procs = [_start(port_a, env, logs[0]), _start(port_b, env, logs[1])]
+    stream = None
+    try:
+        _wait_ready(port_a, procs[0], logs[0])
+        _wait_ready(port_b, procs[1], logs[1])
+        stream = http.client.HTTPConnection("127.0.0.1", port_b, timeout=10)
+        stream.request("GET", "/api/v1/live/stream", headers={"Authorization": f"Bearer {supervisor_token}"})
+        resp = stream.getresponse()
+        assert resp.status == 200 and resp.getheader("Content-Type").startswith("text/event-stream")
+        # The preamble is sent once process B's subscription is in place.
+        assert resp.readline().startswith(b"retry:") and b"connected" in resp.readline()
+        yield port_a, port_b, resp
+    finally:
+        if stream is not None:
+            stream.close()
+        for proc in procs:
+            _stop(proc)
+
+
+def _check_in(seeded: dict) -> dict:
+    return {"event_id": str(uuid.uuid4()), "lesson_id": seeded["lesson_id"], "kind": "check_in",
+            "lat": SITE[0] + 0.0003, "lon": SITE[1], "accuracy_m": 15, "coord_sys": "wgs84",
+            "client_time": datetime.now(UTC).isoformat()}
+
+
 def test_event_posted_to_one_process_reaches_a_stream_on_the_other(tmp_path):
     if not REDIS_URL:
         pytest.fail("CI=true needs TEST_REDIS_URL")
@@ -146,23 +177,8 @@ def test_event_posted_to_one_process_reaches_a_stream_on_the_other(tmp_path):
            "LIVE_CHANNEL": f"test-live-{uuid.uuid4().hex}", "INSTANCE_PATH": str(tmp_path),
            "UPLOAD_DIR": str(tmp_path / "uploads"), "LOG_LEVEL": "WARNING"}
     env.pop("TEST_DB", None)
-    port_a, port_b = _free_port(), _free_port()
-    logs = (tmp_path / "a.log", tmp_path / "b.log")
-    procs = [_start(port_a, env, logs[0]), _start(port_b, env, logs[1])]
-    stream = None
-    try:
-        _wait_ready(port_a, procs[0], logs[0])
-        _wait_ready(port_b, procs[1], logs[1])
-        stream = http.client.HTTPConnection("127.0.0.1", port_b, timeout=10)
-        stream.request("GET", "/api/v1/live/stream", headers={"Authorization": f"Bearer {seeded['supervisor']}"})
-        resp = stream.getresponse()
-        assert resp.status == 200 and resp.getheader("Content-Type").startswith("text/event-stream")
-        # The preamble is sent once process B's Redis subscription is confirmed.
-        assert resp.readline().startswith(b"retry:") and b"connected" in resp.readline()
-
-        body = {"event_id": str(uuid.uuid4()), "lesson_id": seeded["lesson_id"], "kind": "check_in",
-                "lat": SITE[0] + 0.0003, "lon": SITE[1], "accuracy_m": 15, "coord_sys": "wgs84",
-                "client_time": datetime.now(UTC).isoformat()}
+    with _two_apps_and_a_stream(env, tmp_path, seeded["supervisor"]) as (port_a, _port_b, resp):
+        body = _check_in(seeded)
         status, answer = _post(port_a, seeded["trainee"], body)
         assert status == 201 and answer["accepted"] is True, answer
         posted_at = time.monotonic()
@@ -177,11 +193,6 @@ def test_event_posted_to_one_process_reaches_a_stream_on_the_other(tmp_path):
         frame2 = _next_frame(resp)
         assert frame2["data"]["accepted"] is False and frame2["data"]["reason"] == "already_checked_in"
         assert frame2["id"] > frame["id"]
-    finally:
-        if stream is not None:
-            stream.close()
-        for proc in procs:
-            _stop(proc)
 
 
 def test_without_redis_the_database_poll_carries_events_between_processes(tmp_path):
@@ -192,21 +203,8 @@ def test_without_redis_the_database_poll_carries_events_between_processes(tmp_pa
            "INSTANCE_PATH": str(tmp_path), "UPLOAD_DIR": str(tmp_path / "uploads"), "LOG_LEVEL": "WARNING"}
     for name in ("TEST_DB", "REDIS_URL", "LIVE_POLL_S"):
         env.pop(name, None)
-    port_a, port_b = _free_port(), _free_port()
-    logs = (tmp_path / "a.log", tmp_path / "b.log")
-    procs = [_start(port_a, env, logs[0]), _start(port_b, env, logs[1])]
-    stream = None
-    try:
-        _wait_ready(port_a, procs[0], logs[0])
-        _wait_ready(port_b, procs[1], logs[1])
-        stream = http.client.HTTPConnection("127.0.0.1", port_b, timeout=10)
-        stream.request("GET", "/api/v1/live/stream", headers={"Authorization": f"Bearer {seeded['supervisor']}"})
-        resp = stream.getresponse()
-        assert resp.status == 200
-        assert resp.readline().startswith(b"retry:") and b"connected" in resp.readline()
-        body = {"event_id": str(uuid.uuid4()), "lesson_id": seeded["lesson_id"], "kind": "check_in",
-                "lat": SITE[0] + 0.0003, "lon": SITE[1], "accuracy_m": 15, "coord_sys": "wgs84",
-                "client_time": datetime.now(UTC).isoformat()}
+    with _two_apps_and_a_stream(env, tmp_path, seeded["supervisor"]) as (port_a, port_b, resp):
+        body = _check_in(seeded)
         status, answer = _post(port_a, seeded["trainee"], body)
         assert status == 201, answer
         posted_at = time.monotonic()
@@ -220,8 +218,3 @@ def test_without_redis_the_database_poll_carries_events_between_processes(tmp_pa
         frames = [_next_frame(resp), _next_frame(resp)]
         assert [f["id"] for f in frames] == [frame["id"] + 1, frame["id"] + 2]
         assert [f["data"]["kind"] for f in frames] == ["check_in", "check_out"]
-    finally:
-        if stream is not None:
-            stream.close()
-        for proc in procs:
-            _stop(proc)
