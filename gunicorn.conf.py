@@ -18,7 +18,8 @@ def post_worker_init(worker):
     gc.freeze()
     if type(worker).__module__.endswith("ggevent"):
         # gevent's server accepts up to 100 pending connections per wake-up, so one worker can take
-        # a whole burst of keep-alive clients (28 of 32 seen) while the other idles; one at a time
-        # spreads them between the workers and evens out their latency.
+        # most of a burst of keep-alive clients (28 of 32 seen) while the other idles. One at a time
+        # gives the other worker a chance at each; it does not guarantee an even split (25/7 was
+        # still seen when a worker was descheduled during the burst).
         from gevent.baseserver import BaseServer
         BaseServer.max_accept = 1

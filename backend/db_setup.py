@@ -1,6 +1,7 @@
 """Engine behaviour per database: SQLite gets WAL, foreign keys and write-serialising transactions."""
 from __future__ import annotations
 
+import logging
 import sqlite3
 
 from sqlalchemy import event
@@ -39,8 +40,6 @@ def warm_pool(app) -> int:
     the worker meanwhile: measured as the 200-300 ms tail of the check-in benchmark. Returns how
     many were opened; a database that is not up yet only costs a warning.
     """
-    import logging
-
     from .extensions import db
 
     if not str(app.config.get("SQLALCHEMY_DATABASE_URI", "")).startswith("postgresql"):

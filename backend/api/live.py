@@ -87,6 +87,8 @@ def _events(scope: str | None, last_id: int | None, keepalive: float, max_s: flo
     try:
         # Subscribed before the first read, so an event committed in between is in one or the other.
         top = _max_id()
+        # Reads below run on their own short connections (_read); release anything the request's
+        # session holds before a stream that lives for an hour.
         db.session.remove()
         # A Last-Event-ID above everything stored (an emptied SQLite table restarts its ids) would
         # hide every new event; nothing above the maximum exists to be skipped.
@@ -113,8 +115,6 @@ def _events(scope: str | None, last_id: int | None, keepalive: float, max_s: flo
                 return
             if current >= next_poll or any(last_poll < t <= current for t in _gap_checks(cursor)):
                 rows = _poll(scope, cursor.watermark, cursor.given_up_ids(since=current - LATE_WINDOW_S))
-                # Give the connection back to the pool before blocking again: a stream lives for an hour.
-                db.session.remove()
                 frames = []
                 for row in rows:
                     frames += cursor.offer(row.id, region_in_scope(row.region_code, scope), row.payload, current)
