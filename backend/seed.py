@@ -92,7 +92,8 @@ def seed_demo(if_empty: bool = False) -> list[str] | None:
                                 created_by=users[1].id, created_at=t, published_at=t))
     secret = secrets.token_urlsafe(32)
     device = Device(institution_id=inst.id, site_id=site.id, name="鼓楼实训基地-1号考勤机",
-                    secret_enc=vault().encrypt_text(secret, "devices.secret"), created_at=t)
+                    secret_enc=vault().encrypt_text(secret, "devices.secret"), created_at=t, status="active",
+                    created_by=users[3].id, activated_by=users[1].id, activated_at=t)
     db.session.add(device)
     db.session.flush()
     audit.record("cli:seed", "seed.demo", "institution", inst.id, t, after={"plan_id": plan.id})

@@ -14,6 +14,7 @@ from ..models import User, WechatAccount
 from ..security import tokens
 from ..security.authz import actor, public, requires
 from ..services import persons, wechat
+from ..services.idempotency import redact_on_replay
 
 bp = APIBlueprint("auth", __name__, tag="Auth")
 
@@ -82,6 +83,7 @@ def staff_claims(user: User) -> dict:
 @limiter.limit("30 per minute", key_func=_openid_key)
 @limiter.limit("600 per minute", key_func=_client_ceiling)
 @public
+@redact_on_replay("access_token", "refresh_token")
 def wechat_login(body):
     t = now()
     openid = wechat.code_to_openid(body["code"], current_app.config)
@@ -106,6 +108,7 @@ def wechat_login(body):
 @limiter.limit("5 per minute", key_func=_username_key, deduct_when=lambda r: r.status_code == 401)
 @limiter.limit("600 per minute", key_func=_client_ceiling)
 @public
+@redact_on_replay("access_token", "refresh_token")
 def login(body):
     user = db.session.execute(db.select(User).where(User.username == body["username"])).scalar()
     ok = check_password_hash(user.password_hash if user else _DUMMY_HASH, body["password"])
@@ -121,6 +124,7 @@ def login(body):
 @bp.doc(summary="Rotate a refresh token; reusing an old one revokes the whole family")
 @limiter.limit("60 per minute", key_func=_client_ceiling)
 @public
+@redact_on_replay("access_token", "refresh_token")
 def refresh(body):
     t = now()
     claims, pair = tokens.rotate(body["refresh_token"], t, current_claims=_current_claims)

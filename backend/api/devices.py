@@ -16,6 +16,7 @@ from ..extensions import db
 from ..models import Device, Institution
 from ..security.authz import actor, requires
 from ..services import devices as svc
+from ..services.idempotency import redact_on_replay
 from .paging import page_list
 from .schemas import StatusOut
 
@@ -75,8 +76,10 @@ class DeviceEventsIn(Schema):
 @bp.post("/devices")
 @bp.input(DeviceIn, arg_name="body")
 @bp.output(DeviceCreatedOut, status_code=201)
-@bp.doc(summary="Register a kiosk at a site; the secret is returned once")
+@bp.doc(summary="Register a kiosk at a site; the secret is returned once. The kiosk is `pending` (403 "
+                "device_not_active on device endpoints) until the region's supervisor activates it")
 @requires("institution", "supervisor", "admin")
+@redact_on_replay("secret")
 def register_device(body):
     device, secret = svc.register(actor(), body["name"], body["site_id"], now())
     return {"device_id": device.id, "secret": secret, "site_id": device.site_id, "name": device.name,
@@ -91,8 +94,18 @@ def revoke_device(device_id):
     return {"status": svc.revoke(actor(), device_id, now()).status}
 
 
+@bp.post("/devices/<int:device_id>/activate")
+@bp.output(StatusOut)
+@bp.doc(summary="Activate a pending kiosk (supervisor of the site's region); audited",
+        responses={403: "forbidden", 409: "invalid_state"})
+@requires("supervisor")
+def activate_device(device_id):
+    return {"status": svc.activate(actor(), device_id, now()).status}
+
+
 @bp.get("/devices")
-@bp.doc(summary="Kiosks in scope with online status and clock drift")
+@bp.doc(summary="Kiosks in scope with status (pending / active / revoked), online status and clock drift; "
+                "`?status=pending` lists those awaiting activation")
 @requires("institution", "supervisor", "admin")
 def list_devices():
     a = actor()
@@ -102,6 +115,9 @@ def list_devices():
     rows = db.session.execute(stmt.order_by(Device.id)).all()
     t = now()
     items = [svc.device_health(d, t) for d, region in rows if a.role != "supervisor" or region_in_scope(region, a.region_code)]
+    status = request.args.get("status")
+    if status in ("pending", "active", "revoked"):
+        items = [i for i in items if i["status"] == status]
     if request.args.get("problem") in ("1", "true"):
         items = [i for i in items if i["status"] == "active" and (i["offline"] or i["clock_drift"])]
     return page_list(items)

@@ -72,6 +72,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "not_completed": ("尚未完成培训", "Training not completed"),
     "application_window_closed": ("已超过补贴申请期限", "Past the subsidy application deadline"),
     "device_revoked": ("设备已停用", "Device revoked"),
+    "device_not_active": ("设备尚未由人社部门激活，暂不能上传考勤", "Device not yet activated by the bureau"),
     # -- vouchers area --
     "face_already_enrolled": ("该学员已采集人脸，机构不能替换", "A face is already enrolled; an institution cannot replace it"),
     # -- plans area --

@@ -1,7 +1,7 @@
 """All models, imported so Alembic and the app see every table."""
 from .attendance import AttendanceEvent, MakeupRequest
 from .audit import AuditEntry, IdempotencyRecord, LiveEvent
-from .institutions import Device, DeviceNonce, Institution, Site
+from .institutions import Device, DeviceNonce, DeviceOnlineSpan, Institution, Site
 from .outcomes import Certificate, Evaluation, PublicityObjection, Result, SubsidyClaim, SubsidyLine
 from .people import Person, RefreshToken, User, WechatAccount
 from .plans import Enrollment, Lesson, OnlineRecord, TrainingPlan
@@ -9,7 +9,7 @@ from .types import utcnow
 from .vouchers import ConsumedToken, DirectedRecipient, Voucher, VoucherBatch
 
 __all__ = [
-    "AttendanceEvent", "AuditEntry", "Certificate", "ConsumedToken", "Device", "DeviceNonce",
+    "AttendanceEvent", "AuditEntry", "Certificate", "ConsumedToken", "Device", "DeviceNonce", "DeviceOnlineSpan",
     "DirectedRecipient", "Enrollment", "Evaluation", "IdempotencyRecord", "Institution", "Lesson",
     "LiveEvent", "MakeupRequest", "OnlineRecord", "Person", "PublicityObjection", "RefreshToken",
     "Result", "Site", "SubsidyClaim", "SubsidyLine", "TrainingPlan", "User", "Voucher",

@@ -47,17 +47,26 @@ class Site(db.Model):
 
 
 class Device(db.Model):
-    """A kiosk at a site; the secret is encrypted at rest and shown once at registration."""
+    """A kiosk at a site; the secret is encrypted at rest and shown once at registration.
+
+    A device starts `pending` and takes no events until a supervisor of the site's region activates
+    it: the institution that registers a kiosk is the party that profits from its attendance.
+    """
 
     __tablename__ = "devices"
-    __table_args__ = (CheckConstraint("status IN ('active','revoked')", name="status"),)
+    __table_args__ = (
+        CheckConstraint("status IN ('pending','active','revoked')", name="status"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     institution_id: Mapped[int] = mapped_column(ForeignKey("institutions.id"), index=True)
     site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), index=True)
     name: Mapped[str] = mapped_column(String(128))
     secret_enc: Mapped[bytes] = mapped_column(LargeBinary)
-    status: Mapped[str] = mapped_column(String(16), default="active")
+    status: Mapped[str] = mapped_column(String(16), default="pending")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    activated_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    activated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_clock_skew_s: Mapped[float | None] = mapped_column(Float)
@@ -74,3 +83,16 @@ class DeviceNonce(db.Model):
     device_id: Mapped[int] = mapped_column(ForeignKey("devices.id"))
     nonce: Mapped[str] = mapped_column(String(128))
     seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class DeviceOnlineSpan(db.Model):
+    """A stretch of time a kiosk was heard from without a gap (heartbeats no further apart than the
+    offline threshold). Kept so an upload can be checked against whether the device was on line
+    while the lesson ran (the `late_upload` flag), at one row per outage rather than per heartbeat."""
+
+    __tablename__ = "device_online_spans"
+    __table_args__ = (CheckConstraint("last_at >= first_at", name="order"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id"), index=True)
+    first_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -49,7 +49,7 @@ def _remember_nonce(device_id: int, nonce: str, t) -> None:
 
 
 def device_actor() -> Actor:
-    """Authenticate a signed device request; 401 on skew, bad signature, replayed nonce or revocation."""
+    """Authenticate a signed device request; 401 on skew, bad signature, replayed nonce or revocation, 403 while pending."""
     h = request.headers
     raw_id = h.get("X-Device-Id", "")
     if not (raw_id.isdigit() and len(raw_id) <= 9):
@@ -59,13 +59,16 @@ def device_actor() -> Actor:
     device = db.session.get(Device, device_id)
     if device is None:
         raise _unauthorized("device_id")
-    if device.status != "active":
+    if device.status == "revoked":
         raise _unauthorized("device_revoked")
     t = now()
     path = request.path + (f"?{request.query_string.decode()}" if request.query_string else "")
     check_signature(device_secret(device), request.method, path, ts, nonce, request.get_data(), signature,
                     int(t.timestamp()), max_skew=current_app.config["DEVICE_MAX_SKEW_S"])
     _remember_nonce(device.id, nonce, t)
+    if device.status != "active":
+        # Signed by the right secret, so the kiosk is told plainly why it is refused (not a network blip).
+        raise AppError("device_not_active", 403, {"status": device.status})
     actor = Actor(role="device", subject=f"d:{device.id}", device_id=device.id,
                   institution_id=device.institution_id, site_id=device.site_id)
     g.actor = actor

@@ -6,11 +6,14 @@ from datetime import date, datetime, time, timedelta
 
 from flask import current_app
 
+from sqlalchemy import select, update
+
 from ..domain.attendance import SHANGHAI
 from ..domain.device_signature import card_key
-from ..domain.errors import conflict
+from ..domain.errors import conflict, forbidden
+from ..domain.identity import region_in_scope
 from ..extensions import db
-from ..models import Device, Enrollment, Institution, Lesson, Person, Site
+from ..models import Device, DeviceOnlineSpan, Enrollment, Institution, Lesson, Person, Site
 from ..security.authz import ensure_institution, get_or_404
 from ..security.crypto import vault
 from ..security.devices import SECRET_CONTEXT, device_secret
@@ -19,38 +22,87 @@ from .persons import FACE_CONTEXT, id_number_of
 
 
 def register(actor, name: str, site_id: int, t: datetime) -> tuple[Device, str]:
-    """Create a device at a site of the caller's institution; returns it and its secret (shown once)."""
+    """Create a pending device at a site of the caller's institution; returns it and its secret (shown once).
+
+    Pending devices are refused on every device endpoint until a supervisor of the site's region
+    activates them (`activate`).
+    """
     site = get_or_404(Site, site_id)
     inst = db.session.get(Institution, site.institution_id)
     ensure_institution(actor, inst.id, inst.region_code)
     secret = secrets.token_urlsafe(32)
     device = Device(institution_id=inst.id, site_id=site.id, name=name.strip(),
-                    secret_enc=vault().encrypt_text(secret, SECRET_CONTEXT), status="active", created_at=t)
+                    secret_enc=vault().encrypt_text(secret, SECRET_CONTEXT), status="pending", created_at=t,
+                    created_by=actor.user_id)
     db.session.add(device)
     db.session.flush()
-    audit.record(actor.label, "device.register", "device", device.id, t, after={"site_id": site.id, "name": name})
+    audit.record(actor.label, "device.register", "device", device.id, t,
+                 after={"site_id": site.id, "name": name, "status": "pending"})
     return device, secret
 
 
+def activate(actor, device_id: int, t: datetime) -> Device:
+    """A supervisor whose region covers the site's institution lets a pending device take events."""
+    device = get_or_404(Device, device_id)
+    inst = db.session.get(Institution, device.institution_id)
+    if actor.role != "supervisor" or not region_in_scope(inst.region_code, actor.region_code):
+        raise forbidden("forbidden", reason="only the region's supervisor activates a kiosk")
+    done = db.session.execute(update(Device).where(Device.id == device.id, Device.status == "pending")
+                              .values(status="active", activated_by=actor.user_id, activated_at=t)).rowcount
+    if done != 1:
+        raise conflict("invalid_state", status=device.status, action="activate")
+    db.session.refresh(device)
+    audit.record(actor.label, "device.activate", "device", device.id, t, before={"status": "pending"},
+                 after={"status": "active", "site_id": device.site_id})
+    return device
+
+
 def revoke(actor, device_id: int, t: datetime) -> Device:
-    """Revoke a device at once: its next signed request is refused."""
+    """Revoke a device at once (pending or active): its next signed request is refused."""
     device = get_or_404(Device, device_id)
     inst = db.session.get(Institution, device.institution_id)
     ensure_institution(actor, inst.id, inst.region_code)
-    if device.status == "revoked":
-        raise conflict("invalid_state", status="revoked")
-    device.status, device.revoked_at = "revoked", t
-    audit.record(actor.label, "device.revoke", "device", device.id, t, before={"status": "active"},
+    before = device.status
+    done = db.session.execute(update(Device).where(Device.id == device.id, Device.status != "revoked")
+                              .values(status="revoked", revoked_at=t)).rowcount
+    if done != 1:
+        raise conflict("invalid_state", status="revoked", action="revoke")
+    db.session.refresh(device)
+    audit.record(actor.label, "device.revoke", "device", device.id, t, before={"status": before},
                  after={"status": "revoked"})
     return device
 
 
 def heartbeat(device: Device, queue_depth: int, clock: datetime, version: str, t: datetime) -> None:
-    """Record liveness, queue depth and clock skew (device clock − server clock)."""
+    """Record liveness, queue depth and clock skew (device clock − server clock), and extend its online span."""
     device.last_heartbeat_at = t
     device.queue_depth = queue_depth
     device.last_clock_skew_s = round((clock - t).total_seconds(), 3)
     device.version = version[:32]
+    record_online(device.id, t)
+
+
+def record_online(device_id: int, t: datetime) -> None:
+    """Extend the device's latest online span to `t`, or open a new one after a gap longer than the offline threshold."""
+    gap = timedelta(seconds=current_app.config["DEVICE_OFFLINE_AFTER_S"])
+    latest = db.session.execute(select(DeviceOnlineSpan.id, DeviceOnlineSpan.last_at)
+                                .where(DeviceOnlineSpan.device_id == device_id)
+                                .order_by(DeviceOnlineSpan.last_at.desc()).limit(1)).first()
+    if latest is not None and latest.last_at <= t <= latest.last_at + gap:
+        db.session.execute(update(DeviceOnlineSpan).where(DeviceOnlineSpan.id == latest.id)
+                           .values(last_at=t))
+        return
+    if latest is not None and t < latest.last_at:
+        return  # an older clock reading than what is recorded adds nothing
+    db.session.add(DeviceOnlineSpan(device_id=device_id, first_at=t, last_at=t))
+    db.session.flush()
+
+
+def online_during(device_id: int, start: datetime, end: datetime) -> bool:
+    """Whether the device was heard from (a heartbeat span overlaps) between `start` and `end`."""
+    return db.session.execute(select(DeviceOnlineSpan.id).where(
+        DeviceOnlineSpan.device_id == device_id, DeviceOnlineSpan.first_at <= end,
+        DeviceOnlineSpan.last_at >= start).limit(1)).first() is not None
 
 
 def device_health(device: Device, t: datetime) -> dict:
@@ -61,6 +113,9 @@ def device_health(device: Device, t: datetime) -> dict:
     drift = device.last_clock_skew_s is not None and abs(device.last_clock_skew_s) > cfg["DEVICE_DRIFT_WARN_S"]
     return {"device_id": device.id, "name": device.name, "site_id": device.site_id,
             "institution_id": device.institution_id, "status": device.status,
+            "created_at": device.created_at.isoformat() if device.created_at else None,
+            "activated_at": device.activated_at.isoformat() if device.activated_at else None,
+            "activated_by": device.activated_by,
             "last_heartbeat_at": device.last_heartbeat_at.isoformat() if device.last_heartbeat_at else None,
             "queue_depth": device.queue_depth, "clock_skew_s": device.last_clock_skew_s,
             "version": device.version, "offline": offline, "clock_drift": drift}

@@ -5,7 +5,10 @@ import hashlib
 import logging
 from datetime import timedelta
 
-from flask import Response, g, request
+import json
+from collections.abc import Callable
+
+from flask import Response, current_app, g, request
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 
@@ -17,6 +20,38 @@ from ..models import IdempotencyRecord
 log = logging.getLogger(__name__)
 HEADER = "Idempotency-Key"
 KEEP = timedelta(hours=24)
+
+
+def redact_on_replay(*fields: str) -> Callable:
+    """Mark a view whose response fields must never be kept in the replay cache (secrets, tokens).
+
+    A repeat of the key gets the first response with those fields set to null and
+    `Idempotent-Redacted` naming them: what is shown once stays shown once.
+    """
+    def deco(view: Callable) -> Callable:
+        view._replay_redact = tuple(fields)  # type: ignore[attr-defined]
+        return view
+    return deco
+
+
+def _redacted_fields() -> tuple[str, ...]:
+    view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
+    return tuple(getattr(view, "_replay_redact", ()))
+
+
+def _stored_body(response: Response, fields: tuple[str, ...]) -> str:
+    text = response.get_data(as_text=True)
+    if not fields:
+        return text
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return text
+    if isinstance(body, dict):
+        for name in fields:
+            if name in body:
+                body[name] = None
+    return json.dumps(body, ensure_ascii=False)
 
 
 def _scope() -> str:
@@ -55,8 +90,10 @@ def before_request():
         raise AppError("idempotency_key_reused", 422)
     if rec.state != "done":
         raise AppError("request_in_progress", 409)
-    return Response(rec.body, status=rec.status_code, mimetype="application/json",
-                    headers={"Idempotent-Replayed": "true"})
+    headers = {"Idempotent-Replayed": "true"}
+    if _redacted_fields():
+        headers["Idempotent-Redacted"] = ",".join(_redacted_fields())
+    return Response(rec.body, status=rec.status_code, mimetype="application/json", headers=headers)
 
 
 def after_request(response: Response) -> Response:
@@ -71,7 +108,8 @@ def after_request(response: Response) -> Response:
             if response.status_code >= 500 or response.status_code in (401, 429):
                 db.session.delete(rec)
             else:
-                rec.state, rec.status_code, rec.body = "done", response.status_code, response.get_data(as_text=True)
+                rec.state, rec.status_code = "done", response.status_code
+                rec.body = _stored_body(response, _redacted_fields())
             db.session.commit()
     except Exception:  # noqa: BLE001 — the primary response must still reach the client
         db.session.rollback()

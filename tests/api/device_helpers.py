@@ -54,3 +54,10 @@ class SignedClient:
         body = json.dumps(payload).encode()
         return self.client.post(path, data=body, content_type="application/json",
                                 headers=self.headers("POST", path, body, **over))
+
+
+def activate(client, staff, device_id: int, region_code: str = "3501") -> None:
+    """A supervisor of the region activates a registered (pending) kiosk through the API."""
+    _, sup = staff("supervisor", region_code=region_code)
+    r = client.post(f"/api/v1/devices/{device_id}/activate", headers=sup)
+    assert r.status_code == 200 and r.get_json()["status"] == "active", r.get_json()

@@ -25,7 +25,7 @@ from backend.models import IdempotencyRecord, Person, WechatAccount
 from backend.security.crypto import vault
 from backend.services.persons import FACE_CONTEXT
 from tests.api import outcomes_fixtures as ofx
-from tests.api.device_helpers import SignedClient, lesson_setup
+from tests.api.device_helpers import SignedClient, activate, lesson_setup
 from tests.api.plan_helpers import (
     NOW,
     add_lesson,
@@ -463,6 +463,7 @@ def test_voucher_verify_by_device(client, staff, trainee, make_institution, cloc
     voucher = make_voucher(pid)
     site = make_site(client, inst_h)
     r = client.post(f"{API}/devices", json={"name": "前台", "site_id": site["id"]}, headers=inst_h)
+    activate(client, staff, r.get_json()["device_id"])
     kiosk = SignedClient(client, r.get_json()["device_id"], r.get_json()["secret"], clock)
     token = client.get(f"{API}/me/vouchers/{voucher.code}/qr", headers=t).get_json()["token"]
     r = kiosk.post(f"{API}/vouchers/verify", {"token": token})
@@ -705,6 +706,11 @@ def test_kiosk_devices(client, staff, make_institution, trainee, clock):
     r = client.post(f"{API}/devices", json={"name": "1号机", "site_id": site.id}, headers=inst_h)
     assert r.status_code == 201 and r.get_json()["device_id"] and r.get_json()["secret"]
     device_id, secret = r.get_json()["device_id"], r.get_json()["secret"]
+    kiosk = SignedClient(client, device_id, secret, clock)
+    r = kiosk.get(f"{API}/device/manifest?date=2026-03-10")
+    assert (r.status_code, r.get_json()["error"]["code"]) == (403, "device_not_active")
+    assert client.post(f"{API}/devices/{device_id}/activate", headers=inst_h).status_code == 403
+    assert client.post(f"{API}/devices/{device_id}/activate", headers=sup_h).get_json()["status"] == "active"
     r = client.post(f"{API}/devices", json={"name": "2号机", "site_id": site.id}, headers=sup_h)
     assert r.status_code == 201
     spare = r.get_json()["device_id"]

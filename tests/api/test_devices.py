@@ -9,7 +9,7 @@ import pytest
 from backend.domain.device_signature import card_key
 from backend.extensions import db
 from backend.models import AttendanceEvent, Device
-from tests.api.device_helpers import SignedClient, lesson_setup
+from tests.api.device_helpers import SignedClient, activate, lesson_setup
 from tests.conftest import make_id_number
 
 START = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)  # 09:00 Asia/Shanghai
@@ -34,8 +34,9 @@ def kiosk(client, staff, make_institution, trainee, clock):
     db.session.get(Person, p2).pin_hash = hash_pin("135790", iterations=1000)
     db.session.commit()
     r = client.post("/api/v1/devices", json={"name": "1号机", "site_id": site.id}, headers=h)
-    assert r.status_code == 201, r.get_json()
+    assert r.status_code == 201 and r.get_json()["status"] == "pending", r.get_json()
     body = r.get_json()
+    activate(client, staff, body["device_id"], inst.region_code[:4])
     return {"inst": inst, "h": h, "site": site, "lesson": lesson, "people": (p1, p2), "device_id": body["device_id"],
             "secret": body["secret"], "signed": SignedClient(client, body["device_id"], body["secret"], clock)}
 

@@ -6,7 +6,7 @@ from datetime import timedelta
 from backend.domain.pins import PIN_ITERATIONS, check_pin
 from backend.extensions import db
 from backend.models import AuditEntry, Person
-from tests.api.device_helpers import SignedClient, lesson_setup
+from tests.api.device_helpers import SignedClient, activate, lesson_setup
 from tests.api.test_devices import START
 from tests.conftest import make_id_number
 
@@ -60,6 +60,7 @@ def test_manifest_carries_pin_hash_only_when_set(app, client, staff, make_instit
     site, _ = lesson_setup(inst, START, people=(with_pin, without))
     assert _set_pin(app, make_id_number(seq="041"), "135790\n135790\n").exit_code == 0
     body = client.post("/api/v1/devices", json={"name": "1号机", "site_id": site.id}, headers=h).get_json()
+    activate(client, staff, body["device_id"], inst.region_code[:4])
     signed = SignedClient(client, body["device_id"], body["secret"], clock)
     people = {p["person_id"]: p for p in signed.get("/api/v1/device/manifest?date=2026-12-01").get_json()["people"]}
     assert check_pin(people[with_pin]["pin_hash"], "135790")

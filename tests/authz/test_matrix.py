@@ -69,6 +69,7 @@ EXPECTED = {
     "POST /api/v1/device/heartbeat": {'device'},
     "POST /api/v1/devices": {'supervisor', 'institution', 'admin'},
     "POST /api/v1/devices/<int:device_id>/revoke": {'supervisor', 'institution', 'admin'},
+    "POST /api/v1/devices/<int:device_id>/activate": {'supervisor'},
     "POST /api/v1/enrollments/<int:enrollment_id>/contract": {'institution'},
     "POST /api/v1/institutions": {'supervisor', 'admin'},
     "POST /api/v1/lessons/<int:lesson_id>/makeups": {'institution'},

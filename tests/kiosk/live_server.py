@@ -189,6 +189,7 @@ class Seeded:
     plan_id: int
     lesson_ids: list[int]
     staff_username: str
+    supervisor_username: str = ""
     person_ids: dict[str, int] = field(default_factory=dict)  # by ID number
     starts_at: datetime | None = None
     ends_at: datetime | None = None
@@ -222,6 +223,9 @@ def seed_site(app, people: list[PersonSpec], lessons: int = 1, hours: int = 3) -
         db.session.add(User(username=username, role="institution", region_code=REGION, institution_id=inst.id,
                             password_hash=generate_password_hash(STAFF_PASSWORD, method="pbkdf2:sha256:1000"),
                             created_at=now))
+        db.session.add(User(username=f"kiosk-sup-{inst.id}", role="supervisor", region_code=REGION[:4],
+                            password_hash=generate_password_hash(STAFF_PASSWORD, method="pbkdf2:sha256:1000"),
+                            created_at=now))
         site = Site(institution_id=inst.id, name="鼓楼实训基地", address="鼓楼区五四路", lat=26.0785, lon=119.2965,
                     radius_m=200, created_at=now)
         plan = TrainingPlan(institution_id=inst.id, region_code=REGION, title="电工（初级）", occupation_code="6-31-01-03",
@@ -248,21 +252,29 @@ def seed_site(app, people: list[PersonSpec], lessons: int = 1, hours: int = 3) -
                                        groups=[], created_at=now) for spec, p in made if spec.enrolled])
         db.session.commit()
         seeded = Seeded(institution_id=inst.id, site_id=site.id, plan_id=plan.id, lesson_ids=[r.id for r in rows],
-                        staff_username=username, person_ids={spec.id_number: p.id for spec, p in made},
+                        staff_username=username, supervisor_username=f"kiosk-sup-{inst.id}", person_ids={spec.id_number: p.id for spec, p in made},
                         starts_at=starts, ends_at=starts + timedelta(hours=hours))
         db.session.remove()
     return seeded
 
 
-def register_device(server: GunicornServer, seeded: Seeded, name: str = "1号机") -> tuple[int, str]:
-    """Log in as the institution and POST /devices; returns (device_id, secret)."""
-    status, body = server.request("POST", "/api/v1/auth/login",
-                                  {"username": seeded.staff_username, "password": STAFF_PASSWORD})
+def _login(server: GunicornServer, username: str) -> dict:
+    status, body = server.request("POST", "/api/v1/auth/login", {"username": username, "password": STAFF_PASSWORD})
     assert status == 200, body
-    headers = {"Authorization": f"Bearer {body['access_token']}"}
-    status, body = server.request("POST", "/api/v1/devices", {"name": name, "site_id": seeded.site_id}, headers)
-    assert status == 201, body
-    return body["device_id"], body["secret"]
+    return {"Authorization": f"Bearer {body['access_token']}"}
+
+
+def register_device(server: GunicornServer, seeded: Seeded, name: str = "1号机") -> tuple[int, str]:
+    """The institution registers a kiosk (POST /devices) and the region's supervisor activates it;
+    returns (device_id, secret)."""
+    status, body = server.request("POST", "/api/v1/devices", {"name": name, "site_id": seeded.site_id},
+                                  _login(server, seeded.staff_username))
+    assert status == 201 and body["status"] == "pending", body
+    device_id, secret = body["device_id"], body["secret"]
+    status, body = server.request("POST", f"/api/v1/devices/{device_id}/activate", {},
+                                  _login(server, seeded.supervisor_username))
+    assert status == 200 and body["status"] == "active", body
+    return device_id, secret
 
 
 def device_rows(app, device_id: int) -> list:

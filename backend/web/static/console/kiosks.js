@@ -1,5 +1,6 @@
 // Kiosks of the institution: register one at a site (the secret is shown exactly once, to be
-// typed into the kiosk's configuration), see their health, revoke.
+// typed into the kiosk's configuration; the bureau activates it before it takes events), see
+// their state and health, revoke.
 import { $, formData, html, mount } from "../common/html.js";
 import { badge, busy, confirmAction, emptyState, errorText, toast } from "../common/ui.js";
 import { fmtDateTime } from "../common/format.js";
@@ -26,10 +27,10 @@ export default {
           <thead><tr><th>编号</th><th>名称</th><th>场地</th><th>状态</th><th>最后心跳</th><th>时钟偏差</th><th>待上传</th><th></th></tr></thead>
           <tbody>${devices.items.map((d) => html`<tr data-device="${d.device_id}">
             <td>${d.device_id}</td><td>${d.name}</td><td>${siteName.get(d.site_id) || `#${d.site_id}`}</td>
-            <td>${d.status === "revoked" ? badge("已停用") : html`${d.offline ? badge("离线", "error") : badge("在线", "ok")} ${d.clock_drift ? badge("时钟偏差", "warn") : ""}`}</td>
+            <td>${d.status === "revoked" ? badge("已停用") : d.status === "pending" ? badge("待人社激活", "warn") : html`${d.offline ? badge("离线", "error") : badge("在线", "ok")} ${d.clock_drift ? badge("时钟偏差", "warn") : ""}`}</td>
             <td class="nowrap">${fmtDateTime(d.last_heartbeat_at)}</td>
             <td>${d.clock_skew_s == null ? "—" : `${Math.round(d.clock_skew_s)} 秒`}</td><td>${d.queue_depth ?? "—"}</td>
-            <td>${d.status === "active" ? html`<button type="button" class="danger small revoke">停用</button>` : ""}</td></tr>`)}</tbody></table></div>` : emptyState("还没有考勤机")}
+            <td>${d.status !== "revoked" ? html`<button type="button" class="danger small revoke">停用</button>` : ""}</td></tr>`)}</tbody></table></div>` : emptyState("还没有考勤机")}
       </section>`);
     const form = $(root, "#device-form");
     form.onsubmit = async (e) => {
@@ -40,6 +41,7 @@ export default {
         const r = await api.post("/devices", { name: d.name, site_id: Number(d.site_id) }, { idempotent: true });
         mount($(root, "#secret"), html`<div class="secret" role="alert">
           <p><b>考勤机已登记（编号 ${r.device_id}）。以下密钥只显示这一次</b>，请立即填入考勤机配置；离开本页后无法再次查看，丢失只能停用后重新登记。</p>
+          <p>考勤机须由所在地人社部门核实安装地点并<b>激活后</b>才能上传考勤；激活前它上传的数据会被拒绝。</p>
           <p class="mono" id="secret-value">${r.secret}</p>
           <button type="button" id="copy">复制密钥</button></div>`);
         $(root, "#copy").onclick = () => navigator.clipboard?.writeText(r.secret).then(() => toast("已复制", "ok"), () => toast("复制失败，请手动选择复制", "error"));

@@ -1,7 +1,7 @@
 // Review queues of the region: plans to approve, make-ups (with both photos), completions,
 // subsidy claims (approve; settle objections raised during publicity; reject; disburse by a second
-// person after publicity once no objection is open) and kiosks that are
-// offline or whose clocks drift.
+// person after publicity once no objection is open) and kiosks: activation of kiosks institutions
+// registered, and those offline or whose clocks drift.
 import { $, html, mount } from "../common/html.js";
 import { badge, busy, confirmAction, emptyState, errorText, toast } from "../common/ui.js";
 import {
@@ -240,21 +240,48 @@ async function subsidiesTab(el, api, user) {
   });
 }
 
-async function kiosksTab(el, api) {
+async function kiosksTab(el, api, navigate) {
   const [{ items }, sites] = await Promise.all([api.list("/devices", { per_page: 200 }), api.list("/sites", { per_page: 500 })]);
   const siteName = new Map(sites.items.map((s) => [s.id, s.name]));
+  const pending = items.filter((d) => d.status === "pending");
   const active = items.filter((d) => d.status === "active");
   const problems = active.filter((d) => d.offline || d.clock_drift);
+  const order = [...pending, ...problems, ...items.filter((d) => !pending.includes(d) && !problems.includes(d))];
+  const state = (d) => {
+    if (d.status === "revoked") return badge("已停用");
+    if (d.status === "pending") return badge("待激活", "warn");
+    return html`${d.offline ? badge("离线", "error") : badge("在线", "ok")} ${d.clock_drift ? badge("时钟偏差", "warn") : ""}`;
+  };
   mount(el, html`
-    <p class="muted small">在用考勤机 ${active.length} 台，其中离线或时钟偏差 ${problems.length} 台（超过 5 分钟无心跳视为离线，时钟偏差超过 2 分钟告警）。</p>
+    <p class="muted small">待激活 ${pending.length} 台；在用 ${active.length} 台，其中离线或时钟偏差 ${problems.length} 台（超过 5 分钟无心跳视为离线，时钟偏差超过 2 分钟告警）。</p>
+    ${pending.length ? html`<div class="notice">机构登记的考勤机须经人社部门核实安装地点后激活，激活前不能上传任何考勤。</div>` : ""}
     ${items.length ? html`<div class="table-wrap"><table>
-      <thead><tr><th>考勤机</th><th>场地</th><th>状态</th><th>最后心跳</th><th>时钟偏差</th><th>待上传</th><th>版本</th></tr></thead>
-      <tbody>${[...problems, ...items.filter((d) => !problems.includes(d))].map((d) => html`<tr class="${d.offline || d.clock_drift ? "row-error" : ""}">
+      <thead><tr><th>考勤机</th><th>场地</th><th>状态</th><th>登记时间</th><th>最后心跳</th><th>时钟偏差</th><th>待上传</th><th>版本</th><th></th></tr></thead>
+      <tbody>${order.map((d) => html`<tr data-device="${d.device_id}" class="${d.status === "active" && (d.offline || d.clock_drift) ? "row-error" : ""}">
         <td>${d.name}</td><td>${siteName.get(d.site_id) || `#${d.site_id}`}</td>
-        <td>${d.status === "revoked" ? badge("已停用") : html`${d.offline ? badge("离线", "error") : badge("在线", "ok")} ${d.clock_drift ? badge("时钟偏差", "warn") : ""}`}</td>
+        <td>${state(d)}</td>
+        <td class="nowrap">${fmtDateTime(d.created_at)}</td>
         <td class="nowrap">${fmtDateTime(d.last_heartbeat_at)}</td>
         <td>${d.clock_skew_s == null ? "—" : `${Math.round(d.clock_skew_s)} 秒`}</td>
-        <td>${d.queue_depth ?? "—"}</td><td>${d.version || "—"}</td></tr>`)}</tbody></table></div>` : emptyState("辖区内没有登记的考勤机")}`);
+        <td>${d.queue_depth ?? "—"}</td><td>${d.version || "—"}</td>
+        <td class="nowrap">${d.status === "pending" ? html`<button type="button" class="primary small activate">激活</button>` : ""}
+          ${d.status !== "revoked" ? html`<button type="button" class="danger small revoke">停用</button>` : ""}</td></tr>`)}</tbody></table></div>` : emptyState("辖区内没有登记的考勤机")}`);
+  el.querySelectorAll("button.activate").forEach((btn) => {
+    btn.onclick = () => busy(btn, async () => {
+      if (!confirmAction("请确认该考勤机已安装在登记的培训场地。激活后它上传的考勤将计入学时，确定激活？")) return;
+      await api.post(`/devices/${btn.closest("tr").dataset.device}/activate`, {});
+      toast("已激活", "ok");
+      navigate("review", { tab: "kiosks", t: Date.now() });
+    }, (err) => toast(errorText(err), "error"));
+  });
+  el.querySelectorAll("button.revoke").forEach((btn) => {
+    btn.onclick = () => busy(btn, async () => {
+      if (!confirmAction("停用后该考勤机立即无法上传数据，确定？")) return;
+      await api.post(`/devices/${btn.closest("tr").dataset.device}/revoke`, {});
+      toast("已停用", "ok");
+      navigate("review", { tab: "kiosks", t: Date.now() });
+    }, (err) => toast(errorText(err), "error"));
+  });
 }
 
 export default {
@@ -270,7 +297,7 @@ export default {
     else if (tab === "completions") await plansTab(el, api, "completion_submitted");
     else if (tab === "makeups") await makeupsTab(el, api, onLeave);
     else if (tab === "subsidies") await subsidiesTab(el, api, user);
-    else if (tab === "kiosks") await kiosksTab(el, api);
+    else if (tab === "kiosks") await kiosksTab(el, api, navigate);
     else navigate("review");
   },
 };
