@@ -68,8 +68,8 @@ def create_institution(data: dict, actor_label: str, scope_check) -> Institution
     return inst
 
 
-def create_user(data: dict, actor_label: str, scope_check=None) -> User:
-    """Validate and add a staff user (API, CLI and seed)."""
+def create_user(data: dict, actor_label: str, scope_check=None, created_by: int | None = None) -> User:
+    """Validate and add a staff user (API, CLI and seed); `created_by` is the creating staff account."""
     role = data["role"]
     region = data.get("region_code")
     inst_id = data.get("institution_id")
@@ -92,16 +92,22 @@ def create_user(data: dict, actor_label: str, scope_check=None) -> User:
         raise conflict("username_taken", field="username")
     t = now()
     user = User(username=data["username"], password_hash=generate_password_hash(data["password"]), role=role,
-                region_code=region, institution_id=inst_id if role == "institution" else None, created_at=t)
+                region_code=region, institution_id=inst_id if role == "institution" else None, created_at=t,
+                created_by=created_by)
     db.session.add(user)
     db.session.flush()
     audit.record(actor_label, "user.create", "user", user.id, t,
-                 after={"username": user.username, "role": role, "region_code": region, "institution_id": inst_id})
+                 after={"username": user.username, "role": role, "region_code": region, "institution_id": inst_id,
+                        "created_by": created_by})
     return user
 
 
-def _scope_check_for(a):
+def _scope_check_for(a, role: str | None = None):
     def check(region):
+        # Separation of duties: a supervisor who could make another supervisor could approve and
+        # disburse money alone. Supervisors create institution accounts in their region only.
+        if a.role != "admin" and role in ("admin", "supervisor"):
+            raise forbidden("forbidden", reason="only admins create supervisor and admin accounts")
         if region is None:  # creating an admin
             if a.role != "admin":
                 raise forbidden("forbidden", reason="only admins create admins")
@@ -131,8 +137,8 @@ def get_institution(institution_id):
 @bp.post("/users")
 @bp.input(UserIn, arg_name="body")
 @bp.output(UserOut, status_code=201)
-@bp.doc(summary="Create a staff user")
+@bp.doc(summary="Create a staff user; only admins create supervisors and admins (403 for a supervisor)")
 @requires("admin", "supervisor")
 def post_user(body):
     a = actor()
-    return create_user(body, a.label, _scope_check_for(a))
+    return create_user(body, a.label, _scope_check_for(a, body["role"]), created_by=a.user_id)

@@ -106,15 +106,28 @@ def publicity_ends_at(approved_at: datetime, working_days: int = PUBLICITY_WORKI
     return datetime.combine(last + timedelta(days=1), time(0), tzinfo=SHANGHAI).astimezone(UTC)
 
 
-def check_disburse(approved_by, disbursing_user, publicity_ends_at: datetime, now: datetime,
-                   open_objections: int = 0, revoked_certificates: int = 0) -> None:
-    """Raise unless a second supervisor disburses after publicity with no objection left open.
+def same_party(approved_by, disbursing_user, approver_created_by=None, disburser_created_by=None) -> bool:
+    """Whether approver and disburser are one party: the same account, or one made the other's account.
 
-    409 same_approver / publicity_period / objection_open / certificate_revoked: an objection raised
+    A supervisor who could create a second account would otherwise pass the two-person rule alone;
+    the accounts' creators are compared both ways (an admin's own puppet supervisor included).
+    """
+    if approved_by is None or disbursing_user is None:
+        return False
+    return (approved_by == disbursing_user or disburser_created_by == approved_by
+            or approver_created_by == disbursing_user)
+
+
+def check_disburse(approved_by, disbursing_user, publicity_ends_at: datetime, now: datetime,
+                   open_objections: int = 0, revoked_certificates: int = 0, *,
+                   approver_created_by=None, disburser_created_by=None) -> None:
+    """Raise unless a second, independent supervisor disburses after publicity with no objection left open.
+
+    409 same_approver (see `same_party`) / publicity_period / objection_open / certificate_revoked: an objection raised
     during 公示 holds the money until a supervisor dismisses it (or upholds it, which sends the claim
     back for review); a certificate on the claim revoked since approval stops it (reject the claim).
     """
-    if approved_by == disbursing_user:
+    if same_party(approved_by, disbursing_user, approver_created_by, disburser_created_by):
         raise conflict("same_approver")
     if now < publicity_ends_at:
         raise conflict("publicity_period", ends_at=_shanghai(publicity_ends_at).isoformat())

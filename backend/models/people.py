@@ -29,6 +29,9 @@ class User(db.Model):
     institution_id: Mapped[int | None] = mapped_column(ForeignKey("institutions.id"))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Who made this account (null: the command line or the demo seed). The two-person rule on money
+    # treats an account and its creator as one party.
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
 
 class Person(db.Model):

@@ -22,6 +22,7 @@ from ..models import (
     SubsidyClaim,
     SubsidyLine,
     TrainingPlan,
+    User,
     Voucher,
     VoucherBatch,
 )
@@ -357,7 +358,11 @@ def disburse_claim(a: Actor, claim_id: int, now: datetime) -> dict:
     revoked = db.session.execute(select(func.count(func.distinct(Certificate.id))).select_from(SubsidyLine).join(
         Certificate, (Certificate.plan_id == claim.plan_id) & (Certificate.person_id == SubsidyLine.person_id))
         .where(SubsidyLine.claim_id == claim.id, Certificate.revoked_at.is_not(None))).scalar()
-    rules.check_disburse(claim.approved_by, a.user_id, claim.publicity_ends_at, now, open_objections, revoked)
+    creators = dict(db.session.execute(select(User.id, User.created_by).where(
+        User.id.in_((claim.approved_by, a.user_id)))).all())
+    rules.check_disburse(claim.approved_by, a.user_id, claim.publicity_ends_at, now, open_objections, revoked,
+                         approver_created_by=creators.get(claim.approved_by),
+                         disburser_created_by=creators.get(a.user_id))
     done = db.session.execute(update(SubsidyClaim).where(SubsidyClaim.id == claim.id,
                                                          SubsidyClaim.status == "approved")
                               .values(status="disbursed", disbursed_by=a.user_id, disbursed_at=now)).rowcount

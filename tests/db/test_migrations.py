@@ -77,3 +77,25 @@ def test_database_enforces_append_only_audit(migrated_url):
                 with db.engine.begin() as conn:
                     conn.execute(text(stmt))
         db.engine.dispose()
+
+
+def test_creators_of_existing_accounts_are_recovered_from_the_audit_log(migrated_url):
+    """A second supervisor a supervisor made before the rule is tied to its creator by the migration."""
+    app = _app(migrated_url)
+    with app.app_context():
+        upgrade(revision="e71d18cc960e")
+        with db.engine.begin() as conn:
+            for uid, name, role in ((1, "admin", "admin"), (2, "sup1", "supervisor"), (3, "sup1-puppet", "supervisor"),
+                                    (4, "school", "supervisor")):
+                conn.execute(text("INSERT INTO users (id, username, password_hash, role, region_code, active, created_at)"
+                                  " VALUES (:i, :n, 'x', :r, :g, :a, CURRENT_TIMESTAMP)"),
+                             {"i": uid, "n": name, "r": role, "g": None if role == "admin" else "3501", "a": True})
+            for n, (actor, obj) in enumerate((("admin:u:1", "2"), ("supervisor:u:2", "3"), ("cli:admin", "4"))):
+                conn.execute(text("INSERT INTO audit_log (at, actor, action, object_type, object_id, prev_hash, hash) "
+                                  "VALUES (CURRENT_TIMESTAMP, :a, 'user.create', 'user', :o, 'p', :h)"),
+                             {"a": actor, "o": obj, "h": f"h{n}"})
+        upgrade()
+        with db.engine.connect() as conn:
+            creators = dict(conn.execute(text("SELECT id, created_by FROM users")).all())
+        assert creators == {1: None, 2: 1, 3: 2, 4: None}
+        db.engine.dispose()

@@ -177,6 +177,24 @@ def test_check_disburse(approver, payer, now, error):
         assert e.value.details == {"ends_at": "2026-10-14T00:00:00+08:00"}
 
 
+@pytest.mark.parametrize("approver, payer, approver_creator, payer_creator, same", [
+    (1, 2, None, None, False),
+    (1, 1, None, None, True),
+    (1, 2, None, 1, True),          # the approver made the payer's account
+    (1, 2, 2, None, True),          # the payer made the approver's account
+    (1, 2, 9, 9, False),            # both made by the same admin: independent people
+    (1, 2, 3, 4, False),
+    (None, 2, None, None, False),   # nobody approved yet: no pairing to judge
+])
+def test_same_party(approver, payer, approver_creator, payer_creator, same):
+    assert s.same_party(approver, payer, approver_creator, payer_creator) is same
+    if same:
+        with pytest.raises(AppError) as e:
+            s.check_disburse(approver, payer, ENDS, ENDS, approver_created_by=approver_creator,
+                             disburser_created_by=payer_creator)
+        assert (e.value.code, e.value.status) == ("same_approver", 409)
+
+
 @pytest.mark.parametrize("now, open_objections, error", [
     (ENDS, 0, None),
     (ENDS, 1, "objection_open"),                  # publicity over, one objection still open
