@@ -43,6 +43,13 @@ RULE_DEFAULTS: dict[str, object] = {
     "DEVICE_EVENT_MAX_AGE_DAYS": 7,
     "DEVICE_OFFLINE_AFTER_S": 300,
     "DEVICE_DRIFT_WARN_S": 120,
+    # Trust (DESIGN.md "Trust"): kiosk events uploaded later than this after the lesson's end, by a
+    # device not heard from while it ran, are flagged late_upload.
+    "LATE_UPLOAD_AFTER_MIN": 120,
+    # Share of accepted kiosk face events whose crop the worker re-verifies (every one of a flagged person).
+    "RECHECK_SAMPLE_PERCENT": 10.0,
+    # How long a worker holds a leased job row before another worker may take it over (a killed worker).
+    "JOB_LEASE_S": 120,
     "ACCESS_TOKEN_MINUTES": 15,
     "REFRESH_TOKEN_DAYS": 14,
 }

@@ -227,16 +227,57 @@ def enroll_template(rgb) -> list[float]:
 
 def verify(rgb, template, threshold: float = MATCH_THRESHOLD) -> tuple[bool, float | None, str | None]:
     """1:1 check of the largest face in a frame against one template: (matched, distance, reason)."""
+    matched, distance, reason, _face = verify_face_box(rgb, template, threshold)
+    return matched, distance, reason
+
+
+def verify_face_box(rgb, template, threshold: float = MATCH_THRESHOLD) -> tuple[bool, float | None, str | None,
+                                                                              Face | None]:
+    """`verify`, also returning the face box it compared (None without a face): the kiosk crops its evidence from it."""
     template = _as_template(template)
     faces = detect_faces(rgb, VERIFY_DETECT_SIDE)
     if not faces:
-        return False, None, "no_face"
+        return False, None, "no_face", None
     # At a kiosk the person being checked is the one closest to the camera.
     largest = max(faces, key=lambda f: (f.area, f.score))
     distance = face_distance(encode_face(rgb, largest), template)
     if distance <= threshold:
-        return True, distance, None
-    return False, distance, "face_mismatch"
+        return True, distance, None, largest
+    return False, distance, "face_mismatch", largest
+
+
+# Evidence crops (shared/API.md POST /device/events: face_jpeg_base64, JPEG ≤ 30 KB). The face box
+# grows by CROP_MARGIN on each side so the server's detector finds the face again, and the crop is
+# scaled to at most CROP_SIDE px: a face of ~120 px is enough for dlib's 150 px aligned chip.
+CROP_MAX_BYTES = 30 * 1024
+CROP_SIDE = 200
+CROP_MARGIN = 0.4
+
+
+def crop_jpeg(rgb, face: Face | tuple[int, int, int, int] | None = None, max_bytes: int = CROP_MAX_BYTES,
+              side: int = CROP_SIDE) -> bytes:
+    """A JPEG of the face (box widened by CROP_MARGIN), or of the frame's centre square without a box, ≤ max_bytes."""
+    import numpy as np
+    from PIL import Image
+
+    arr = np.asarray(rgb)
+    h, w = arr.shape[:2]
+    if face is not None:
+        left, top, right, bottom = (int(v) for v in tuple(face)[:4])
+        mx, my = int((right - left) * CROP_MARGIN), int((bottom - top) * CROP_MARGIN)
+        box = (max(0, left - mx), max(0, top - my), min(w, right + mx), min(h, bottom + my))
+    else:
+        edge = min(h, w)
+        box = ((w - edge) // 2, (h - edge) // 2, (w - edge) // 2 + edge, (h - edge) // 2 + edge)
+    img = Image.fromarray(np.ascontiguousarray(arr[box[1]:box[3], box[0]:box[2]]).astype(np.uint8))
+    img.thumbnail((side, side), Image.BILINEAR)
+    for quality in (85, 75, 65, 50, 35):
+        buf = io.BytesIO()
+        img.save(buf, format="JPEG", quality=quality)
+        if buf.tell() <= max_bytes:
+            return buf.getvalue()
+        img.thumbnail((img.width * 3 // 4, img.height * 3 // 4), Image.BILINEAR)
+    raise ValueError("could not make the crop small enough")
 
 
 def _as_template(template):

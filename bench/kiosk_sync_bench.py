@@ -83,11 +83,25 @@ def analyze(db_url: str) -> None:
         conn.execute("ANALYZE")
 
 
+def real_face_crop() -> str:
+    """A real kiosk evidence crop (the astronaut's face, as backend.faces crops it): what every face event carries."""
+    import base64
+
+    from skimage import data
+
+    from backend.faces import crop_jpeg, detect_faces
+    frame = data.astronaut()
+    return base64.b64encode(crop_jpeg(frame, detect_faces(frame)[0])).decode()
+
+
+FACE_CROP = real_face_crop()
+
+
 def make_events(people: list[int], lesson_id: int, kind: str, start: datetime) -> list[dict]:
     """One acceptable `kind` event per person for the lesson (check-outs 60 s after the check-ins)."""
     offset = 60 if kind == "check_out" else 0
     return [{"event_id": str(uuid.uuid4()), "person_id": person_id, "lesson_id": lesson_id, "kind": kind,
-             "method": "card+face", "face_distance": 0.31,
+             "method": "card+face", "face_distance": 0.31, "face_jpeg_base64": FACE_CROP,
              "captured_at": (start + timedelta(seconds=offset, milliseconds=i)).isoformat(timespec="milliseconds")}
             for i, person_id in enumerate(people)]
 

@@ -40,8 +40,10 @@ def _last_event_id() -> int | None:
 
 
 def _frame(event_id: int, payload: dict) -> str:
-    data = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
-    return f"id: {event_id}\nevent: attendance\ndata: {data}\n\n"
+    # Attendance events carry no `event` key; a trust flag raised later (re-verification) is `event: flag`.
+    kind = payload.get("event", "attendance")
+    data = json.dumps({k: v for k, v in payload.items() if k != "event"}, ensure_ascii=False, separators=(",", ":"))
+    return f"id: {event_id}\nevent: {kind}\ndata: {data}\n\n"
 
 
 def _read(stmt) -> list:
@@ -150,7 +152,8 @@ def _events(scope: str | None, last_id: int | None, keepalive: float, max_s: flo
 
 
 @bp.get("/live/stream")
-@bp.doc(summary="Server-sent events: every attendance event in the supervisor's region (event: attendance)",
+@bp.doc(summary="Server-sent events: every attendance event in the supervisor's region (event: attendance), "
+                "and trust flags raised after an event arrived (event: flag)",
         description="`id:` is the event's sequence number; reconnect with `Last-Event-ID` to replay what was "
                     "missed. Keep-alive comments every 15 s. Data: {lesson_id, person_id, name_masked, kind, "
                     "accepted, reason?, source, distance_m?, flags[], event_id, at}.",

@@ -53,6 +53,35 @@ class CompletionOut(Schema):
     status = String()
     certificates_issued = Integer()
     subsidy_claim_id = Integer()
+    excluded = List(Integer(), metadata={"description": "person ids excluded by the review's decisions"})
+
+
+class DecisionIn(Schema):
+    person_id = Integer(required=True)
+    accept = Boolean(required=True, metadata={"description": "true: count the trainee despite the flags; "
+                                                             "false: exclude (no certificate, no subsidy line)"})
+    reason = String(required=True, validate=Length(min=2, max=500))
+
+
+class CompletionApproveIn(Schema):
+    decisions = List(Nested(DecisionIn), load_default=list, validate=Length(max=2000),
+                     metadata={"description": "one per trainee with a blocking trust flag (GET /plans/{id}/flags); "
+                                              "409 decisions_required lists the ones missing"})
+
+
+class TrustFlagOut(Schema):
+    code = String(metadata={"description": "shared_face | face_by_staff | never_bound | late_upload | kiosk_burst "
+                                           "| gps_only | face_recheck_failed"})
+    detail = String()
+    event_ids = List(Integer())
+    blocking = Boolean()
+
+
+class PersonFlagsOut(Schema):
+    person_id = Integer()
+    name = String()
+    blocking = Boolean()
+    flags = List(Nested(TrustFlagOut))
 
 
 class LineOut(Schema):
@@ -118,8 +147,12 @@ class ClaimOut(ClaimSummaryOut):
     lines = List(Nested(LineOut))
     explanations = List(Dict(), metadata={"description": "[{person_id, name, credited_hours, reasons: "
                                                          "[not_completed|not_passed|not_eligible|"
-                                                         "voucher_not_usable|no_certificate]}]"})
+                                                         "voucher_not_usable|no_certificate|excluded], "
+                                                         "decision_reason?}]"})
     objections = List(Dict(), metadata={"description": "[{id, text, recorded_by, recorded_at}]"})
+    decisions = List(Dict(), metadata={"description": "the completion review's decisions on flagged trainees: "
+                                                      "[{person_id, name, accept, reason, flags, decided_by, "
+                                                      "decided_by_username, decided_at}]"})
 
 
 class ClaimQuery(Schema):

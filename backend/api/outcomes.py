@@ -5,10 +5,11 @@ from apiflask import APIBlueprint
 from flask import Blueprint, Response, render_template, request
 
 from ..clock import now
+from ..domain import trust
 from ..domain.errors import AppError, forbidden, invalid
 from ..extensions import limiter
 from ..security.authz import actor, public, requires
-from ..services import certificates, evaluations, results, subsidy
+from ..services import certificates, evaluations, results, subsidy, trust_flags
 from .outcome_schemas import (
     ArchiveOut,
     CertificateOut,
@@ -19,6 +20,7 @@ from .outcome_schemas import (
     ClaimRejectIn,
     ClaimStatusOut,
     ClaimSummaryOut,
+    CompletionApproveIn,
     CompletionOut,
     DisburseOut,
     EvaluationIn,
@@ -27,6 +29,7 @@ from .outcome_schemas import (
     ObjectionDecisionIn,
     ObjectionIn,
     ObjectionOut,
+    PersonFlagsOut,
     PlanStatusOut,
     RatingOut,
     ResultOut,
@@ -101,12 +104,28 @@ def post_completion(plan_id):
 
 
 @bp.post("/plans/<int:plan_id>/completion/approve")
+@bp.input(CompletionApproveIn, arg_name="body")
 @bp.output(CompletionOut)
 @bp.doc(summary="Approve completion: certificates for completers who passed, and the subsidy claim",
-        responses={409: "invalid_state"})
+        description="Trainees with a blocking trust flag (GET /plans/{id}/flags) each need a decision "
+                    "{person_id, accept, reason}: accepted ones count (held hours released), excluded ones get "
+                    "no certificate and no subsidy line. Every decision is audited and shown on the claim.",
+        responses={409: "invalid_state / decisions_required (details.person_ids, details.flags)"})
 @requires("supervisor")
-def post_completion_approve(plan_id):
-    return certificates.approve_completion(actor(), plan_id, now())
+def post_completion_approve(plan_id, body):
+    decisions = [trust.Decision(d["person_id"], d["accept"], d["reason"]) for d in body.get("decisions") or []]
+    return certificates.approve_completion(actor(), plan_id, now(), decisions)
+
+
+@bp.get("/plans/<int:plan_id>/flags")
+@bp.output(PersonFlagsOut(many=True))
+@bp.doc(summary="Trust flags of a plan's trainees: who could have forged the proof, per person with the events",
+        description="Codes: shared_face, face_by_staff, never_bound, late_upload, kiosk_burst, gps_only "
+                    "(informational), face_recheck_failed. Every flag but gps_only blocks the completion "
+                    "until a decision is recorded for the trainee.")
+@requires("institution", "supervisor", "admin")
+def get_plan_flags(plan_id):
+    return page_list(trust_flags.plan_flags_for(actor(), plan_id))
 
 
 @bp.get("/plans/<int:plan_id>/certificates")

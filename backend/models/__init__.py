@@ -5,13 +5,15 @@ from .institutions import Device, DeviceNonce, DeviceOnlineSpan, Institution, Si
 from .outcomes import Certificate, Evaluation, PublicityObjection, Result, SubsidyClaim, SubsidyLine
 from .people import Person, RefreshToken, User, WechatAccount
 from .plans import Enrollment, Lesson, OnlineRecord, TrainingPlan
+from .trust import CompletionDecision, FaceEvidence, FaceMatch, TrustFlag
 from .types import utcnow
 from .vouchers import ConsumedToken, DirectedRecipient, Voucher, VoucherBatch
 
 __all__ = [
-    "AttendanceEvent", "AuditEntry", "Certificate", "ConsumedToken", "Device", "DeviceNonce", "DeviceOnlineSpan",
-    "DirectedRecipient", "Enrollment", "Evaluation", "IdempotencyRecord", "Institution", "Lesson",
+    "AttendanceEvent", "AuditEntry", "Certificate", "CompletionDecision", "ConsumedToken", "Device",
+    "DeviceNonce", "DeviceOnlineSpan", "DirectedRecipient", "Enrollment", "Evaluation", "FaceEvidence",
+    "FaceMatch", "IdempotencyRecord", "Institution", "Lesson",
     "LiveEvent", "MakeupRequest", "OnlineRecord", "Person", "PublicityObjection", "RefreshToken",
-    "Result", "Site", "SubsidyClaim", "SubsidyLine", "TrainingPlan", "User", "Voucher",
+    "Result", "Site", "SubsidyClaim", "SubsidyLine", "TrainingPlan", "TrustFlag", "User", "Voucher",
     "VoucherBatch", "WechatAccount", "utcnow",
 ]

@@ -53,6 +53,9 @@ class Person(db.Model):
     groups: Mapped[list] = mapped_column(JSON, default=list)
     face_template_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     face_consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Who enrolled the current template: `self` (the trainee) or a staff role. A face institution staff
+    # enrolled backs kiosk hours with the institution's own word (the face_by_staff flag).
+    face_enrolled_by: Mapped[str | None] = mapped_column(String(16))
     pin_hash: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     anonymised_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -25,6 +25,7 @@ from sqlalchemy import and_, bindparam, insert, literal, or_, select, true, unio
 from sqlalchemy.exc import IntegrityError
 
 from ..domain import attendance as rules
+from ..domain import trust
 from ..domain.errors import AppError
 from ..domain.geo import distance_m, to_wgs84
 from ..domain.vouchers import check_site_token
@@ -258,6 +259,8 @@ def _record(conn, autocommit: bool, person_id: int, session_key: str, ev: CheckI
     if verdict is None:
         times = rules.LessonTimes(ctx.starts_at, ctx.ends_at, ctx.class_hours)
         flags = _risk_flags(person_id, session_key, ev, lat, lon, now, mine, others, times, pol)
+        if not _site_qr_proven(ctx, ev, now, cfg, token_key):
+            flags = sorted([*flags, trust.GPS_ONLY])
     values = {"origin": origin, "event_id": ev.event_id, "person_id": person_id,
               "lesson_id": ctx.id if ctx is not None else None, "kind": ev.kind, "source": "mobile",
               "method": f"gps-{ev.coord_sys}", "captured_at": ev.client_time, "received_at": now,
@@ -325,6 +328,20 @@ def _verdict(ctx, mine, ev: CheckIn, distance: float | None, now: datetime, pol:
     except AppError as err:
         return err
     return None
+
+
+def _site_qr_proven(ctx, ev: CheckIn, now: datetime, cfg: dict, token_key: bytes) -> bool:
+    """Whether presence rests on the rotating site QR as well as GPS (an accepted event where the QR is
+    required always scanned it); without it the event is `gps_only` (informational)."""
+    if ctx.require_site_qr or ctx.site_requires_qr:
+        return True
+    if not ev.site_token:
+        return False
+    try:
+        check_site_token(token_key, ev.site_token, ctx.id, int(now.timestamp()), cfg["SITE_QR_PERIOD_S"])
+    except AppError:
+        return False  # not required here, so a stale or wrong QR does not reject; it just proves nothing
+    return True
 
 
 def _risk_flags(person_id: int, session_key: str, ev: CheckIn, lat: float, lon: float, now: datetime,

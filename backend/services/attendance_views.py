@@ -7,6 +7,7 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import func, select
 
 from ..domain import attendance as rules
+from ..domain import trust
 from ..domain.identity import region_prefix
 from ..extensions import db
 from ..models import AttendanceEvent, Enrollment, Lesson, Site, TrainingPlan
@@ -143,7 +144,7 @@ def live_lessons(scope: str | None, now: datetime, cfg) -> list[dict]:
         c = counts[ev.lesson_id]
         if ev.accepted:
             c[ev.kind] += 1
-            if ev.flags:
+            if any(f not in trust.INFORMATIONAL for f in ev.flags or ()):
                 c["flagged"].add(ev.person_id)
         else:
             c["rejected"] += 1

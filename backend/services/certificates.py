@@ -13,7 +13,7 @@ from flask import current_app
 from sqlalchemy import func, select, text, update
 
 from ..config import key_bytes
-from ..domain import identity
+from ..domain import identity, trust
 from ..domain import plans as plan_rules
 from ..domain import subsidy as subsidy_rules
 from ..domain.certificates import (
@@ -24,11 +24,22 @@ from ..domain.certificates import (
 )
 from ..domain.errors import conflict, not_found
 from ..extensions import db
-from ..models import Certificate, Enrollment, Institution, Lesson, Person, Result, TrainingPlan, Voucher
+from ..models import (
+    Certificate,
+    CompletionDecision,
+    Enrollment,
+    Institution,
+    Lesson,
+    Person,
+    Result,
+    TrainingPlan,
+    Voucher,
+)
 from ..security.actor import Actor
 from ..security.authz import ensure_institution, ensure_region, get_or_404
 from . import audit
 from .persons import shanghai_today
+from .trust_flags import blocked_people
 
 # One lock for everything that numbers certificates or counts a person's annual subsidy cap.
 COMPLETION_LOCK = 727402
@@ -44,6 +55,7 @@ class TraineeOutcome:
     completed: bool
     result: Result | None
     voucher: Voucher | None
+    excluded: str | None = None  # the supervisor's reason when the completion review excluded the trainee
 
     @property
     def passed(self) -> bool:
@@ -136,7 +148,7 @@ def issue_certificates(plan: TrainingPlan, outcomes: list[TraineeOutcome], now: 
     sequence = _next_sequence(prefix)
     certs = []
     for o in outcomes:
-        if not (o.completed and o.passed):
+        if not (o.completed and o.passed) or o.excluded is not None:
             continue
         cert = Certificate(number=certificate_number(plan.region_code, issued_on.year, sequence), plan_id=plan.id,
                            person_id=o.person.id, institution_id=plan.institution_id,
@@ -148,12 +160,20 @@ def issue_certificates(plan: TrainingPlan, outcomes: list[TraineeOutcome], now: 
     return certs
 
 
-def approve_completion(a: Actor, plan_id: int, now: datetime) -> dict:
-    """Supervisor approves completion: certificates for completers who passed, and the subsidy claim."""
+def approve_completion(a: Actor, plan_id: int, now: datetime, decisions: list[trust.Decision] | None = None) -> dict:
+    """Supervisor approves completion: certificates for completers who passed, and the subsidy claim.
+
+    Trainees carrying a blocking trust flag need a decision each (409 decisions_required otherwise):
+    accepted ones count in full (held hours released), excluded ones get no certificate and no line.
+    """
     from . import subsidy
     plan = get_or_404(TrainingPlan, plan_id)
     ensure_region(a, plan.region_code)
     plan_rules.transition(plan.status, "approve_completion")
+    roster = set(db.session.execute(select(Enrollment.person_id).where(
+        Enrollment.plan_id == plan.id, Enrollment.status == "active")).scalars())
+    blocked = blocked_people(plan)
+    by_person = trust.check_decisions(blocked, decisions or [], roster)
     _lock()
     # Conditional update: of two concurrent approvals exactly one moves the plan on.
     done = db.session.execute(
@@ -162,15 +182,30 @@ def approve_completion(a: Actor, plan_id: int, now: datetime) -> dict:
     if done != 1:
         raise conflict("invalid_state", status=plan_rules.COMPLETED, action="approve_completion")
     db.session.refresh(plan)
+    for d in by_person.values():
+        db.session.add(CompletionDecision(plan_id=plan.id, person_id=d.person_id, accept=d.accept,
+                                          reason=d.reason.strip(), flags=blocked.get(d.person_id, []),
+                                          decided_by=a.user_id, decided_at=now))
+        audit.record(a.label, "plan.completion_decision", "plan", plan.id, now,
+                     after={"person_id": d.person_id, "accept": d.accept, "reason": d.reason.strip(),
+                            "flags": blocked.get(d.person_id, [])})
+    db.session.flush()  # accepted decisions release held hours in what follows
     outcomes = trainee_outcomes(plan)
+    for o in outcomes:
+        d = by_person.get(o.person.id)
+        if d is not None and not d.accept:
+            o.excluded = d.reason.strip()
     certs = issue_certificates(plan, outcomes, now)
     certified = {c.person_id for c in certs}
     claim = subsidy.create_claim(a.label, plan, outcomes, certified, now)
     audit.record(a.label, "plan.completion_approve", "plan", plan.id, now,
                  before={"status": plan_rules.COMPLETION_SUBMITTED},
                  after={"status": plan.status, "certificates": [c.number for c in certs],
-                        "subsidy_claim_id": claim.id})
-    return {"status": plan.status, "certificates_issued": len(certs), "subsidy_claim_id": claim.id}
+                        "subsidy_claim_id": claim.id,
+                        "excluded": sorted(pid for pid, d in by_person.items() if not d.accept),
+                        "accepted_with_flags": sorted(pid for pid, d in by_person.items() if d.accept)})
+    return {"status": plan.status, "certificates_issued": len(certs), "subsidy_claim_id": claim.id,
+            "excluded": sorted(pid for pid, d in by_person.items() if not d.accept)}
 
 
 # ---- verification and printing -------------------------------------------------------------

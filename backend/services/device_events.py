@@ -8,6 +8,7 @@ from flask import current_app
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
+from ..domain import trust
 from ..domain.attendance import (
     PLAN_STATES_TAKING_ATTENDANCE,
     AttendancePolicy,
@@ -18,7 +19,11 @@ from ..domain.attendance import (
 from ..domain.errors import AppError
 from ..extensions import db
 from ..models import AttendanceEvent, Device, Enrollment, Institution, Lesson, LiveEvent, Person, TrainingPlan
+from ..models.trust import TrustFlag
+from . import evidence
 from .attendance import policy as attendance_policy
+from .devices import online_during
+from .trust_flags import kiosk_person_flags, person_facts
 
 KINDS = ("check_in", "check_out")
 METHODS = ("card+face", "qr+face", "card+pin")
@@ -44,6 +49,12 @@ def _parse(raw) -> tuple[dict | None, str | None]:
     if fd is not None and (not isinstance(fd, int | float) or isinstance(fd, bool) or not 0 <= fd <= 2):
         return ev, "invalid_event"
     ev["face_distance"] = float(fd) if fd is not None else None
+    ev["face_jpeg_base64"] = raw.get("face_jpeg_base64")
+    liveness = raw.get("liveness")
+    if liveness is not None and not (isinstance(liveness, dict) and isinstance(liveness.get("passed"), bool)
+                                     and isinstance(liveness.get("challenge"), str | None)):
+        return ev, "invalid_event"
+    ev["liveness"] = {"passed": liveness["passed"], "challenge": liveness.get("challenge")} if liveness else None
     try:
         captured = datetime.fromisoformat(str(raw.get("captured_at")).replace("Z", "+00:00"))
     except ValueError:
@@ -101,6 +112,7 @@ def ingest(device: Device, raw_events: list, now: datetime) -> list[dict]:
     max_age = timedelta(days=cfg["DEVICE_EVENT_MAX_AGE_DAYS"])
     receipts: list[dict | None] = [None] * len(parsed)
     rows: list[dict] = []
+    batch = _Batch(lessons, plan_of, plan_status, enrolled, state, credentials, pol, {})
     batch_ids: set[str] = set()
     # Judge in capture order so a check-in and its check-out in one batch are seen in sequence.
     order = sorted(range(len(parsed)), key=lambda i: (parsed[i][0] or {}).get("captured_at") or now)
@@ -114,15 +126,20 @@ def ingest(device: Device, raw_events: list, now: datetime) -> list[dict]:
             continue
         batch_ids.add(ev["event_id"])
         reason = "unknown_person" if ev["person_id"] not in known_people else \
-            _judge(ev, device, _Batch(lessons, plan_of, plan_status, enrolled, state, credentials, pol),
-                   now, threshold, future, max_age)
+            _judge(ev, device, batch, now, threshold, future, max_age)
         if reason is None:
             state.setdefault((ev["lesson_id"], ev["person_id"]), set()).add(ev["kind"])
         rows.append(_row(ev, origin, device, lessons, known_people, now, reason))
         receipts[i] = {"event_id": ev["event_id"], "status": "accepted" if reason is None else "rejected",
                        **({"reason": reason} if reason else {})}
+    partners = _flag(rows, device, lessons, now)
     stored = _store(rows, receipts)
+    _after_store(stored, partners, batch.crops, device, now)
     _publish(device, stored)
+    by_event = {r["event_id"]: r for r in receipts if r and r.get("status") == "accepted"}
+    for row in stored:
+        if row["accepted"] and row["event_id"] in by_event:
+            by_event[row["event_id"]]["flags"] = list(row["flags"])
     return receipts
 
 
@@ -166,6 +183,7 @@ class _Batch(NamedTuple):
     state: dict
     credentials: dict
     policy: AttendancePolicy
+    crops: dict
 
 
 def _judge(ev, device, b: _Batch, now, threshold, future, max_age) -> str | None:
@@ -192,6 +210,10 @@ def _judge(ev, device, b: _Batch, now, threshold, future, max_age) -> str | None
     else:
         if not has_face:
             return "face_not_enrolled"
+        crop, problem = trust.decode_face_crop(ev["face_jpeg_base64"])
+        if problem:
+            return problem  # a face match without the face it matched is a claim, not evidence
+        b.crops[ev["event_id"]] = crop
         if ev["face_distance"] is None or ev["face_distance"] > threshold:
             return "face_mismatch"
     try:
@@ -204,6 +226,65 @@ def _judge(ev, device, b: _Batch, now, threshold, future, max_age) -> str | None
     return None
 
 
+def _flag(rows: list[dict], device: Device, lessons: dict, now: datetime) -> dict[int, str]:
+    """Trust flags of the accepted rows, known at arrival (shared/DESIGN.md "Trust"), added to each row's
+    `flags`; returns stored events of this device that form a burst with the upload ({id: event_id})."""
+    accepted = [r for r in rows if r["accepted"]]
+    if not accepted:
+        return {}
+    cfg = current_app.config
+    facts = person_facts({r["person_id"] for r in accepted})
+    late_after = timedelta(minutes=cfg["LATE_UPLOAD_AFTER_MIN"])
+    late: dict[int, bool] = {}
+    for lesson_id in {r["lesson_id"] for r in accepted}:
+        lesson = lessons[lesson_id]
+        late[lesson_id] = trust.is_late_upload(now, lesson.ends_at, late_after,
+                                               online_during(device.id, lesson.starts_at, lesson.ends_at))
+    face_rows = [r for r in accepted if trust.is_face_method(r["method"])]
+    partners: dict[int, str] = {}
+    burst: set = set()
+    if face_rows:
+        window = timedelta(seconds=trust.BURST_SECONDS)
+        lo = min(r["captured_at"] for r in face_rows) - window
+        hi = max(r["captured_at"] for r in face_rows) + window
+        a = AttendanceEvent
+        earlier = db.session.execute(select(a.id, a.event_id, a.captured_at).where(
+            a.device_id == device.id, a.accepted, a.method.in_(trust.FACE_METHODS),
+            a.captured_at.between(lo, hi))).all()
+        burst = trust.burst_members([(("new", r["event_id"]), r["captured_at"]) for r in face_rows],
+                                    [(("old", e.id), e.captured_at) for e in earlier])
+        old_ids = {e.id: e.event_id for e in earlier}
+        partners = {key[1]: old_ids[key[1]] for key in burst if key[0] == "old"}
+    for r in accepted:
+        flags = set(r["flags"]) | set(kiosk_person_flags(facts[r["person_id"]], r["method"]))
+        if late[r["lesson_id"]]:
+            flags.add(trust.LATE_UPLOAD)
+        if ("new", r["event_id"]) in burst:
+            flags.add(trust.KIOSK_BURST)
+        r["flags"] = sorted(flags)
+        r["_recheck_all"] = facts[r["person_id"]]["recheck_failed"] or any(trust.is_blocking(f) for f in flags)
+    return partners
+
+
+def _after_store(stored: list[dict], partners: dict[int, str], crops: dict, device: Device, now: datetime) -> None:
+    """Keep the face crops of the stored accepted events and flag stored events that formed a burst."""
+    if not stored:
+        return
+    flagged = {r["person_id"] for r in stored if r.get("_recheck_all")}
+    evidence.store(stored, crops, flagged, now)
+    if partners:
+        rows = db.session.execute(select(AttendanceEvent.id, AttendanceEvent.person_id, AttendanceEvent.lesson_id)
+                                  .where(AttendanceEvent.id.in_(list(partners)))).all()
+        existing = set(db.session.execute(select(TrustFlag.attendance_event_id).where(
+            TrustFlag.attendance_event_id.in_(list(partners)), TrustFlag.code == trust.KIOSK_BURST)).scalars())
+        for row in rows:
+            if row.id not in existing:
+                db.session.add(TrustFlag(code=trust.KIOSK_BURST, attendance_event_id=row.id, person_id=row.person_id,
+                                         lesson_id=row.lesson_id, detail={"device_id": device.id}, created_at=now))
+        db.session.flush()
+    evidence.mark_people_due(flagged)
+
+
 def _row(ev, origin, device, lessons, known_people, now, reason) -> dict:
     # Unknown ids are kept in `details` (foreign keys would refuse them) so nothing sent is lost.
     known = ev["lesson_id"] in lessons
@@ -211,12 +292,25 @@ def _row(ev, origin, device, lessons, known_people, now, reason) -> dict:
     details = {} if known else {"lesson_id": ev["lesson_id"]}
     if not person_known:
         details["person_id"] = ev["person_id"]
+    if ev.get("liveness") is not None:
+        details["liveness"] = ev["liveness"]
     return {"origin": origin, "event_id": ev["event_id"], "person_id": ev["person_id"] if person_known else None,
             "lesson_id": ev["lesson_id"] if known else None, "kind": ev["kind"], "source": "kiosk",
             "method": ev["method"], "captured_at": ev["captured_at"], "received_at": now,
             "face_distance": ev["face_distance"], "device_id": device.id, "accepted": reason is None,
             "reason": reason, "details": details, "flags": [],
             "status_code": 201 if reason is None else 422}
+
+
+_INSERT_RETURNING = insert(AttendanceEvent).returning(AttendanceEvent.id, sort_by_parameter_order=True)
+_COLUMNS = {c.name for c in AttendanceEvent.__table__.columns} - {"id"}
+
+
+def _insert(rows: list[dict]) -> None:
+    """Insert rows (executemany with RETURNING) and set each row's `id`."""
+    ids = db.session.connection().execute(_INSERT_RETURNING, [{k: v for k, v in r.items() if k in _COLUMNS} for r in rows]).scalars().all()
+    for row, row_id in zip(rows, ids, strict=True):
+        row["id"] = row_id
 
 
 def _store(rows: list[dict], receipts: list) -> list[dict]:
@@ -226,7 +320,7 @@ def _store(rows: list[dict], receipts: list) -> list[dict]:
     try:
         with db.session.begin_nested():
             # Core executemany on the session's connection: the ORM bulk path costs ~2x for 500 rows.
-            db.session.connection().execute(insert(AttendanceEvent), rows)
+            _insert(rows)
         return rows
     except IntegrityError:
         pass
@@ -235,7 +329,7 @@ def _store(rows: list[dict], receipts: list) -> list[dict]:
     for row in rows:
         try:
             with db.session.begin_nested():
-                db.session.execute(insert(AttendanceEvent), [row])
+                _insert([row])
             stored.append(row)
         except IntegrityError:
             # Either the same event id arrived concurrently (duplicate) or another accepted
@@ -247,9 +341,9 @@ def _store(rows: list[dict], receipts: list) -> list[dict]:
                 receipts[idx] = {"event_id": row["event_id"], "status": "duplicate"}
                 continue
             row = dict(row, accepted=False, reason=f"already_{'checked_in' if row['kind'] == 'check_in' else 'checked_out'}",
-                       status_code=409)
+                       status_code=409, flags=[])
             with db.session.begin_nested():
-                db.session.execute(insert(AttendanceEvent), [row])
+                _insert([row])
             stored.append(row)
             receipts[idx] = {"event_id": row["event_id"], "status": "rejected", "reason": row["reason"]}
     return stored

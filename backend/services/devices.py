@@ -5,7 +5,6 @@ import secrets
 from datetime import date, datetime, time, timedelta
 
 from flask import current_app
-
 from sqlalchemy import select, update
 
 from ..domain.attendance import SHANGHAI

@@ -25,12 +25,18 @@ def enroll(person: Person, image_base64: str, consent: bool, actor_label: str, n
         raise invalid("consent_required", field="consent")
     rgb = faces.decode_base64_image(image_base64, field="image_base64")
     template = faces.enroll_template(rgb)  # 422 no_face / multiple_faces
-    before = {"face_enrolled": person.face_template_enc is not None}
+    before = {"face_enrolled": person.face_template_enc is not None, "face_enrolled_by": person.face_enrolled_by}
+    role = actor_label.split(":", 1)[0]
     person.face_template_enc = vault().encrypt_json(template, FACE_CONTEXT)
     person.face_consent_at = now
+    person.face_enrolled_by = "self" if role == "trainee" else role[:16]
     db.session.flush()
+    from .trust_flags import record_face_matches
+    matches = record_face_matches(person, template, now)
     audit.record(actor_label, "person.face_enroll", "person", person.id, now, before=before,
-                 after={"face_enrolled": True, "face_consent_at": now.isoformat()})
+                 after={"face_enrolled": True, "face_consent_at": now.isoformat(),
+                        "face_enrolled_by": person.face_enrolled_by,
+                        "shared_face_with": [pid for pid, _ in matches]})
 
 
 def withdraw(person: Person, actor_label: str, now: datetime) -> None:
@@ -39,6 +45,7 @@ def withdraw(person: Person, actor_label: str, now: datetime) -> None:
               "face_consent_at": person.face_consent_at.isoformat() if person.face_consent_at else None}
     person.face_template_enc = None
     person.face_consent_at = None
+    person.face_enrolled_by = None
     db.session.flush()
     audit.record(actor_label, "person.face_withdraw", "person", person.id, now, before=before,
                  after={"face_enrolled": False, "face_consent_at": None})

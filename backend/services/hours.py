@@ -14,9 +14,11 @@ from flask import current_app
 from sqlalchemy import select
 
 from ..domain import attendance as rules
+from ..domain import trust
 from ..extensions import db
-from ..models import AttendanceEvent, Enrollment, Lesson, OnlineRecord, Person
+from ..models import AttendanceEvent, Enrollment, Lesson, OnlineRecord, Person, TrustFlag
 from .attendance import event_time, policy
+from .trust_flags import held_event_ids
 
 ZERO = Decimal("0")
 # One class hour is 45 minutes of lesson time (DESIGN.md).
@@ -40,16 +42,29 @@ def online_hours(class_hours: Decimal, minutes: int) -> Decimal:
 
 
 def presences(lesson_ids: list[int]) -> dict[tuple[int, int], Presence]:
-    """Accepted attendance per (lesson_id, person_id) for the given lessons."""
+    """Accepted attendance per (lesson_id, person_id) for the given lessons.
+
+    An event whose face the server's re-verification did not confirm is held: it does not count
+    (its flag still shows) until the completion review accepts the trainee.
+    """
     out: dict[tuple[int, int], Presence] = defaultdict(Presence)
     if not lesson_ids:
         return out
     a = AttendanceEvent
     rows = db.session.execute(
-        select(a.lesson_id, a.person_id, a.kind, a.source, a.captured_at, a.received_at, a.flags)
+        select(a.id, a.lesson_id, a.person_id, a.kind, a.source, a.captured_at, a.received_at, a.flags)
         .where(a.lesson_id.in_(lesson_ids), a.accepted)).all()
+    held = held_event_ids(lesson_ids)
+    # Flags raised after the event was stored (a burst partner, a failed re-verification) show too.
+    for lesson_id, person_id, code in db.session.execute(select(TrustFlag.lesson_id, TrustFlag.person_id, TrustFlag.code)
+                                                         .where(TrustFlag.lesson_id.in_(lesson_ids))):
+        out[(lesson_id, person_id)].flags.add(code)
     for row in rows:
         p = out[(row.lesson_id, row.person_id)]
+        if row.id in held:
+            p.flags.add(trust.FACE_RECHECK_FAILED)
+            p.flags.add("held")
+            continue
         at = event_time(row.source, row.captured_at, row.received_at)
         if row.kind == rules.CHECK_IN:
             p.check_in_at = at

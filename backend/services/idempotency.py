@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import hashlib
-import logging
-from datetime import timedelta
-
 import json
+import logging
 from collections.abc import Callable
+from datetime import timedelta
 
 from flask import Response, current_app, g, request
 from sqlalchemy import delete

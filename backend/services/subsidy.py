@@ -14,6 +14,7 @@ from ..domain.identity import region_prefix
 from ..extensions import db
 from ..models import (
     Certificate,
+    CompletionDecision,
     Institution,
     Lesson,
     OnlineRecord,
@@ -79,11 +80,16 @@ def attended_days(plan_id: int, person_id: int) -> int:
 
 
 def _explanation(o, reasons: list[str]) -> dict:
-    return {"person_id": o.person.id, "name": o.person.name, "credited_hours": number(o.credited_hours),
-            "reasons": reasons}
+    out = {"person_id": o.person.id, "name": o.person.name, "credited_hours": number(o.credited_hours),
+           "reasons": reasons}
+    if getattr(o, "excluded", None) is not None:
+        out["decision_reason"] = o.excluded
+    return out
 
 
 def _reasons(o, certified: set[int]) -> list[str]:
+    if getattr(o, "excluded", None) is not None:
+        return ["excluded"]  # the supervisor excluded the trainee at the completion review (trust flags)
     reasons = []
     if not o.completed:
         reasons.append("not_completed")
@@ -209,7 +215,20 @@ def claim_view(claim: SubsidyClaim, now: datetime) -> dict:
     out["objections"] = [objection_view(o) for o in db.session.execute(
         select(PublicityObjection).where(PublicityObjection.claim_id == claim.id)
         .order_by(PublicityObjection.id)).scalars()]
+    out["decisions"] = decisions_view(claim.plan_id)
     return out
+
+
+def decisions_view(plan_id: int) -> list[dict]:
+    """The completion review's per-trainee decisions on trust flags, with who decided."""
+    rows = db.session.execute(
+        select(CompletionDecision, Person.name, User.username)
+        .join(Person, Person.id == CompletionDecision.person_id)
+        .join(User, User.id == CompletionDecision.decided_by)
+        .where(CompletionDecision.plan_id == plan_id).order_by(CompletionDecision.person_id)).all()
+    return [{"person_id": d.person_id, "name": name, "accept": d.accept, "reason": d.reason, "flags": d.flags or [],
+             "decided_by": d.decided_by, "decided_by_username": username, "decided_at": d.decided_at.isoformat()}
+            for d, name, username in rows]
 
 
 def objection_view(o: PublicityObjection) -> dict:

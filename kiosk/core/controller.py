@@ -5,6 +5,7 @@ an event whose holder was not verified by face or PIN.
 """
 from __future__ import annotations
 
+import base64
 import hashlib
 import logging
 import uuid
@@ -180,6 +181,10 @@ class Controller:
         }
         if verification.face_distance is not None:
             event["face_distance"] = round(verification.face_distance, 4)
+        if verification.crop is not None:
+            # The face the kiosk matched travels with the event: the server keeps it (encrypted) and
+            # re-verifies it, so a kiosk's "matched" is evidence, not the last word.
+            event["face_jpeg_base64"] = base64.b64encode(verification.crop).decode()
         try:
             self.outbox.put(event)
         except Exception:  # noqa: BLE001 - disk full, locked database...: never say OK unrecorded

@@ -12,24 +12,40 @@ from kiosk.devices.base import Camera, DeviceError, PinPad
 
 log = logging.getLogger(__name__)
 
-# (rgb frame, 128-float template, threshold) -> (matched, distance or None, reason or None)
-FaceVerifier = Callable[[object, object, float], tuple[bool, float | None, str | None]]
+# (rgb frame, 128-float template, threshold) -> (matched, distance or None, reason or None[, JPEG crop])
+FaceVerifier = Callable[[object, object, float], tuple]
 
 
 @dataclass(frozen=True)
 class Verification:
-    """Outcome of one verification: the face distance when a face was compared."""
+    """Outcome of one verification: the face distance when a face was compared, and on a match the
+    JPEG crop of the face that matched (evidence the server re-verifies)."""
 
     ok: bool
     reason: str | None = None
     face_distance: float | None = None
+    crop: bytes | None = None
 
 
 def default_face_verifier(rgb, template, threshold: float):
-    """backend.faces.verify, imported on first use (dlib takes a while to load)."""
-    from backend.faces import verify
+    """backend.faces verification with the matched face's crop, imported on first use (dlib takes a while to load)."""
+    from backend.faces import crop_jpeg, verify_face_box
 
-    return verify(rgb, template, threshold)
+    matched, distance, reason, face = verify_face_box(rgb, template, threshold)
+    return matched, distance, reason, (crop_jpeg(rgb, face) if matched else None)
+
+
+def evidence_crop(frame, crop: bytes | None) -> bytes | None:
+    """The crop a verifier returned, else the frame's centre square (a verifier without boxes): ≤ 30 KB JPEG."""
+    if crop is not None:
+        return crop
+    try:
+        from backend.faces import crop_jpeg
+
+        return crop_jpeg(frame)
+    except Exception:  # noqa: BLE001 - an odd frame must not stop the check-in; the server then refuses it
+        log.exception("could not make the evidence crop")
+        return None
 
 
 def verify_face(camera: Camera, person: Person, face_verifier: FaceVerifier, threshold: float,
@@ -46,14 +62,15 @@ def verify_face(camera: Camera, person: Person, face_verifier: FaceVerifier, thr
         if frame is None:
             continue
         try:
-            matched, distance, why = face_verifier(frame, person.face_encoding, threshold)
+            answer = face_verifier(frame, person.face_encoding, threshold)
+            matched, distance, why = answer[:3]
         except Exception:  # noqa: BLE001 - a broken template or model must not stop the kiosk
             log.exception("face verification crashed")
             return Verification(False, "camera_error", best)
         if distance is not None:
             best = distance if best is None else min(best, distance)
         if matched:
-            return Verification(True, None, distance)
+            return Verification(True, None, distance, evidence_crop(frame, answer[3] if len(answer) > 3 else None))
         reason = why or "face_mismatch"
         # Once any comparison happened, a later "no face" should not hide that it did not match.
         if best is not None:

@@ -61,3 +61,18 @@ def activate(client, staff, device_id: int, region_code: str = "3501") -> None:
     _, sup = staff("supervisor", region_code=region_code)
     r = client.post(f"/api/v1/devices/{device_id}/activate", headers=sup)
     assert r.status_code == 200 and r.get_json()["status"] == "active", r.get_json()
+
+
+def tiny_jpeg_base64(size: int = 24, shade: int = 128) -> str:
+    """A small valid JPEG (a flat square) as base64: the face crop a kiosk sends with a face event."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (size, size), (shade, shade, shade)).save(buf, format="JPEG", quality=80)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+FACE_CROP = tiny_jpeg_base64()

@@ -30,7 +30,7 @@ def test_accepted_check_in_is_stored_and_returned(world, clock):
     r = world.post(h, extra_headers={"X-Device-Session": "phone-1"})
     assert r.status_code == 201, r.get_json()
     body = r.get_json()
-    assert body["accepted"] is True and body["flags"] == []
+    assert body["accepted"] is True and body["flags"] == ["gps_only"]  # no site QR at this site: informational
     assert body["distance_m"] == pytest.approx(distance_m(*INSIDE, *SITE), abs=0.1)
     [row] = events(person_id=pid)
     assert (row.accepted, row.kind, row.source, row.method, row.status_code) == (True, "check_in", "mobile",
@@ -167,7 +167,7 @@ def test_accuracy_edge(world, clock, accuracy, ok):
     r = world.post(h, accuracy_m=accuracy)
     if ok:
         assert r.status_code == 201
-        assert r.get_json()["flags"] == ["low_accuracy_warn"]
+        assert r.get_json()["flags"] == ["gps_only", "low_accuracy_warn"]
     else:
         _err(r, 422, "low_accuracy")
 
@@ -234,15 +234,15 @@ def test_risk_flags_inform_and_never_reject(world, clock):
     _c, hc = world.person("王五")
     clock.set(START + 16 * M)  # past the 15 min grace: late
     ra = world.post(ha, extra_headers={"X-Device-Session": "shared-phone"})
-    assert ra.status_code == 201 and ra.get_json()["flags"] == ["late"]
+    assert ra.status_code == 201 and ra.get_json()["flags"] == ["gps_only", "late"]
     rb = world.post(hb, extra_headers={"X-Device-Session": "shared-phone"})
-    assert rb.get_json()["flags"] == ["identical_coordinates", "late", "shared_device"]
+    assert rb.get_json()["flags"] == ["gps_only", "identical_coordinates", "late", "shared_device"]
     rc = world.post(hc, at=(INSIDE[0] + 0.0001, INSIDE[1]), accuracy_m=60)
-    assert rc.get_json()["flags"] == ["late", "low_accuracy_warn"]
+    assert rc.get_json()["flags"] == ["gps_only", "late", "low_accuracy_warn"]
     clock.set(END - 16 * M)
     out = world.post(hc, kind="check_out", at=(INSIDE[0] + 0.0001, INSIDE[1]))
-    assert out.get_json()["flags"] == ["left_early"]
-    assert [e.flags for e in events(accepted=True)][1] == ["identical_coordinates", "late", "shared_device"]
+    assert out.get_json()["flags"] == ["gps_only", "left_early"]
+    assert [e.flags for e in events(accepted=True)][1] == ["gps_only", "identical_coordinates", "late", "shared_device"]
 
 
 def test_impossible_speed_between_lessons(world, clock):

@@ -25,7 +25,7 @@ from backend.models import IdempotencyRecord, Person, WechatAccount
 from backend.security.crypto import vault
 from backend.services.persons import FACE_CONTEXT
 from tests.api import outcomes_fixtures as ofx
-from tests.api.device_helpers import SignedClient, activate, lesson_setup
+from tests.api.device_helpers import FACE_CROP, SignedClient, activate, lesson_setup
 from tests.api.plan_helpers import (
     NOW,
     add_lesson,
@@ -733,14 +733,18 @@ def test_kiosk_devices(client, staff, make_institution, trainee, clock):
     db.session.get(Person, pid).face_template_enc = vault().encrypt_json([0.01] * 128, FACE_CONTEXT)
     db.session.commit()
     event = {"event_id": str(uuid.uuid4()), "person_id": pid, "lesson_id": lesson.id, "kind": "check_in",
-             "method": "card+face", "face_distance": 0.3, "captured_at": clock().isoformat()}
+             "method": "card+face", "face_distance": 0.3, "captured_at": clock().isoformat(),
+             "face_jpeg_base64": FACE_CROP, "liveness": {"passed": True, "challenge": None}}
     bad = dict(event, event_id=str(uuid.uuid4()), method="retina")
-    r = kiosk.post(f"{API}/device/events", {"events": [event, bad]})
+    no_crop = {k: v for k, v in event.items() if k != "face_jpeg_base64"} | {"event_id": str(uuid.uuid4())}
+    r = kiosk.post(f"{API}/device/events", {"events": [event, bad, no_crop]})
     assert r.status_code == 200
     results = r.get_json()["results"]
     assert [(x["event_id"], x["status"]) for x in results] == [(event["event_id"], "accepted"),
-                                                              (bad["event_id"], "rejected")]
-    assert results[1]["reason"]
+                                                              (bad["event_id"], "rejected"),
+                                                              (no_crop["event_id"], "rejected")]
+    assert results[1]["reason"] and results[2]["reason"] == "evidence_missing"
+    assert isinstance(results[0]["flags"], list)
     r = kiosk.post(f"{API}/device/events", {"events": [event]})
     assert r.get_json()["results"][0]["status"] == "duplicate"
     r = kiosk.post(f"{API}/device/events", {"events": [event] * 501})

@@ -9,7 +9,7 @@ import pytest
 from backend.domain.device_signature import card_key
 from backend.extensions import db
 from backend.models import AttendanceEvent, Device
-from tests.api.device_helpers import SignedClient, activate, lesson_setup
+from tests.api.device_helpers import FACE_CROP, SignedClient, activate, lesson_setup
 from tests.conftest import make_id_number
 
 START = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)  # 09:00 Asia/Shanghai
@@ -44,6 +44,8 @@ def kiosk(client, staff, make_institution, trainee, clock):
 def ev(kiosk, person, kind="check_in", at=None, method="card+face", distance=0.31, **over):
     e = {"event_id": str(uuid.uuid4()), "person_id": person, "lesson_id": kiosk["lesson"].id, "kind": kind,
          "method": method, "face_distance": distance, "captured_at": (at or START + timedelta(minutes=2)).isoformat()}
+    if method.endswith("+face"):
+        e["face_jpeg_base64"] = FACE_CROP
     e.update(over)
     return e
 

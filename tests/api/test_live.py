@@ -111,7 +111,7 @@ def test_stream_shows_accepted_and_rejected_events_in_scope(live_config, world, 
         first, second = (f["data"] for f in frames)
         assert first["lesson_id"] == world.lesson.id and first["person_id"] == pid
         assert first["name_masked"] == "张**" and first["kind"] == "check_in" and first["accepted"] is True
-        assert first["source"] == "mobile" and first["flags"] == [] and "reason" not in first
+        assert first["source"] == "mobile" and first["flags"] == ["gps_only"] and "reason" not in first
         assert first["distance_m"] > 0
         assert second["accepted"] is False and second["reason"] == "already_checked_in"
         assert frames[0]["id"] < frames[1]["id"]

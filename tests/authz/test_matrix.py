@@ -16,6 +16,7 @@ EXPECTED = {
     "GET /api/v1/audit": {'supervisor', 'admin'},
     "GET /api/v1/certificates/<number>": {'public'},
     "GET /api/v1/device/manifest": {'device'},
+    "GET /api/v1/plans/<int:plan_id>/flags": {'supervisor', 'institution', 'admin'},
     "GET /api/v1/devices": {'supervisor', 'institution', 'admin'},
     "GET /api/v1/docs/assets/<path:filename>": {'public'},
     "GET /api/v1/enrollments/<int:enrollment_id>/contract": {'supervisor', 'institution', 'admin'},

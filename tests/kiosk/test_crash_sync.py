@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from backend.extensions import db
+from tests.api.device_helpers import FACE_CROP
 from tests.kiosk.live_server import (
     GunicornServer,
     PersonSpec,
@@ -82,7 +83,7 @@ def _queue_offline(crash_site, lesson_id: int, name: str) -> tuple[int, dict, Pa
     try:
         for i, person_id in enumerate(people):
             at = start + timedelta(milliseconds=40 * i)
-            base = {"lesson_id": lesson_id, "method": "card+face", "face_distance": 0.31}
+            base = {"lesson_id": lesson_id, "method": "card+face", "face_distance": 0.31, "face_jpeg_base64": FACE_CROP}
             for n, event in enumerate((
                     dict(base, person_id=person_id, kind="check_in"),
                     dict(base, person_id=person_id, kind="check_in", face_distance=0.74),
@@ -90,7 +91,7 @@ def _queue_offline(crash_site, lesson_id: int, name: str) -> tuple[int, dict, Pa
                     dict(base, person_id=person_id, kind="check_out"))):
                 event.update(event_id=str(uuid.uuid4()), captured_at=(at + timedelta(milliseconds=n)).isoformat())
                 if event["face_distance"] is None:
-                    del event["face_distance"]
+                    del event["face_distance"], event["face_jpeg_base64"]
                 assert box.put(event)
                 ids.add(event["event_id"])
         assert box.counts() == {"ready": EVENTS}

@@ -1,0 +1,96 @@
+"""Evidence behind kiosk face matches, trust flags raised after an event arrived, shared faces, and
+the supervisor's per-trainee decisions at completion (shared/DESIGN.md "Trust")."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ..extensions import db
+from .types import UTCDateTime
+
+EVIDENCE_STATES = ("stored", "due", "passed", "failed", "unreadable")
+
+
+class FaceEvidence(db.Model):
+    """The face crop a kiosk matched for one accepted event, encrypted; re-verified by the worker.
+
+    `stored` → `due` (sampled, or the person is flagged) → `passed` / `failed` / `unreadable`.
+    The crop is dropped (`crop_enc` null, `purged_at` set) once the plan's claim is settled.
+    """
+
+    __tablename__ = "face_evidence"
+    __table_args__ = (
+        CheckConstraint("state IN ('stored','due','passed','failed','unreadable')", name="state"),
+        # The worker's sweep reads only the due rows.
+        Index("ix_face_evidence_due", "id", sqlite_where=text("state = 'due'"), postgresql_where=text("state = 'due'")),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    attendance_event_id: Mapped[int] = mapped_column(ForeignKey("attendance_events.id"), unique=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
+    lesson_id: Mapped[int] = mapped_column(ForeignKey("lessons.id"), index=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id"))
+    kiosk_distance: Mapped[float | None] = mapped_column(Float)
+    crop_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    state: Mapped[str] = mapped_column(String(12), default="stored")
+    server_distance: Mapped[float | None] = mapped_column(Float)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class TrustFlag(db.Model):
+    """A trust flag on an event raised after it was stored (a burst partner, a failed re-verification)."""
+
+    __tablename__ = "trust_flags"
+    __table_args__ = (UniqueConstraint("attendance_event_id", "code"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32))
+    attendance_event_id: Mapped[int] = mapped_column(ForeignKey("attendance_events.id"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
+    lesson_id: Mapped[int] = mapped_column(ForeignKey("lessons.id"), index=True)
+    detail: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class FaceMatch(db.Model):
+    """Two persons whose face templates are closer than the shared-face distance (found at enrolment)."""
+
+    __tablename__ = "face_matches"
+    __table_args__ = (UniqueConstraint("person_id", "other_person_id"),
+                      CheckConstraint("person_id <> other_person_id", name="distinct"))
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
+    other_person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
+    distance: Mapped[float] = mapped_column(Float)
+    found_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class CompletionDecision(db.Model):
+    """A supervisor's decision on one trainee at completion approval: accept with a reason, or exclude."""
+
+    __tablename__ = "completion_decisions"
+    __table_args__ = (UniqueConstraint("plan_id", "person_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("training_plans.id"), index=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
+    accept: Mapped[bool]
+    reason: Mapped[str] = mapped_column(Text)
+    flags: Mapped[list] = mapped_column(JSON, default=list)
+    decided_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[datetime] = mapped_column(UTCDateTime())

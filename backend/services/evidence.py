@@ -1,0 +1,182 @@
+"""Face evidence: the crops kiosks matched, stored encrypted, re-verified in the background, purged when settled.
+
+A kiosk is institution hardware, so its "face matched at 0.21" is a claim, not proof. Each accepted
+face event keeps the crop the kiosk matched; the worker re-verifies a sample of them plus every
+event of a flagged person against the person's template, and a mismatch raises `face_recheck_failed`
+on the event, which holds its hours until a supervisor decides. Crops are deleted once the plan's
+claim is settled and its objection period is over.
+"""
+from __future__ import annotations
+
+import logging
+import secrets
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import insert, or_, select, update
+
+from .. import faces
+from ..domain import trust
+from ..domain.errors import AppError
+from ..extensions import db
+from ..models import Lesson, Person, PublicityObjection, SubsidyClaim
+from ..models.trust import FaceEvidence, TrustFlag
+from ..security.crypto import vault
+from .persons import FACE_CONTEXT
+
+log = logging.getLogger(__name__)
+
+CROP_CONTEXT = "face_evidence.crop"
+SETTLED = ("disbursed", "rejected")
+
+
+def _sampled(percent: float) -> bool:
+    # Not predictable by the kiosk: an institution cannot tell which crops will be looked at.
+    return secrets.randbelow(10_000) < percent * 100
+
+
+def store(rows: list[dict], crops: dict[str, bytes], flagged_people: set[int], now: datetime) -> int:
+    """Keep the crop of every accepted face event in `rows` (dicts with `id`); returns how many are due now.
+
+    `flagged_people` are the uploaded events' persons with a blocking flag already: all their crops
+    are re-verified, the rest by the configured sample.
+    """
+    percent = float(current_app.config["RECHECK_SAMPLE_PERCENT"])
+    v = vault()
+    items, due = [], 0
+    for row in rows:
+        crop = crops.get(row["event_id"])
+        if crop is None or not row["accepted"]:
+            continue
+        state = "due" if row["person_id"] in flagged_people or _sampled(percent) else "stored"
+        due += state == "due"
+        items.append({"attendance_event_id": row["id"], "person_id": row["person_id"], "lesson_id": row["lesson_id"],
+                      "device_id": row["device_id"], "kiosk_distance": row["face_distance"],
+                      "crop_enc": v.encrypt(crop, CROP_CONTEXT), "state": state, "attempts": 0, "created_at": now})
+    if items:
+        db.session.connection().execute(insert(FaceEvidence), items)
+    return due
+
+
+def mark_people_due(person_ids) -> int:
+    """Every not yet checked crop of flagged persons becomes due; returns how many."""
+    ids = list(person_ids)
+    if not ids:
+        return 0
+    return db.session.execute(update(FaceEvidence).where(
+        FaceEvidence.person_id.in_(ids), FaceEvidence.state == "stored", FaceEvidence.crop_enc.is_not(None))
+        .values(state="due").execution_options(synchronize_session=False)).rowcount
+
+
+def claim_due(now: datetime, limit: int, lease_s: float) -> list[int]:
+    """Lease up to `limit` due crops to this worker (conditional update: two workers never take one row)."""
+    lease_until = now + timedelta(seconds=lease_s)
+    ids = list(db.session.execute(select(FaceEvidence.id).where(
+        FaceEvidence.state == "due", FaceEvidence.crop_enc.is_not(None), or_(FaceEvidence.lease_until.is_(None), FaceEvidence.lease_until < now))
+        .order_by(FaceEvidence.id).limit(limit)).scalars())
+    taken = []
+    for evidence_id in ids:
+        done = db.session.execute(update(FaceEvidence).where(
+            FaceEvidence.id == evidence_id, FaceEvidence.state == "due",
+            or_(FaceEvidence.lease_until.is_(None), FaceEvidence.lease_until < now))
+            .values(lease_until=lease_until, attempts=FaceEvidence.attempts + 1)
+            .execution_options(synchronize_session=False)).rowcount
+        if done == 1:
+            taken.append(evidence_id)
+    return taken
+
+
+def verdict(crop: bytes, template, threshold: float) -> tuple[str, float | None, str | None]:
+    """(state, server distance, reason) of one crop against the person's template."""
+    try:
+        rgb = faces.decode_image(crop, max_bytes=trust.MAX_CROP_BYTES, field="face_jpeg")
+    except AppError as err:
+        return "unreadable", None, err.details.get("reason") or err.code
+    matched, distance, reason = faces.verify(rgb, template, threshold)
+    if reason == "no_face":
+        return "unreadable", None, "no_face"
+    return ("passed" if matched else "failed"), distance, None
+
+
+def recheck(evidence_id: int, now: datetime) -> str | None:
+    """Re-verify one leased crop and record the outcome once (a conditional update on the lease state)."""
+    ev = db.session.get(FaceEvidence, evidence_id, populate_existing=True)
+    if ev is None or ev.state != "due" or ev.crop_enc is None:
+        return None
+    person = db.session.get(Person, ev.person_id)
+    template = vault().decrypt_json(person.face_template_enc, FACE_CONTEXT) if person.face_template_enc else None
+    if template is None:
+        # Consent withdrawn since: nothing to compare with, and nothing the kiosk can be blamed for.
+        state, distance, reason = "unreadable", None, "no_template"
+    else:
+        state, distance, reason = verdict(vault().decrypt(ev.crop_enc, CROP_CONTEXT), template,
+                                          float(current_app.config["FACE_MATCH_THRESHOLD"]))
+    done = db.session.execute(update(FaceEvidence).where(FaceEvidence.id == ev.id, FaceEvidence.state == "due")
+                              .values(state=state, server_distance=distance, checked_at=now, lease_until=None)
+                              .execution_options(synchronize_session=False)).rowcount
+    if done != 1:
+        return None
+    if state == "failed" or (state == "unreadable" and reason != "no_template"):
+        flag_failed(ev, distance, reason, now)
+    return state
+
+
+def flag_failed(ev: FaceEvidence, distance: float | None, reason: str | None, now: datetime) -> None:
+    """Raise face_recheck_failed on the event (its hours are held) and re-verify all the person's crops."""
+    detail = {"kiosk_distance": ev.kiosk_distance, "server_distance": distance, "reason": reason}
+    exists = db.session.execute(select(TrustFlag.id).where(
+        TrustFlag.attendance_event_id == ev.attendance_event_id,
+        TrustFlag.code == trust.FACE_RECHECK_FAILED)).first()
+    if exists is None:
+        db.session.add(TrustFlag(code=trust.FACE_RECHECK_FAILED, attendance_event_id=ev.attendance_event_id,
+                                 person_id=ev.person_id, lesson_id=ev.lesson_id, detail=detail, created_at=now))
+        db.session.flush()
+        from .trust_flags import publish_flag
+        publish_flag(ev.lesson_id, ev.person_id, trust.FACE_RECHECK_FAILED, ev.attendance_event_id, detail, now)
+    mark_people_due([ev.person_id])
+
+
+def recheck_due(now: datetime, limit: int = 200) -> dict[str, int]:
+    """One sweep: lease due crops and re-verify each in its own transaction; returns counts per outcome."""
+    lease_s = float(current_app.config["JOB_LEASE_S"])
+    ids = claim_due(now, limit, lease_s)
+    db.session.commit()  # the lease is the worker's bookmark: it must outlive a crash in what follows
+    counts: dict[str, int] = {}
+    for evidence_id in ids:
+        try:
+            state = recheck(evidence_id, now)
+            db.session.commit()
+        except Exception:  # noqa: BLE001 - one bad crop must not stop the sweep; its lease expires and it is retried
+            db.session.rollback()
+            log.exception("re-verification of face evidence %s failed", evidence_id)
+            state = "error"
+        if state:
+            counts[state] = counts.get(state, 0) + 1
+    return counts
+
+
+def purge_settled(now: datetime, retention_cutoff: datetime | None = None) -> int:
+    """Delete crops of plans whose claim is settled (disbursed or rejected) with no objection open and
+    publicity over, and any crop older than `retention_cutoff`; returns how many were deleted."""
+    open_objection = select(PublicityObjection.id).where(
+        PublicityObjection.claim_id == SubsidyClaim.id, PublicityObjection.status == "open").exists()
+    settled_plans = select(SubsidyClaim.plan_id).where(
+        SubsidyClaim.status.in_(SETTLED), ~open_objection,
+        or_(SubsidyClaim.publicity_ends_at.is_(None), SubsidyClaim.publicity_ends_at <= now))
+    lessons = select(Lesson.id).where(Lesson.plan_id.in_(settled_plans))
+    expired = FaceEvidence.lesson_id.in_(lessons)
+    if retention_cutoff is not None:
+        # Plans that never reach a claim keep their crops only as long as every other record.
+        expired = or_(expired, FaceEvidence.created_at < retention_cutoff)
+    return db.session.execute(update(FaceEvidence).where(expired, FaceEvidence.crop_enc.is_not(None))
+                              .values(crop_enc=None, purged_at=now)
+                              .execution_options(synchronize_session=False)).rowcount
+
+
+def evidence_of_events(event_ids: list[int]) -> dict[int, FaceEvidence]:
+    """The evidence rows of the given attendance events, by event id."""
+    if not event_ids:
+        return {}
+    return {e.attendance_event_id: e for e in db.session.execute(
+        select(FaceEvidence).where(FaceEvidence.attendance_event_id.in_(event_ids))).scalars()}
+
