@@ -136,8 +136,6 @@ def _next_frame(resp) -> dict:
             frame["data"] = json.loads(line[6:])
 
 
-@pytest.mark.redis
-@needs_redis
 @contextmanager
 def _two_apps_and_a_stream(env: dict, tmp_path: Path, supervisor_token: str):
     """Processes A and B on one database; yields (port of A, port of B, an open stream on B)."""
@@ -168,6 +166,8 @@ def _check_in(seeded: dict) -> dict:
             "client_time": datetime.now(UTC).isoformat()}
 
 
+@pytest.mark.redis
+@needs_redis
 def test_event_posted_to_one_process_reaches_a_stream_on_the_other(tmp_path):
     if not REDIS_URL:
         pytest.fail("CI=true needs TEST_REDIS_URL")
