@@ -129,6 +129,10 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
     cfg["PUBLIC_BASE_URL"] = env.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000")
     cfg["JWT_ISSUER"] = env.get("JWT_ISSUER", "peixunquan")
     cfg["MAX_CONTENT_LENGTH"] = 24 * 1024 * 1024
+    # Background jobs (backend/jobs): how long a claimed due row stays leased to one worker, and whether
+    # requests enqueue a sweep after their commit (a latency hint; the periodic sweeps run regardless).
+    cfg["JOB_LEASE_S"] = float(env.get("JOB_LEASE_S", "120"))
+    cfg["JOBS_ENQUEUE"] = _coerce(True, env.get("JOBS_ENQUEUE", "true"))
     for name, default in RULE_DEFAULTS.items():
         cfg[name] = _coerce(default, env[name]) if name in env else default
     for name in _KEY_NAMES:

@@ -134,7 +134,9 @@ def app_config(db_template, tmp_path, clock):
         shutil.copy(db_template["path"], path)
         url = f"sqlite:///{path}"
     return dict(TEST_KEYS, SQLALCHEMY_DATABASE_URI=url, TESTING=True, CLOCK=clock, ACCESS_LOG=False,
-                UPLOAD_DIR=str(tmp_path / "uploads"), RATELIMIT_ENABLED=False)
+                UPLOAD_DIR=str(tmp_path / "uploads"), RATELIMIT_ENABLED=False,
+                # Requests never touch a job queue in tests; tests/db/test_jobs_*.py drive the jobs directly.
+                JOBS_ENQUEUE=False)
 
 
 @pytest.fixture

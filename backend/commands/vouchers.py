@@ -1,4 +1,5 @@
-"""`flask --app backend vouchers expire`: mark due unused vouchers expired (reads show it already)."""
+"""`flask --app backend vouchers expire`: mark due unused vouchers expired by hand (reads show it already; the
+worker's `vouchers-expire` sweep does the same every 10 minutes)."""
 from __future__ import annotations
 
 import click

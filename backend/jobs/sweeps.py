@@ -1,0 +1,33 @@
+"""The product's periodic sweeps. Add one here: a body `(now, actor)` calling its service, and a schedule.
+
+Schedules are Huey crontabs read in UTC; `shanghai_daily(h, m)` converts a Shanghai wall-clock time.
+Every body is idempotent (conditional updates over rows that are due), so a run that is lost, repeated
+or killed half-way is harmless: the next one finishes the work.
+"""
+from __future__ import annotations
+
+from flask import current_app
+from huey import crontab
+
+from .registry import shanghai_daily, sweep
+
+
+@sweep("vouchers-expire", crontab(minute="*/10"))
+def expire_vouchers(now, actor):
+    """Mark claimed vouchers past their expiry as expired (reads already show it; this is for statistics)."""
+    from ..services.voucher_use import expire_due
+    return {"expired": len(expire_due(now, actor))}
+
+
+@sweep("retention", shanghai_daily(3, 30))
+def apply_retention(now, actor):
+    """The RETENTION_YEARS purge: face templates, then anonymisation, then old operational rows."""
+    from ..services import retention
+    return retention.apply(now, int(current_app.config["RETENTION_YEARS"]), actor)
+
+
+@sweep("housekeeping", crontab(minute="17"))
+def purge_expired(now, actor):
+    """Drop idempotency records and device nonces past their replay windows (hourly)."""
+    from ..services.housekeeping import purge_expired as purge
+    return purge(now)
