@@ -31,3 +31,19 @@ def purge_expired(now, actor):
     """Drop idempotency records and device nonces past their replay windows (hourly)."""
     from ..services.housekeeping import purge_expired as purge
     return purge(now)
+
+
+@sweep("evidence-recheck", crontab(minute="*"), lock=False)
+def recheck_evidence(now, actor):
+    """Re-verify due kiosk face crops (a sample, and every crop of a flagged person); leased rows, so
+    several workers split them and a killed worker's rows are taken over when their lease runs out."""
+    from ..services.evidence import recheck_due
+    return recheck_due(now)
+
+
+@sweep("evidence-purge", crontab(minute="41"))
+def purge_evidence(now, actor):
+    """Delete face crops of plans whose claim is settled after publicity, and any past the retention period."""
+    from ..services import evidence, retention
+    cutoff = retention.cutoff(now, int(current_app.config["RETENTION_YEARS"]))
+    return {"purged": evidence.purge_settled(now, retention_cutoff=cutoff)}

@@ -271,7 +271,11 @@ def _after_store(stored: list[dict], partners: dict[int, str], crops: dict, devi
     if not stored:
         return
     flagged = {r["person_id"] for r in stored if r.get("_recheck_all")}
-    evidence.store(stored, crops, flagged, now)
+    if evidence.store(stored, crops, flagged, now) or flagged:
+        # A hint to the worker; the minute sweep finds the due crops anyway.
+        from ..jobs import enqueue_after_commit
+        from ..jobs.sweeps import recheck_evidence
+        enqueue_after_commit(recheck_evidence)
     if partners:
         rows = db.session.execute(select(AttendanceEvent.id, AttendanceEvent.person_id, AttendanceEvent.lesson_id)
                                   .where(AttendanceEvent.id.in_(list(partners)))).all()

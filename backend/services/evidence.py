@@ -8,12 +8,12 @@ claim is settled and its objection period is over.
 """
 from __future__ import annotations
 
-import logging
 import secrets
-from datetime import datetime, timedelta
+from datetime import datetime
+from typing import NamedTuple
 
 from flask import current_app
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import and_, insert, or_, select, update
 
 from .. import faces
 from ..domain import trust
@@ -23,8 +23,6 @@ from ..models import Lesson, Person, PublicityObjection, SubsidyClaim
 from ..models.trust import FaceEvidence, TrustFlag
 from ..security.crypto import vault
 from .persons import FACE_CONTEXT
-
-log = logging.getLogger(__name__)
 
 CROP_CONTEXT = "face_evidence.crop"
 SETTLED = ("disbursed", "rejected")
@@ -52,7 +50,7 @@ def store(rows: list[dict], crops: dict[str, bytes], flagged_people: set[int], n
         due += state == "due"
         items.append({"attendance_event_id": row["id"], "person_id": row["person_id"], "lesson_id": row["lesson_id"],
                       "device_id": row["device_id"], "kiosk_distance": row["face_distance"],
-                      "crop_enc": v.encrypt(crop, CROP_CONTEXT), "state": state, "attempts": 0, "created_at": now})
+                      "crop_enc": v.encrypt(crop, CROP_CONTEXT), "state": state, "created_at": now})
     if items:
         db.session.connection().execute(insert(FaceEvidence), items)
     return due
@@ -68,22 +66,8 @@ def mark_people_due(person_ids) -> int:
         .values(state="due").execution_options(synchronize_session=False)).rowcount
 
 
-def claim_due(now: datetime, limit: int, lease_s: float) -> list[int]:
-    """Lease up to `limit` due crops to this worker (conditional update: two workers never take one row)."""
-    lease_until = now + timedelta(seconds=lease_s)
-    ids = list(db.session.execute(select(FaceEvidence.id).where(
-        FaceEvidence.state == "due", FaceEvidence.crop_enc.is_not(None), or_(FaceEvidence.lease_until.is_(None), FaceEvidence.lease_until < now))
-        .order_by(FaceEvidence.id).limit(limit)).scalars())
-    taken = []
-    for evidence_id in ids:
-        done = db.session.execute(update(FaceEvidence).where(
-            FaceEvidence.id == evidence_id, FaceEvidence.state == "due",
-            or_(FaceEvidence.lease_until.is_(None), FaceEvidence.lease_until < now))
-            .values(lease_until=lease_until, attempts=FaceEvidence.attempts + 1)
-            .execution_options(synchronize_session=False)).rowcount
-        if done == 1:
-            taken.append(evidence_id)
-    return taken
+# A crop waiting for the worker (and not purged meanwhile).
+DUE = and_(FaceEvidence.state == "due", FaceEvidence.crop_enc.is_not(None))
 
 
 def verdict(crop: bytes, template, threshold: float) -> tuple[str, float | None, str | None]:
@@ -98,31 +82,54 @@ def verdict(crop: bytes, template, threshold: float) -> tuple[str, float | None,
     return ("passed" if matched else "failed"), distance, None
 
 
-def recheck(evidence_id: int, now: datetime) -> str | None:
-    """Re-verify one leased crop and record the outcome once (a conditional update on the lease state)."""
-    ev = db.session.get(FaceEvidence, evidence_id, populate_existing=True)
+class _Crop(NamedTuple):
+    """What re-verifying one crop needs, read without holding a write lock."""
+
+    id: int
+    attendance_event_id: int
+    person_id: int
+    lesson_id: int
+    kiosk_distance: float | None
+    state: str
+    crop_enc: bytes | None
+    template_enc: bytes | None
+
+
+def _load(evidence_id: int) -> _Crop | None:
+    # A read-only connection of its own: on SQLite the session's transactions take the write lock, and
+    # the face model's ~0.1 s per crop must not hold up check-ins behind it.
+    with db.engine.connect().execution_options(read_only=True) as conn:
+        row = conn.execute(select(FaceEvidence.id, FaceEvidence.attendance_event_id, FaceEvidence.person_id,
+                                  FaceEvidence.lesson_id, FaceEvidence.kiosk_distance, FaceEvidence.state,
+                                  FaceEvidence.crop_enc, Person.face_template_enc)
+                           .join(Person, Person.id == FaceEvidence.person_id)
+                           .where(FaceEvidence.id == evidence_id)).first()
+    return _Crop(*row) if row is not None else None
+
+
+def recheck(evidence_id: int, now: datetime) -> dict | None:
+    """Re-verify one leased crop: the column values that finish its row (a flag is raised in the session
+    when it fails); None leaves the row due. The caller's conditional finish commits both, or neither."""
+    ev = _load(evidence_id)
     if ev is None or ev.state != "due" or ev.crop_enc is None:
         return None
-    person = db.session.get(Person, ev.person_id)
-    template = vault().decrypt_json(person.face_template_enc, FACE_CONTEXT) if person.face_template_enc else None
-    if template is None:
+    v = vault()
+    if ev.template_enc is None:
         # Consent withdrawn since: nothing to compare with, and nothing the kiosk can be blamed for.
         state, distance, reason = "unreadable", None, "no_template"
     else:
-        state, distance, reason = verdict(vault().decrypt(ev.crop_enc, CROP_CONTEXT), template,
+        state, distance, reason = verdict(v.decrypt(ev.crop_enc, CROP_CONTEXT), v.decrypt_json(ev.template_enc, FACE_CONTEXT),
                                           float(current_app.config["FACE_MATCH_THRESHOLD"]))
-    done = db.session.execute(update(FaceEvidence).where(FaceEvidence.id == ev.id, FaceEvidence.state == "due")
-                              .values(state=state, server_distance=distance, checked_at=now, lease_until=None)
-                              .execution_options(synchronize_session=False)).rowcount
-    if done != 1:
-        return None
     if state == "failed" or (state == "unreadable" and reason != "no_template"):
         flag_failed(ev, distance, reason, now)
-    return state
+    return {"state": state, "server_distance": distance, "checked_at": now}
 
 
-def flag_failed(ev: FaceEvidence, distance: float | None, reason: str | None, now: datetime) -> None:
-    """Raise face_recheck_failed on the event (its hours are held) and re-verify all the person's crops."""
+def flag_failed(ev, distance: float | None, reason: str | None, now: datetime) -> None:
+    """Raise face_recheck_failed on the event (its hours are held) and re-verify all the person's crops.
+
+    `ev` is a FaceEvidence row or anything with its attendance_event_id, person_id, lesson_id, kiosk_distance.
+    """
     detail = {"kiosk_distance": ev.kiosk_distance, "server_distance": distance, "reason": reason}
     exists = db.session.execute(select(TrustFlag.id).where(
         TrustFlag.attendance_event_id == ev.attendance_event_id,
@@ -136,22 +143,19 @@ def flag_failed(ev: FaceEvidence, distance: float | None, reason: str | None, no
     mark_people_due([ev.person_id])
 
 
-def recheck_due(now: datetime, limit: int = 200) -> dict[str, int]:
-    """One sweep: lease due crops and re-verify each in its own transaction; returns counts per outcome."""
-    lease_s = float(current_app.config["JOB_LEASE_S"])
-    ids = claim_due(now, limit, lease_s)
-    db.session.commit()  # the lease is the worker's bookmark: it must outlive a crash in what follows
+def recheck_due(now: datetime) -> dict[str, int]:
+    """One worker sweep: lease due crops batch by batch and re-verify each in its own transaction
+    (backend.jobs.sweep_due); returns how many got each outcome."""
+    from ..jobs import sweep_due
     counts: dict[str, int] = {}
-    for evidence_id in ids:
-        try:
-            state = recheck(evidence_id, now)
-            db.session.commit()
-        except Exception:  # noqa: BLE001 - one bad crop must not stop the sweep; its lease expires and it is retried
-            db.session.rollback()
-            log.exception("re-verification of face evidence %s failed", evidence_id)
-            state = "error"
-        if state:
-            counts[state] = counts.get(state, 0) + 1
+
+    def work(evidence_id: int) -> dict | None:
+        values = recheck(evidence_id, now)
+        if values is not None:
+            counts[values["state"]] = counts.get(values["state"], 0) + 1
+        return values
+
+    sweep_due(FaceEvidence, DUE, work)
     return counts
 
 
@@ -171,12 +175,3 @@ def purge_settled(now: datetime, retention_cutoff: datetime | None = None) -> in
     return db.session.execute(update(FaceEvidence).where(expired, FaceEvidence.crop_enc.is_not(None))
                               .values(crop_enc=None, purged_at=now)
                               .execution_options(synchronize_session=False)).rowcount
-
-
-def evidence_of_events(event_ids: list[int]) -> dict[int, FaceEvidence]:
-    """The evidence rows of the given attendance events, by event id."""
-    if not event_ids:
-        return {}
-    return {e.attendance_event_id: e for e in db.session.execute(
-        select(FaceEvidence).where(FaceEvidence.attendance_event_id.in_(event_ids))).scalars()}
-

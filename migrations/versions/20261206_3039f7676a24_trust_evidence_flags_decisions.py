@@ -64,7 +64,6 @@ def upgrade():
     sa.Column('crop_enc', sa.LargeBinary(), nullable=True),
     sa.Column('state', sa.String(length=12), nullable=False),
     sa.Column('server_distance', sa.Float(), nullable=True),
-    sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('lease_until', backend.models.types.UTCDateTime(), nullable=True),
     sa.Column('created_at', backend.models.types.UTCDateTime(), nullable=False),
     sa.Column('checked_at', backend.models.types.UTCDateTime(), nullable=True),

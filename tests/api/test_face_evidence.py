@@ -109,13 +109,13 @@ def test_a_leased_crop_is_not_taken_twice_and_an_expired_lease_is(site_world, ap
     app.config["RECHECK_SAMPLE_PERCENT"] = 100
     upload(w, kev(w, "a"))
     now = w["clock"]()
-    assert len(evidence.claim_due(now, 10, 120)) == 1
-    db.session.commit()
-    assert evidence.claim_due(now + timedelta(seconds=119), 10, 120) == []   # still leased
-    assert len(evidence.claim_due(now + timedelta(seconds=121), 10, 120)) == 1  # the holder died
-    db.session.commit()
+    from backend.jobs import claim
+    assert len(claim(FaceEvidence, evidence.DUE, now, limit=10, lease_s=120)) == 1
+    assert claim(FaceEvidence, evidence.DUE, now + timedelta(seconds=119), limit=10, lease_s=120) == []  # leased
+    assert len(claim(FaceEvidence, evidence.DUE, now + timedelta(seconds=121), limit=10, lease_s=120)) == 1
     db.session.expire_all()
-    assert db.session.query(FaceEvidence).one().attempts == 2
+    assert db.session.query(FaceEvidence).one().lease_until == now + timedelta(seconds=241)
+
 
 
 def test_crops_are_deleted_once_the_claim_is_settled(site_world, app):
