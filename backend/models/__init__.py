@@ -6,12 +6,13 @@ from .outcomes import Certificate, Evaluation, PublicityObjection, Result, Subsi
 from .people import Person, RefreshToken, User, WechatAccount
 from .plans import Enrollment, Lesson, OnlineRecord, TrainingPlan
 from .types import utcnow
+from .verification import SmsChallenge, SmsMessage
 from .vouchers import ConsumedToken, DirectedRecipient, Voucher, VoucherBatch
 
 __all__ = [
     "AttendanceEvent", "AuditEntry", "Certificate", "ConsumedToken", "Device", "DeviceNonce",
     "DirectedRecipient", "Enrollment", "Evaluation", "IdempotencyRecord", "Institution", "Lesson",
     "LiveEvent", "MakeupRequest", "OnlineRecord", "Person", "PublicityObjection", "RefreshToken",
-    "Result", "Site", "SubsidyClaim", "SubsidyLine", "TrainingPlan", "User", "Voucher",
+    "Result", "Site", "SmsChallenge", "SmsMessage", "SubsidyClaim", "SubsidyLine", "TrainingPlan", "User", "Voucher",
     "VoucherBatch", "WechatAccount", "utcnow",
 ]

@@ -50,6 +50,10 @@ class Person(db.Model):
     groups: Mapped[list] = mapped_column(JSON, default=list)
     face_template_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     face_consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Who enrolled the current face template: "self" (the trainee, PUT /me/face) or the staff role.
+    face_enrolled_by: Mapped[str | None] = mapped_column(String(16))
+    # "self" when the trainee typed the phone while binding; None when staff entered it (roster, console).
+    phone_entered_by: Mapped[str | None] = mapped_column(String(16))
     pin_hash: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     anonymised_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
