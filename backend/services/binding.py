@@ -18,7 +18,7 @@ from ..models import Person, WechatAccount
 from ..security.actor import Actor
 from ..security.tokens import revoke_family_of
 from . import audit, faces, identity_provider, sms_codes
-from .persons import find_by_id_number, id_number_of, new_person, shanghai_today
+from .persons import find_by_id_number, id_number_of, new_person, person_view, shanghai_today
 
 SELF = "self"
 
@@ -100,6 +100,5 @@ def unbind(a: Actor, person: Person, reason: str, now: datetime) -> dict:
 
 def unbound_view(person: Person) -> dict:
     """The person's state after an unbind, as staff see it (masked)."""
-    from .persons import person_view
     return dict(person_view(person), bound=False, pin_set=person.pin_hash is not None,
                 face_enrolled_by=person.face_enrolled_by)
