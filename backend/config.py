@@ -124,6 +124,7 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
     cfg["WECHAT_SECRET"] = env.get("WECHAT_SECRET")
     cfg["WECHAT_CODE2SESSION_URL"] = env.get(
         "WECHAT_CODE2SESSION_URL", "https://api.weixin.qq.com/sns/jscode2session")
+    _load_identity_and_sms(cfg, env)
     cfg["RATELIMIT_ENABLED"] = _coerce(True, env.get("RATELIMIT_ENABLED", "true"))
     cfg["UPLOAD_DIR"] = env.get("UPLOAD_DIR", str(inst / "uploads"))
     cfg["PUBLIC_BASE_URL"] = env.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000")
@@ -154,7 +155,41 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
         key_bytes(str(cfg[name]))
     if app_env == "production" and cfg["WECHAT_MODE"] == "stub":
         raise ConfigError("production refuses WECHAT_MODE=stub")
+    _check_identity_and_sms(cfg, app_env)
     return cfg
+
+
+def _load_identity_and_sms(cfg: dict, env) -> None:
+    """Real-name verification provider and SMS gateway settings (stub in development)."""
+    cfg["IDENTITY_MODE"] = env.get("IDENTITY_MODE", "stub")
+    cfg["IDENTITY_VERIFY_URL"] = env.get("IDENTITY_VERIFY_URL") or None
+    cfg["IDENTITY_APP_ID"] = env.get("IDENTITY_APP_ID") or None
+    cfg["IDENTITY_APP_SECRET"] = env.get("IDENTITY_APP_SECRET") or None
+    cfg["IDENTITY_TIMEOUT_S"] = float(env.get("IDENTITY_TIMEOUT_S", "5"))
+    # Stub only: ID numbers the stub provider refuses (comma-separated), for tests and demos.
+    cfg["IDENTITY_STUB_REFUSE"] = env.get("IDENTITY_STUB_REFUSE", "")
+    cfg["SMS_MODE"] = env.get("SMS_MODE", "stub")
+    cfg["SMS_API_URL"] = env.get("SMS_API_URL") or None
+    cfg["SMS_APP_ID"] = env.get("SMS_APP_ID") or None
+    cfg["SMS_APP_SECRET"] = env.get("SMS_APP_SECRET") or None
+    cfg["SMS_TIMEOUT_S"] = float(env.get("SMS_TIMEOUT_S", "5"))
+    # One-time binding codes: lifetime, wrong tries per code, wait before a new code, codes a day.
+    cfg["SMS_CODE_TTL_S"] = int(env.get("SMS_CODE_TTL_S", "600"))
+    cfg["SMS_CODE_MAX_ATTEMPTS"] = int(env.get("SMS_CODE_MAX_ATTEMPTS", "5"))
+    cfg["SMS_RESEND_S"] = int(env.get("SMS_RESEND_S", "60"))
+    cfg["SMS_DAILY_CAP"] = int(env.get("SMS_DAILY_CAP", "10"))
+
+
+def _check_identity_and_sms(cfg: dict, app_env: str) -> None:
+    """Refuse unknown modes, live modes without their URL, and stubs in production."""
+    for mode_key, url_key in (("IDENTITY_MODE", "IDENTITY_VERIFY_URL"), ("SMS_MODE", "SMS_API_URL")):
+        mode = cfg[mode_key]
+        if mode not in ("stub", "live"):
+            raise ConfigError(f"{mode_key} must be stub or live, not {mode!r}")
+        if mode == "live" and not cfg.get(url_key):
+            raise ConfigError(f"{mode_key}=live needs {url_key}")
+        if app_env == "production" and mode == "stub":
+            raise ConfigError(f"production refuses {mode_key}=stub")
 
 
 def _normalise_db_url(url: str) -> str:

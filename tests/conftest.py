@@ -208,6 +208,31 @@ def make_id_number(region="350102", birth="19900307", seq="123") -> str:
     return first17 + id_check_digit(first17)
 
 
+def sent_sms_code(phone: str) -> str:
+    """The newest binding code the stub SMS outbox holds for `phone` (what the phone's owner reads)."""
+    import re
+
+    from backend.models import SmsMessage
+    text = db.session.execute(db.select(SmsMessage.text).where(SmsMessage.phone == phone)
+                              .order_by(SmsMessage.id.desc()).limit(1)).scalar()
+    db.session.commit()
+    assert text, f"no SMS to {phone} in the stub outbox"
+    return re.search(r"验证码 ?(\d{6})", text).group(1)
+
+
+def bind_identity(client, headers, body: dict):
+    """POST /me/identity; when the person's phone is on record, walk the SMS step as the phone's owner."""
+    from backend.models import Person
+    from backend.services.persons import find_by_id_number
+    r = client.post("/api/v1/me/identity", json=body, headers=headers)
+    if r.status_code == 409 and r.get_json()["error"]["code"] == "verification_required":
+        person = find_by_id_number(body["id_number"].upper())
+        phone = db.session.get(Person, person.id).phone
+        db.session.commit()
+        r = client.post("/api/v1/me/identity", json=dict(body, sms_code=sent_sms_code(phone)), headers=headers)
+    return r
+
+
 @pytest.fixture
 def trainee(app, client):
     """Factory: a WeChat-logged-in trainee, bound to a real name unless bind=False; returns (person_id, headers)."""
@@ -222,8 +247,8 @@ def trainee(app, client):
         if not bind:
             return None, headers
         id_number = id_number or make_id_number(seq=f"{counter['n'] % 1000:03d}")
-        r = client.post("/api/v1/me/identity", json={"name": name, "id_number": id_number, "phone": phone},
-                        headers=headers)
+        # A person an institution already recorded with a phone binds with the code sent to that phone.
+        r = bind_identity(client, headers, {"name": name, "id_number": id_number, "phone": phone})
         assert r.status_code == 200, r.get_json()
         return r.get_json()["id"], headers
     return make

@@ -47,3 +47,35 @@ def test_postgres_url_uses_psycopg3(tmp_path, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", "postgres://u@h/db")
     cfg = config.load(str(tmp_path), {"SECRET_KEY": "k" * 40, "DATA_KEY": "d" * 40})
     assert cfg["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://u@h/db"
+
+
+LIVE = {"WECHAT_MODE": "live", "IDENTITY_MODE": "live", "IDENTITY_VERIFY_URL": "https://id.example/verify",
+        "SMS_MODE": "live", "SMS_API_URL": "https://sms.example/send"}
+
+
+@pytest.mark.parametrize("over, problem", [
+    ({"IDENTITY_MODE": "stub"}, "IDENTITY_MODE=stub"),
+    ({"SMS_MODE": "stub"}, "SMS_MODE=stub"),
+    ({"SMS_MODE": "fake"}, "SMS_MODE must be stub or live"),
+    ({"IDENTITY_VERIFY_URL": None}, "IDENTITY_MODE=live needs IDENTITY_VERIFY_URL"),
+    ({"SMS_API_URL": ""}, "SMS_MODE=live needs SMS_API_URL"),
+    ({}, None),
+])
+def test_production_needs_live_identity_and_sms(tmp_path, over, problem):
+    keys = {"SECRET_KEY": "k" * 40, "DATA_KEY": "d" * 40}
+    settings = dict(keys, APP_ENV="production", **dict(LIVE, **over))
+    if problem is None:
+        cfg = config.load(str(tmp_path), settings)
+        assert (cfg["IDENTITY_MODE"], cfg["SMS_MODE"]) == ("live", "live")
+        return
+    with pytest.raises(config.ConfigError, match=problem):
+        config.load(str(tmp_path), settings)
+
+
+def test_identity_and_sms_default_to_stub_in_development(tmp_path, monkeypatch):
+    for name in ("IDENTITY_MODE", "SMS_MODE", "IDENTITY_STUB_REFUSE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SMS_CODE_TTL_S", "300")
+    cfg = config.load(str(tmp_path), {"SECRET_KEY": "k" * 40, "DATA_KEY": "d" * 40})
+    assert (cfg["IDENTITY_MODE"], cfg["SMS_MODE"], cfg["IDENTITY_STUB_REFUSE"]) == ("stub", "stub", "")
+    assert (cfg["SMS_CODE_TTL_S"], cfg["SMS_CODE_MAX_ATTEMPTS"], cfg["SMS_RESEND_S"]) == (300, 5, 60)

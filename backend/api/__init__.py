@@ -5,7 +5,7 @@ import importlib
 import re
 
 # One module per area; each exposes `bp`. Order only affects the OpenAPI tag order.
-MODULES = ("auth", "nearby", "institutions", "sites", "vouchers", "faces", "plans", "attendance", "live", "devices",
+MODULES = ("auth", "identity", "nearby", "institutions", "sites", "vouchers", "faces", "plans", "attendance", "live", "devices",
            "outcomes", "stats", "health")
 
 

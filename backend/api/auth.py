@@ -1,4 +1,4 @@
-"""Login (staff password, WeChat code), token refresh and real-name binding."""
+"""Login (staff password, WeChat code), token refresh and the caller (`GET /me`); binding is in identity.py."""
 from __future__ import annotations
 
 from apiflask import APIBlueprint, Schema
@@ -12,6 +12,7 @@ from ..domain.errors import AppError
 from ..extensions import db, limiter
 from ..models import User, WechatAccount
 from ..security import tokens
+from ..security.actor import bound_person_id
 from ..security.authz import actor, public, requires
 from ..services import persons, wechat
 from ..services.idempotency import redact_on_replay
@@ -43,12 +44,6 @@ class TokensOut(Schema):
     bound = Boolean()
     person = Dict(allow_none=True)
     user = Dict()
-
-
-class IdentityIn(Schema):
-    name = String(required=True, validate=Length(min=1, max=64))
-    id_number = String(required=True, validate=Length(min=1, max=32))
-    phone = String(load_default=None, validate=Length(max=20))
 
 
 def _username_key() -> str:
@@ -134,24 +129,16 @@ def refresh(body):
 def _current_claims(claims: dict) -> dict:
     """Scope claims as they are now: a deactivated or re-scoped staff account does not live on in old tokens."""
     kind, _, raw_id = claims["sub"].partition(":")
+    if kind == "w":
+        # A supervisor may have unbound the account since: the new pair carries the binding as it is now.
+        pid = db.session.execute(db.select(WechatAccount.person_id).where(WechatAccount.id == int(raw_id))).scalar()
+        return {"pid": pid} if pid is not None else {}
     if kind != "u":
         return {k: v for k, v in claims.items() if k in ("pid",)}
     user = db.session.get(User, int(raw_id))
     if user is None or not user.active or user.role != claims["role"]:
         raise AppError("unauthorized", 401, {"reason": "account_disabled"})
     return staff_claims(user)
-
-
-@bp.post("/me/identity")
-@bp.input(IdentityIn, arg_name="body")
-@bp.doc(summary="Bind the real-name identity of the logged-in trainee")
-@limiter.limit("10 per minute")
-@requires("trainee")
-def bind_identity(body):
-    a = actor()
-    account = db.session.get(WechatAccount, a.account_id)
-    person = persons.bind_identity(account, body["name"], body["id_number"], body.get("phone"), now())
-    return persons.person_view(person, owner=True)
 
 
 @bp.get("/me")
@@ -161,7 +148,8 @@ def me():
     a = actor()
     if a.role == "trainee":
         from ..models import Person
-        person = db.session.get(Person, a.person_id) if a.person_id else None
+        pid = bound_person_id(a)
+        person = db.session.get(Person, pid) if pid else None
         return {"role": "trainee", "bound": person is not None,
                 "person": persons.person_view(person, owner=True) if person else None}
     return {"role": a.role, "user": staff_user_view(db.session.get(User, a.user_id))}

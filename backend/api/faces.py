@@ -10,6 +10,7 @@ from ..clock import now
 from ..domain.errors import forbidden
 from ..extensions import db, limiter
 from ..models import Person
+from ..security.actor import bound_person_id
 from ..security.authz import actor, get_or_404, requires
 from ..services import faces as svc
 from ..services.pins import set_pin
@@ -28,10 +29,11 @@ class EnrolledOut(Schema):
 
 
 def _own_person() -> Person:
-    a = actor()
-    if not a.person_id:
+    # Checked against the database: credentials are never set through a binding a supervisor undid.
+    pid = bound_person_id(actor())
+    if not pid:
         raise forbidden("identity_not_bound")
-    return db.session.get(Person, a.person_id)
+    return db.session.get(Person, pid)
 
 
 @bp.put("/me/face")
@@ -40,7 +42,7 @@ def _own_person() -> Person:
 @bp.doc(summary="Enrol the caller's face (consent required); only the encrypted template is kept")
 @requires("trainee")
 def put_my_face(body):
-    svc.enroll(_own_person(), body["image_base64"], body["consent"], actor().label, now())
+    svc.enroll(_own_person(), body["image_base64"], body["consent"], actor().label, now(), enrolled_by="self")
     return {"enrolled": True}
 
 
@@ -62,7 +64,7 @@ def put_person_face(person_id, body):
     a = actor()
     person = get_or_404(Person, person_id)
     svc.ensure_may_enroll(a, person)
-    svc.enroll(person, body["image_base64"], body["consent"], a.label, now())
+    svc.enroll(person, body["image_base64"], body["consent"], a.label, now(), enrolled_by=a.role)
     return {"enrolled": True}
 
 

@@ -7,10 +7,13 @@ class AppError(Exception):
 
     `status` follows the kind: 422 invalid input, 403 not allowed, 404 missing, 409 state conflict.
     `zh` / `en` override the message catalogue (backend/domain/messages.py) when given.
+    `keep_changes`: the request's unit of work is committed although the answer is an error, because
+    the error itself records something (a code just sent, a failed try counted).
     """
 
     def __init__(self, code: str, status: int = 422, details: dict | None = None,
-                 zh: str | None = None, en: str | None = None, headers: dict | None = None):
+                 zh: str | None = None, en: str | None = None, headers: dict | None = None,
+                 keep_changes: bool = False):
         super().__init__(code)
         self.code = code
         self.status = status
@@ -18,6 +21,7 @@ class AppError(Exception):
         self.zh = zh
         self.en = en
         self.headers = headers or {}
+        self.keep_changes = keep_changes
 
     def __repr__(self) -> str:
         return f"AppError({self.code!r}, {self.status}, {self.details!r})"

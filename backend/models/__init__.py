@@ -7,6 +7,7 @@ from .people import Person, RefreshToken, User, WechatAccount
 from .plans import Enrollment, Lesson, OnlineRecord, TrainingPlan
 from .trust import CompletionDecision, FaceEvidence, FaceMatch, TrustFlag
 from .types import utcnow
+from .verification import SmsChallenge, SmsMessage
 from .vouchers import ConsumedToken, DirectedRecipient, Voucher, VoucherBatch
 
 __all__ = [
@@ -14,6 +15,7 @@ __all__ = [
     "DeviceNonce", "DeviceOnlineSpan", "DirectedRecipient", "Enrollment", "Evaluation", "FaceEvidence",
     "FaceMatch", "IdempotencyRecord", "Institution", "Lesson",
     "LiveEvent", "MakeupRequest", "OnlineRecord", "Person", "PublicityObjection", "RefreshToken",
-    "Result", "Site", "SubsidyClaim", "SubsidyLine", "TrainingPlan", "TrustFlag", "User", "Voucher",
+    "Result", "Site", "SmsChallenge", "SmsMessage", "SubsidyClaim", "SubsidyLine", "TrainingPlan", "TrustFlag",
+    "User", "Voucher",
     "VoucherBatch", "WechatAccount", "utcnow",
 ]

@@ -56,6 +56,8 @@ class Person(db.Model):
     # Who enrolled the current template: `self` (the trainee) or a staff role. A face institution staff
     # enrolled backs kiosk hours with the institution's own word (the face_by_staff flag).
     face_enrolled_by: Mapped[str | None] = mapped_column(String(16))
+    # "self" when the trainee typed the phone while binding; None when staff entered it (roster, console).
+    phone_entered_by: Mapped[str | None] = mapped_column(String(16))
     pin_hash: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     anonymised_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

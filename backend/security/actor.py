@@ -55,12 +55,23 @@ def bearer_actor() -> Actor:
         actor.account_id = int(raw_id)
         actor.person_id = claims.get("pid")
         if actor.person_id is None:
-            # Bound after the token was issued: binding is permanent, so a lookup is safe.
+            # Bound after the token was issued: look the binding up.
             actor.person_id = db.session.execute(
                 db.select(WechatAccount.person_id).where(WechatAccount.id == actor.account_id)).scalar()
+        # A supervisor's unbind reaches a `pid` claim within one access-token lifetime (refresh reads the
+        # binding afresh); endpoints that set credentials or show the person check with bound_person_id().
     else:
         actor.user_id = int(raw_id)
         actor.region_code = claims.get("rid")
         actor.institution_id = claims.get("iid")
     g.actor = actor
     return actor
+
+
+def bound_person_id(actor: Actor) -> int | None:
+    """The person the trainee's account is bound to right now (the database, not the token's claim)."""
+    if actor.account_id is None:
+        return None
+    pid = db.session.execute(db.select(WechatAccount.person_id).where(WechatAccount.id == actor.account_id)).scalar()
+    actor.person_id = pid
+    return pid

@@ -61,6 +61,9 @@ def requires(*roles: str) -> Callable:
             try:
                 rv = view(*args, **kwargs)
                 db.session.commit()
+            except AppError as err:
+                _end_failed_unit(err)
+                raise
             except BaseException:
                 db.session.rollback()
                 raise
@@ -68,6 +71,18 @@ def requires(*roles: str) -> Callable:
         wrapper._roles = roles  # type: ignore[attr-defined]
         return wrapper
     return deco
+
+
+def _end_failed_unit(err: AppError) -> None:
+    """Roll back an error's unit of work, unless the error records something (`keep_changes`)."""
+    if not err.keep_changes:
+        db.session.rollback()
+        return
+    try:
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        raise
 
 
 def public(view: Callable) -> Callable:

@@ -10,26 +10,29 @@ from sqlalchemy import select
 
 from .. import faces
 from ..domain.errors import conflict, forbidden, invalid
-from ..domain.identity import region_in_scope
 from ..extensions import db
 from ..models import Enrollment, Person, TrainingPlan
 from ..security.actor import Actor
 from ..security.crypto import vault
 from . import audit
-from .persons import FACE_CONTEXT
+from .persons import FACE_CONTEXT, in_region
 
 
-def enroll(person: Person, image_base64: str, consent: bool, actor_label: str, now: datetime) -> None:
-    """Store the template of the single face in the photo; consent must be explicit (True)."""
+def enroll(person: Person, image_base64: str, consent: bool, actor_label: str, now: datetime,
+           enrolled_by: str) -> None:
+    """Store the template of the single face in the photo; consent must be explicit (True).
+
+    `enrolled_by`: "self" for the trainee, else the staff role; kept so an unbind can drop a face the
+    wrong binder enrolled, and supervisors can tell staff-enrolled faces apart.
+    """
     if consent is not True:
         raise invalid("consent_required", field="consent")
     rgb = faces.decode_base64_image(image_base64, field="image_base64")
     template = faces.enroll_template(rgb)  # 422 no_face / multiple_faces
     before = {"face_enrolled": person.face_template_enc is not None, "face_enrolled_by": person.face_enrolled_by}
-    role = actor_label.split(":", 1)[0]
     person.face_template_enc = vault().encrypt_json(template, FACE_CONTEXT)
     person.face_consent_at = now
-    person.face_enrolled_by = "self" if role == "trainee" else role[:16]
+    person.face_enrolled_by = enrolled_by
     db.session.flush()
     from .trust_flags import record_face_matches
     matches = record_face_matches(person, template, now)
@@ -92,12 +95,6 @@ def ensure_may_enroll(a: Actor, person: Person) -> None:
             if person.face_template_enc is not None:
                 raise conflict("face_already_enrolled")
             return
-    if a.role == "supervisor":
-        if region_in_scope(person.household_region, a.region_code):
-            return
-        plan_regions = db.session.execute(
-            select(TrainingPlan.region_code).join(Enrollment, Enrollment.plan_id == TrainingPlan.id)
-            .where(Enrollment.person_id == person.id)).scalars()
-        if any(region_in_scope(r, a.region_code) for r in plan_regions):
-            return
+    if a.role == "supervisor" and in_region(person, a.region_code):
+        return
     raise forbidden("forbidden", person_id=person.id)

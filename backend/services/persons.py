@@ -1,4 +1,4 @@
-"""Real-name persons: lookup by blind index, creation from a validated ID number, binding to WeChat."""
+"""Real-name persons: lookup by blind index, creation from a validated ID number, views, supervisor scope."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -6,7 +6,7 @@ from datetime import datetime
 from ..domain import identity
 from ..domain.errors import conflict
 from ..extensions import db
-from ..models import Person, WechatAccount
+from ..models import Enrollment, Person, TrainingPlan
 from ..security.crypto import vault
 
 ID_CONTEXT = "persons.id_number"
@@ -48,7 +48,7 @@ def match_or_create(name: str, id_number: str, now: datetime, phone: str | None 
     if person.name != name:
         raise conflict("identity_mismatch", field="name")
     if phone and not person.phone:
-        person.phone = phone
+        person.phone, person.phone_entered_by = phone, None
     return person
 
 
@@ -57,31 +57,16 @@ def id_number_of(person: Person) -> str:
     return vault().decrypt_text(person.id_number_enc, ID_CONTEXT)
 
 
-def bind_identity(account: WechatAccount, name: str, id_number: str, phone: str | None, now: datetime) -> Person:
-    """Bind a WeChat account to a real-name person; one openid per person and one person per openid."""
-    id_number = identity.validate_id_number(id_number, shanghai_today(now))
-    phone = identity.validate_phone(phone) if phone else None
-    name = (name or "").strip()
-    if not name:
-        from ..domain.errors import invalid
-        raise invalid("validation_error", fields={"name": ["required"]})
-    if account.person_id is not None:
-        person = db.session.get(Person, account.person_id)
-        if identity.normalize_id_number(id_number) != id_number_of(person):
-            raise conflict("identity_taken", reason="account_already_bound")
-        if person.name != name:
-            raise conflict("identity_mismatch", field="name")
-        return person
-    person = match_or_create(name, id_number, now, phone)
-    other = db.session.execute(db.select(WechatAccount.id).where(WechatAccount.person_id == person.id)).scalar()
-    if other is not None:
-        raise conflict("identity_taken")
-    account.person_id = person.id
-    account.bound_at = now
-    if phone:
-        person.phone = phone
-    db.session.flush()
-    return person
+def in_region(person: Person, region_code: str | None) -> bool:
+    """A supervisor's scope covers the person: household region, or a plan region the person is enrolled in."""
+    if region_code is None:
+        return False
+    if identity.region_in_scope(person.household_region, region_code):
+        return True
+    plan_regions = db.session.execute(
+        db.select(TrainingPlan.region_code).join(Enrollment, Enrollment.plan_id == TrainingPlan.id)
+        .where(Enrollment.person_id == person.id)).scalars()
+    return any(identity.region_in_scope(r, region_code) for r in plan_regions)
 
 
 def person_view(person: Person, owner: bool = False) -> dict:

@@ -241,7 +241,7 @@ def _apply_chunk(chunk: list[RosterRow], ctx: RosterContext) -> None:
     good = [r for r in chunk if not r.errors]
     for r in good:
         if r.person is not None and r.phone and not r.person.phone:
-            r.person.phone = r.phone
+            r.person.phone, r.person.phone_entered_by = r.phone, None
     _insert_persons([r for r in good if r.person is None], ctx.now)
     others = ctx.other_live_enrolments([r.person.id for r in good])
     new_rows = []

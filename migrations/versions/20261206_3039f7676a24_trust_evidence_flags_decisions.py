@@ -1,6 +1,6 @@
 """trust: face evidence, flags raised after arrival, shared faces, completion decisions
 
-Also who enrolled each face template (persons.face_enrolled_by; unknown, so null, for existing ones).
+(Who enrolled each face template, persons.face_enrolled_by, comes with the identity migration after this.)
 
 Revision ID: 3039f7676a24
 Revises: 46c19a609b48
@@ -99,15 +99,9 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_trust_flags_lesson_id'), ['lesson_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_trust_flags_person_id'), ['person_id'], unique=False)
 
-    with op.batch_alter_table('persons', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('face_enrolled_by', sa.String(length=16), nullable=True))
-
 
 
 def downgrade():
-    with op.batch_alter_table('persons', schema=None) as batch_op:
-        batch_op.drop_column('face_enrolled_by')
-
     with op.batch_alter_table('trust_flags', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_trust_flags_person_id'))
         batch_op.drop_index(batch_op.f('ix_trust_flags_lesson_id'))

@@ -885,6 +885,7 @@ def test_stats_and_audit(client, staff, make_institution, clock):
 
 CONTRACT_ROUTES = """
 post /auth/wechat; post /auth/login; post /auth/refresh; post /me/identity; put /me/face; delete /me/face
+post /persons/{person_id}/unbind; get /dev/sms
 post /institutions; post /users; post /sites; put /persons/{person_id}/face
 post /voucher-batches; post /voucher-batches/{batch_id}/publish; get /voucher-batches
 post /voucher-batches/{batch_id}/claims; get /me/vouchers; post /me/vouchers/{code}/return
@@ -944,7 +945,8 @@ invalid_credit_code identity_not_bound not_eligible already_claimed sold_out cla
 not_returnable token_expired token_invalid expired returned used written_off voided not_allowed_institution
 change_window_closed class_hours_too_long online_share_exceeded hours_changed roster_frozen out_of_fence
 low_accuracy outside_time_window site_token_invalid not_enrolled already_checked_in not_checked_in
-makeup_window_closed same_approver publicity_period already_evaluated not_completed"""
+makeup_window_closed same_approver publicity_period already_evaluated not_completed
+identity_not_verified verification_required invalid_code not_bound"""
 
 
 def test_every_contract_code_has_zh_and_en_messages():

@@ -1,6 +1,9 @@
 """Shared steps of the browser tests: contexts for a phone and a desk, logins, page checks."""
 from __future__ import annotations
 
+import json
+import re
+import urllib.request
 from pathlib import Path
 
 PHONE = {"width": 375, "height": 667}
@@ -77,3 +80,29 @@ def snap(page, directory: Path, name: str) -> Path:
     path = directory / f"{name}-{size['width']}x{size['height']}.png"
     page.screenshot(path=str(path))
     return path
+
+
+DEMO_ADMIN = ("admin", "demo-pass-2026")
+
+
+def _api(base_url: str, method: str, path: str, body: dict | None = None, token: str | None = None):
+    req = urllib.request.Request(f"{base_url}/api/v1{path}", method=method,
+                                 data=json.dumps(body).encode() if body is not None else None,
+                                 headers={"Content-Type": "application/json",
+                                          **({"Authorization": f"Bearer {token}"} if token else {})})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+def sent_sms(base_url: str, phone: str) -> list[str]:
+    """The codes the stub SMS outbox holds for a phone, newest first, read as the demo admin (GET /dev/sms)."""
+    token = _api(base_url, "POST", "/auth/login", {"username": DEMO_ADMIN[0], "password": DEMO_ADMIN[1]})["access_token"]
+    messages = _api(base_url, "GET", "/dev/sms?per_page=500", token=token)
+    return [re.search(r"验证码 ?(\d{6})", m["text"]).group(1) for m in messages if m["phone"] == phone]
+
+
+def enter_sms_code(page, base_url: str, phone: str) -> None:
+    """On the bind page's code step, type the newest code sent to `phone` and submit."""
+    page.locator("#code-form").wait_for()
+    page.fill("#sms_code", sent_sms(base_url, phone)[0])
+    page.click("#code-form button[type=submit]")

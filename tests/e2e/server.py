@@ -27,6 +27,10 @@ KEYS = {"SECRET_KEY": "e2e-secret-key-0123456789abcdef0123456789ab",
 
 # The rostered trainee the browser binds: on the demo plan's roster, no WeChat account yet.
 NEW_TRAINEE = {"name": "赵六", "birth": "19880520", "seq": "045", "phone": "13800000009"}
+# Known from an earlier plan with the phone an institution recorded, no WeChat account: the code step.
+CODE_TRAINEE = {"name": "孙七", "birth": "19920811", "seq": "067", "phone": "13800000017"}
+# A short resend window so a browser test can wait it out (the default is 60 s).
+RESEND_S = 3
 SITE = {"lat": 26.0785, "lon": 119.2965, "radius_m": 200}
 
 
@@ -38,6 +42,7 @@ class Seeded:
     lesson_id: int
     site: dict
     trainee_id_number: str
+    code_trainee_id_number: str
 
 
 def seed(app) -> Seeded:
@@ -64,12 +69,15 @@ def seed(app) -> Seeded:
         db.session.flush()
         db.session.add(Enrollment(plan_id=plan.id, person_id=person.id, status="active", eligible=True, reasons=[],
                                   phone=NEW_TRAINEE["phone"], groups=["unemployed"], created_at=t))
+        code_id_number = demo_id(REGION + CODE_TRAINEE["birth"], CODE_TRAINEE["seq"])
+        db.session.add(persons.new_person(CODE_TRAINEE["name"], code_id_number, t, CODE_TRAINEE["phone"], ["migrant_worker"]))
         db.session.commit()
         demo = dict(db.session.execute(db.select(WechatAccount.openid, WechatAccount.person_id)).all())
         demo_data.inserted(plan, [demo["stub-demo2"], demo["stub-demo3"]])
         demo_data.through_api(app, lesson.id, site.id, demo["stub-demo3"])
         out = Seeded(plan_id=plan.id, lesson_id=lesson.id,
-                     site={"lat": site.lat, "lon": site.lon, "radius_m": site.radius_m}, trainee_id_number=id_number)
+                     site={"lat": site.lat, "lon": site.lon, "radius_m": site.radius_m}, trainee_id_number=id_number,
+                     code_trainee_id_number=code_id_number)
         db.session.remove()
         return out
 
@@ -87,7 +95,7 @@ class LiveServer:
     def __init__(self, workdir: Path):
         db_path = workdir / "e2e.db"
         self.app = create_app(dict(KEYS, SQLALCHEMY_DATABASE_URI=f"sqlite:///{db_path}", RATELIMIT_ENABLED=False,
-                                   ACCESS_LOG=False, UPLOAD_DIR=str(workdir / "uploads")))
+                                   ACCESS_LOG=False, UPLOAD_DIR=str(workdir / "uploads"), SMS_RESEND_S=RESEND_S))
         self.seeded = seed(self.app)
         self.server = make_server("127.0.0.1", 0, self.app, threaded=True, request_handler=QuietHandler)
         self.url = f"http://127.0.0.1:{self.server.server_port}"

@@ -11,6 +11,7 @@ from .helpers import (
     INSIDE,
     OUTSIDE,
     PHONE,
+    enter_sms_code,
     login_staff,
     login_trainee,
     new_context,
@@ -56,6 +57,8 @@ def test_check_in_journey_shows_live_on_dashboard(browser, server, screenshots):
     assert "校验位" in m.locator('.field-error[data-for="id_number"]').inner_text()
     m.fill("#id_number", server.seeded.trainee_id_number)
     m.click("#bind-form button[type=submit]")
+    # The institution recorded 赵六's phone: the code goes there and is typed in the code step.
+    enter_sms_code(m, server.url, NEW_TRAINEE["phone"])
     m.wait_for_selector("text=您好，赵六")
 
     m.click("#tab-bar a[href='#/lessons']")
