@@ -126,3 +126,86 @@ def inserted(plan_template, person_ids: list[int]) -> None:
     kiosk.queue_depth = 3
     kiosk.version = "1.0.0"
     db.session.commit()
+
+
+# The trainees of the plan awaiting completion review with trust flags (shared/DESIGN.md "Trust"):
+# name, birth date, what their accepted events carry.
+FLAGGED_TRAINEES = (
+    ("张伟", "19860412", "kiosk_flags"),    # never bound a phone, face enrolled by staff: blocking
+    ("李娜", "19910623", "recheck_failed"),  # the server's face re-check failed on one event: blocking, hours held
+    ("王芳", "19930918", "gps_only"),        # phone check-ins without the site QR: informational only
+    ("陈静", "19890105", "clean"),           # card + PIN at the kiosk, nothing to say
+)
+FLAGGED_PLAN_TITLE = "电工（五级）岗前培训"
+
+
+def _events(lesson, person_id: int, source: str, method: str | None, flags: list[str]) -> list:
+    """An accepted check-in 5 min before start and check-out 5 min after end, as stored rows."""
+    from backend.models import AttendanceEvent
+    return [AttendanceEvent(origin=f"p{person_id}", event_id=str(uuid.uuid4()), person_id=person_id,
+                            lesson_id=lesson.id, kind=kind, source=source, method=method, captured_at=at,
+                            received_at=at, accepted=True, details={}, flags=list(flags), status_code=201)
+            for kind, at in (("check_in", lesson.starts_at - timedelta(minutes=5)),
+                             ("check_out", lesson.ends_at + timedelta(minutes=5)))]
+
+
+def flagged_completion(plan_template, site_id: int) -> dict:
+    """A finished plan awaiting completion review whose kiosk events carry trust flags.
+
+    Inserted directly (the lessons are in the past): three 4-hour lessons, four passed trainees (see
+    FLAGGED_TRAINEES), and a failed server face re-check on 李娜's first check-in, which holds that
+    lesson's hours until the review accepts her. Returns {plan_id, lesson_ids, people: {name: id}}.
+    """
+    from backend.domain.attendance import SHANGHAI
+    from backend.extensions import db
+    from backend.models import AttendanceEvent, Enrollment, Lesson, Result, TrainingPlan, User
+    from backend.models.trust import TrustFlag
+    from backend.seed import REGION, demo_id
+    from backend.services import persons
+
+    t = datetime.now(UTC)
+    today = t.astimezone(SHANGHAI).date()
+    approver = db.session.execute(db.select(User).where(User.username == "supervisor")).scalar_one()
+    plan = TrainingPlan(institution_id=plan_template.institution_id, region_code=plan_template.region_code,
+                        title=FLAGGED_PLAN_TITLE, occupation_code="6-31-01-03", plan_type="pre_job",
+                        delivery="offline", starts_on=today - timedelta(days=45), ends_on=today - timedelta(days=43),
+                        status="completion_submitted", submitted_at=t - timedelta(days=55), reviewed_by=approver.id,
+                        reviewed_at=t - timedelta(days=54), completion_submitted_at=t - timedelta(days=1),
+                        created_at=t - timedelta(days=60))
+    db.session.add(plan)
+    db.session.flush()
+    lessons = []
+    for i, title in enumerate(("电工安全规程", "低压电器安装", "照明线路实操")):
+        day = today - timedelta(days=45 - i)
+        starts = datetime(day.year, day.month, day.day, 9, 0, tzinfo=SHANGHAI)
+        lesson = Lesson(plan_id=plan.id, title=title, mode="offline", starts_at=starts,
+                        ends_at=starts + timedelta(hours=3), class_hours=Decimal(4), site_id=site_id)
+        db.session.add(lesson)
+        lessons.append(lesson)
+    db.session.flush()
+    people = {}
+    for seq, (name, birth, kind) in enumerate(FLAGGED_TRAINEES, start=61):
+        person = persons.new_person(name, demo_id(REGION + birth, f"{seq:03d}"), t, None, ["unemployed"])
+        db.session.add(person)
+        db.session.flush()
+        people[name] = person.id
+        db.session.add(Enrollment(plan_id=plan.id, person_id=person.id, status="active", eligible=True, reasons=[],
+                                  groups=["unemployed"], created_at=t - timedelta(days=56)))
+        db.session.add(Result(plan_id=plan.id, person_id=person.id, score=Decimal(85), passed=True,
+                              recorded_at=t - timedelta(days=42)))
+        source, method, flags = {"kiosk_flags": ("kiosk", "card+face", ["never_bound", "face_by_staff"]),
+                                 "recheck_failed": ("kiosk", "card+face", []),
+                                 "gps_only": ("mobile", None, ["gps_only"]),
+                                 "clean": ("kiosk", "card+pin", [])}[kind]
+        for lesson in lessons:
+            db.session.add_all(_events(lesson, person.id, source, method, flags))
+    db.session.flush()
+    first_check_in = db.session.execute(db.select(AttendanceEvent).where(
+        AttendanceEvent.lesson_id == lessons[0].id, AttendanceEvent.person_id == people["李娜"],
+        AttendanceEvent.kind == "check_in")).scalar_one()
+    db.session.add(TrustFlag(code="face_recheck_failed", attendance_event_id=first_check_in.id,
+                             person_id=people["李娜"], lesson_id=lessons[0].id,
+                             detail={"kiosk_distance": 0.38, "server_distance": 0.63, "reason": None},
+                             created_at=t - timedelta(days=44)))
+    db.session.commit()
+    return {"plan_id": plan.id, "lesson_ids": [lesson.id for lesson in lessons], "people": people}

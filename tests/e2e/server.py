@@ -1,7 +1,8 @@
 """A real HTTP server for the browser tests: the app on a fresh SQLite file, seeded like
 `flask seed-demo`, plus a lesson in session right now (the server clock is the wall clock), a
 rostered trainee who has not bound WeChat yet, so a test can walk login → bind → check-in, and the
-extra state of demo_data (queues to review, check-ins to plot).
+extra state of demo_data (queues to review, check-ins to plot, a completion whose trainees carry trust
+flags).
 
 `python -m tests.e2e.server` runs the same server in the foreground for looking at the pages.
 """
@@ -43,6 +44,7 @@ class Seeded:
     site: dict
     trainee_id_number: str
     code_trainee_id_number: str
+    flagged: dict  # demo_data.flagged_completion(): the plan awaiting review with trust flags
 
 
 def seed(app) -> Seeded:
@@ -75,9 +77,11 @@ def seed(app) -> Seeded:
         demo = dict(db.session.execute(db.select(WechatAccount.openid, WechatAccount.person_id)).all())
         demo_data.inserted(plan, [demo["stub-demo2"], demo["stub-demo3"]])
         demo_data.through_api(app, lesson.id, site.id, demo["stub-demo3"])
+        flagged = demo_data.flagged_completion(plan, site.id)
         out = Seeded(plan_id=plan.id, lesson_id=lesson.id,
                      site={"lat": site.lat, "lon": site.lon, "radius_m": site.radius_m}, trainee_id_number=id_number,
-                     code_trainee_id_number=code_id_number)
+                     code_trainee_id_number=code_id_number,
+                     flagged=flagged)
         db.session.remove()
         return out
 

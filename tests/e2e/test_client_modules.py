@@ -69,3 +69,15 @@ def test_fence_plot_geometry(page):
     x, y, inside, far_label, span = out
     assert (x, y) == (30, -40) and inside and far_label
     assert span == pytest.approx(800)  # the view stops at four radii; the far fix is an arrow on the edge
+
+
+def test_trust_flag_labels_match_the_server(page):
+    """The pages' one map of trust flag labels says what backend/domain/trust.py says."""
+    from backend.domain.trust import FLAG_LABELS, INFORMATIONAL
+    out = run(page, """return [f.TRUST_FLAGS, [...f.INFORMATIONAL_FLAGS], f.label(f.FLAGS, 'held'),
+        f.label(f.FLAGS, 'kiosk_burst'), f.isBlockingFlag('gps_only'), f.isBlockingFlag('kiosk_burst'),
+        f.isBlockingFlag('late')];""")
+    labels, informational, held, burst, gps_blocks, burst_blocks, late_blocks = out
+    assert labels == FLAG_LABELS and set(informational) == set(INFORMATIONAL)
+    assert held == "学时暂扣" and burst == FLAG_LABELS["kiosk_burst"]
+    assert (gps_blocks, burst_blocks, late_blocks) == (False, True, False)

@@ -9,6 +9,7 @@ from .helpers import DESK, login_staff, new_context, open_page, watch_errors
 pytestmark = pytest.mark.browser
 
 DEMO_PASSWORD = "demo-pass-2026"
+CLAIM_PLAN = "面点师（初级）岗前培训"  # demo_data.inserted(): the claim in publicity with an open objection
 
 
 def test_supervisor_dismisses_a_publicity_objection(browser, server):
@@ -17,7 +18,7 @@ def test_supervisor_dismisses_a_publicity_objection(browser, server):
     errors = watch_errors(page)
     login_staff(page, f"{server.url}/dashboard/", "supervisor2", DEMO_PASSWORD)
     open_page(page, f"{server.url}/dashboard/#/review?tab=subsidies")
-    card = page.locator("article[data-claim]").first
+    card = page.locator("article[data-claim]", has_text=CLAIM_PLAN)
     card.locator("details.lines summary").click()
     item = card.locator("li[data-objection]").first
     item.wait_for()
@@ -28,7 +29,7 @@ def test_supervisor_dismisses_a_publicity_objection(browser, server):
     assert item.locator("button.resolve").count() == 0
     # Read back from the server: settled, with the note, and no longer holding the payout.
     page.reload()
-    card = page.locator("article[data-claim]").first
+    card = page.locator("article[data-claim]", has_text=CLAIM_PLAN)
     card.locator("details.lines summary").click()
     item = card.locator("li[data-objection]").first
     item.wait_for()

@@ -120,7 +120,26 @@ export const REJECT_REASON = {
   wrong_site: "非本场地课次",
   unknown: "其他",
 };
+// Trust flags (shared/DESIGN.md "Trust"), worded as backend/domain/trust.py FLAG_LABELS words them so
+// the badge and the server's `detail` text read alike. Every code blocks a completion but gps_only.
+export const TRUST_FLAGS = {
+  shared_face: "人脸模板与他人过于相似",
+  face_by_staff: "人脸由机构人员代为采集",
+  never_bound: "从未绑定手机，仅凭考勤机签到",
+  late_upload: "课后很久才上传，且上课期间考勤机无心跳",
+  kiosk_burst: "同一考勤机 2 秒内连续人脸核验",
+  gps_only: "仅凭定位签到（未扫现场码）",
+  face_recheck_failed: "服务器复核人脸不一致",
+};
+/** Shown but never blocking: GPS without the site QR is the normal case where a region does not require it. */
+export const INFORMATIONAL_FLAGS = new Set(["gps_only"]);
+export const isTrustFlag = (code) => code in TRUST_FLAGS;
+/** A trust flag that needs a supervisor's decision at completion (all but the informational ones). */
+export const isBlockingFlag = (code) => isTrustFlag(code) && !INFORMATIONAL_FLAGS.has(code);
+/** The one map of attendance flag codes to labels: the server's credit flags, `held` and the trust flags. */
 export const FLAGS = {
+  ...TRUST_FLAGS,
+  held: "学时暂扣",
   low_accuracy_warn: "定位精度偏低",
   identical_coordinates: "坐标与他人完全相同",
   shared_device: "多人共用设备",

@@ -1,12 +1,14 @@
 // One plan: its state and actions (submit, withdraw, apply for completion), lessons (add; open
 // attendance or the classroom QR), roster (template, upload with row-level results), results
-// import, and completion / certificates / subsidy status.
+// import, and completion / certificates / subsidy status, with the trainees' trust flags (read-only:
+// the school sees what the bureau will decide on before it applies for completion).
 import { $, formData, html, mount, showFieldErrors } from "../common/html.js";
 import { badge, busy, confirmAction, emptyState, errorText, toast } from "../common/ui.js";
 import {
   CLAIM_STATUS, DELIVERY, GROUPS, INELIGIBLE, PLAN_STATUS, PLAN_TYPE, fieldErrors, fmtDate, fmtDateTime,
   fmtHours, fmtMoney, fmtShort, fmtTime, label,
 } from "../common/format.js";
+import { decisionsTable, flaggedSummary, flaggedTable } from "../common/trust.js";
 
 const TABS = [["lessons", "课次"], ["roster", "参训名单"], ["results", "考核成绩"], ["completion", "结业与补贴"]];
 const RESULT_ERRORS = {
@@ -159,7 +161,20 @@ async function resultsTab(el, api, plan) {
   };
 }
 
-async function completionTab(el, api, plan, reload) {
+/** The plan's trust flags as the bureau's completion review will see them (GET /plans/{id}/flags). */
+function flagsSection(flags) {
+  let body;
+  if (flags === null) body = html`<div class="notice notice-error">可信度标记加载失败，请刷新重试。</div>`;
+  else if (!flags.length) body = html`<p class="small">${badge("无", "ok")} 没有学员带可信度标记。</p>`;
+  else {
+    body = html`<div class="notice ${flags.some((t) => t.blocking) ? "notice-warn" : "notice-info"}">${flaggedSummary(flags)}。
+        认可须人社部门写明理由；排除的学员不发证书、不计补贴。请提前核实并备好说明材料（如现场监控、纸质签到表）。</div>
+      ${flaggedTable(flags)}`;
+  }
+  return html`<section class="trust" id="plan-flags"><h3 style="margin-top:16px">可信度标记</h3>${body}</section>`;
+}
+
+async function completionTab(el, api, plan, reload, flags) {
   const [hours, certs, claims] = await Promise.all([
     api.get(`/plans/${plan.id}/hours`),
     api.list(`/plans/${plan.id}/certificates`),
@@ -174,6 +189,7 @@ async function completionTab(el, api, plan, reload) {
     ${hours.trainees.length ? html`<div class="table-wrap"><table><thead><tr><th>姓名</th><th>线下</th><th>线上</th><th>合计</th><th>达标</th></tr></thead>
       <tbody>${hours.trainees.map((t) => html`<tr><td>${t.name}</td><td>${t.offline_hours}</td><td>${t.online_hours}</td><td>${t.total_hours}</td>
         <td>${required && t.total_hours >= required * 0.8 ? badge("是", "ok") : badge("否")}</td></tr>`)}</tbody></table></div>` : emptyState("名单为空")}
+    ${flagsSection(flags)}
     ${canApply ? html`<div class="result" id="completion-msg"></div><button type="button" class="primary" id="apply">申请结业审核</button>
       <p class="small muted">全部课次结束后、培训结束 6 个月内申请；人社部门审核通过后向考核合格学员发证，并生成补贴申请。</p>` : ""}
     <h3 style="margin-top:16px">培训证书（${certs.items.length}）</h3>
@@ -185,7 +201,8 @@ async function completionTab(el, api, plan, reload) {
         ${claim.publicity_ends_at ? html`<dt>公示截止</dt><dd>${fmtDateTime(claim.publicity_ends_at)}</dd>` : ""}
         ${claim.disbursed_at ? html`<dt>拨付时间</dt><dd>${fmtDateTime(claim.disbursed_at)}</dd>` : ""}</dl>
       <div class="table-wrap"><table><thead><tr><th>学员</th><th>认定课时</th><th>培训券</th><th>金额</th></tr></thead>
-        <tbody>${claim.lines.map((l) => html`<tr><td>${l.name}</td><td>${l.credited_hours}</td><td class="mono">${l.voucher_code || "—"}</td><td>${fmtMoney(l.amount_fen)}</td></tr>`)}</tbody></table></div>`
+        <tbody>${claim.lines.map((l) => html`<tr><td>${l.name}</td><td>${l.credited_hours}</td><td class="mono">${l.voucher_code || "—"}</td><td>${fmtMoney(l.amount_fen)}</td></tr>`)}</tbody></table></div>
+      ${(claim.decisions || []).length ? html`<h4>结业审核决定（可信度标记）</h4>${decisionsTable(claim.decisions)}` : ""}`
       : emptyState("结业审核通过后自动生成")}`);
   const apply = $(el, "#apply");
   if (apply) {
@@ -203,7 +220,9 @@ export default {
   async render({ root, api, params, query, navigate }) {
     const id = Number(params[0]);
     const tab = TABS.some(([k]) => k === query.get("tab")) ? query.get("tab") : "lessons";
-    const plan = await api.get(`/plans/${id}`);
+    // The flags load with the plan so every tab can say up front that the bureau will need decisions.
+    const [plan, flags] = await Promise.all([api.get(`/plans/${id}`), api.get(`/plans/${id}/flags`).catch(() => null)]);
+    const blocking = (flags || []).filter((t) => t.blocking).length;
     const reload = () => navigate(`plan/${id}`, { tab, t: Date.now() });
     mount(root, html`
       <p><a href="#/plans">‹ 全部方案</a></p>
@@ -217,6 +236,8 @@ export default {
           <dt>参训人数</dt><dd>${plan.enrolled}</dd>
           ${plan.reject_reason ? html`<dt>驳回原因</dt><dd class="notice notice-error">${plan.reject_reason}</dd>` : ""}
         </dl>
+        ${blocking ? html`<div class="notice notice-warn" id="flags-hint">⚠ ${blocking} 名学员带有须人社部门决定的可信度标记，结业审核时将逐人认可或排除。
+          <a href="#/plan/${id}?tab=completion">查看可信度标记</a></div>` : ""}
         <div class="result" id="plan-msg"></div>
         <div class="row" style="margin-top:8px">
           ${["draft", "rejected"].includes(plan.status) ? html`<button type="button" class="primary" data-action="submit">提交审核</button>` : ""}
@@ -236,6 +257,6 @@ export default {
     if (tab === "lessons") await lessonsTab(el, api, plan, reload);
     else if (tab === "roster") await rosterTab(el, api, plan);
     else if (tab === "results") await resultsTab(el, api, plan);
-    else await completionTab(el, api, plan, reload);
+    else await completionTab(el, api, plan, reload, flags);
   },
 };

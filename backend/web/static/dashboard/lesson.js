@@ -1,14 +1,28 @@
 // One lesson: where trainees checked in, drawn against the site's fence circle (no map tiles are
 // reachable, so the plot is local metres around the site), and each trainee's attendance.
-// Reloads when the event stream reports an event for this lesson.
+// Trust flags show per trainee with the shared labels; hours held by a failed server face re-check
+// are marked, since they count for nothing until the completion review accepts the trainee.
+// Reloads when the event stream reports an event (or a flag) for this lesson.
 import { $, html, mount } from "../common/html.js";
 import { badge, emptyState } from "../common/ui.js";
 import {
-  ATTENDANCE_STATUS, FLAGS, KIND, REJECT_REASON, SOURCE, fmtDate, fmtHours, fmtMetres, fmtTime, label,
+  ATTENDANCE_STATUS, KIND, REJECT_REASON, SOURCE, fmtDate, fmtHours, fmtMetres, fmtTime, label,
 } from "../common/format.js";
+import { flagBadges } from "../common/trust.js";
 import { fencePlot } from "../common/charts.js";
 
 const STATUS_KIND = { complete: "ok", incomplete: "warn", absent: "" };
+const isHeld = (t) => (t.flags || []).includes("held");
+
+/** Credited hours, or 0 marked as held (学时暂扣) when the server's face re-check did not confirm the face. */
+const creditedCell = (t) => (isHeld(t) ? html`<b class="held">${fmtHours(t.credited_hours)}（暂扣）</b>` : fmtHours(t.credited_hours));
+
+function heldNote(trainees) {
+  const held = trainees.filter(isHeld);
+  if (!held.length) return "";
+  return html`<div class="notice notice-error held-note" role="status">学时暂扣 ${held.length} 人：${held.map((t) => t.name).join("、")}。
+    服务器复核考勤机上传的人脸照片与本人不一致，这些签到暂不计学时；结业审核时人社部门逐人认可后才计入，排除则不计。</div>`;
+}
 
 /** Every fix of the lesson as plot points: trainees[].positions (accepted and refused attempts). */
 export function positionsOf(data) {
@@ -62,14 +76,15 @@ export default {
         </section>` : ""}
         <section class="card">
           <h2>学员考勤（${data.trainees.length} 人）</h2>
+          ${heldNote(data.trainees)}
           ${data.trainees.length ? html`<div class="table-wrap"><table class="attendance">
             <thead><tr><th>姓名</th><th>签到</th><th>签退</th><th>认定课时</th><th>状态</th><th>来源</th><th>标记</th></tr></thead>
-            <tbody>${data.trainees.map((t) => html`<tr>
+            <tbody>${data.trainees.map((t) => html`<tr data-person="${t.person_id}" class="${isHeld(t) ? "row-error" : ""}">
               <td>${t.name}</td><td>${fmtTime(t.check_in_at)}</td><td>${fmtTime(t.check_out_at)}</td>
-              <td>${fmtHours(t.credited_hours)}</td>
+              <td>${creditedCell(t)}</td>
               <td>${badge(label(ATTENDANCE_STATUS, t.status), STATUS_KIND[t.status])}</td>
               <td>${(t.sources || []).map((s) => label(SOURCE, s)).join("、") || "—"}</td>
-              <td>${(t.flags || []).length ? badge(t.flags.map((f) => label(FLAGS, f)).join("、"), "warn") : "—"}</td>
+              <td>${(t.flags || []).length ? flagBadges(t.flags) : "—"}</td>
             </tr>`)}</tbody></table></div>` : emptyState("没有参训学员")}
         </section>`);
     }

@@ -1,12 +1,27 @@
 // Live attendance in the supervisor's region: lessons in session with expected / checked in /
-// checked out / flagged counts, and a feed of every attendance event, both updated from the
-// event stream (read with fetch so the token stays in a header, not in the URL).
+// checked out / flagged counts, and a feed of every attendance event and of every trust flag raised
+// after its event (`event: flag`, e.g. the server's face re-check), both updated from the event
+// stream (read with fetch so the token stays in a header, not in the URL).
 import { $, html, mount } from "../common/html.js";
 import { badge, emptyState } from "../common/ui.js";
-import { FLAGS, KIND, REJECT_REASON, SOURCE, fmtMetres, fmtSeconds, fmtTime, label } from "../common/format.js";
+import {
+  FLAGS, INFORMATIONAL_FLAGS, KIND, REJECT_REASON, SOURCE, fmtMetres, fmtSeconds, fmtTime, label,
+} from "../common/format.js";
+import { flagBadges } from "../common/trust.js";
 
 const STATE = { open: ["on", "实时连接中"], retrying: ["retry", "连接中断，正在重连…"], closed: ["", "已断开"] };
 const FEED_MAX = 200;
+
+// gps_only is the normal case where a region does not require the site QR: shown, never counted.
+const countsAsFlagged = (codes) => (codes || []).some((c) => !INFORMATIONAL_FLAGS.has(c));
+
+/** Numbers a flag frame's detail may carry (re-check distances), in words. */
+function flagDetail(detail) {
+  if (!detail || typeof detail !== "object") return "";
+  const fmt = (v) => (typeof v === "number" ? v.toFixed(2) : v);
+  if (detail.server_distance == null) return "";
+  return `服务器距离 ${fmt(detail.server_distance)}${detail.kiosk_distance != null ? `，考勤机报告 ${fmt(detail.kiosk_distance)}` : ""}`;
+}
 
 export default {
   title: "实时考勤",
@@ -23,7 +38,8 @@ export default {
           <div class="grid" id="lessons"></div>
         </section>
         <section class="card">
-          <div class="card-head"><h2>考勤动态</h2><span class="badge" id="feed-count">0</span></div>
+          <div class="card-head"><h2>考勤动态</h2><span class="row small"><span class="badge" id="feed-count" title="动态条数">0</span>
+            <span class="badge badge-warn" id="feed-flagged" title="带异常标记的条数（仅凭定位签到不计）">异常 0</span></span></div>
           <ul class="feed" id="feed" aria-live="polite"><li class="muted" id="feed-empty">等待新的签到、签退…</li></ul>
         </section>
       </div>`);
@@ -31,6 +47,7 @@ export default {
     const feed = $(root, "#feed");
     const titles = new Map();
     let count = 0;
+    let flagged = 0;
 
     const tile = (l) => html`
       <a class="card lesson-tile" href="#/lesson/${l.lesson_id}" data-lesson="${l.lesson_id}">
@@ -65,32 +82,64 @@ export default {
       el.parentElement.classList.add("bump");
     }
 
-    function addToFeed(ev) {
+    function prepend(li, ev, isFlagged) {
       $(root, "#feed-empty")?.remove();
-      const li = document.createElement("li");
-      li.className = "new";
       li.dataset.lesson = ev.lesson_id;
-      const flags = (ev.flags || []).map((f) => label(FLAGS, f));
+      feed.prepend(li);
+      while (feed.children.length > FEED_MAX) feed.lastElementChild.remove();
+      $(root, "#feed-count").textContent = String(++count);
+      if (isFlagged) $(root, "#feed-flagged").textContent = `异常 ${++flagged}`;
+    }
+
+    const lessonLink = (ev) => html`<a href="#/lesson/${ev.lesson_id}">${titles.get(ev.lesson_id) || `课次 ${ev.lesson_id}`}</a>`;
+
+    function addToFeed(ev) {
+      const li = document.createElement("li");
+      const isFlagged = countsAsFlagged(ev.flags);
+      li.className = `new${isFlagged ? " flagged" : ""}`;
       mount(li, html`
         <span class="small muted nowrap">${fmtSeconds(ev.at || new Date())}</span>
         <b>${ev.name_masked || `学员 ${ev.person_id}`}</b>
         <span>${label(KIND, ev.kind)}</span>
         ${ev.accepted ? badge("成功", "ok") : badge(`被拒：${label(REJECT_REASON, ev.reason)}`, "error")}
         ${ev.distance_m != null ? html`<span class="small">距 ${fmtMetres(ev.distance_m)}</span>` : ""}
-        <span class="small muted">${label(SOURCE, ev.source)} · <a href="#/lesson/${ev.lesson_id}">${titles.get(ev.lesson_id) || `课次 ${ev.lesson_id}`}</a></span>
-        ${flags.length ? badge(flags.join("、"), "warn") : ""}`);
-      feed.prepend(li);
-      while (feed.children.length > FEED_MAX) feed.lastElementChild.remove();
-      $(root, "#feed-count").textContent = String(++count);
+        <span class="small muted">${label(SOURCE, ev.source)} · ${lessonLink(ev)}</span>
+        ${(ev.flags || []).length ? flagBadges(ev.flags) : ""}`);
+      prepend(li, ev, isFlagged);
+    }
+
+    /** `event: flag`: a flag raised after the event arrived, e.g. "⚠ 李* 服务器复核人脸不一致". */
+    function addFlagToFeed(ev) {
+      const li = document.createElement("li");
+      const blocking = ev.blocking ?? countsAsFlagged([ev.code]);
+      li.className = `new flag-line${blocking ? " flagged" : ""}`;
+      li.dataset.code = ev.code;
+      const detail = flagDetail(ev.detail);
+      mount(li, html`
+        <span class="small muted nowrap">${fmtSeconds(ev.at || new Date())}</span>
+        <b class="${blocking ? "warn-text" : ""}">${blocking ? "⚠" : "ℹ"} ${ev.name_masked || `学员 ${ev.person_id}`} ${label(FLAGS, ev.code)}</b>
+        ${detail ? html`<span class="small">${detail}</span>` : ""}
+        ${ev.code === "face_recheck_failed" ? badge("学时暂扣", "error") : ""}
+        <span class="small muted">${lessonLink(ev)}</span>`);
+      prepend(li, ev, blocking);
     }
 
     await loadLessons();
     const stream = api.stream("/live/stream", {
       onEvent: (msg) => {
-        if (msg.event !== "attendance" || !msg.json) return;
-        addToFeed(msg.json);
-        bump(msg.json);
-        refreshSoon();
+        if (!msg.json) return;
+        switch (msg.event) {
+          case "attendance":
+            addToFeed(msg.json);
+            bump(msg.json);
+            refreshSoon();
+            break;
+          case "flag":
+            addFlagToFeed(msg.json);
+            refreshSoon();
+            break;
+          default: // a frame kind this page does not know yet: ignore rather than misread
+        }
       },
       onState: (state) => {
         const [cls, text] = STATE[state] || STATE.closed;

@@ -1,12 +1,14 @@
-// Review queues of the region: plans to approve, make-ups (with both photos), completions,
-// subsidy claims (approve; settle objections raised during publicity; reject; disburse by a second
-// person after publicity once no objection is open) and kiosks: activation of kiosks institutions
-// registered, and those offline or whose clocks drift.
-import { $, html, mount } from "../common/html.js";
-import { badge, busy, confirmAction, emptyState, errorText, toast } from "../common/ui.js";
+// Review queues of the region: plans to approve, make-ups (with both photos), completions (with the
+// trainees' trust flags, and a decision for each trainee a blocking flag holds), subsidy claims
+// (approve; settle objections raised during publicity; reject; disburse by a second person after
+// publicity once no objection is open; the completion's decisions listed) and kiosks: activation of
+// kiosks institutions registered, and those offline or whose clocks drift.
+import { $, html, mount, showFieldErrors } from "../common/html.js";
+import { badge, busy, confirmAction, emptyState, errorText, loading, toast } from "../common/ui.js";
 import {
-  CLAIM_STATUS, DELIVERY, KIND, PLAN_TYPE, fmtDate, fmtDateTime, fmtHours, fmtMoney, fmtShort, fmtTime, label,
+  CLAIM_STATUS, DELIVERY, FLAGS, KIND, PLAN_TYPE, fmtDate, fmtDateTime, fmtHours, fmtMoney, fmtShort, fmtTime, label,
 } from "../common/format.js";
+import { decisionsTable, flaggedSummary, planFlagBadges } from "../common/trust.js";
 
 const OBJECTION_STATUS = { open: "待处理", dismissed: "异议不成立", upheld: "异议成立" };
 
@@ -17,7 +19,7 @@ const TABS = [
 const LIMITED = { hours: "按课时", voucher: "券面值封顶", annual_cap: "年度上限核减" };
 const NOT_PAID = {
   not_completed: "课时未达结业要求", not_passed: "考核不合格", not_eligible: "不符合补贴条件",
-  voucher_not_usable: "培训券不可用", no_certificate: "无培训证书",
+  voucher_not_usable: "培训券不可用", no_certificate: "无培训证书", excluded: "审核排除",
 };
 
 const institutionNames = new Map();
@@ -46,6 +48,7 @@ async function plansTab(el, api, status) {
           ${approving ? html`<dt>提交时间</dt><dd>${fmtDateTime(p.submitted_at)}</dd>`
             : p.completion_submitted_at ? html`<dt>结业申请</dt><dd>${fmtDateTime(p.completion_submitted_at)}</dd>` : ""}
         </dl>
+        ${approving ? "" : html`<section class="trust">${loading("正在加载可信度标记…")}</section>`}
         <details class="more"><summary>${approving ? "查看课次安排" : "查看学员课时"}</summary><div class="more-body">加载中…</div></details>
         <div class="result"></div>
         <div class="row">
@@ -95,12 +98,147 @@ async function plansTab(el, api, status) {
     toast("已驳回", "ok");
     card.remove();
   });
-  act("button.complete", async (card, id) => {
-    if (!confirmAction("通过后将向合格学员发放证书，并生成补贴申请。确定？")) return;
-    const r = await api.post(`/plans/${id}/completion/approve`, {});
-    mount($(card, ".result"), html`<div class="notice notice-ok">已发放证书 ${r.certificates_issued} 张${r.subsidy_claim_id ? html`，补贴申请 #${r.subsidy_claim_id} 已生成，请在“补贴审核与拨付”中处理` : ""}。</div>`);
-    card.querySelector("button.complete").remove();
+  act("button.complete", (card, id) => approveCompletion(api, card, id));
+  if (!approving) await Promise.all(Array.from(el.querySelectorAll("article[data-plan]"), (card) => loadTrust(api, card)));
+}
+
+// ---- completion review: trust flags and a decision per flagged trainee ------------------------------
+
+/** One flagged trainee: the flags, and for a blocking one the decision (accept or exclude, both with a reason). */
+function flaggedTrainee(t) {
+  const pid = t.person_id;
+  return html`<li class="trust-trainee ${t.blocking ? "needs-decision" : ""}" data-person="${pid}" data-name="${t.name}">
+    <div class="row"><b>${t.name}</b>${planFlagBadges(t)}</div>
+    ${t.blocking ? html`<div class="decision" role="group" aria-label="${t.name} 的审核决定">
+        <label class="check"><input type="radio" name="decision-${pid}" value="accept"> 认可（须填写理由）</label>
+        <label class="check"><input type="radio" name="decision-${pid}" value="exclude"> 排除（不发证书、不计补贴）</label>
+        <label class="reason">理由<input name="reason-${pid}" maxlength="500" autocomplete="off"
+          placeholder="如：已调取现场监控，确认本人到课"></label>
+        <small class="field-error" data-for="decision-${pid}"></small>
+        <small class="field-error" data-for="reason-${pid}"></small>
+      </div>` : html`<p class="small muted">仅提示信息，无需决定。</p>`}
+  </li>`;
+}
+
+function trustView(items) {
+  if (!items.length) return html`<p class="small">${badge("无可信度标记", "ok")} 本方案学员没有可信度标记，无需逐人决定。</p>`;
+  const blocking = items.some((t) => t.blocking);
+  return html`<h4>可信度标记</h4>
+    <p class="small">${flaggedSummary(items)}。${blocking
+      ? "认可须写明核实依据；排除的学员不发证书、不计补贴。决定记入审计，并在补贴申请中列明。" : ""}</p>
+    <form class="decisions" novalidate><ul class="trust-list">${items.map(flaggedTrainee)}</ul></form>`;
+}
+
+/** Load GET /plans/{id}/flags into the card; keeps what the supervisor already chose. */
+async function loadTrust(api, card) {
+  const box = $(card, ".trust");
+  const before = $(card, "form.decisions") ? readChoices($(card, "form.decisions")) : {};
+  try {
+    const items = await api.get(`/plans/${card.dataset.plan}/flags`);
+    mount(box, trustView(items));
+    const form = $(box, "form.decisions");
+    if (form) {
+      form.onsubmit = (e) => e.preventDefault(); // Enter in a reason field must not approve
+      form.addEventListener("change", (e) => settleMissing(e.target.closest("li")));
+      restoreChoices(form, before);
+    }
+  } catch (err) {
+    mount(box, html`<div class="notice notice-error">可信度标记加载失败：${errorText(err)}</div>`);
+  }
+}
+
+/** A choice was made: the trainee is no longer marked as missing a decision. */
+function settleMissing(li) {
+  if (!li || !li.classList.contains("missing")) return;
+  li.classList.remove("missing");
+  const slot = li.querySelector('.field-error[data-for^="decision-"]');
+  if (slot) slot.textContent = "";
+}
+
+/** {person_id: {choice, reason}} as typed so far, for every trainee with a decision control. */
+function readChoices(form) {
+  const out = {};
+  form.querySelectorAll("li[data-person]").forEach((li) => {
+    const pid = li.dataset.person;
+    const radios = form.elements[`decision-${pid}`];
+    if (!radios) return;
+    out[pid] = { choice: radios.value || "", reason: (form.elements[`reason-${pid}`]?.value || "").trim() };
   });
+  return out;
+}
+
+function restoreChoices(form, choices) {
+  for (const [pid, c] of Object.entries(choices)) {
+    const radio = form.querySelector(`input[name="decision-${pid}"][value="${c.choice}"]`);
+    if (radio) radio.checked = true;
+    if (form.elements[`reason-${pid}`]) form.elements[`reason-${pid}`].value = c.reason;
+  }
+}
+
+/** The decisions to send, and field errors for a choice without a reason (the API wants ≥ 2 characters). */
+function collectDecisions(form) {
+  const decisions = [];
+  const errors = {};
+  for (const [pid, c] of Object.entries(readChoices(form))) {
+    if (!c.choice) continue; // undecided: the server's 409 names everyone still missing
+    if (c.reason.length < 2) errors[`reason-${pid}`] = c.choice === "accept" ? "认可须填写理由（至少 2 个字）" : "排除也须填写理由（至少 2 个字）";
+    else decisions.push({ person_id: Number(pid), accept: c.choice === "accept", reason: c.reason });
+  }
+  return { decisions, errors };
+}
+
+const nameIn = (card, pid) => $(card, `li[data-person="${pid}"]`)?.dataset.name || `学员 #${pid}`;
+
+/** 409 decisions_required: mark each trainee still without a decision, with the codes the server named. */
+async function markMissing(api, card, details) {
+  const ids = (details.person_ids || []).map(String);
+  // A flag raised since the page loaded (a re-verification) names someone not on screen yet: reload.
+  if (ids.some((pid) => !$(card, `li[data-person="${pid}"] input[type=radio]`))) await loadTrust(api, card);
+  const form = $(card, "form.decisions");
+  const errors = {};
+  for (const pid of ids) {
+    const codes = (details.flags || {})[pid] || [];
+    errors[`decision-${pid}`] = `尚未决定：请选择“认可”或“排除”并填写理由${codes.length ? `（${codes.map((c) => label(FLAGS, c)).join("、")}）` : ""}`;
+  }
+  if (form) {
+    showFieldErrors(form, errors);
+    form.querySelectorAll("li.missing").forEach((li) => li.classList.remove("missing"));
+    ids.forEach((pid) => $(form, `li[data-person="${pid}"]`)?.classList.add("missing"));
+    $(form, "li.missing input[type=radio]")?.focus();
+  }
+  mount($(card, ".result"), html`<div class="notice notice-warn" role="alert">
+    还有 ${ids.length} 名学员带有须决定的可信度标记，尚未作出决定：<b>${ids.map((pid) => nameIn(card, pid)).join("、")}</b>。
+    请逐人选择“认可”（写明理由）或“排除”后再通过结业审核。</div>`);
+}
+
+async function approveCompletion(api, card, id) {
+  const form = $(card, "form.decisions");
+  const { decisions, errors } = form ? collectDecisions(form) : { decisions: [], errors: {} };
+  if (form) {
+    showFieldErrors(form, errors);
+    if (Object.keys(errors).length) return;
+  }
+  const excluded = decisions.filter((d) => !d.accept).length;
+  if (!confirmAction(`通过后将向合格学员发放证书，并生成补贴申请${excluded ? `（审核排除 ${excluded} 人，不发证书、不计补贴）` : ""}。确定？`)) return;
+  let r;
+  try {
+    r = await api.post(`/plans/${id}/completion/approve`, { decisions });
+  } catch (err) {
+    if (err.code === "decisions_required") { await markMissing(api, card, err.details); return; }
+    throw err;
+  }
+  showApproved(card, r, decisions);
+}
+
+function showApproved(card, r, decisions) {
+  const excluded = (r.excluded || []).map((pid) => nameIn(card, pid));
+  const accepted = decisions.filter((d) => d.accept).map((d) => nameIn(card, d.person_id));
+  mount($(card, ".result"), html`<div class="notice notice-ok approved">
+    已通过结业审核，发放证书 ${r.certificates_issued} 张${r.subsidy_claim_id ? html`，补贴申请 #${r.subsidy_claim_id} 已生成，请在“补贴审核与拨付”中处理` : ""}。
+    ${excluded.length ? html`<br>审核排除 ${excluded.length} 人：<b class="excluded">${excluded.join("、")}</b>（不发证书、不计补贴）。` : ""}
+    ${accepted.length ? html`<br>认可 ${accepted.length} 人：${accepted.join("、")}。` : ""}</div>`);
+  card.querySelectorAll(".trust input").forEach((input) => { input.disabled = true; });
+  card.querySelector("button.complete").remove();
 }
 
 async function makeupsTab(el, api, onLeave) {
@@ -148,6 +286,11 @@ async function makeupsTab(el, api, onLeave) {
   });
 }
 
+/** Why a trainee has no subsidy line; an exclusion at the completion review carries the supervisor's reason. */
+function notPaidText(x) {
+  return (x.reasons || []).map((r) => (r === "excluded" ? `${label(NOT_PAID, r)}：${x.decision_reason || "—"}` : label(NOT_PAID, r))).join("、");
+}
+
 function disburseBlock(c, me) {
   // The two-person rule, stated before anyone clicks: the approver may not pay, and not before 公示 ends.
   if (c.status !== "approved") return "";
@@ -190,7 +333,8 @@ async function subsidiesTab(el, api, user) {
           <thead><tr><th>学员</th><th>认定课时</th><th>培训券</th><th>金额</th><th>说明</th></tr></thead>
           <tbody>${c.lines.map((l) => html`<tr><td>${l.name}</td><td>${l.credited_hours}</td><td class="mono">${l.voucher_code || "—"}</td>
             <td>${fmtMoney(l.amount_fen)}</td><td>${label(LIMITED, l.limited_by) || ""}${l.capped ? " · 已封顶" : ""}</td></tr>`)}</tbody></table></div>
-          ${(c.explanations || []).length ? html`<h4>未纳入补贴的学员</h4><ul>${c.explanations.map((x) => html`<li>${x.name}：${(x.reasons || []).map((r) => label(NOT_PAID, r)).join("、")}</li>`)}</ul>` : ""}
+          ${(c.explanations || []).length ? html`<h4>未纳入补贴的学员</h4><ul class="explanations">${c.explanations.map((x) => html`<li data-person="${x.person_id}">${x.name}：${notPaidText(x)}</li>`)}</ul>` : ""}
+          ${(c.decisions || []).length ? html`<h4>结业审核决定（可信度标记）</h4>${decisionsTable(c.decisions)}` : ""}
           ${(c.objections || []).length ? html`<h4>公示异议</h4><p class="small muted">未处理的异议会暂停拨付：核实后驳回异议即可继续拨付；异议成立则退回重审，重新审核后重新公示。</p>
             <ul>${c.objections.map((o) => html`<li data-objection="${o.id}">${fmtShort(o.recorded_at)} ${o.text}
               ${badge(OBJECTION_STATUS[o.status] || o.status, o.status === "open" ? "warn" : "")}${o.resolution ? html` <span class="small muted">${o.resolution}</span>` : ""}
