@@ -43,6 +43,9 @@ _ALLOWED_FORMATS = ("JPEG", "PNG")
 _DATA_URL = re.compile(r"^data:[\w/+.-]*(;[\w=.-]+)*;base64,", re.IGNORECASE)
 _WHITESPACE = re.compile(r"\s+")
 _models_lock = threading.Lock()
+# dlib's detector and networks are not safe to call from two threads at once (two worker threads
+# re-verifying crops crashed the process with SIGSEGV): every call into them holds this lock.
+_dlib_lock = threading.Lock()
 _models_cache = None
 
 
@@ -181,10 +184,11 @@ def detect_faces(rgb, max_side: int = VERIFY_DETECT_SIDE, upsample: int = 0) -> 
     else:
         small = rgb
     detector = _models().detector
-    rects, scores, _ = detector.run(small, upsample, 0.0)
-    if not rects and upsample == 0:
-        # Upsampling quadruples the cost but halves the smallest detectable face; only pay it when needed.
-        rects, scores, _ = detector.run(small, 1, 0.0)
+    with _dlib_lock:
+        rects, scores, _ = detector.run(small, upsample, 0.0)
+        if not rects and upsample == 0:
+            # Upsampling quadruples the cost but halves the smallest detectable face; only pay it when needed.
+            rects, scores, _ = detector.run(small, 1, 0.0)
     sx, sy = w / small.shape[1], h / small.shape[0]
     faces = [Face(max(0, round(r.left() * sx)), max(0, round(r.top() * sy)),
                   min(w, round((r.right() + 1) * sx)), min(h, round((r.bottom() + 1) * sy)), float(score))
@@ -210,8 +214,9 @@ def encode_face(rgb, face: Face | tuple[int, int, int, int]) -> list[float]:
     left, top, right, bottom = (int(v) for v in tuple(face)[:4])
     models = _models()
     rect = dlib.rectangle(left, top, right - 1, bottom - 1)
-    shape = models.shape_predictor(rgb, rect)
-    descriptor = models.encoder.compute_face_descriptor(rgb, shape, NUM_JITTERS)
+    with _dlib_lock:
+        shape = models.shape_predictor(rgb, rect)
+        descriptor = models.encoder.compute_face_descriptor(rgb, shape, NUM_JITTERS)
     return [float(v) for v in np.asarray(descriptor)]
 
 

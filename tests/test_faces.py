@@ -252,3 +252,24 @@ def test_grey_and_alpha_pngs_become_rgb(astronaut):
         img = Image.fromarray(astronaut[:32, :32]).convert(mode)
         rgb = faces.decode_image(_encode(img, "PNG"))
         assert rgb.shape == (32, 32, 3) and rgb.dtype == np.uint8
+
+
+def test_concurrent_verifications_in_threads_do_not_crash_the_process():
+    """dlib's models are not thread-safe: two worker threads re-verifying crops crashed the process with
+    SIGSEGV (about one run in three without backend.faces' lock). Run in a child so a crash fails the test."""
+    import subprocess
+    import sys
+    code = (
+        "import threading\n"
+        "from skimage import data\n"
+        "from backend import faces\n"
+        "img = data.astronaut(); t = faces.enroll_template(img)\n"
+        "def run():\n"
+        "    for _ in range(30):\n"
+        "        assert faces.verify(img, t)[0]\n"
+        "ths = [threading.Thread(target=run) for _ in range(3)]\n"
+        "[x.start() for x in ths]; [x.join() for x in ths]\n"
+        "print('ok')\n")
+    from backend import REPO
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", (done.returncode, done.stderr[-2000:])

@@ -10,7 +10,7 @@ from ..domain import attendance as rules
 from ..domain import trust
 from ..domain.identity import region_prefix
 from ..extensions import db
-from ..models import AttendanceEvent, Enrollment, Lesson, Site, TrainingPlan
+from ..models import AttendanceEvent, Enrollment, Lesson, Site, TrainingPlan, TrustFlag
 from . import hours
 from .attendance import policy
 
@@ -44,8 +44,13 @@ def lesson_attendance(lesson: Lesson, cfg) -> dict:
         else:
             status, credited, credit_flags = "absent", hours.ZERO, []
         p = presence or hours.Presence()
-        trainees.append({"person_id": person.id, "name": person.name, "check_in_at": iso(p.check_in_at),
-                         "check_out_at": iso(p.check_out_at), "credited_hours": float(credited),
+        # A held event happened (it is shown with its time) but does not count: `held`, not "missing".
+        missing = {"no_check_in": rules.CHECK_IN, "no_check_out": rules.CHECK_OUT}
+        credit_flags = [f for f in credit_flags if missing.get(f) not in p.held_at]
+        trainees.append({"person_id": person.id, "name": person.name,
+                         "check_in_at": iso(p.check_in_at or p.held_at.get(rules.CHECK_IN)),
+                         "check_out_at": iso(p.check_out_at or p.held_at.get(rules.CHECK_OUT)),
+                         "credited_hours": float(credited),
                          "status": status, "sources": sorted(p.sources),
                          "flags": sorted(set(credit_flags) | p.flags),
                          "positions": positions.get(person.id, [])})
@@ -148,6 +153,11 @@ def live_lessons(scope: str | None, now: datetime, cfg) -> list[dict]:
                 c["flagged"].add(ev.person_id)
         else:
             c["rejected"] += 1
+    # Flags raised after the events arrived (a failed re-verification, a burst partner) count too.
+    for lesson_id, person_id, code in db.session.execute(select(TrustFlag.lesson_id, TrustFlag.person_id,
+                                                                TrustFlag.code).where(TrustFlag.lesson_id.in_(ids))):
+        if trust.is_blocking(code):
+            counts[lesson_id]["flagged"].add(person_id)
     out = []
     for r in rows:
         lesson, c = r.Lesson, counts[r.Lesson.id]

@@ -33,6 +33,7 @@ class Presence:
     check_out_at: datetime | None = None
     sources: set = field(default_factory=set)
     flags: set = field(default_factory=set)
+    held_at: dict = field(default_factory=dict)  # kind -> time of an event whose hours are held
 
 
 def online_hours(class_hours: Decimal, minutes: int) -> Decimal:
@@ -61,11 +62,12 @@ def presences(lesson_ids: list[int]) -> dict[tuple[int, int], Presence]:
         out[(lesson_id, person_id)].flags.add(code)
     for row in rows:
         p = out[(row.lesson_id, row.person_id)]
-        if row.id in held:
-            p.flags.add(trust.FACE_RECHECK_FAILED)
-            p.flags.add("held")
-            continue
         at = event_time(row.source, row.captured_at, row.received_at)
+        if row.id in held:
+            p.flags.update((trust.FACE_RECHECK_FAILED, "held"))
+            p.held_at[row.kind] = at
+            p.sources.add(row.source)
+            continue
         if row.kind == rules.CHECK_IN:
             p.check_in_at = at
         else:

@@ -12,6 +12,7 @@ from datetime import datetime
 from sqlalchemy import or_, select
 
 from ..domain import trust
+from ..domain.attendance import SHANGHAI
 from ..domain.identity import mask_name
 from ..extensions import db
 from ..models import AttendanceEvent, Enrollment, Lesson, Person, TrainingPlan, WechatAccount
@@ -85,7 +86,9 @@ def publish_flag(lesson_id: int, person_id: int, code: str, event_id: int | None
     name = db.session.execute(select(Person.name).where(Person.id == person_id)).scalar()
     payload = {"event": "flag", "lesson_id": lesson_id, "person_id": person_id,
                "name_masked": mask_name(name) if name else None, "code": code,
-               "blocking": trust.is_blocking(code), "attendance_event_id": event_id, "detail": detail}
+               "blocking": trust.is_blocking(code), "attendance_event_id": event_id,
+               "detail": _detail(code, detail), "info": detail,
+               "at": now.astimezone(SHANGHAI).isoformat()}
     live_id = store_live_event(region, lesson_id, payload, now)
     queue_publication({"id": live_id, "region_code": region, "payload": payload})
 

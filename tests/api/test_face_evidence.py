@@ -76,9 +76,14 @@ def test_a_crop_of_someone_else_flags_and_holds_the_hours(site_world, astronaut,
     r = client.get(f"/api/v1/lessons/{w['lesson'].id}/attendance", headers=w["sup_h"])
     row = [t for t in r.get_json()["trainees"] if t["person_id"] == w["people"]["a"]][0]
     assert "face_recheck_failed" in row["flags"] and row["credited_hours"] == 0
-    # the supervisors' live stream was told, as `event: flag`
+    # held, not missing: the times show, the credit is 0, and no "no_check_in" flag claims it never happened
+    assert "held" in row["flags"] and row["check_in_at"] and row["check_out_at"]
+    assert "no_check_in" not in row["flags"] and "no_check_out" not in row["flags"]
+    # the supervisors' live stream was told, as `event: flag`, with the text, the numbers and the time
     live = [e.payload for e in db.session.query(LiveEvent).order_by(LiveEvent.id) if e.payload.get("event") == "flag"]
     assert [p["code"] for p in live] == ["face_recheck_failed", "face_recheck_failed"]
+    assert live[0]["detail"].startswith("服务器复核人脸不一致") and live[0]["info"]["kiosk_distance"] == 0.21
+    assert live[0]["at"].endswith("+08:00") and live[0]["blocking"] is True
 
 
 def test_an_unreadable_crop_is_a_failed_recheck(site_world, app):

@@ -195,3 +195,50 @@ def test_an_accepted_trainee_is_paid_only_with_the_decision_on_record(client, cl
     [decision] = claim["decisions"]
     assert decision["accept"] is True and decision["reason"].startswith("本人无智能手机") and decision["flags"] == [
         "never_bound"]
+
+
+def test_a_stranger_with_a_name_and_an_id_number_cannot_take_the_trainee_over(client, clock, staff, make_institution):
+    """The last part of the walk: someone who knows a rostered trainee's name and ID number (not their phone)."""
+    clock.set(NOW)
+    inst = make_institution("350102")
+    _, inst_h = staff("institution", institution=inst)
+    _, sup_h = staff("supervisor", region_code="3501")
+    site = make_site(client, inst_h)
+    plan = approved_plan(client, inst_h, sup_h, site["id"], lessons=1)
+    real = {"name": "戊某", "id_number": make_id_number("350102", "19880808", "811"), "phone": "13900000021"}
+    assert client.post(f"{API}/plans/{plan['id']}/roster", json={"trainees": [real]}, headers=inst_h).status_code == 200
+
+    def wechat(code: str) -> dict:
+        r = client.post(f"{API}/auth/wechat", json={"code": code})
+        return {"Authorization": f"Bearer {r.get_json()['access_token']}"}
+
+    stranger = wechat("stranger-phone")
+    attempt = {"name": real["name"], "id_number": real["id_number"], "phone": "13700000099"}
+    r = client.post(f"{API}/me/identity", json=attempt, headers=stranger)
+    assert (r.status_code, err(r)) == (409, "verification_required")
+    body = r.get_data(as_text=True)
+    # nothing the institution entered comes back: no full ID number, no phone, only the masked phone
+    assert real["id_number"] not in body and real["phone"] not in body
+    assert r.get_json()["error"]["details"]["phone_masked"] == "139****0021"
+    # the code went to the recorded phone, not to the phone the stranger typed
+    from backend.models import SmsMessage
+    assert [m.phone for m in db.session.query(SmsMessage)] == [real["phone"]]
+    # the stranger cannot guess it: five wrong tries and the code is dead even for the right digits
+    from tests.conftest import sent_sms_code
+    right = sent_sms_code(real["phone"])
+    wrong = [f"{(int(right) + n) % 1_000_000:06d}" for n in range(1, 6)]
+    for code in wrong:
+        r = client.post(f"{API}/me/identity", json=dict(attempt, sms_code=code), headers=stranger)
+        assert (r.status_code, err(r)) == (422, "invalid_code")
+    r = client.post(f"{API}/me/identity", json=dict(attempt, sms_code=right), headers=stranger)
+    assert (r.status_code, err(r)) == (422, "invalid_code")
+    # still unbound: no PIN can be set, nothing of the person can be read
+    assert client.put(f"{API}/me/pin", json={"pin": "258013"}, headers=stranger).status_code == 403
+    assert client.get(f"{API}/me", headers=stranger).get_json()["bound"] is False
+    # the real person, with the phone in hand, binds (after the resend window, a fresh code is sent)
+    clock.set(NOW + timedelta(minutes=2))
+    owner = wechat("owner-phone")
+    r = client.post(f"{API}/me/identity", json=real, headers=owner)
+    assert (r.status_code, err(r)) == (409, "verification_required")
+    r = client.post(f"{API}/me/identity", json=dict(real, sms_code=sent_sms_code(real["phone"])), headers=owner)
+    assert r.status_code == 200 and r.get_json()["id_number"] == real["id_number"]

@@ -226,7 +226,15 @@ def test_live_lessons_counts(world, clock, staff):
     assert [x["lesson_id"] for x in rows] == [world.lesson.id]  # the later lesson is not in session
     row = rows[0]
     assert (row["expected"], row["checked_in"], row["checked_out"], row["rejected"]) == (3, 3, 1, 1)
-    assert row["site"] == world.site.name and row["flagged"] == 1
+    assert row["site"] == world.site.name and row["flagged"] == 1  # gps_only alone is not "flagged"
+    # a flag raised later on a stored event (a failed face re-verification) counts on the tile too
+    from backend.extensions import db
+    from backend.models import AttendanceEvent, TrustFlag
+    ev = db.session.query(AttendanceEvent).filter_by(person_id=_b, accepted=True).first()
+    db.session.add(TrustFlag(code="face_recheck_failed", attendance_event_id=ev.id, person_id=_b,
+                             lesson_id=world.lesson.id, detail={}, created_at=START))
+    db.session.commit()
+    assert world.client.get("/api/v1/live/lessons", headers=sup).get_json()[0]["flagged"] == 2
     _u, far = staff("supervisor", region_code="3502")
     assert world.client.get("/api/v1/live/lessons", headers=far).get_json() == []
     clock.set(later.starts_at)

@@ -15,7 +15,7 @@ const FEED_MAX = 200;
 // gps_only is the normal case where a region does not require the site QR: shown, never counted.
 const countsAsFlagged = (codes) => (codes || []).some((c) => !INFORMATIONAL_FLAGS.has(c));
 
-/** Numbers a flag frame's detail may carry (re-check distances), in words. */
+/** Numbers a flag frame's `info` may carry (re-check distances), in words. */
 function flagDetail(detail) {
   if (!detail || typeof detail !== "object") return "";
   const fmt = (v) => (typeof v === "number" ? v.toFixed(2) : v);
@@ -114,7 +114,7 @@ export default {
       const blocking = ev.blocking ?? countsAsFlagged([ev.code]);
       li.className = `new flag-line${blocking ? " flagged" : ""}`;
       li.dataset.code = ev.code;
-      const detail = flagDetail(ev.detail);
+      const detail = flagDetail(ev.info);
       mount(li, html`
         <span class="small muted nowrap">${fmtSeconds(ev.at || new Date())}</span>
         <b class="${blocking ? "warn-text" : ""}">${blocking ? "⚠" : "ℹ"} ${ev.name_masked || `学员 ${ev.person_id}`} ${label(FLAGS, ev.code)}</b>
