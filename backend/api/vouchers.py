@@ -48,6 +48,14 @@ class BatchIn(Schema):
     funding_source = String(load_default="", validate=Length(max=64))
     claim_requires_face = Boolean(load_default=False)
     payee = String(load_default="institution", validate=OneOf(["institution", "trainee"]))
+    code_enrollment_allowed = Boolean(load_default=False, metadata={
+        "description": "enrolment with the bare voucher code (typed or a roster's 券码) instead of the trainee's "
+                       "live QR; off by default (422 voucher_token_required)"})
+
+
+class CodeEnrollmentIn(Schema):
+    allowed = Boolean(required=True)
+    reason = String(required=True, validate=Length(min=2, max=500))
 
 
 class BatchOut(Schema):
@@ -66,6 +74,7 @@ class BatchOut(Schema):
     institution_ids = List(Integer(), allow_none=True)
     eligibility = Dict()
     directed = Boolean()
+    code_enrollment_allowed = Boolean()
     funding_source = String()
     payee = String()
     created_by = Integer()
@@ -154,6 +163,18 @@ def publish_batch(batch_id):
 @requires("supervisor", "admin")
 def close_batch(batch_id):
     return svc.batch_view(svc.close_batch(actor(), batch_id, now()), staff=True)
+
+
+@bp.post("/voucher-batches/<int:batch_id>/code-enrollment")
+@bp.input(CodeEnrollmentIn, arg_name="body")
+@bp.output(BatchOut)
+@bp.doc(summary="Allow or stop enrolment by the bare voucher code for this batch (audited with the reason)",
+        description="By default an enrolment needs the trainee's live voucher QR (the trainee at the desk); a "
+                    "desk that once saw the permanent code cannot enrol the person without them.")
+@requires("supervisor", "admin")
+def set_code_enrollment(batch_id, body):
+    return svc.batch_view(svc.set_code_enrollment(actor(), batch_id, body["allowed"], body["reason"], now()),
+                          staff=True)
 
 
 @bp.get("/voucher-batches")

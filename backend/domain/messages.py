@@ -80,6 +80,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "device_revoked": ("设备已停用", "Device revoked"),
     "device_not_active": ("设备尚未由人社部门激活，暂不能上传考勤", "Device not yet activated by the bureau"),
     # -- trust --
+    "voucher_token_required": ("请学员本人出示培训券二维码；该批次不允许仅凭券码报名",
+                               "Enrolment needs the trainee's live voucher QR; this batch does not accept the bare code"),
     "decisions_required": ("以下学员有可信度标记，须逐一决定（说明理由后认可，或排除）才能通过结业审核",
                            "Trainees with trust flags need a decision each (accept with a reason, or exclude)"),
     "evidence_missing": ("人脸核验记录缺少现场人脸照片", "A face event must carry the face crop it matched"),

@@ -38,6 +38,10 @@ class VoucherBatch(db.Model):
     valid_days: Mapped[int] = mapped_column(Integer)
     funding_source: Mapped[str] = mapped_column(String(64))
     claim_requires_face: Mapped[bool] = mapped_column(default=False)
+    # Enrolment with the bare voucher code (typed, or a roster's 券码 column) instead of the trainee's live
+    # QR: a desk that once saw the code could otherwise enrol the person without them. Off unless the
+    # bureau allows it for the batch (e.g. trainees without smartphones).
+    code_enrollment_allowed: Mapped[bool] = mapped_column(default=False, server_default="0")
     payee: Mapped[str] = mapped_column(String(16), default="institution")
     status: Mapped[str] = mapped_column(String(16), default="draft")
     created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))

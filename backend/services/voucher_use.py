@@ -103,6 +103,9 @@ def use_voucher(a: Actor, plan: TrainingPlan, token_or_code: str, now: datetime)
     if reason:
         raise invalid(reason)
     batch = db.session.get(VoucherBatch, voucher.batch_id)
+    if nonce_key is None and not batch.code_enrollment_allowed:
+        # Only the trainee's rotating QR proves they are at the desk; the permanent code may be known to anyone.
+        raise invalid("voucher_token_required", batch_id=batch.id)
     where = _not_usable_reason(batch, db.session.get(Institution, plan.institution_id), plan.occupation_code)
     if where:
         raise invalid(where)

@@ -28,7 +28,7 @@ from .persons import shanghai_today
 LIVE_STATES = (rules.CLAIMED, rules.USED, rules.EXPIRED, rules.WRITTEN_OFF, rules.VOIDED)
 BATCH_FIELDS = ("name", "region_code", "occupation_codes", "institution_ids", "eligibility", "directed",
                 "quantity", "remaining", "face_value_fen", "claim_starts_at", "claim_ends_at", "valid_days",
-                "funding_source", "claim_requires_face", "payee", "status")
+                "funding_source", "claim_requires_face", "payee", "status", "code_enrollment_allowed")
 VOUCHER_FIELDS = ("code", "batch_id", "person_id", "status", "expires_at")
 
 
@@ -126,6 +126,7 @@ def create_batch(a: Actor, data: dict, now: datetime) -> VoucherBatch:
         claim_starts_at=data["claim_starts_at"], claim_ends_at=data["claim_ends_at"],
         valid_days=data["valid_days"], funding_source=(data.get("funding_source") or "").strip(),
         claim_requires_face=bool(data.get("claim_requires_face")), payee=data.get("payee") or "institution",
+        code_enrollment_allowed=bool(data.get("code_enrollment_allowed")),
         status="draft", created_by=a.user_id, created_at=now)
     db.session.add(batch)
     db.session.flush()
@@ -175,6 +176,18 @@ def close_batch(a: Actor, batch_id: int, now: datetime) -> VoucherBatch:
     return _change_batch_status(a, batch_id, "published", "closed", now)
 
 
+def set_code_enrollment(a: Actor, batch_id: int, allowed: bool, reason: str, now: datetime) -> VoucherBatch:
+    """The bureau allows (or stops) enrolment by the bare voucher code for one batch; audited with a reason."""
+    batch = batch_in_scope(a, batch_id)
+    before = batch.code_enrollment_allowed
+    batch.code_enrollment_allowed = bool(allowed)
+    db.session.flush()
+    audit.record(a.label, "voucher_batch.code_enrollment", "voucher_batch", batch.id, now,
+                 before={"code_enrollment_allowed": before},
+                 after={"code_enrollment_allowed": batch.code_enrollment_allowed, "reason": reason.strip()})
+    return batch
+
+
 def batch_view(batch: VoucherBatch, staff: bool = False) -> dict:
     """The batch as listed; staff also see the rules."""
     out = {"id": batch.id, "name": batch.name, "status": batch.status, "region_code": batch.region_code,
@@ -182,7 +195,8 @@ def batch_view(batch: VoucherBatch, staff: bool = False) -> dict:
            "face_value_fen": batch.face_value_fen, "claim_starts_at": batch.claim_starts_at.isoformat(),
            "claim_ends_at": batch.claim_ends_at.isoformat(), "valid_days": batch.valid_days,
            "claim_requires_face": batch.claim_requires_face, "institution_ids": batch.institution_ids,
-           "eligibility": batch.eligibility, "directed": batch.directed}
+           "eligibility": batch.eligibility, "directed": batch.directed,
+           "code_enrollment_allowed": batch.code_enrollment_allowed}
     if staff:
         out.update(funding_source=batch.funding_source, payee=batch.payee, created_by=batch.created_by,
                    created_at=batch.created_at.isoformat(),

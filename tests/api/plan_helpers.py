@@ -108,8 +108,13 @@ def make_person(name: str, id_number: str, phone: str | None = None, groups=None
 
 
 def make_voucher(person_id: int, occupation_codes=("4-03-02-01",), region_code: str = "3501",
-                 eligibility: dict | None = None, institution_ids=None, status: str = "claimed"):
-    """A published batch with one voucher claimed by `person_id`; returns the Voucher."""
+                 eligibility: dict | None = None, institution_ids=None, status: str = "claimed",
+                 code_enrollment_allowed: bool = True):
+    """A published batch with one voucher claimed by `person_id`; returns the Voucher.
+
+    The batch allows enrolment by the bare code unless told otherwise, so tests of other voucher rules
+    can use codes; tests/api/test_voucher_code_enrollment.py covers the default refusal.
+    """
     import secrets
 
     from backend.domain.vouchers import new_voucher_code
@@ -121,7 +126,8 @@ def make_voucher(person_id: int, occupation_codes=("4-03-02-01",), region_code: 
                          face_value_fen=150000, claim_starts_at=NOW - timedelta(days=10),
                          claim_ends_at=NOW + timedelta(days=60), valid_days=90, funding_source="就业补助资金",
                          claim_requires_face=False, payee="institution", status="published", created_by=creator,
-                         created_at=NOW - timedelta(days=10), published_at=NOW - timedelta(days=10))
+                         created_at=NOW - timedelta(days=10), published_at=NOW - timedelta(days=10),
+                         code_enrollment_allowed=code_enrollment_allowed)
     db.session.add(batch)
     db.session.flush()
     voucher = Voucher(code=new_voucher_code(secrets.token_bytes(10)), batch_id=batch.id, person_id=person_id,

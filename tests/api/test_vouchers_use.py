@@ -21,8 +21,11 @@ from tests.api.test_vouchers import API, T0, error, publish, relogin, sup  # noq
 
 @pytest.fixture
 def holder(client, publish, trainee):  # noqa: F811
-    """A published batch and a trainee holding one of its vouchers: (batch_id, code, headers)."""
-    bid = publish(quantity=5)
+    """A published batch and a trainee holding one of its vouchers: (batch_id, code, headers).
+
+    The batch accepts the bare code for enrolment, so the refusal tables can use codes; the default
+    (live QR only) has its own tests in test_voucher_code_enrollment.py."""
+    bid = publish(quantity=5, code_enrollment_allowed=True)
     _, t = trainee(name="张三丰", code="holder")
     r = client.post(f"{API}/voucher-batches/{bid}/claims", json={}, headers=t)
     assert r.status_code == 201

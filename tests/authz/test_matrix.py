@@ -69,6 +69,7 @@ EXPECTED = {
     "POST /api/v1/auth/wechat": {'public'},
     "POST /api/v1/device/events": {'device'},
     "POST /api/v1/device/heartbeat": {'device'},
+    "POST /api/v1/voucher-batches/<int:batch_id>/code-enrollment": {'supervisor', 'admin'},
     "POST /api/v1/devices": {'supervisor', 'institution', 'admin'},
     "POST /api/v1/devices/<int:device_id>/revoke": {'supervisor', 'institution', 'admin'},
     "POST /api/v1/devices/<int:device_id>/activate": {'supervisor'},

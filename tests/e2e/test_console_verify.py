@@ -55,9 +55,31 @@ def test_desk_verifies_a_voucher_code_and_enrols_the_holder(browser, server, scr
     assert "张*" in result.inner_text()
     page.select_option("#plan", plan_id)
     page.click("#enrol")
+    # The typed code proves nothing about who is at the desk: enrolment needs the trainee's live QR.
+    refused = page.locator("#enrol-msg .notice-error")
+    refused.wait_for()
+    assert "二维码" in refused.inner_text()
+    snap(page, screenshots, "console-verify-code-refused")
+
+    # The desk's scanner reads the QR off the trainee's phone (a keyboard-wedge scanner types the token).
+    open_page(m, f"{server.url}/m/#/voucher-qr?code={code}")
+    qr = m.locator("#qr")
+    qr.wait_for()
+    m.wait_for_function("document.querySelector('#qr').naturalWidth > 0")
+    import io
+
+    import zxingcpp
+    from PIL import Image
+    [decoded] = zxingcpp.read_barcodes(Image.open(io.BytesIO(qr.screenshot())))
+    page.fill("#code", decoded.text)
+    page.click("#verify-form button[type=submit]")
+    page.locator(".verify-result.valid").wait_for()
+    page.select_option("#plan", plan_id)
+    page.click("#enrol")
     page.locator("#enrol-msg .notice-ok").wait_for()
     snap(page, screenshots, "console-verify-enrolled")
 
+    page.fill("#code", code)
     page.click("#verify-form button[type=submit]")
     page.locator(".verify-result.invalid").wait_for()
     assert "培训券已使用" in page.locator(".verify-result").inner_text()

@@ -98,6 +98,7 @@ export const VERIFY_REASON = {
   not_allowed_institution: "该券不能在本机构使用",
   occupation_not_covered: "该券不适用于本职业（工种）",
   not_found: "券码不存在，请核对后重新输入",
+  voucher_token_required: "该批次须学员本人出示手机上的动态二维码报名，请扫描二维码（仅凭券码不能报名）",
 };
 export const REJECT_REASON = {
   out_of_fence: "超出签到范围",

@@ -1,6 +1,7 @@
-// Voucher verification at the desk: type the code or scan the trainee's QR with the camera
-// (BarcodeDetector where the browser has it), see validity and the masked holder, then enrol
-// the holder on a plan, which uses the voucher.
+// Voucher verification at the desk: scan the trainee's live QR (a USB scanner types the token into the
+// field, or the camera where the browser has BarcodeDetector) or type the code, see validity and the
+// masked holder, then enrol the holder on a plan, which uses the voucher. Enrolment needs the live QR
+// (the trainee at the desk) unless the bureau allowed the bare code for the batch.
 import { $, html, mount } from "../common/html.js";
 import { canScan, scanQr } from "../common/scan.js";
 import { badge, busy, errorText, toast } from "../common/ui.js";
@@ -15,11 +16,12 @@ export default {
       <h1>培训券核验</h1>
       <section class="card">
         <form id="verify-form" novalidate>
-          <label for="code">券码</label>
-          <div class="row"><input id="code" name="code" placeholder="输入券码，如 ABCD-EFGH-…" autocomplete="off" style="flex:1;margin-top:0">
+          <label for="code">学员培训券二维码 / 券码</label>
+          <div class="row"><input id="code" name="code" placeholder="用扫码枪扫描学员手机上的二维码，或输入券码" autocomplete="off" style="flex:1;margin-top:0">
             <button class="primary" type="submit">核验</button>
             ${canScan() ? html`<button type="button" id="scan">扫码核验</button>` : ""}</div>
-          ${canScan() ? "" : html`<p class="small muted">此浏览器不支持摄像头扫码，请输入学员出示的券码（二维码下方）。</p>`}
+          <p class="small muted">报名须学员本人在场出示手机上的动态二维码（截图无效）；仅凭券码只能查询，除非人社部门对该批次另有许可。</p>
+          ${canScan() ? "" : html`<p class="small muted">此浏览器不支持摄像头扫码，请用扫码枪扫描，或输入券码查询。</p>`}
         </form>
       </section>
       <div id="result"></div>`);
@@ -68,8 +70,10 @@ export default {
     $(root, "#verify-form").onsubmit = (e) => {
       e.preventDefault();
       const code = e.target.code.value.trim();
-      if (!code) { toast("请输入券码", "error"); return; }
-      check({ code });
+      if (!code) { toast("请扫描二维码或输入券码", "error"); return; }
+      // A scanned QR token is 45 base32 characters; a voucher code is 16 + check characters with separators.
+      const compact = code.replace(/[\s-]/g, "").toUpperCase();
+      check(/^[A-Z2-7]{40,}$/.test(compact) ? { token: compact } : { code });
     };
     const scan = $(root, "#scan");
     if (scan) {
