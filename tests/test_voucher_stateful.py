@@ -57,7 +57,9 @@ class VoucherLifecycle(RuleBasedStateMachine):
         batch = svc.create_batch(a, {
             "name": "状态机券", "region_code": "3501", "occupation_codes": ["4-01"], "quantity": quantity,
             "face_value_fen": 100000, "claim_starts_at": T0 - timedelta(days=1),
-            "claim_ends_at": T0 + timedelta(days=365), "valid_days": valid_days}, T0)
+            "claim_ends_at": T0 + timedelta(days=365), "valid_days": valid_days,
+            # The model uses vouchers by code (the live-QR rule has its own tests).
+            "code_enrollment_allowed": True}, T0)
         svc.publish_batch(a, batch.id, T0)
         self.batch_id, self.quantity = batch.id, quantity
         self.actors = []
