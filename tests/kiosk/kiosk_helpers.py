@@ -4,10 +4,9 @@ from __future__ import annotations
 import json
 import threading
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
-
-from functools import lru_cache
 
 from backend.domain.card_keys import card_key as _card_key
 from backend.domain.device_signature import check_signature

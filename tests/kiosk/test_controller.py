@@ -13,11 +13,11 @@ from kiosk.devices.fake import FakeCamera, FakeLineSource, FaultSwitches
 from kiosk.devices.lines import LinePinPad
 from kiosk.outbox import Outbox
 from tests.kiosk.kiosk_helpers import (
-    DEVICE_ID,
     ALICE_FACE,
     ALICE_ID,
     BOB_ID,
     CAROL_ID,
+    DEVICE_ID,
     LESSON_END,
     LESSON_START,
     FakePinServer,
