@@ -38,7 +38,6 @@ RULE_DEFAULTS: dict[str, object] = {
     # Source 002: 建档立卡/低保 households, 就业困难人员, 零就业家庭, rural graduates not continuing school.
     "LIVING_ALLOWANCE_GROUPS": "poverty_registered,subsistence_allowance,employment_difficulty,zero_employment_family,rural_graduate",
     "RETENTION_YEARS": 4,
-    "PIN_ITERATIONS": 200000,
     "DEVICE_MAX_SKEW_S": 300,
     "DEVICE_EVENT_MAX_AGE_DAYS": 7,
     "DEVICE_OFFLINE_AFTER_S": 300,
@@ -48,8 +47,9 @@ RULE_DEFAULTS: dict[str, object] = {
     "LATE_UPLOAD_AFTER_MIN": 120,
     # Share of accepted kiosk face events whose crop the worker re-verifies (every one of a flagged person).
     "RECHECK_SAMPLE_PERCENT": 10.0,
-    # How long a worker holds a leased job row before another worker may take it over (a killed worker).
-    "JOB_LEASE_S": 120,
+    # Seconds a manifest request may spend computing missing card keys (scrypt, ~40 ms each); the worker
+    # computes the rest ahead of the lessons.
+    "CARD_KEY_BUDGET_S": 3.0,
     "ACCESS_TOKEN_MINUTES": 15,
     "REFRESH_TOKEN_DAYS": 14,
 }

@@ -1,7 +1,7 @@
 """Kiosk settings: a TOML file, then KIOSK_* environment variables on top (the environment wins).
 
 There is no default device secret: the daemon refuses to start without one, because the secret
-both signs requests and derives the card keys and the manifest cache key.
+both signs requests and derives the manifest cache key (card keys use the site's salt from the manifest).
 """
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ from backend.domain.attendance import lesson_day
 from kiosk import __version__
 from kiosk.config import KioskConfig
 from kiosk.core.controller import CARD, QR, Controller, ControllerSettings, Scan
-from kiosk.core.pin import manifest_pin_verifier
+from kiosk.core.pin import SealedPinVerifier
 from kiosk.core.verify import default_face_verifier
 from kiosk.devices import DeviceError, open_device
 from kiosk.display import Displays, StatusBoard, TerminalDisplay
@@ -45,7 +45,7 @@ class Kiosk:
 
     def __init__(self, config: KioskConfig, *, clock: Callable[[], datetime] = utc_now,
                  devices: dict[str, object] | None = None, face_verifier=default_face_verifier,
-                 pin_verifier=manifest_pin_verifier, stream=None):
+                 pin_verifier=None, stream=None):
         self.config = config
         self.clock = clock
         config.data_dir.mkdir(parents=True, exist_ok=True)
@@ -66,8 +66,13 @@ class Kiosk:
             face_threshold=config.face_threshold, face_attempts=config.face_attempts,
             pin_attempts=config.pin_attempts, pin_fallback=config.pin_fallback,
             duplicate_window_s=config.duplicate_window_s, result_display_s=config.result_display_s)
+        if pin_verifier is None:
+            # PINs are sealed to the server's key and checked there (on line at once, else on upload).
+            pin_verifier = SealedPinVerifier(self.manifest, config.device_id,
+                                             check=self.syncer.check_pin if self.syncer else None,
+                                             is_online=lambda: bool(self.syncer and self.syncer.online))
         self.controller = Controller(
-            clock=clock, outbox=self.outbox, manifest=self.manifest, device_secret=config.device_secret,
+            clock=clock, outbox=self.outbox, manifest=self.manifest,
             camera=self.devices.get("camera"), pinpad=self.devices.get("pinpad"),
             face_verifier=face_verifier, pin_verifier=pin_verifier,
             qr_verifier=self.syncer.verify_qr if self.syncer else None,

@@ -124,6 +124,15 @@ class Syncer:
                 log.warning("device clock differs from the server by %.0f s", skew)
         return answer
 
+    def check_pin(self, event_id: str, person_id, pin_sealed: str, timeout: float = 5.0) -> dict:
+        """POST /device/pin-check: the server's verdict on a sealed PIN; NetworkError when offline."""
+        try:
+            return self._call(self.client.post, "/device/pin-check",
+                              {"event_id": event_id, "person_id": person_id, "pin_sealed": pin_sealed}, timeout=timeout)
+        except HttpError as exc:
+            log.info("PIN check refused: %s", exc.code)
+            raise NetworkError(f"pin check refused: {exc.code}") from None
+
     def verify_qr(self, token: str, timeout: float = 5.0) -> dict:
         """POST /vouchers/verify for a scanned token; NetworkError (a ConnectionError) when offline."""
         try:

@@ -1,18 +1,14 @@
 """Kiosk devices: registration and revocation by staff; manifest, events and heartbeat by signed devices."""
 from __future__ import annotations
 
-from datetime import date
-
 from apiflask import APIBlueprint, Schema
-from apiflask.fields import AwareDateTime, Dict, Integer, List, String
+from apiflask.fields import AwareDateTime, Boolean, Dict, Integer, List, String
 from apiflask.validators import Length, Range
 from flask import g, request
 
 from ..clock import now
-from ..domain.attendance import SHANGHAI
-from ..domain.errors import invalid
 from ..domain.identity import region_in_scope
-from ..extensions import db
+from ..extensions import db, limiter
 from ..models import Device, Institution
 from ..security.authz import actor, requires
 from ..services import devices as svc
@@ -49,16 +45,20 @@ class HeartbeatOut(Schema):
 # Manifest and receipts are documented as plain OpenAPI (not @output) so no field the kiosk needs is filtered out.
 _MANIFEST_DOC = {"type": "object", "properties": {
     "date": {"type": "string", "format": "date"},
-    "site": {"type": "object", "description": "{id, name, lat, lon (WGS-84), radius_m}"},
+    "site": {"type": "object", "description": "{id, name, lat, lon (WGS-84), radius_m, card_salt (hex)}"},
+    "pin_key": {"type": "string", "description": "the server's X25519 public key (base64): kiosks seal typed "
+                                                 "PINs to it (backend/domain/pin_seal.py); only the server checks them"},
     "lessons": {"type": "array", "items": {"type": "object",
                                            "description": "{lesson_id, plan_id, title, starts_at, ends_at, class_hours}"}},
     "people": {"type": "array", "items": {"type": "object", "properties": {
         "person_id": {"type": "integer"}, "name": {"type": "string"},
-        "card_key": {"type": "string", "description": "hex HMAC-SHA256(device secret, ID number)"},
+        "card_key": {"type": "string", "nullable": True,
+                     "description": "hex scrypt(ID number, site.card_salt) (backend/domain/card_keys.py); null "
+                                    "until computed (the next manifest has it)"},
         "face_encoding": {"type": "array", "items": {"type": "number"}, "nullable": True,
                           "description": "128 floats, or null without a consented face"},
         "lesson_ids": {"type": "array", "items": {"type": "integer"}},
-        "pin_hash": {"type": "string", "description": "only for people with a PIN (card + PIN)"}}}}}}
+        "pin_set": {"type": "boolean", "description": "the person set a card PIN (card + PIN is possible)"}}}}}}
 _RECEIPTS_DOC = {"type": "object", "properties": {"results": {"type": "array", "items": {
     "type": "object", "properties": {"event_id": {"type": "string"},
                                      "status": {"type": "string", "enum": ["accepted", "duplicate", "rejected"]},
@@ -125,16 +125,47 @@ def list_devices():
 
 @bp.get("/device/manifest")
 @bp.doc(summary="The day's signed manifest: site, lessons, enrolled people with card keys and face templates",
+        description="Only today and tomorrow (Asia/Shanghai); other dates 422 date_out_of_range. No ID numbers "
+                    "and no PIN hashes: card_key = scrypt(ID number, site.card_salt), PINs are sealed to pin_key.",
         security="DeviceSignature",
         responses={200: {"description": "the manifest", "content": {"application/json": {"schema": _MANIFEST_DOC}}}})
 @requires("device")
 def device_manifest():
-    raw = request.args.get("date")
-    try:
-        day = date.fromisoformat(raw) if raw else now().astimezone(SHANGHAI).date()
-    except ValueError:
-        raise invalid("validation_error", fields={"date": ["YYYY-MM-DD"]}) from None
-    return svc.manifest(g.device, day)
+    return svc.manifest(g.device, svc.manifest_day(request.args.get("date"), now()))
+
+
+class PinCheckIn(Schema):
+    event_id = String(required=True, validate=Length(min=8, max=64))
+    person_id = Integer(required=True, strict=True)
+    pin_sealed = String(required=True, validate=Length(min=1, max=256),
+                        metadata={"description": "the typed PIN sealed to the manifest's pin_key, bound to "
+                                                 "device:event_id:person_id"})
+
+
+class PinCheckOut(Schema):
+    ok = Boolean()
+    reason = String(allow_none=True, metadata={"description": "pin_wrong | pin_locked | pin_not_set | "
+                                                              "evidence_invalid"})
+    attempts_left = Integer()
+
+
+@bp.post("/device/pin-check")
+@bp.input(PinCheckIn, arg_name="body")
+@bp.output(PinCheckOut)
+@bp.doc(summary="Check a PIN typed at the kiosk (sealed); wrong ones count towards the lock",
+        description="An on-line kiosk asks before recording card + PIN so the trainee can retry; the event "
+                    "itself carries the same sealed PIN and is checked again on upload (offline kiosks rely on "
+                    "that alone). 5 wrong PINs in a row lock the PIN until the trainee sets a new one.",
+        security="DeviceSignature")
+@limiter.limit("60 per minute")
+@requires("device")
+def device_pin_check(body):
+    from ..domain.pin_seal import binding
+    from ..services.pins import check_sealed
+    # A 200 either way, so the unit of work keeps the failure count (the lock) of a wrong PIN.
+    ok, reason, left = check_sealed(body["person_id"], body["pin_sealed"],
+                                    binding(g.device.id, body["event_id"], body["person_id"]))
+    return {"ok": ok, "reason": reason, "attempts_left": left}
 
 
 @bp.post("/device/heartbeat")

@@ -4,7 +4,6 @@ from __future__ import annotations
 from apiflask import APIBlueprint, Schema
 from apiflask.fields import Boolean, String
 from apiflask.validators import Length
-from flask import current_app
 
 from ..clock import now
 from ..domain.errors import forbidden
@@ -82,6 +81,5 @@ class PinIn(Schema):
 def put_my_pin(body):
     a = actor()
     person = _own_person()
-    had = set_pin(person, body["pin"], a.label, now(), current_pin=body.get("current_pin"), require_current=True,
-                  iterations=current_app.config["PIN_ITERATIONS"])
+    had = set_pin(person, body["pin"], a.label, now(), current_pin=body.get("current_pin"), require_current=True)
     return {"pin_set": True, "replaced": had}

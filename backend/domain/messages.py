@@ -80,6 +80,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "device_revoked": ("设备已停用", "Device revoked"),
     "device_not_active": ("设备尚未由人社部门激活，暂不能上传考勤", "Device not yet activated by the bureau"),
     # -- trust --
+    "date_out_of_range": ("只能下载今天和明天的名单", "Manifests are only for today and tomorrow"),
+    "pin_wrong": ("密码错误", "Wrong PIN"),
+    "pin_locked": ("密码错误次数过多已锁定，请学员在手机上重新设置密码", "PIN locked after too many wrong tries"),
     "voucher_token_required": ("请学员本人出示培训券二维码；该批次不允许仅凭券码报名",
                                "Enrolment needs the trainee's live voucher QR; this batch does not accept the bare code"),
     "decisions_required": ("以下学员有可信度标记，须逐一决定（说明理由后认可，或排除）才能通过结业审核",

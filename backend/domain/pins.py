@@ -1,9 +1,11 @@
-"""Card PINs, the non-face way to attend at a kiosk: one stored form for the server and the kiosk.
+"""Card PINs, the non-face way to attend at a kiosk: format rules and the stored form.
 
-Stored form: "pbkdf2_sha256$<iterations>$<salt hex>$<hash hex>". The server sets it (CLI
-`flask --app backend persons set-pin`) and ships it in the kiosk manifest; the kiosk checks a
-typed PIN offline. The manifest travels signed and is cached encrypted; the iteration count is
-what makes a leaked hash slow to brute-force (10^6 six-digit PINs x ~0.1 s each).
+Stored form: "hmac_sha256$<hex>" = HMAC-SHA256(server PIN key, "<person id>:<pin>"). Only the server
+checks PINs (kiosks send them sealed, backend/domain/pin_seal.py), so the stored form needs no work
+factor: without the server's key a leaked table gives no way to test a PIN, and with it no work factor
+could protect 10^6 six-digit PINs anyway. Guessing through the server meets the failure lock.
+Older rows in the form "pbkdf2_sha256$<iterations>$<salt hex>$<hash hex>" (when kiosks checked PINs
+offline) still verify and are rewritten in the new form at their next successful check.
 """
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ import os
 import re
 
 SCHEME = "pbkdf2_sha256"
+KEYED_SCHEME = "hmac_sha256"
+MAX_FAILURES = 5  # wrong PINs in a row (any kiosk) before the PIN is locked until the trainee sets a new one
 PIN_ITERATIONS = 200_000
 MIN_ITERATIONS = 1           # tests hash with few iterations; the CLI always uses PIN_ITERATIONS
 MAX_ITERATIONS = 2_000_000   # a hostile manifest must not make a kiosk hash for minutes
@@ -32,8 +36,28 @@ def pin_problem(pin: str) -> str | None:
     return None
 
 
+def keyed_pin(key: bytes, person_id: int, pin: str) -> str:
+    """The stored form of a PIN: HMAC-SHA256 under the server's PIN key, bound to the person."""
+    digest = hmac.new(key, f"{person_id}:{pin}".encode(), hashlib.sha256).hexdigest()
+    return f"{KEYED_SCHEME}${digest}"
+
+
+def is_legacy(stored: str | None) -> bool:
+    """Whether a stored PIN is in the older PBKDF2 form (rewritten at its next successful check)."""
+    return bool(stored) and stored.startswith(SCHEME + "$")
+
+
+def verify_pin(stored: str | None, pin: str, key: bytes, person_id: int) -> bool:
+    """Whether `pin` matches the stored form (the keyed form, or a legacy PBKDF2 row)."""
+    if not stored or not isinstance(pin, str):
+        return False
+    if stored.startswith(KEYED_SCHEME + "$"):
+        return hmac.compare_digest(stored, keyed_pin(key, person_id, pin))
+    return check_pin(stored, pin)
+
+
 def hash_pin(pin: str, salt: bytes | None = None, iterations: int = PIN_ITERATIONS) -> str:
-    """The stored form of a PIN; a random 16-byte salt unless one is given (tests)."""
+    """The legacy PBKDF2 form (rows written before PINs were checked only by the server; tests)."""
     if not MIN_ITERATIONS <= iterations <= MAX_ITERATIONS:
         raise ValueError(f"iterations must be {MIN_ITERATIONS}..{MAX_ITERATIONS}")
     salt = os.urandom(SALT_BYTES) if salt is None else salt

@@ -47,3 +47,11 @@ def purge_evidence(now, actor):
     from ..services import evidence, retention
     cutoff = retention.cutoff(now, int(current_app.config["RETENTION_YEARS"]))
     return {"purged": evidence.purge_settled(now, retention_cutoff=cutoff)}
+
+
+@sweep("card-keys", crontab(minute="*/5"))
+def fill_card_keys(now, actor):
+    """Compute the card keys (deliberately slow scrypt) of everyone enrolled in today's and tomorrow's
+    offline lessons at their site, so kiosk manifests never wait for them."""
+    from ..services.card_keys import fill_upcoming
+    return {"computed": fill_upcoming(now)}

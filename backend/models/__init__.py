@@ -1,7 +1,7 @@
 """All models, imported so Alembic and the app see every table."""
 from .attendance import AttendanceEvent, MakeupRequest
 from .audit import AuditEntry, IdempotencyRecord, LiveEvent
-from .institutions import Device, DeviceNonce, DeviceOnlineSpan, Institution, Site
+from .institutions import CardKey, Device, DeviceNonce, DeviceOnlineSpan, Institution, Site
 from .outcomes import Certificate, Evaluation, PublicityObjection, Result, SubsidyClaim, SubsidyLine
 from .people import Person, RefreshToken, User, WechatAccount
 from .plans import Enrollment, Lesson, OnlineRecord, TrainingPlan
@@ -11,7 +11,7 @@ from .verification import SmsChallenge, SmsMessage
 from .vouchers import ConsumedToken, DirectedRecipient, Voucher, VoucherBatch
 
 __all__ = [
-    "AttendanceEvent", "AuditEntry", "Certificate", "CompletionDecision", "ConsumedToken", "Device",
+    "AttendanceEvent", "AuditEntry", "CardKey", "Certificate", "CompletionDecision", "ConsumedToken", "Device",
     "DeviceNonce", "DeviceOnlineSpan", "DirectedRecipient", "Enrollment", "Evaluation", "FaceEvidence",
     "FaceMatch", "IdempotencyRecord", "Institution", "Lesson",
     "LiveEvent", "MakeupRequest", "OnlineRecord", "Person", "PublicityObjection", "RefreshToken",

@@ -1,6 +1,7 @@
 """Training institutions, their teaching sites and kiosk devices."""
 from __future__ import annotations
 
+import os
 from datetime import datetime
 
 from sqlalchemy import CheckConstraint, Float, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
@@ -43,6 +44,8 @@ class Site(db.Model):
     lon: Mapped[float] = mapped_column(Float)
     radius_m: Mapped[int] = mapped_column(Integer)
     require_site_qr: Mapped[bool] = mapped_column(default=False)
+    # The salt of this site's card keys (backend/domain/card_keys.py); kiosks get it with the manifest.
+    card_salt: Mapped[bytes] = mapped_column(LargeBinary(16), default=lambda: os.urandom(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
@@ -96,3 +99,14 @@ class DeviceOnlineSpan(db.Model):
     device_id: Mapped[int] = mapped_column(ForeignKey("devices.id"), index=True)
     first_at: Mapped[datetime] = mapped_column(UTCDateTime())
     last_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class CardKey(db.Model):
+    """A person's card key at one site, computed once (scrypt is deliberately slow) and served in manifests."""
+
+    __tablename__ = "card_keys"
+    __table_args__ = (UniqueConstraint("site_id", "person_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), index=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
+    card_key: Mapped[str] = mapped_column(String(64))

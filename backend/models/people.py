@@ -59,6 +59,8 @@ class Person(db.Model):
     # "self" when the trainee typed the phone while binding; None when staff entered it (roster, console).
     phone_entered_by: Mapped[str | None] = mapped_column(String(16))
     pin_hash: Mapped[str | None] = mapped_column(String(255))
+    # Wrong PINs in a row (any kiosk); at domain.pins.MAX_FAILURES the PIN is locked until a new one is set.
+    pin_failures: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     anonymised_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 

@@ -28,11 +28,23 @@ class DataVault:
         self._aead = AESGCM(derive(master, "pii-encryption-v1"))
         self._index_key = derive(master, "pii-blind-index-v1")
         self._token_key = derive(master, "qr-token-v1")
+        self._pin_key = derive(master, "pin-hmac-v1")
+        self._seal_seed = derive(master, "pin-seal-x25519-v1")
 
     @property
     def token_key(self) -> bytes:
         """Key for signing short-lived QR tokens."""
         return self._token_key
+
+    @property
+    def pin_key(self) -> bytes:
+        """Key of the stored PIN form (HMAC), never leaves the server."""
+        return self._pin_key
+
+    @property
+    def seal_seed(self) -> bytes:
+        """Seed of the X25519 key kiosks seal typed PINs to (its public half is in the manifest)."""
+        return self._seal_seed
 
     def encrypt(self, plaintext: bytes, context: str) -> bytes:
         """AES-GCM with a random nonce; `context` is bound as associated data (e.g. the column)."""

@@ -17,12 +17,14 @@ from ..domain.attendance import (
     check_window,
 )
 from ..domain.errors import AppError
+from ..domain.pin_seal import binding
 from ..extensions import db
 from ..models import AttendanceEvent, Device, Enrollment, Institution, Lesson, LiveEvent, Person, TrainingPlan
 from ..models.trust import TrustFlag
 from . import evidence
 from .attendance import policy as attendance_policy
 from .devices import online_during
+from .pins import check_sealed
 from .trust_flags import kiosk_person_flags, person_facts
 
 KINDS = ("check_in", "check_out")
@@ -50,6 +52,7 @@ def _parse(raw) -> tuple[dict | None, str | None]:
         return ev, "invalid_event"
     ev["face_distance"] = float(fd) if fd is not None else None
     ev["face_jpeg_base64"] = raw.get("face_jpeg_base64")
+    ev["pin_sealed"] = raw.get("pin_sealed")
     liveness = raw.get("liveness")
     if liveness is not None and not (isinstance(liveness, dict) and isinstance(liveness.get("passed"), bool)
                                      and isinstance(liveness.get("challenge"), str | None)):
@@ -207,6 +210,12 @@ def _judge(ev, device, b: _Batch, now, threshold, future, max_age) -> str | None
     if ev["method"] == "card+pin":
         if not has_pin:
             return "pin_not_set"
+        # The kiosk cannot check PINs (it holds no hashes): the server opens the sealed PIN and checks it,
+        # counting wrong ones towards the lock. A kiosk claiming "card+pin" without the PIN proves nothing.
+        ok, reason, _left = check_sealed(ev["person_id"], ev["pin_sealed"],
+                                         binding(device.id, ev["event_id"], ev["person_id"]))
+        if not ok:
+            return reason
     else:
         if not has_face:
             return "face_not_enrolled"

@@ -8,16 +8,15 @@ from flask import current_app
 from sqlalchemy import select, update
 
 from ..domain.attendance import SHANGHAI
-from ..domain.device_signature import card_key
-from ..domain.errors import conflict, forbidden
+from ..domain.errors import conflict, forbidden, invalid
 from ..domain.identity import region_in_scope
 from ..extensions import db
 from ..models import Device, DeviceOnlineSpan, Enrollment, Institution, Lesson, Person, Site
 from ..security.authz import ensure_institution, get_or_404
 from ..security.crypto import vault
-from ..security.devices import SECRET_CONTEXT, device_secret
+from ..security.devices import SECRET_CONTEXT
 from . import audit
-from .persons import FACE_CONTEXT, id_number_of
+from .persons import FACE_CONTEXT
 
 
 def register(actor, name: str, site_id: int, t: datetime) -> tuple[Device, str]:
@@ -126,8 +125,29 @@ def shanghai_day_bounds(day: date) -> tuple[datetime, datetime]:
     return start, start + timedelta(days=1)
 
 
+MANIFEST_DAYS = 2  # today and tomorrow (Asia/Shanghai): a stolen kiosk secret reads no further roster
+
+
+def manifest_day(raw: str | None, t: datetime) -> date:
+    """The manifest's day: today by default; only today and tomorrow (422 date_out_of_range otherwise)."""
+    today = t.astimezone(SHANGHAI).date()
+    if not raw:
+        return today
+    try:
+        day = date.fromisoformat(raw)
+    except ValueError:
+        raise invalid("validation_error", fields={"date": ["YYYY-MM-DD"]}) from None
+    if not today <= day < today + timedelta(days=MANIFEST_DAYS):
+        raise invalid("date_out_of_range", date=raw, allowed=[(today + timedelta(days=i)).isoformat()
+                                                             for i in range(MANIFEST_DAYS)])
+    return day
+
+
 def manifest(device: Device, day: date) -> dict:
-    """The site, its lessons that day and the enrolled people with card keys, face templates and PIN hashes only."""
+    """The site, its lessons that day and the enrolled people with card keys, face templates and whether
+    they set a PIN; never an ID number or a PIN hash (kiosks seal typed PINs to `pin_key`)."""
+    from .card_keys import keys_for
+    from .pins import public_sealing_key
     site = db.session.get(Site, device.site_id)
     start, end = shanghai_day_bounds(day)
     lessons = db.session.execute(
@@ -143,22 +163,22 @@ def manifest(device: Device, day: date) -> dict:
             db.select(Person, Enrollment.plan_id).join(Enrollment, Enrollment.person_id == Person.id)
             .where(Enrollment.plan_id.in_(by_plan), Enrollment.status == "active")
         ).all()
-        secret = device_secret(device)
+        keys = keys_for(site, {person.id for person, _ in rows},
+                        budget_s=float(current_app.config["CARD_KEY_BUDGET_S"]))
         merged: dict[int, dict] = {}
         for person, plan_id in rows:
             entry = merged.get(person.id)
             if entry is None:
                 face = vault().decrypt_json(person.face_template_enc, FACE_CONTEXT) if person.face_template_enc else None
                 entry = merged[person.id] = {"person_id": person.id, "name": person.name,
-                                             "card_key": card_key(secret, id_number_of(person)),
-                                             "face_encoding": face, "lesson_ids": []}
-                if person.pin_hash:
-                    # Card + PIN is the non-face way; the kiosk checks the PIN offline (domain/pins.py).
-                    entry["pin_hash"] = person.pin_hash
+                                             "card_key": keys.get(person.id), "face_encoding": face,
+                                             "pin_set": person.pin_hash is not None, "lesson_ids": []}
             entry["lesson_ids"].extend(by_plan[plan_id])
         people = sorted(merged.values(), key=lambda p: p["person_id"])
     return {"date": day.isoformat(),
-            "site": {"id": site.id, "name": site.name, "lat": site.lat, "lon": site.lon, "radius_m": site.radius_m},
+            "site": {"id": site.id, "name": site.name, "lat": site.lat, "lon": site.lon, "radius_m": site.radius_m,
+                     "card_salt": site.card_salt.hex()},
+            "pin_key": public_sealing_key(),
             "lessons": [{"lesson_id": le.id, "plan_id": le.plan_id, "title": le.title,
                          "starts_at": le.starts_at.astimezone(SHANGHAI).isoformat(),
                          "ends_at": le.ends_at.astimezone(SHANGHAI).isoformat(),

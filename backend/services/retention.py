@@ -13,6 +13,7 @@ from ..extensions import db
 from ..models import (
     AttendanceEvent,
     AuditEntry,
+    CardKey,
     Certificate,
     DeviceNonce,
     Enrollment,
@@ -104,6 +105,7 @@ def apply(now: datetime, years: int, actor_label: str = "cli:retention") -> dict
         person.bank_account_enc = None
         person.face_template_enc = None
         person.face_consent_at = None
+        person.face_enrolled_by = None
         person.pin_hash = None
         person.groups = []
         person.id_number_enc = b""
@@ -113,6 +115,8 @@ def apply(now: datetime, years: int, actor_label: str = "cli:retention") -> dict
                            .values(person_id=None, bound_at=None).execution_options(synchronize_session=False))
         db.session.execute(update(Enrollment).where(Enrollment.person_id == pid)
                            .values(phone=None, groups=[]).execution_options(synchronize_session=False))
+        # Card keys are derived from the ID number: they go with it.
+        db.session.execute(delete(CardKey).where(CardKey.person_id == pid))
         audit.record(actor_label, "person.anonymise", "person", pid, now, after={"anonymised": True})
     purged = {
         "idempotency_records": db.session.execute(delete(IdempotencyRecord).where(

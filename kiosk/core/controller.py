@@ -13,11 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from backend.domain.device_signature import card_key
+from backend.domain.card_keys import card_key
 from backend.domain.identity import mask_name
 from kiosk.core.manifest import Manifest, Person
 from kiosk.core.messages import text
-from kiosk.core.pin import PinVerifier, manifest_pin_verifier
+from kiosk.core.pin import PinVerifier
 from kiosk.core.schedule import decide
 from kiosk.core.state import State, StateMachine
 from kiosk.core.verify import FaceVerifier, Verification, default_face_verifier, verify_face, verify_pin
@@ -91,15 +91,14 @@ class Controller:
     """The kiosk state machine driven by scans (`handle`) and time (`tick`)."""
 
     def __init__(self, *, clock: Callable[[], datetime], outbox, manifest: Callable[[], Manifest | None],
-                 device_secret: bytes | str, camera=None, pinpad=None,
+                 camera=None, pinpad=None,
                  face_verifier: FaceVerifier | None = default_face_verifier,
-                 pin_verifier: PinVerifier | None = manifest_pin_verifier,
+                 pin_verifier: PinVerifier | None = None,
                  qr_verifier: Callable[[str], dict] | None = None, is_online: Callable[[], bool] = lambda: False,
                  display=None, settings: ControllerSettings | None = None):
         self.clock = clock
         self.outbox = outbox
         self.manifest = manifest
-        self._secret = device_secret
         self.camera = camera
         self.pinpad = pinpad
         self.face_verifier = face_verifier
@@ -166,13 +165,15 @@ class Controller:
         lesson = decision.lesson
         base = dict(name_masked=name, kind=decision.kind, lesson_id=lesson.lesson_id, lesson_title=lesson.title)
         self.machine.go(State.VERIFYING)
-        method, verification = self._verify(scan, person)
+        # The id exists before verification: a typed PIN is sealed to this very event.
+        event_id = str(uuid.uuid4())
+        method, verification = self._verify(scan, person, event_id)
         if not verification.ok:
             return self._finish(value_key, person, Result(
                 False, verification.reason, now, face_distance=verification.face_distance, **base))
         self.machine.go(State.RECORDING)
         event = {
-            "event_id": str(uuid.uuid4()),
+            "event_id": event_id,
             "person_id": person.person_id,
             "lesson_id": lesson.lesson_id,
             "kind": decision.kind,
@@ -185,12 +186,16 @@ class Controller:
             # The face the kiosk matched travels with the event: the server keeps it (encrypted) and
             # re-verifies it, so a kiosk's "matched" is evidence, not the last word.
             event["face_jpeg_base64"] = base64.b64encode(verification.crop).decode()
+        if verification.pin_sealed is not None:
+            event["pin_sealed"] = verification.pin_sealed
         try:
             self.outbox.put(event)
         except Exception:  # noqa: BLE001 - disk full, locked database...: never say OK unrecorded
             log.exception("could not write the event to the outbox")
             return self._finish(value_key, person, Result(False, "record_failed", now, **base))
         code = "checked_in" if decision.kind == "check_in" else "checked_out"
+        if verification.pin_pending:
+            code += "_pin_pending"  # off line: recorded; the server checks the PIN when it arrives
         return self._finish(value_key, person, Result(
             True, code, now, method=method, face_distance=event.get("face_distance"),
             event_id=event["event_id"], **base))
@@ -201,7 +206,9 @@ class Controller:
         if manifest is None:
             return None, "no_manifest"
         if scan.source == CARD:
-            person = manifest.by_card_key(card_key(self._secret, scan.value))
+            if manifest.card_salt is None:
+                return None, "no_manifest"
+            person = manifest.by_card_key(card_key(manifest.card_salt, scan.value))
             return (person, None) if person else (None, "not_on_roster")
         if scan.source != QR:
             raise ValueError(f"unknown scan source {scan.source!r}")
@@ -220,7 +227,7 @@ class Controller:
         person = manifest.person(holder["person_id"])
         return (person, None) if person else (None, "not_on_roster")
 
-    def _verify(self, scan: Scan, person: Person) -> tuple[str, Verification]:
+    def _verify(self, scan: Scan, person: Person, event_id: str) -> tuple[str, Verification]:
         s = self.settings
         face_possible = (self.camera is not None and self.face_verifier is not None
                          and person.face_encoding is not None)
@@ -238,7 +245,7 @@ class Controller:
         if not pin_possible:
             return "card+pin", Verification(False, "no_verification_method")
         return "card+pin", verify_pin(self.pinpad, person, self.pin_verifier, s.pin_attempts,
-                                      self.display.prompt, s.pin_timeout_s)
+                                      self.display.prompt, event_id, s.pin_timeout_s)
 
     def _finish(self, value_key: str, person: Person | None, result: Result) -> Result:
         self.machine.go(State.SHOWING_RESULT)

@@ -27,7 +27,7 @@ class Person:
     card_key: str | None
     face_encoding: tuple[float, ...] | None
     lesson_ids: frozenset[str]
-    pin_hash: str | None = None
+    pin_set: bool = False
 
 
 def _aware(text: str) -> datetime:
@@ -40,9 +40,16 @@ def _aware(text: str) -> datetime:
 class Manifest:
     """Read-only view of one day's manifest."""
 
-    def __init__(self, day: date, site: dict | None, lessons: list[Lesson], people: list[Person]):
+    def __init__(self, day: date, site: dict | None, lessons: list[Lesson], people: list[Person],
+                 pin_key: str | None = None):
         self.day = day
         self.site = site or {}
+        self.pin_key = pin_key
+        try:
+            self.card_salt = bytes.fromhex(self.site.get("card_salt") or "") or None
+        except ValueError:
+            log.warning("manifest card salt unreadable: cards cannot be looked up")
+            self.card_salt = None
         self.lessons = {str(lesson.lesson_id): lesson for lesson in lessons}
         self.people = {str(p.person_id): p for p in people}
         self._by_card_key = {p.card_key.lower(): p for p in people if p.card_key}
@@ -65,13 +72,13 @@ class Manifest:
                     person_id=row["person_id"], name=row.get("name") or "", card_key=row.get("card_key"),
                     face_encoding=tuple(float(x) for x in encoding) if encoding else None,
                     lesson_ids=frozenset(str(i) for i in row.get("lesson_ids") or []),
-                    pin_hash=row.get("pin_hash")))
+                    pin_set=bool(row.get("pin_set"))))
             except (KeyError, TypeError, ValueError) as exc:
                 log.warning("manifest person skipped: %s", exc)
-        return cls(day, data.get("site"), lessons, people)
+        return cls(day, data.get("site"), lessons, people, data.get("pin_key"))
 
     def by_card_key(self, key: str) -> Person | None:
-        """The person whose card key (HMAC of the ID number) this is."""
+        """The person whose card key (scrypt of the ID number under the site's salt) this is."""
         return self._by_card_key.get(key.lower())
 
     def person(self, person_id) -> Person | None:

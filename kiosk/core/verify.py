@@ -5,6 +5,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from backend.domain.pins import pin_problem
 from kiosk.core.manifest import Person
 from kiosk.core.messages import text
 from kiosk.core.pin import PinVerifier
@@ -25,6 +26,8 @@ class Verification:
     reason: str | None = None
     face_distance: float | None = None
     crop: bytes | None = None
+    pin_sealed: str | None = None
+    pin_pending: bool = False  # recorded off line: the server checks the sealed PIN on upload
 
 
 def default_face_verifier(rgb, template, threshold: float):
@@ -79,8 +82,8 @@ def verify_face(camera: Camera, person: Person, face_verifier: FaceVerifier, thr
 
 
 def verify_pin(pinpad: PinPad, person: Person, pin_verifier: PinVerifier, attempts: int,
-               prompt: Callable[[str], None], timeout: float = 30.0) -> Verification:
-    """Up to `attempts` PIN entries checked by `pin_verifier`."""
+               prompt: Callable[[str], None], event_id: str, timeout: float = 30.0) -> Verification:
+    """Up to `attempts` PIN entries: the server's verdict when on line, else recorded for it to check."""
     reason = "pin_timeout"
     for attempt in range(1, attempts + 1):
         prompt(f"请输入密码 / Please enter your PIN ({attempt}/{attempts})")
@@ -91,11 +94,19 @@ def verify_pin(pinpad: PinPad, person: Person, pin_verifier: PinVerifier, attemp
             return Verification(False, "no_verification_method")
         if pin is None:
             return Verification(False, "pin_timeout")
-        verdict = pin_verifier(person, pin)
-        if verdict is None:
-            return Verification(False, "no_verification_method")
-        if verdict:
-            return Verification(True)
-        reason = "pin_wrong"
+        problem = pin_problem(pin)
+        if problem == "pin_format":
+            # Every PIN the server accepts is 6-12 digits: a shorter one cannot be right, and need not count.
+            reason = "pin_wrong"
+            prompt(text("pin_wrong"))
+            continue
+        answer = pin_verifier(person, pin, event_id)
+        if answer.ok is None and answer.sealed:
+            return Verification(True, pin_sealed=answer.sealed, pin_pending=True)
+        if answer.ok:
+            return Verification(True, pin_sealed=answer.sealed)
+        reason = answer.reason or "pin_wrong"
+        if reason != "pin_wrong":
+            return Verification(False, reason)  # locked, or no manifest: retrying cannot help
         prompt(text("pin_wrong"))
     return Verification(False, reason)

@@ -15,7 +15,9 @@ from kiosk.devices.base import LineSource
 log = logging.getLogger(__name__)
 
 _ID_SHAPE = re.compile(r"[0-9]{17}[0-9X]")
-_PIN_SHAPE = re.compile(r"[0-9]{4,12}")
+# Any run of up to 12 digits is a PIN entry; whether it can be a PIN at all is the one rule of
+# backend.domain.pins (6-12 digits), applied by the controller, which answers a short one as wrong.
+_PIN_SHAPE = re.compile(r"[0-9]{1,12}")
 MAX_QR_LEN = 2048
 
 
@@ -40,7 +42,7 @@ def parse_qr_line(line: str) -> str | None:
 
 
 def parse_pin_line(line: str) -> str | None:
-    """The PIN (4-12 digits) in a PIN-pad line, or None."""
+    """The digits (1-12) typed on a PIN-pad line, or None."""
     text = line.strip()
     return text if _PIN_SHAPE.fullmatch(text) else None
 

@@ -76,3 +76,10 @@ def tiny_jpeg_base64(size: int = 24, shade: int = 128) -> str:
 
 
 FACE_CROP = tiny_jpeg_base64()
+
+
+def sealed_pin(device_id: int, event_id: str, person_id: int, pin: str) -> str:
+    """A PIN sealed as a kiosk seals it: to the server's key (as the manifest gives it), bound to the event."""
+    from backend.domain.pin_seal import binding, seal
+    from backend.services.pins import public_sealing_key
+    return seal(public_sealing_key(), pin, binding(device_id, event_id, person_id))

@@ -723,8 +723,14 @@ def test_kiosk_devices(client, staff, make_institution, trainee, clock):
     [person] = manifest["people"]
     assert {k: person[k] for k in ("person_id", "name", "face_encoding", "lesson_ids")} == {
         "person_id": pid, "name": "张三", "face_encoding": None, "lesson_ids": [lesson.id]}
-    assert person["card_key"] == hmac.new(secret.encode(), number.encode(), hashlib.sha256).hexdigest()
+    # The card key needs the site's salt and a slow hash: the device secret alone no longer names a card.
+    from backend.domain.card_keys import card_key
+    assert person["card_key"] == card_key(bytes.fromhex(manifest["site"]["card_salt"]), number)
+    assert person["card_key"] != hmac.new(secret.encode(), number.encode(), hashlib.sha256).hexdigest()
+    assert person["pin_set"] is False and "pin_hash" not in person and manifest["pin_key"]
     assert no_full_id(r, number)
+    assert is_error(kiosk.get(f"{API}/device/manifest?date=2026-03-12"), 422, "date_out_of_range")
+    assert is_error(kiosk.get(f"{API}/device/manifest?date=2026-03-09"), 422, "date_out_of_range")
 
     # A kiosk may only report a face match for someone with an enrolled template.
     from backend.models import Person

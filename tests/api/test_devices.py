@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from backend.domain.device_signature import card_key
+from backend.domain.card_keys import card_key
 from backend.extensions import db
 from backend.models import AttendanceEvent, Device
-from tests.api.device_helpers import FACE_CROP, SignedClient, activate, lesson_setup
+from tests.api.device_helpers import FACE_CROP, SignedClient, activate, lesson_setup, sealed_pin
 from tests.conftest import make_id_number
 
 START = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)  # 09:00 Asia/Shanghai
@@ -41,11 +41,13 @@ def kiosk(client, staff, make_institution, trainee, clock):
             "secret": body["secret"], "signed": SignedClient(client, body["device_id"], body["secret"], clock)}
 
 
-def ev(kiosk, person, kind="check_in", at=None, method="card+face", distance=0.31, **over):
+def ev(kiosk, person, kind="check_in", at=None, method="card+face", distance=0.31, pin="135790", **over):
     e = {"event_id": str(uuid.uuid4()), "person_id": person, "lesson_id": kiosk["lesson"].id, "kind": kind,
          "method": method, "face_distance": distance, "captured_at": (at or START + timedelta(minutes=2)).isoformat()}
     if method.endswith("+face"):
         e["face_jpeg_base64"] = FACE_CROP
+    if method == "card+pin" and pin is not None:
+        e["pin_sealed"] = sealed_pin(kiosk["device_id"], e["event_id"], person, pin)
     e.update(over)
     return e
 
@@ -106,12 +108,20 @@ def test_manifest_has_card_keys_and_no_id_numbers(kiosk):
     ids = {p["person_id"]: p for p in body["people"]}
     assert set(ids) == set(kiosk["people"])
     idn = make_id_number(seq="011")
-    assert ids[kiosk["people"][0]]["card_key"] == card_key(kiosk["secret"], idn)
+    salt = bytes.fromhex(body["site"]["card_salt"])
+    assert ids[kiosk["people"][0]]["card_key"] == card_key(salt, idn)
     assert idn not in r.get_data(as_text=True)
+    # no PIN hash travels: only whether a PIN is set, and the key to seal typed PINs to
+    assert [ids[p]["pin_set"] for p in kiosk["people"]] == [False, True] and body["pin_key"]
+    assert "pin_hash" not in r.get_data(as_text=True)
     assert ids[kiosk["people"][0]]["face_encoding"] == [0.01] * 128
     assert ids[kiosk["people"][0]]["lesson_ids"] == [kiosk["lesson"].id]
     assert kiosk["signed"].get("/api/v1/device/manifest?date=2026-12-02").get_json()["people"] == []
     assert kiosk["signed"].get("/api/v1/device/manifest?date=bad").status_code == 422
+    # only today and tomorrow: a stolen kiosk secret reads no further roster
+    for day in ("2026-11-30", "2026-12-03", "2027-12-01"):
+        r = kiosk["signed"].get(f"/api/v1/device/manifest?date={day}")
+        assert (r.status_code, r.get_json()["error"]["code"]) == (422, "date_out_of_range")
 
 
 def test_heartbeat_and_health(kiosk, client, staff, clock):

@@ -182,7 +182,10 @@ def test_an_accepted_trainee_is_paid_only_with_the_decision_on_record(client, cl
     evs = [{"event_id": str(uuid.uuid4()), "person_id": pid, "lesson_id": None, "kind": k, "method": "card+pin",
             "captured_at": at.isoformat()} for k, at in (("check_in", sh(10, 8, 55)), ("check_out", sh(10, 12, 5)))]
     lesson_id = client.get(f"{API}/plans/{plan['id']}/lessons", headers=inst_h).get_json()[0]["id"]
-    res = kiosk.post(f"{API}/device/events", {"events": [dict(e, lesson_id=lesson_id) for e in evs]}).get_json()
+    from tests.api.device_helpers import sealed_pin
+    evs = [dict(e, lesson_id=lesson_id, pin_sealed=sealed_pin(kiosk.device_id, e["event_id"], pid, "135790"))
+           for e in evs]
+    res = kiosk.post(f"{API}/device/events", {"events": evs}).get_json()
     assert [x["flags"] for x in res["results"]] == [["never_bound"], ["never_bound"]]
     client.post(f"{API}/plans/{plan['id']}/results", json={"results": [{"person_id": pid, "score": 90, "passed": True}]},
                 headers=inst_h)

@@ -3,13 +3,18 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from backend.domain.pins import PIN_ITERATIONS, check_pin
+from backend.domain.pins import verify_pin
 from backend.extensions import db
 from backend.models import AuditEntry, Person
+from backend.security.crypto import vault
 from tests.api.device_helpers import SignedClient, activate, lesson_setup
 from tests.api.test_devices import START
 from tests.conftest import make_id_number
 
+
+def check_pin(stored, pin, pid):
+    """The server's check of a stored PIN."""
+    return verify_pin(stored, pin, vault().pin_key, pid)
 
 def _set_pin(app, id_number, typed):
     return app.test_cli_runner().invoke(args=["persons", "set-pin", id_number], input=typed)
@@ -23,17 +28,16 @@ def test_set_pin_twice_hashed_and_audited(app, trainee):
     assert "135790" not in r.output and "set for person" in r.output
     person = db.session.get(Person, pid)
     db.session.refresh(person)
-    scheme, iterations, _, _ = person.pin_hash.split("$")
-    assert scheme == "pbkdf2_sha256" and int(iterations) == PIN_ITERATIONS
-    assert check_pin(person.pin_hash, "135790")
+    # The keyed form only the server can check (kiosks send PINs sealed): no work factor, no oracle without the key.
+    assert person.pin_hash.startswith("hmac_sha256$") and check_pin(person.pin_hash, "135790", pid)
     entry = db.session.execute(db.select(AuditEntry).where(AuditEntry.action == "person.set_pin")).scalar_one()
     assert entry.after == {"pin_set": True} and entry.before == {"pin_set": False}
-    assert "pbkdf2" not in str(entry.after)
+    assert "hmac" not in str(entry.after)
     # Replacing it keeps one hash, the new one.
     old = person.pin_hash
     assert "replaced" in _set_pin(app, idn, "246813\n246813\n").output
     db.session.refresh(person)
-    assert person.pin_hash != old and check_pin(person.pin_hash, "246813")
+    assert person.pin_hash != old and check_pin(person.pin_hash, "246813", pid)
 
 
 def test_set_pin_refusals(app, trainee):
@@ -51,7 +55,7 @@ def test_set_pin_refusals(app, trainee):
     assert db.session.get(Person, pid).pin_hash is None
 
 
-def test_manifest_carries_pin_hash_only_when_set(app, client, staff, make_institution, trainee, clock):
+def test_manifest_says_who_set_a_pin_and_never_carries_a_hash(app, client, staff, make_institution, trainee, clock):
     clock.set(START + timedelta(minutes=5))
     inst = make_institution()
     _, h = staff("institution", institution=inst)
@@ -62,6 +66,8 @@ def test_manifest_carries_pin_hash_only_when_set(app, client, staff, make_instit
     body = client.post("/api/v1/devices", json={"name": "1号机", "site_id": site.id}, headers=h).get_json()
     activate(client, staff, body["device_id"], inst.region_code[:4])
     signed = SignedClient(client, body["device_id"], body["secret"], clock)
-    people = {p["person_id"]: p for p in signed.get("/api/v1/device/manifest?date=2026-12-01").get_json()["people"]}
-    assert check_pin(people[with_pin]["pin_hash"], "135790")
-    assert "pin_hash" not in people[without]
+    r = signed.get("/api/v1/device/manifest?date=2026-12-01")
+    people = {p["person_id"]: p for p in r.get_json()["people"]}
+    assert (people[with_pin]["pin_set"], people[without]["pin_set"]) == (True, False)
+    stored = db.session.get(Person, with_pin).pin_hash
+    assert stored not in r.get_data(as_text=True) and "pin_hash" not in r.get_data(as_text=True)

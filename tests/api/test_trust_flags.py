@@ -10,7 +10,7 @@ from backend.extensions import db
 from backend.models import AttendanceEvent, FaceEvidence, Person, TrustFlag, WechatAccount
 from backend.security.crypto import vault
 from backend.services.persons import FACE_CONTEXT
-from tests.api.device_helpers import FACE_CROP, SignedClient, activate, lesson_setup
+from tests.api.device_helpers import FACE_CROP, SignedClient, activate, lesson_setup, sealed_pin
 from tests.conftest import make_id_number
 
 START = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)  # 09:00 Asia/Shanghai, a 3-hour lesson
@@ -58,6 +58,8 @@ def kev(w, who, kind="check_in", at=None, method="card+face", **over) -> dict:
          "method": method, "captured_at": (at or START - timedelta(minutes=5)).isoformat()}
     if method.endswith("+face"):
         e.update(face_distance=0.3, face_jpeg_base64=FACE_CROP)
+    if method == "card+pin":
+        e["pin_sealed"] = sealed_pin(w["device_id"], e["event_id"], e["person_id"], "135790")
     e.update(over)
     return e
 

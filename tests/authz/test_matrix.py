@@ -68,6 +68,7 @@ EXPECTED = {
     "POST /api/v1/auth/refresh": {'public'},
     "POST /api/v1/auth/wechat": {'public'},
     "POST /api/v1/device/events": {'device'},
+    "POST /api/v1/device/pin-check": {'device'},
     "POST /api/v1/device/heartbeat": {'device'},
     "POST /api/v1/voucher-batches/<int:batch_id>/code-enrollment": {'supervisor', 'admin'},
     "POST /api/v1/devices": {'supervisor', 'institution', 'admin'},

@@ -4,12 +4,15 @@ from __future__ import annotations
 import json
 import threading
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from backend.domain.device_signature import card_key, check_signature
+from backend.domain.card_keys import card_key as _card_key
+from backend.domain.device_signature import check_signature
 from backend.domain.errors import AppError
 from backend.domain.identity import id_check_digit
+from backend.domain.pin_seal import SealError, binding, open_sealed, private_key, public_key_b64
 
 DEVICE_ID = "dev-test-1"
 SECRET = "test-device-secret-0123456789"
@@ -27,6 +30,45 @@ ALICE_ID = id_number("35010219900307123")  # face enrolled
 BOB_ID = id_number("35010219850101456")    # no face: card + PIN only
 CAROL_ID = id_number("35010219950505789")  # not on the roster
 ALICE_FACE = [0.01 * i for i in range(128)]
+SITE_SALT = bytes(range(16))
+# The test stand-in for the server's PIN sealing key: the manifest carries its public half.
+SEAL_KEY = private_key(b"\x07" * 32)
+PIN_KEY = public_key_b64(SEAL_KEY)
+
+
+@lru_cache(maxsize=64)
+def card_key(salt: bytes, id_number: str) -> str:
+    """The card key of an ID number at a site (scrypt is slow: computed once per test run)."""
+    return _card_key(salt, id_number)
+
+
+class FakePinServer:
+    """POST /device/pin-check in miniature: opens sealed PINs with the test key, counts failures, locks at 5."""
+
+    def __init__(self, pins: dict, device_id: object = DEVICE_ID, max_failures: int = 5):
+        self.pins, self.device_id, self.max_failures = pins, device_id, max_failures
+        self.failures: dict = {}
+        self.calls: list[tuple] = []
+
+    def opened(self, event_id: str, person_id, sealed: str) -> str:
+        """The PIN inside a sealed one (raises SealError when bound to another event)."""
+        return open_sealed(SEAL_KEY, sealed, binding(self.device_id, event_id, person_id))
+
+    def check(self, event_id: str, person_id, sealed: str) -> dict:
+        """The server's answer to one sealed PIN."""
+        self.calls.append((event_id, person_id))
+        if self.failures.get(person_id, 0) >= self.max_failures:
+            return {"ok": False, "reason": "pin_locked", "attempts_left": 0}
+        try:
+            pin = self.opened(event_id, person_id, sealed)
+        except SealError:
+            return {"ok": False, "reason": "evidence_invalid", "attempts_left": 0}
+        if pin == self.pins.get(person_id):
+            self.failures[person_id] = 0
+            return {"ok": True, "reason": None, "attempts_left": self.max_failures}
+        self.failures[person_id] = self.failures.get(person_id, 0) + 1
+        left = self.max_failures - self.failures[person_id]
+        return {"ok": False, "reason": "pin_wrong" if left else "pin_locked", "attempts_left": left}
 
 
 class FakeClock:
@@ -43,18 +85,19 @@ class FakeClock:
         self.now += timedelta(seconds=seconds)
 
 
-def make_manifest(start: datetime = LESSON_START, end: datetime = LESSON_END, secret: str = SECRET,
-                  bob_pin_hash: str | None = None) -> dict:
-    """A manifest shaped like API.md's GET /device/manifest answer."""
+def make_manifest(start: datetime = LESSON_START, end: datetime = LESSON_END, salt: bytes = SITE_SALT,
+                  bob_pin: bool = True) -> dict:
+    """A manifest shaped like API.md's GET /device/manifest answer (Bob set a PIN unless told otherwise)."""
     return {
-        "site": {"id": 7, "name": "鼓楼实训基地"},
+        "site": {"id": 7, "name": "鼓楼实训基地", "card_salt": salt.hex()},
+        "pin_key": PIN_KEY,
         "lessons": [{"id": 101, "title": "电工基础 第1课", "starts_at": start.isoformat(),
                      "ends_at": end.isoformat(), "class_hours": 2}],
         "people": [
-            {"person_id": 1, "name": "张三丰", "card_key": card_key(secret, ALICE_ID),
-             "face_encoding": ALICE_FACE, "lesson_ids": [101]},
-            {"person_id": 2, "name": "欧阳娜娜", "card_key": card_key(secret, BOB_ID),
-             "face_encoding": None, "lesson_ids": [101], "pin_hash": bob_pin_hash},
+            {"person_id": 1, "name": "张三丰", "card_key": card_key(salt, ALICE_ID),
+             "face_encoding": ALICE_FACE, "lesson_ids": [101], "pin_set": False},
+            {"person_id": 2, "name": "欧阳娜娜", "card_key": card_key(salt, BOB_ID),
+             "face_encoding": None, "lesson_ids": [101], "pin_set": bob_pin},
         ],
     }
 

@@ -5,7 +5,7 @@ import pytest
 
 from kiosk.core.controller import CARD, QR, Controller, ControllerSettings, Scan
 from kiosk.core.manifest import Manifest
-from kiosk.core.pin import hash_pin, manifest_pin_verifier
+from kiosk.core.pin import PinAnswer, SealedPinVerifier
 from kiosk.core.schedule import decide
 from kiosk.core.state import State, StateMachine
 from kiosk.devices.base import DeviceError
@@ -17,14 +17,15 @@ from tests.kiosk.kiosk_helpers import (
     ALICE_ID,
     BOB_ID,
     CAROL_ID,
+    DEVICE_ID,
     LESSON_END,
     LESSON_START,
-    SECRET,
+    FakePinServer,
     make_manifest,
 )
 
 DAY = date(2025, 3, 10)
-BOB_PIN_HASH = hash_pin("246810", b"salt-for-bob", iterations=1000)
+BOB_PIN = "246810"
 
 
 class FaceScript:
@@ -66,15 +67,21 @@ def outbox(tmp_path, clock):
 
 
 @pytest.fixture
-def make(outbox, clock):
-    """Build a controller; keyword arguments override the defaults."""
-    def build(manifest=None, **kw):
-        manifest = manifest if manifest is not None else Manifest.from_dict(
-            make_manifest(bob_pin_hash=BOB_PIN_HASH), DAY)
+def pin_server():
+    """The server side of PIN checks: Bob's (and, where a test sets it, Alice's) PIN is 246810."""
+    return FakePinServer({2: BOB_PIN, 1: BOB_PIN})
+
+
+@pytest.fixture
+def make(outbox, clock, pin_server):
+    """Build a controller (on line: PINs are checked by the fake server at once); keyword arguments override."""
+    def build(manifest=None, online=True, **kw):
+        manifest = manifest if manifest is not None else Manifest.from_dict(make_manifest(), DAY)
         screen = Screen(outbox)
-        args = dict(clock=clock, outbox=outbox, manifest=lambda: manifest, device_secret=SECRET,
+        verifier = SealedPinVerifier(lambda: manifest, DEVICE_ID, check=pin_server.check, is_online=lambda: online)
+        args = dict(clock=clock, outbox=outbox, manifest=lambda: manifest,
                     camera=FakeCamera(), pinpad=LinePinPad(FakeLineSource()), face_verifier=FaceScript(),
-                    pin_verifier=manifest_pin_verifier, display=screen,
+                    pin_verifier=verifier, display=screen,
                     settings=ControllerSettings(pin_timeout_s=0.01))
         args.update(kw)
         controller = Controller(**args)
@@ -146,8 +153,8 @@ def test_refusals_record_nothing(make, clock, outbox, scan, manifest, shift, cod
 def test_face_retries_are_bounded_then_pin_fallback(make, outbox):
     face = FaceScript((False, None, "no_face"), (False, 0.62, "face_mismatch"), (False, None, "no_face"))
     pinpad = LinePinPad(FakeLineSource(["246810"]))
-    manifest = make_manifest(bob_pin_hash=None)
-    manifest["people"][0]["pin_hash"] = BOB_PIN_HASH  # Alice has a PIN too
+    manifest = make_manifest()
+    manifest["people"][0]["pin_set"] = True  # Alice has a PIN too
     controller = make(manifest=Manifest.from_dict(manifest, DAY), face_verifier=face, pinpad=pinpad)
     result = controller.handle(Scan(CARD, ALICE_ID))
     assert len(face.calls) == 3
@@ -180,33 +187,56 @@ def test_dropped_frames_count_as_attempts(make):
 def test_camera_failure_falls_back_to_pin(make):
     camera = FakeCamera(faults=FaultSwitches(disconnect=1.0))
     manifest = make_manifest()
-    manifest["people"][0]["pin_hash"] = BOB_PIN_HASH
+    manifest["people"][0]["pin_set"] = True
     controller = make(manifest=Manifest.from_dict(manifest, DAY), camera=camera,
                       pinpad=LinePinPad(FakeLineSource(["246810"])))
     assert controller.handle(Scan(CARD, ALICE_ID)).method == "card+pin"
 
 
-def test_card_and_pin_without_face_template(make, outbox):
+def test_card_and_pin_without_face_template(make, outbox, pin_server):
     controller = make(pinpad=LinePinPad(FakeLineSource(["111111", "246810"])))
     result = controller.handle(Scan(CARD, BOB_ID))
-    assert (result.ok, result.method, result.name_masked) == (True, "card+pin", "欧阳**")
+    assert (result.ok, result.code, result.method, result.name_masked) == (True, "checked_in", "card+pin", "欧阳**")
     assert controller.face_verifier.calls == []
-    assert outbox.get(result.event_id)["method"] == "card+pin"
+    stored = outbox.get(result.event_id)
+    assert stored["method"] == "card+pin" and "246810" not in str(stored)
+    # the event carries the PIN sealed to the server, bound to this very event
+    assert pin_server.opened(result.event_id, 2, stored["pin_sealed"]) == BOB_PIN
+    assert [c[0] for c in pin_server.calls] == [result.event_id, result.event_id]  # the wrong try, then the right
+
+
+def test_offline_card_and_pin_is_recorded_for_the_server_to_check(make, outbox, pin_server):
+    controller = make(online=False, pinpad=LinePinPad(FakeLineSource(["999999"])))
+    result = controller.handle(Scan(CARD, BOB_ID))
+    # The kiosk cannot tell a wrong PIN off line: it records the event, and the server decides on upload.
+    assert (result.ok, result.code) == (True, "checked_in_pin_pending")
+    stored = outbox.get(result.event_id)
+    assert pin_server.opened(result.event_id, 2, stored["pin_sealed"]) == "999999" and pin_server.calls == []
 
 
 @pytest.mark.parametrize(("lines", "code"), [
     (["000000", "111111", "222222", "246810"], "pin_wrong"),  # the 4th try is never read
+    (["1234", "12", "000000"], "pin_wrong"),                  # too short to be any PIN: not even asked
     ([], "pin_timeout"),
 ])
-def test_pin_failures_record_nothing(make, outbox, lines, code):
+def test_pin_failures_record_nothing(make, outbox, pin_server, lines, code):
     controller = make(pinpad=LinePinPad(FakeLineSource(lines)))
     result = controller.handle(Scan(CARD, BOB_ID))
     assert (result.ok, result.code) == (False, code)
     assert outbox.depth() == 0
+    assert len(pin_server.calls) == sum(1 for pin in lines[:3] if len(pin) >= 6)
 
 
-def test_no_pin_hash_and_no_face_means_no_method(make):
-    controller = make(manifest=Manifest.from_dict(make_manifest(), DAY),
+def test_a_locked_pin_stops_at_once(make, outbox, pin_server):
+    pin_server.failures[2] = 5
+    controller = make(pinpad=LinePinPad(FakeLineSource(["246810", "246810"])))
+    result = controller.handle(Scan(CARD, BOB_ID))
+    assert (result.ok, result.code) == (False, "pin_locked") and outbox.depth() == 0
+    assert len(pin_server.calls) == 1
+
+
+def test_no_pin_and_no_face_means_no_method(make):
+    controller = make(manifest=Manifest.from_dict(make_manifest(bob_pin=False), DAY),
                       pinpad=LinePinPad(FakeLineSource(["246810"])))
     assert controller.handle(Scan(CARD, BOB_ID)).code == "no_verification_method"
     controller = make(pinpad=None)
@@ -214,9 +244,21 @@ def test_no_pin_hash_and_no_face_means_no_method(make):
 
 
 def test_custom_pin_verifier_callable(make):
-    controller = make(pinpad=LinePinPad(FakeLineSource(["1234"])),
-                      pin_verifier=lambda person, pin: person.person_id == 2 and pin == "1234")
-    assert controller.handle(Scan(CARD, BOB_ID)).method == "card+pin"
+    def verifier(person, pin, event_id):
+        return PinAnswer(person.person_id == 2 and pin == "123456", "pin_wrong", "sealed-" + event_id)
+    controller = make(pinpad=LinePinPad(FakeLineSource(["123456"])), pin_verifier=verifier)
+    result = controller.handle(Scan(CARD, BOB_ID))
+    assert result.method == "card+pin" and controller.outbox.get(result.event_id)["pin_sealed"].startswith("sealed-")
+
+
+def test_a_card_is_found_only_through_the_sites_salt(make):
+    other = make_manifest(salt=bytes(16))                  # another site's salt: no key matches
+    other["people"] = make_manifest()["people"]
+    controller = make(manifest=Manifest.from_dict(other, DAY))
+    assert controller.handle(Scan(CARD, ALICE_ID)).code == "not_on_roster"
+    no_salt = make_manifest()
+    del no_salt["site"]["card_salt"]
+    assert make(manifest=Manifest.from_dict(no_salt, DAY)).handle(Scan(CARD, ALICE_ID)).code == "no_manifest"
 
 
 def verify_answer(person_id=1, valid=True, reason=None):

@@ -208,15 +208,17 @@ def test_kiosk_against_real_server(site, faces_data, tmp_path):
     assert out.count("签退成功 / Checked out") == 2, out
 
     # 4. E is withdrawn from the plan while the kiosk is offline: it works from the cached
-    #    manifest, records E's check-in and keeps it queued.
+    #    manifest, records E's check-in and keeps it queued. D checks out with a wrong PIN: off line the
+    #    kiosk cannot know (it holds no PIN hashes), so it records the sealed PIN for the server to judge.
     with app.app_context():
         db.session.execute(db.update(Enrollment).where(Enrollment.person_id == pid[E]).values(status="withdrawn"))
         db.session.commit()
         db.session.remove()
     offline = dict(online, KIOSK_SERVER_URL=f"http://127.0.0.1:{free_port()}", KIOSK_HTTP_TIMEOUT_S="2")
-    rc, out = _drive(dict(offline, KIOSK_PINPAD_URL="fake:?script=975310"), {"card": [E]}, logs / "4.log")
-    assert rc == 1, out  # the upload failed: the event stays queued
-    assert "签到成功 / Checked in" in out, out
+    rc, out = _drive(dict(offline, KIOSK_PINPAD_URL="fake:?script=975310,111111"), {"card": [E, D]},
+                     logs / "4.log")
+    assert rc == 1, out  # the upload failed: the events stay queued
+    assert "签到已记录，密码将在联网后由服务器核验" in out and "签退已记录" in out, out
 
     # 5. Back online with no scans: the queue drains and the server judges E's event itself.
     rc, out = _drive(online, {}, logs / "5.log")
@@ -230,6 +232,7 @@ def test_kiosk_against_real_server(site, faces_data, tmp_path):
         (pid[C], "check_in", "card+pin", True, None),
         (pid[C], "check_out", "card+pin", True, None),
         (pid[D], "check_in", "card+pin", True, None),
+        (pid[D], "check_out", "card+pin", False, "pin_wrong"),   # judged by the server on upload
         (pid[E], "check_in", "card+pin", False, "not_enrolled"),
     ])
     assert all(r.source == "kiosk" and r.lesson_id == lesson_id and r.device_id == site["device_id"] for r in rows)
@@ -241,7 +244,7 @@ def test_kiosk_against_real_server(site, faces_data, tmp_path):
     from kiosk.outbox import Outbox
     box = Outbox(data_dir / "kiosk.sqlite3")
     try:
-        assert box.counts() == {"accepted": 5, "rejected": 1}
+        assert box.counts() == {"accepted": 5, "rejected": 2}
         (e_event,) = [r for r in rows if r.person_id == pid[E]]
         assert box.get(e_event.event_id)["reason"] == "not_enrolled"
     finally:

@@ -39,7 +39,10 @@ def test_parse_qr_line(line, expected):
 
 def test_parse_pin_line():
     assert parse_pin_line(" 123456 ") == "123456"
-    assert parse_pin_line("12") is None and parse_pin_line("12ab56") is None
+    # A short entry is read (the controller answers it as a wrong PIN: one rule, backend.domain.pins);
+    # anything but digits, or more than 12, is not a PIN-pad entry at all.
+    assert parse_pin_line("12") == "12"
+    assert parse_pin_line("12ab56") is None and parse_pin_line("1" * 13) is None and parse_pin_line("") is None
 
 
 def test_line_roles_skip_garbage_and_satisfy_protocols():

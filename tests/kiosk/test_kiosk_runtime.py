@@ -10,20 +10,20 @@ from backend.domain.attendance import lesson_day
 from kiosk.__main__ import main
 from kiosk.config import load_config
 from kiosk.core.controller import CARD, Scan
-from kiosk.core.pin import hash_pin
 from kiosk.devices.fake import FakeLineSource, FaultSwitches
 from kiosk.devices.lines import LineCardReader, LinePinPad
 from kiosk.inputs import InputPump
 from kiosk.outbox import Outbox
 from kiosk.runtime import Kiosk
 from kiosk.status_page import StatusServer, render
-from tests.kiosk.kiosk_helpers import ALICE_ID, BOB_ID, DEVICE_ID, SECRET, make_manifest
+from tests.kiosk.kiosk_helpers import ALICE_ID, BOB_ID, DEVICE_ID, SECRET, FakePinServer, make_manifest
+
+BOB_PIN = "135790"
 
 
 def live_manifest():
     now = datetime.now(UTC)
-    return make_manifest(start=now - timedelta(minutes=5), end=now + timedelta(hours=1),
-                         bob_pin_hash=hash_pin("1357", b"bob", iterations=1000))
+    return make_manifest(start=now - timedelta(minutes=5), end=now + timedelta(hours=1))
 
 
 def env_for(tmp_path, server_url, **devices):
@@ -34,17 +34,22 @@ def env_for(tmp_path, server_url, **devices):
 
 
 def test_once_records_card_and_pin_and_uploads(tmp_path, fake_server, monkeypatch):
+    pins = FakePinServer({2: BOB_PIN})
     fake_server.routes[("GET", "/api/v1/device/manifest")] = lambda p, q: (200, live_manifest())
     fake_server.routes[("POST", "/api/v1/device/heartbeat")] = lambda p, q: (200, {"server_time": "t"})
+    fake_server.routes[("POST", "/api/v1/device/pin-check")] = lambda p, q: (
+        200, pins.check(p["event_id"], p["person_id"], p["pin_sealed"]))
     fake_server.accept_all()
-    env = env_for(tmp_path, fake_server.url, card=f"fake:?script=CARD:{BOB_ID}", pinpad="fake:?script=1357")
+    env = env_for(tmp_path, fake_server.url, card=f"fake:?script=CARD:{BOB_ID}", pinpad=f"fake:?script={BOB_PIN}")
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     assert main(["--once"]) == 0
     (event,) = fake_server.posted_events()
     assert (event["person_id"], event["kind"], event["method"]) == (2, "check_in", "card+pin")
+    assert pins.opened(event["event_id"], 2, event["pin_sealed"]) == BOB_PIN   # sealed, never in clear
     paths = [r["path"] for r in fake_server.requests]
-    assert paths == ["/api/v1/device/manifest", "/api/v1/device/events", "/api/v1/device/heartbeat"]
+    assert paths == ["/api/v1/device/manifest", "/api/v1/device/pin-check", "/api/v1/device/events",
+                     "/api/v1/device/heartbeat"]
     box = Outbox(tmp_path / "kiosk.sqlite3")
     assert box.counts() == {"accepted": 1}
     box.close()
@@ -58,11 +63,13 @@ def test_once_offline_keeps_the_event_and_uses_the_cached_manifest(tmp_path, fak
     assert first.run_once() == 0  # caches today's manifest
     first.close()
     # Now the network is gone (nothing listens on port 9).
-    env = env_for(tmp_path, "http://127.0.0.1:9", card=f"fake:?script=CARD:{BOB_ID}", pinpad="fake:?script=1357")
+    env = env_for(tmp_path, "http://127.0.0.1:9", card=f"fake:?script=CARD:{BOB_ID}",
+                  pinpad=f"fake:?script={BOB_PIN}")
     kiosk = Kiosk(load_config(None, env), face_verifier=None)
     assert kiosk.run_once() == 1
     assert kiosk.outbox.counts() == {"ready": 1}
-    assert kiosk.controller.last_result.code == "checked_in"
+    # Off line the PIN cannot be checked: recorded sealed, the server checks it on upload.
+    assert kiosk.controller.last_result.code == "checked_in_pin_pending"
     kiosk.close()
 
 
@@ -94,7 +101,7 @@ def test_daemon_loop_handles_scans_until_stopped(tmp_path):
         stop.set()
         thread.join(5)
         kiosk.close()
-    # Alice has a face template, but there is no camera and she has no PIN.
+    # Alice has a face template, but there is no camera and she set no PIN.
     assert kiosk.controller.last_result.code == "no_verification_method"
 
 
