@@ -56,7 +56,7 @@ class CompletionOut(Schema):
     excluded = List(Integer(), metadata={"description": "person ids excluded by the review's decisions"})
 
 
-class DecisionIn(Schema):
+class CompletionDecisionIn(Schema):
     person_id = Integer(required=True)
     accept = Boolean(required=True, metadata={"description": "true: count the trainee despite the flags; "
                                                              "false: exclude (no certificate, no subsidy line)"})
@@ -64,7 +64,7 @@ class DecisionIn(Schema):
 
 
 class CompletionApproveIn(Schema):
-    decisions = List(Nested(DecisionIn), load_default=list, validate=Length(max=2000),
+    decisions = List(Nested(CompletionDecisionIn), load_default=list, validate=Length(max=2000),
                      metadata={"description": "one per trainee with a blocking trust flag (GET /plans/{id}/flags); "
                                               "409 decisions_required lists the ones missing"})
 

@@ -110,3 +110,13 @@ def test_json_logs_carry_request_id(app, client, capsys):
     line = [ln for ln in capsys.readouterr().err.splitlines() if "rid-42" in ln][0]
     rec = json.loads(line)
     assert rec["request_id"] == "rid-42" and rec["status"] == 200 and rec["path"] == "/healthz"
+
+
+def test_no_two_schemas_share_a_name_in_the_openapi_document(app):
+    """apispec renames a clashing schema (DecisionIn2…) with only a warning: clients would get unstable names."""
+    import warnings
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        app._get_spec(force_update=True)
+    clashes = [str(w.message) for w in caught if "Multiple schemas resolved" in str(w.message)]
+    assert clashes == []
