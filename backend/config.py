@@ -54,6 +54,26 @@ RULE_DEFAULTS: dict[str, object] = {
     "REFRESH_TOKEN_DAYS": 14,
 }
 
+# Authentication rate limits (README "Rate limits"); each can be overridden by an environment variable
+# of the same name. Limit strings are Flask-Limiter's ("5 per minute;20 per hour").
+AUTH_LIMIT_DEFAULTS: dict[str, object] = {
+    # Failed password logins for one username from one client address: a short back-off first,
+    # then an hourly cap for an address that keeps guessing.
+    "LOGIN_FAILURES_PER_ADDRESS": "5 per minute;20 per hour",
+    # Failed logins for one username from all addresses together: free up to this many within the
+    # window, then an exponential lock (base doubling per failure, capped) for addresses the account
+    # has not signed in from lately.
+    "LOGIN_BACKOFF_FREE": 50,
+    "LOGIN_BACKOFF_WINDOW_S": 3600,
+    "LOGIN_BACKOFF_BASE_S": 15,
+    "LOGIN_BACKOFF_CAP_S": 300,
+    "LOGIN_KNOWN_ADDRESS_DAYS": 30,
+    # Refresh (and logout) per verified refresh-token family, and per client address for tokens
+    # whose signature does not verify (those never share a budget with real sessions).
+    "REFRESH_LIMIT_PER_FAMILY": "30 per minute",
+    "REFRESH_JUNK_LIMIT_PER_ADDRESS": "60 per minute",
+}
+
 _KEY_NAMES = ("SECRET_KEY", "DATA_KEY")
 _MIN_KEY_BYTES = 32
 
@@ -99,6 +119,17 @@ def key_bytes(value: str) -> bytes:
     return raw
 
 
+def _trusted_proxies(raw: object) -> int:
+    """TRUSTED_PROXIES: how many reverse-proxy hops in front of the app append X-Forwarded-For."""
+    try:
+        hops = int(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"TRUSTED_PROXIES must be a whole number of proxy hops, not {raw!r}") from None
+    if hops < 0:
+        raise ConfigError("TRUSTED_PROXIES cannot be negative")
+    return hops
+
+
 def load(instance_path: str, overrides: dict | None = None) -> dict:
     """Build the Flask config dict from defaults, the environment and explicit overrides."""
     env = os.environ
@@ -134,7 +165,9 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
     # requests enqueue a sweep after their commit (a latency hint; the periodic sweeps run regardless).
     cfg["JOB_LEASE_S"] = float(env.get("JOB_LEASE_S", "120"))
     cfg["JOBS_ENQUEUE"] = _coerce(True, env.get("JOBS_ENQUEUE", "true"))
-    for name, default in RULE_DEFAULTS.items():
+    # Reverse-proxy hops whose X-Forwarded-For is believed (0: the peer address is the client).
+    cfg["TRUSTED_PROXIES"] = env.get("TRUSTED_PROXIES", "0")
+    for name, default in (RULE_DEFAULTS | AUTH_LIMIT_DEFAULTS).items():
         cfg[name] = _coerce(default, env[name]) if name in env else default
     for name in _KEY_NAMES:
         if env.get(name):
@@ -153,6 +186,7 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
             cfg[name] = dev[name]
     for name in _KEY_NAMES:
         key_bytes(str(cfg[name]))
+    cfg["TRUSTED_PROXIES"] = _trusted_proxies(cfg["TRUSTED_PROXIES"])
     if app_env == "production" and cfg["WECHAT_MODE"] == "stub":
         raise ConfigError("production refuses WECHAT_MODE=stub")
     _check_identity_and_sms(cfg, app_env)

@@ -58,6 +58,22 @@ def decode(token: str, audience: str, now: datetime) -> dict:
     return claims
 
 
+def verified_family(token: object) -> str | None:
+    """The family of a refresh token this server signed (expired or spent alike), else None.
+
+    Rate limits key on it: only a token whose signature verifies can spend a session's budget.
+    """
+    if not isinstance(token, str) or len(token) > 4096:
+        return None
+    try:
+        claims = jwt.decode(token, _key(), algorithms=[ALGORITHM], audience=REFRESH_AUD,
+                            issuer=current_app.config["JWT_ISSUER"],
+                            options={"require": [*REQUIRED, "fam"], "verify_exp": False, "verify_iat": False})
+    except jwt.PyJWTError:
+        return None
+    return str(claims["fam"])
+
+
 def rotate(refresh_token: str, now: datetime, current_claims=None) -> tuple[dict, dict]:
     """Spend a refresh token once and return (claims, new pair); a second use revokes the family.
 
