@@ -36,6 +36,10 @@ class RefreshIn(Schema):
     refresh_token = String(required=True, validate=Length(min=10, max=4096))
 
 
+class LogoutOut(Schema):
+    logged_out = Boolean()
+
+
 class TokensOut(Schema):
     access_token = String()
     refresh_token = String()
@@ -89,7 +93,7 @@ def _limit(name: str):
     return lambda: current_app.config[name]
 
 
-# Refresh is limited per session (the verified token family), never per address: behind a
+# Refresh and logout are limited per session (the verified token family), never per address: behind a
 # load balancer or a carrier NAT one address is many people. Tokens whose signature does not verify get
 # their own per-address ceiling, so junk cannot spend a real session's budget.
 _per_family = limiter.shared_limit(_limit("REFRESH_LIMIT_PER_FAMILY"), scope="refresh-family",
@@ -173,6 +177,22 @@ def refresh(body):
     t = now()
     claims, pair = tokens.rotate(body["refresh_token"], t, current_claims=_current_claims)
     return pair
+
+
+@bp.post("/auth/logout")
+@bp.input(RefreshIn, arg_name="body")
+@bp.output(LogoutOut)
+@bp.doc(summary="Sign out: the refresh token's whole family is revoked on the server",
+        description="Idempotent: a token already rotated, revoked or expired still ends its session and "
+                    "answers 200. The access token in hand keeps working until it expires (at most "
+                    "ACCESS_TOKEN_MINUTES); clients drop it. 401 when the token is not one this server signed.",
+        responses={401: "unauthorized (not a refresh token of this server)", 429: "rate_limited"})
+@_per_family
+@_per_junk_address
+@public
+def logout(body):
+    tokens.revoke(body["refresh_token"], now())
+    return {"logged_out": True}
 
 
 def _current_claims(claims: dict) -> dict:

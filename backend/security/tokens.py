@@ -74,6 +74,20 @@ def verified_family(token: object) -> str | None:
     return str(claims["fam"])
 
 
+def revoke(refresh_token: str, now: datetime) -> str:
+    """Revoke the whole family of a refresh token (logout); idempotent. 401 when not one of ours.
+
+    An expired or already rotated token still names its family: logging out with it ends the session.
+    """
+    family = verified_family(refresh_token)
+    if family is None:
+        raise AppError("unauthorized", 401, {"reason": "invalid_token"})
+    db.session.execute(update(RefreshToken)
+                       .where(RefreshToken.family == family, RefreshToken.revoked_at.is_(None))
+                       .values(revoked_at=now))
+    return family
+
+
 def rotate(refresh_token: str, now: datetime, current_claims=None) -> tuple[dict, dict]:
     """Spend a refresh token once and return (claims, new pair); a second use revokes the family.
 

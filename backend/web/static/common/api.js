@@ -92,6 +92,28 @@ export function createApi({ prefix, base = "/api/v1", onLogout = () => {} }) {
     return refreshing;
   }
 
+  /**
+   * Sign out: ask the server to revoke the refresh token's session (so a copied token is worthless),
+   * then forget the tokens whatever the answer — an offline phone still signs out locally.
+   */
+  async function logout() {
+    const rt = tokens.refresh;
+    if (rt) {
+      const controller = new AbortController();
+      const timer = setTimeout(() => controller.abort(), 5000);
+      try {
+        await fetch(`${base}/auth/logout`, {
+          method: "POST",
+          headers: { "Content-Type": "application/json" },
+          body: JSON.stringify({ refresh_token: rt }),
+          signal: controller.signal,
+        });
+      } catch { /* offline or slow: the local sign-out below still happens */ }
+      clearTimeout(timer);
+    }
+    tokens.clear();
+  }
+
   async function send(method, path, opts = {}, retried = false) {
     const headers = { Accept: "application/json", ...(opts.headers || {}) };
     if (tokens.access) headers.Authorization = `Bearer ${tokens.access}`;
@@ -228,6 +250,7 @@ export function createApi({ prefix, base = "/api/v1", onLogout = () => {} }) {
   return {
     tokens,
     refresh,
+    logout,
     list,
     download,
     imageUrl,
