@@ -47,6 +47,8 @@ def _configure_openapi(app: APIFlask) -> None:
         SWAGGER_UI_BUNDLE_JS=f"{assets}/swagger-ui-bundle.js",
         SWAGGER_UI_STANDALONE_PRESET_JS=f"{assets}/swagger-ui-standalone-preset.js",
         DOCS_FAVICON=f"{assets}/favicon-32x32.png",
+        # No badge image from validator.swagger.io: the page loads nothing from another origin (CSP).
+        SWAGGER_UI_CONFIG={"validatorUrl": None},
         AUTO_SERVERS=False,
         INFO={"description": "HTTP contract for the trainee client, kiosks and dashboards. "
                              "Errors: {\"error\": {code, message, details}}."},
@@ -54,6 +56,8 @@ def _configure_openapi(app: APIFlask) -> None:
                           "DeviceSignature": {"type": "apiKey", "in": "header", "name": "X-Signature"}},
     )
     app.json.ensure_ascii = False
+    from .security import docs_page
+    app.after_request(docs_page.add_headers)
 
 
 def _init_extensions(app: APIFlask) -> None:
