@@ -191,6 +191,7 @@ def refresh(body):
 @_per_junk_address
 @public
 def logout(body):
+    """Revoke the presented refresh token's session (its whole family) on the server."""
     tokens.revoke(body["refresh_token"], now())
     return {"logged_out": True}
 
