@@ -20,6 +20,11 @@ def create_app(config: dict | None = None) -> APIFlask:
                    instance_path=instance, instance_relative_config=True,
                    static_folder="web/static", static_url_path="/static")
     app.config.update(config_module.load(app.instance_path, config))
+    if app.config["TRUSTED_PROXIES"]:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+        # Behind N proxies the peer is the last proxy; the client is the Nth address from the right of
+        # X-Forwarded-For (anything further left is whatever the client chose to send).
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["TRUSTED_PROXIES"])  # type: ignore[method-assign]
     # Ids in paths fit the database's integer: a larger number is simply not found (404), not a crash.
     from werkzeug.routing import IntegerConverter
 
@@ -42,6 +47,8 @@ def _configure_openapi(app: APIFlask) -> None:
         SWAGGER_UI_BUNDLE_JS=f"{assets}/swagger-ui-bundle.js",
         SWAGGER_UI_STANDALONE_PRESET_JS=f"{assets}/swagger-ui-standalone-preset.js",
         DOCS_FAVICON=f"{assets}/favicon-32x32.png",
+        # No badge image from validator.swagger.io: the page loads nothing from another origin (CSP).
+        SWAGGER_UI_CONFIG={"validatorUrl": None},
         AUTO_SERVERS=False,
         INFO={"description": "HTTP contract for the trainee client, kiosks and dashboards. "
                              "Errors: {\"error\": {code, message, details}}."},
@@ -49,6 +56,8 @@ def _configure_openapi(app: APIFlask) -> None:
                           "DeviceSignature": {"type": "apiKey", "in": "header", "name": "X-Signature"}},
     )
     app.json.ensure_ascii = False
+    from .security import docs_page
+    app.after_request(docs_page.add_headers)
 
 
 def _init_extensions(app: APIFlask) -> None:
@@ -68,6 +77,9 @@ def _init_extensions(app: APIFlask) -> None:
     migrate.init_app(app, db, directory=str(REPO / "migrations"), render_as_batch=True, compare_type=True)
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"] or "memory://")
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
+    from .security import login_throttle
+    # Registered before the limiter's own hook so that it runs after it (Flask runs them in reverse).
+    app.after_request(login_throttle.keep_retry_after)
     limiter.init_app(app)
     app.extensions["data_vault"] = DataVault(app.config["DATA_KEY"])
     from . import errors, logs

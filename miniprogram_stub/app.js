@@ -49,7 +49,8 @@ const app = {
   toast,
   get me() { return me; },
   loadMe,
-  logout() { api.tokens.clear(); me = null; navigate("login"); },
+  /** Sign out on the server (the refresh token's session is revoked), then here. */
+  async logout() { await api.logout(); me = null; navigate("login"); },
   /** Store tokens from /auth/wechat and remember whether the identity is bound. */
   signedIn(result) {
     api.tokens.set(result);

@@ -1,9 +1,16 @@
 """Configuration: no fallback secrets, production refuses to start without keys."""
 from __future__ import annotations
 
+import base64
+import secrets
+
 import pytest
 
 from backend import config
+
+# Keys as production wants them (secrets.token_urlsafe(32)); "k" * 40 is long enough but has no entropy.
+STRONG = {"SECRET_KEY": "143bKzl7HJKzObA2pwImSox8ynHs0Nximb5nW9l6fok",
+          "DATA_KEY": "XpIBvcVIuxoLXpIAvI8BobrfYzZ47_X5slaqFsZIoz4"}
 
 
 def test_production_refuses_without_keys(tmp_path, monkeypatch):
@@ -15,9 +22,8 @@ def test_production_refuses_without_keys(tmp_path, monkeypatch):
 
 
 def test_production_refuses_stub_wechat(tmp_path):
-    keys = {"SECRET_KEY": "k" * 40, "DATA_KEY": "d" * 40}
     with pytest.raises(config.ConfigError, match="stub"):
-        config.load(str(tmp_path), dict(keys, APP_ENV="production"))
+        config.load(str(tmp_path), dict(STRONG, APP_ENV="production"))
 
 
 def test_development_generates_keys_once(tmp_path, monkeypatch, capsys):
@@ -62,8 +68,7 @@ LIVE = {"WECHAT_MODE": "live", "IDENTITY_MODE": "live", "IDENTITY_VERIFY_URL": "
     ({}, None),
 ])
 def test_production_needs_live_identity_and_sms(tmp_path, over, problem):
-    keys = {"SECRET_KEY": "k" * 40, "DATA_KEY": "d" * 40}
-    settings = dict(keys, APP_ENV="production", **dict(LIVE, **over))
+    settings = dict(STRONG, APP_ENV="production", **dict(LIVE, **over))
     if problem is None:
         cfg = config.load(str(tmp_path), settings)
         assert (cfg["IDENTITY_MODE"], cfg["SMS_MODE"]) == ("live", "live")
@@ -79,3 +84,47 @@ def test_identity_and_sms_default_to_stub_in_development(tmp_path, monkeypatch):
     cfg = config.load(str(tmp_path), {"SECRET_KEY": "k" * 40, "DATA_KEY": "d" * 40})
     assert (cfg["IDENTITY_MODE"], cfg["SMS_MODE"], cfg["IDENTITY_STUB_REFUSE"]) == ("stub", "stub", "")
     assert (cfg["SMS_CODE_TTL_S"], cfg["SMS_CODE_MAX_ATTEMPTS"], cfg["SMS_RESEND_S"]) == (300, 5, 60)
+
+
+WEAK_KEYS = [
+    ("k" * 40, "distinct byte values"),                              # one repeated character
+    ("passwordpasswordpasswordpassword", "distinct byte values"),   # a word repeated
+    ("thisismysupersecretkeyforproduction!!", "distinct byte values"),
+    ("my-production-secret-key-2024!!!", "distinct byte values"),
+    ("Tr0ub4dor&3Tr0ub4dor&3Tr0ub4dor&3", "distinct byte values"),
+    ("abcdefghijklmnopqrstuvwxyz012345", "regular sequence"),       # all distinct, but a ramp
+    ("0123456789" * 4, "distinct byte values"),
+    ("ZmFrZWtleWZha2VrZXlmYWtla2V5ZmFrZWtleWZha2U=", "distinct byte values"),  # base64 of a repeated word
+]
+
+
+@pytest.mark.parametrize("weak, problem", WEAK_KEYS)
+@pytest.mark.parametrize("name", ["SECRET_KEY", "DATA_KEY"])
+def test_production_refuses_weak_keys(tmp_path, name, weak, problem):
+    """Keys used to be checked only for length: 40 times "k" was a valid production key."""
+    with pytest.raises(config.ConfigError, match=f"{name} is too weak for production: .*{problem}"):
+        config.load(str(tmp_path), dict(STRONG, **LIVE, APP_ENV="production", **{name: weak}))
+
+
+@pytest.mark.parametrize("make", [
+    lambda: secrets.token_urlsafe(32),
+    lambda: base64.b64encode(secrets.token_bytes(32)).decode(),   # openssl rand -base64 32
+    lambda: secrets.token_hex(32),                                # openssl rand -hex 32
+    lambda: base64.urlsafe_b64encode(secrets.token_bytes(48)).decode(),
+], ids=["token_urlsafe", "base64", "hex", "longer"])
+def test_production_accepts_generated_keys(tmp_path, make):
+    for _ in range(200):
+        assert config.key_strength_problem(make()) is None
+    cfg = config.load(str(tmp_path), dict(LIVE, APP_ENV="production", SECRET_KEY=make(), DATA_KEY=make()))
+    assert cfg["APP_ENV"] == "production"
+
+
+def test_production_refuses_one_key_for_both_uses(tmp_path):
+    with pytest.raises(config.ConfigError, match="must be different"):
+        config.load(str(tmp_path), dict(LIVE, APP_ENV="production", SECRET_KEY=STRONG["SECRET_KEY"],
+                                        DATA_KEY=STRONG["SECRET_KEY"]))
+
+
+def test_development_keeps_accepting_simple_keys(tmp_path):
+    cfg = config.load(str(tmp_path), {"SECRET_KEY": "k" * 40, "DATA_KEY": "d" * 40})
+    assert cfg["SECRET_KEY"] == "k" * 40

@@ -11,7 +11,7 @@ from ..clock import now
 from ..domain.errors import AppError
 from ..extensions import db, limiter
 from ..models import User, WechatAccount
-from ..security import tokens
+from ..security import login_throttle, tokens
 from ..security.actor import bound_person_id
 from ..security.authz import actor, public, requires
 from ..services import persons, wechat
@@ -36,6 +36,10 @@ class RefreshIn(Schema):
     refresh_token = String(required=True, validate=Length(min=10, max=4096))
 
 
+class LogoutOut(Schema):
+    logged_out = Boolean()
+
+
 class TokensOut(Schema):
     access_token = String()
     refresh_token = String()
@@ -46,9 +50,19 @@ class TokensOut(Schema):
     user = Dict()
 
 
-def _username_key() -> str:
+def _username() -> str:
     data = request.get_json(silent=True) or {}
-    return "login:" + str(data.get("username", ""))[:64].lower()
+    return str(data.get("username", ""))[:64].lower()
+
+
+def _username_address_key() -> str:
+    # The username *and* the address: one address guessing is slowed without locking the account
+    # for everyone else (the right password from another address still works).
+    return f"login:{_username()}:{request.remote_addr or 'unknown'}"
+
+
+def _login_failed(response) -> bool:
+    return response.status_code == 401
 
 
 def _openid_key() -> str:
@@ -58,6 +72,34 @@ def _openid_key() -> str:
 
 def _client_ceiling() -> str:
     return "addr:" + (request.remote_addr or "unknown")
+
+
+def _presented_family() -> str | None:
+    """The family of the refresh token in the body, when its signature verifies."""
+    data = request.get_json(silent=True) or {}
+    return tokens.verified_family(data.get("refresh_token"))
+
+
+def _family_key() -> str:
+    return f"refresh-family:{_presented_family()}"
+
+
+def _junk_key() -> str:
+    return "refresh-junk:" + (request.remote_addr or "unknown")
+
+
+def _limit(name: str):
+    """A limit string from the config, read per request (tests and deployments tune them)."""
+    return lambda: current_app.config[name]
+
+
+# Refresh and logout are limited per session (the verified token family), never per address: behind a
+# load balancer or a carrier NAT one address is many people. Tokens whose signature does not verify get
+# their own per-address ceiling, so junk cannot spend a real session's budget.
+_per_family = limiter.shared_limit(_limit("REFRESH_LIMIT_PER_FAMILY"), scope="refresh-family",
+                                   key_func=_family_key, exempt_when=lambda: _presented_family() is None)
+_per_junk_address = limiter.shared_limit(_limit("REFRESH_JUNK_LIMIT_PER_ADDRESS"), scope="refresh-junk",
+                                         key_func=_junk_key, exempt_when=lambda: _presented_family() is not None)
 
 
 def staff_user_view(user: User) -> dict:
@@ -99,16 +141,24 @@ def wechat_login(body):
 @bp.post("/auth/login")
 @bp.input(LoginIn, arg_name="body")
 @bp.output(TokensOut)
-@bp.doc(summary="Staff login; failed attempts per username are rate limited")
-@limiter.limit("5 per minute", key_func=_username_key, deduct_when=lambda r: r.status_code == 401)
+@bp.doc(summary="Staff login; failed attempts per username are rate limited",
+        description="Failed passwords are limited per username and client address (429 rate_limited with "
+                    "Retry-After after 5 in a minute, 20 in an hour); failures for one username from all "
+                    "addresses together lead to a short exponential back-off (at most 5 minutes) except at "
+                    "addresses the account signed in from lately.",
+        responses={401: "invalid_credentials", 429: "rate_limited (Retry-After)"})
+@limiter.limit(_limit("LOGIN_FAILURES_PER_ADDRESS"), key_func=_username_address_key, deduct_when=_login_failed)
 @limiter.limit("600 per minute", key_func=_client_ceiling)
 @public
 @redact_on_replay("access_token", "refresh_token")
 def login(body):
+    login_throttle.check(body["username"])
     user = db.session.execute(db.select(User).where(User.username == body["username"])).scalar()
     ok = check_password_hash(user.password_hash if user else _DUMMY_HASH, body["password"])
     if not (user and ok and user.active):
+        login_throttle.failed(body["username"])
         raise AppError("invalid_credentials", 401)
+    login_throttle.succeeded(body["username"])
     pair = tokens.issue_pair(f"u:{user.id}", user.role, now(), staff_claims(user))
     return dict(pair, user=staff_user_view(user))
 
@@ -116,14 +166,34 @@ def login(body):
 @bp.post("/auth/refresh")
 @bp.input(RefreshIn, arg_name="body")
 @bp.output(TokensOut)
-@bp.doc(summary="Rotate a refresh token; reusing an old one revokes the whole family")
-@limiter.limit("60 per minute", key_func=_client_ceiling)
+@bp.doc(summary="Rotate a refresh token; reusing an old one revokes the whole family",
+        description="Rate limited per session (the token's family), not per client address.",
+        responses={401: "unauthorized / token_reused", 429: "rate_limited (Retry-After)"})
+@_per_family
+@_per_junk_address
 @public
 @redact_on_replay("access_token", "refresh_token")
 def refresh(body):
     t = now()
     claims, pair = tokens.rotate(body["refresh_token"], t, current_claims=_current_claims)
     return pair
+
+
+@bp.post("/auth/logout")
+@bp.input(RefreshIn, arg_name="body")
+@bp.output(LogoutOut)
+@bp.doc(summary="Sign out: the refresh token's whole family is revoked on the server",
+        description="Idempotent: a token already rotated, revoked or expired still ends its session and "
+                    "answers 200. The access token in hand keeps working until it expires (at most "
+                    "ACCESS_TOKEN_MINUTES); clients drop it. 401 when the token is not one this server signed.",
+        responses={401: "unauthorized (not a refresh token of this server)", 429: "rate_limited"})
+@_per_family
+@_per_junk_address
+@public
+def logout(body):
+    """Revoke the presented refresh token's session (its whole family) on the server."""
+    tokens.revoke(body["refresh_token"], now())
+    return {"logged_out": True}
 
 
 def _current_claims(claims: dict) -> dict:

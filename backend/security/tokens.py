@@ -58,6 +58,36 @@ def decode(token: str, audience: str, now: datetime) -> dict:
     return claims
 
 
+def verified_family(token: object) -> str | None:
+    """The family of a refresh token this server signed (expired or spent alike), else None.
+
+    Rate limits key on it: only a token whose signature verifies can spend a session's budget.
+    """
+    if not isinstance(token, str) or len(token) > 4096:
+        return None
+    try:
+        claims = jwt.decode(token, _key(), algorithms=[ALGORITHM], audience=REFRESH_AUD,
+                            issuer=current_app.config["JWT_ISSUER"],
+                            options={"require": [*REQUIRED, "fam"], "verify_exp": False, "verify_iat": False})
+    except jwt.PyJWTError:
+        return None
+    return str(claims["fam"])
+
+
+def revoke(refresh_token: str, now: datetime) -> str:
+    """Revoke the whole family of a refresh token (logout); idempotent. 401 when not one of ours.
+
+    An expired or already rotated token still names its family: logging out with it ends the session.
+    """
+    family = verified_family(refresh_token)
+    if family is None:
+        raise AppError("unauthorized", 401, {"reason": "invalid_token"})
+    db.session.execute(update(RefreshToken)
+                       .where(RefreshToken.family == family, RefreshToken.revoked_at.is_(None))
+                       .values(revoked_at=now))
+    return family
+
+
 def rotate(refresh_token: str, now: datetime, current_claims=None) -> tuple[dict, dict]:
     """Spend a refresh token once and return (claims, new pair); a second use revokes the family.
 

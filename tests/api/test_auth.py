@@ -228,3 +228,43 @@ def test_refresh_refuses_a_deactivated_account_and_picks_up_new_scope(client, st
     db.session.commit()
     r = client.post("/api/v1/auth/refresh", json={"refresh_token": new["refresh_token"]})
     assert r.status_code == 401 and r.get_json()["error"]["details"]["reason"] == "account_disabled"
+
+
+def test_logout_revokes_the_refresh_family_on_the_server(client, staff):
+    """Logout used to clear only the browser: a copied refresh token stayed good for 14 days."""
+    staff("admin", username="adm-out")
+    pair = client.post("/api/v1/auth/login", json={"username": "adm-out", "password": "password-123"}).get_json()
+    rotated = client.post("/api/v1/auth/refresh", json={"refresh_token": pair["refresh_token"]}).get_json()
+    other = client.post("/api/v1/auth/login", json={"username": "adm-out", "password": "password-123"}).get_json()
+    r = client.post("/api/v1/auth/logout", json={"refresh_token": rotated["refresh_token"]})
+    assert r.status_code == 200 and r.get_json() == {"logged_out": True}
+    r = client.post("/api/v1/auth/refresh", json={"refresh_token": rotated["refresh_token"]})
+    assert r.status_code == 401
+    # Idempotent, also with the family's older (already rotated) token.
+    for token in (rotated["refresh_token"], pair["refresh_token"]):
+        assert client.post("/api/v1/auth/logout", json={"refresh_token": token}).status_code == 200
+    # Only that session ended: the same account signed in elsewhere keeps its own.
+    assert client.post("/api/v1/auth/refresh", json={"refresh_token": other["refresh_token"]}).status_code == 200
+
+
+def test_logout_of_a_trainee_and_of_an_expired_token(client, clock):
+    clock.set(datetime.now(UTC))
+    pair = client.post("/api/v1/auth/wechat", json={"code": "logout-me"}).get_json()
+    clock.advance(days=15)  # past REFRESH_TOKEN_DAYS: the token still names its session
+    assert client.post("/api/v1/auth/logout", json={"refresh_token": pair["refresh_token"]}).status_code == 200
+    from backend.extensions import db
+    from backend.models import RefreshToken
+    fam = jwt.decode(pair["refresh_token"], options={"verify_signature": False})["fam"]
+    rows = db.session.execute(db.select(RefreshToken).where(RefreshToken.family == fam)).scalars().all()
+    assert rows and all(row.revoked_at is not None for row in rows)
+
+
+@pytest.mark.parametrize("token", ["not-a-token-at-all", "access"])
+def test_logout_refuses_what_is_not_a_refresh_token_of_ours(client, staff, token):
+    _, h = staff("admin")
+    if token == "access":
+        token = h["Authorization"][7:]
+    r = client.post("/api/v1/auth/logout", json={"refresh_token": token})
+    assert r.status_code == 401 and r.get_json()["error"]["code"] == "unauthorized"
+    forged = jwt.encode(_claims(aud="peixunquan-refresh", fam="f" * 32), b"another-key-0123456789abcdef0123", "HS256")
+    assert client.post("/api/v1/auth/logout", json={"refresh_token": forged}).status_code == 401

@@ -25,6 +25,27 @@ def test_docs_page_uses_only_local_assets(client):
         r.close()
 
 
+def test_docs_page_has_a_csp_with_the_hashes_of_its_own_inline_blocks(client):
+    """The docs page used to be sent without any Content-Security-Policy."""
+    import base64
+    import hashlib
+    r = client.get("/api/v1/docs")
+    csp = r.headers.get("Content-Security-Policy", "")
+    assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
+    directives = dict(d.strip().split(" ", 1) for d in csp.split(";"))
+    html = r.get_data(as_text=True)
+    scripts = re.findall(r"<script>(.*?)</script>", html, re.S)
+    styles = re.findall(r"<style>(.*?)</style>", html, re.S)
+    assert scripts and styles
+    for block, directive in [(b, "script-src") for b in scripts] + [(b, "style-src") for b in styles]:
+        digest = base64.b64encode(hashlib.sha256(block.encode()).digest()).decode()
+        assert f"'sha256-{digest}'" in directives[directive].split()
+    assert directives["connect-src"] == "'self'" and "http" not in csp
+    assert r.headers["X-Content-Type-Options"] == "nosniff"
+    # The API's JSON answers are left alone (a CSP is about documents).
+    assert "Content-Security-Policy" not in client.get("/api/v1/openapi.json").headers
+
+
 @pytest.mark.parametrize("method, path, status, code", [
     ("get", "/api/v1/does-not-exist", 404, "not_found"),
     ("get", "/api/v1/auth/login", 405, "method_not_allowed"),

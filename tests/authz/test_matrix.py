@@ -65,6 +65,7 @@ EXPECTED = {
     "PATCH /api/v1/sites/<int:site_id>": {'institution'},
     "POST /api/v1/attendance": {'trainee'},
     "POST /api/v1/auth/login": {'public'},
+    "POST /api/v1/auth/logout": {'public'},
     "POST /api/v1/auth/refresh": {'public'},
     "POST /api/v1/auth/wechat": {'public'},
     "POST /api/v1/device/events": {'device'},

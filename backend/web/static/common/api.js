@@ -63,26 +63,55 @@ export function createApi({ prefix, base = "/api/v1", onLogout = () => {} }) {
     },
   };
 
+  /**
+   * Renew the pair through /auth/refresh (one flight at a time). Resolves to true (renewed), false
+   * (the server refused the token: signed out), or an ApiError when the server could not answer now
+   * (rate limited, unavailable, offline): the tokens are kept and the caller may try again later.
+   */
   function refresh() {
     if (!refreshing) {
       refreshing = (async () => {
         const rt = tokens.refresh;
         if (!rt) return false;
+        let r;
         try {
-          const r = await fetch(`${base}/auth/refresh`, {
+          r = await fetch(`${base}/auth/refresh`, {
             method: "POST",
             headers: { "Content-Type": "application/json" },
             body: JSON.stringify({ refresh_token: rt }),
           });
-          if (!r.ok) { tokens.clear(); return false; }
-          tokens.set(await r.json());
-          return true;
         } catch {
-          return false;
+          return new ApiError(0, "network", "网络连接失败，请检查网络后重试");
         }
+        if (r.ok) { tokens.set(await r.json()); return true; }
+        // Only a refused token ends the session; a 429 or a 5xx says nothing about the token.
+        if (r.status === 401 || r.status === 422) { tokens.clear(); return false; }
+        return errorFrom(r);
       })().finally(() => { setTimeout(() => { refreshing = null; }, 0); });
     }
     return refreshing;
+  }
+
+  /**
+   * Sign out: ask the server to revoke the refresh token's session (so a copied token is worthless),
+   * then forget the tokens whatever the answer — an offline phone still signs out locally.
+   */
+  async function logout() {
+    const rt = tokens.refresh;
+    if (rt) {
+      const controller = new AbortController();
+      const timer = setTimeout(() => controller.abort(), 5000);
+      try {
+        await fetch(`${base}/auth/logout`, {
+          method: "POST",
+          headers: { "Content-Type": "application/json" },
+          body: JSON.stringify({ refresh_token: rt }),
+          signal: controller.signal,
+        });
+      } catch { /* offline or slow: the local sign-out below still happens */ }
+      clearTimeout(timer);
+    }
+    tokens.clear();
   }
 
   async function send(method, path, opts = {}, retried = false) {
@@ -105,7 +134,9 @@ export function createApi({ prefix, base = "/api/v1", onLogout = () => {} }) {
     }
     const isAuthCall = path.startsWith("/auth/");
     if (response.status === 401 && !retried && !isAuthCall && tokens.refresh) {
-      if (await refresh()) return send(method, path, opts, true);
+      const renewed = await refresh();
+      if (renewed === true) return send(method, path, opts, true);
+      if (renewed instanceof ApiError) throw renewed; // still signed in: try again later
     }
     if (response.status === 401 && !isAuthCall) {
       tokens.clear();
@@ -219,6 +250,7 @@ export function createApi({ prefix, base = "/api/v1", onLogout = () => {} }) {
   return {
     tokens,
     refresh,
+    logout,
     list,
     download,
     imageUrl,

@@ -30,7 +30,7 @@ export function startShell({ prefix, roles, appTitle, roleHint, nav, routes, hom
     mount(navEl, loggedIn ? nav.map((n) => html`<a href="#/${n.path}" class="${active === n.path ? "active" : ""}">${n.label}</a>`) : "");
     mount(who, loggedIn ? html`<span class="who-name">${user.username || ""}</span><button type="button" class="link" id="logout">退出</button>` : "");
     const btn = $(who, "#logout");
-    if (btn) btn.onclick = () => { api.tokens.clear(); navigate("login"); };
+    if (btn) btn.onclick = async () => { btn.disabled = true; await api.logout(); navigate("login"); };
   }
 
   function loginPage(root) {
