@@ -54,7 +54,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.report import analyze, machine, reset_pg, write_section  # noqa: E402
+from bench.report import PgCpu, analyze, backend_cpu_s, machine, reset_pg, write_section  # noqa: E402
 from tests.kiosk.live_server import (  # noqa: E402
     GunicornServer,
     PersonSpec,
@@ -75,6 +75,7 @@ SCENARIOS = {
 }
 PASS_GAP_S = 10.0  # between two passes on the kiosk's timeline: more than the 2 s burst window
 LESSON_TAIL = timedelta(hours=3)
+POOL_SIZE = 4  # database connections per gunicorn worker (DB_POOL_SIZE)
 
 
 def real_face_crop() -> str:
@@ -190,8 +191,10 @@ def post_all(batches: list[tuple]) -> tuple[float, dict[str, int]]:
     return time.perf_counter() - started, counts
 
 
-def kiosk_round(server, device_id: int, secret: str, data: Path, events: list[dict]) -> tuple[float, float]:
-    """Queue `events` in a fresh kiosk outbox (not timed), then time Syncer.push_all(); (put s, sync s)."""
+def kiosk_round(server, device_id: int, secret: str, data: Path, events: list[dict],
+                meter=lambda: 0.0) -> tuple[float, float, float]:
+    """Queue `events` in a fresh kiosk outbox (not timed), then time Syncer.push_all();
+    (put s, sync s, what `meter` counted during the sync)."""
     from kiosk.http_client import DeviceClient
     from kiosk.manifest_cache import ManifestCache
     from kiosk.outbox import Outbox
@@ -207,15 +210,15 @@ def kiosk_round(server, device_id: int, secret: str, data: Path, events: list[di
         put_s = time.perf_counter() - t0
         syncer = Syncer(DeviceClient(server.url, str(device_id), secret, timeout=120), box, cache,
                         clock=lambda: datetime.now(UTC), version="bench", batch_size=BATCH)
-        t0 = time.perf_counter()
+        m0, t0 = meter(), time.perf_counter()
         counts = syncer.push_all()
-        sync_s = time.perf_counter() - t0
+        sync_s, metered = time.perf_counter() - t0, meter() - m0
         assert counts == {"accepted": len(events)}, counts
         assert box.depth() == 0
     finally:
         box.close()
         cache.close()
-    return put_s, sync_s
+    return put_s, sync_s, metered
 
 
 class Run:
@@ -247,9 +250,12 @@ class Run:
         if not self.face:
             set_pins(self.app, self.people)
         analyze(db_url)
+        # One request at a time per server, and one server per scenario alive at once: a small pool per
+        # worker (gunicorn.conf.py opens it at start) keeps PostgreSQL's 100 connections for everyone else.
         self.server = GunicornServer(db_url, workdir / f"server-{scenario}-{kind}", worker_class=worker_class,
-                                     workers=workers)
-        self.figures: dict[str, list[float]] = {"put_s": [], "sync_s": [], "raw_s": []}
+                                     workers=workers, extra_env={"DB_POOL_SIZE": str(POOL_SIZE), "DB_MAX_OVERFLOW": "2"})
+        self.figures: dict[str, list[float]] = {"put_s": [], "sync_s": [], "raw_s": [], "sync_cpu": [], "raw_cpu": []}
+        self.pg = PgCpu(db_url)
         self.raw_events: list[dict] = []
 
     def start(self) -> None:
@@ -266,28 +272,43 @@ class Run:
         # crop until the first ANALYZE (see "Kiosk sync with face crops: where the time goes").
         analyze(self.db_url)
 
+    def server_cpu(self) -> float:
+        """CPU seconds used so far by the server: both gunicorn workers and this database's PostgreSQL backends."""
+        children = Path(f"/proc/{self.server.proc.pid}/task/{self.server.proc.pid}/children")
+        pids = [int(pid) for pid in children.read_text().split()] if children.exists() else []
+        total = sum(backend_cpu_s(pid) or 0.0 for pid in pids)
+        pg = self.pg.snapshot()
+        return total + (sum(pg.values()) if pg else 0.0)
+
     def round(self, n: int) -> None:
         """Kiosk sync, then raw POST, of events_n new events each (the round's own two lessons)."""
         # Kiosk and raw back to back, so load from elsewhere on the machine falls on both alike.
         kiosk_lesson, raw_lesson = self.lessons[2 * n], self.lessons[2 * n + 1]
         print(f"[{self.scenario} / {self.kind}] round {n + 1}/{self.rounds}: {self.events_n} events by kiosk sync, "
               "then by raw POST ...", flush=True)
-        put_s, sync_s = kiosk_round(self.server, self.device_id, self.secret,
-                                    self.workdir / f"kiosk-{self.scenario}-{self.kind}-{n}",
-                                    both_kinds(self.people, kiosk_lesson, self.timeline, self.face))
+        put_s, sync_s, sync_cpu = kiosk_round(self.server, self.device_id, self.secret,
+                                              self.workdir / f"kiosk-{self.scenario}-{self.kind}-{n}",
+                                              both_kinds(self.people, kiosk_lesson, self.timeline, self.face),
+                                              self.server_cpu)
         self.raw_events = both_kinds(self.people, raw_lesson, self.timeline, self.face)
-        raw_s, raw_counts = post_all(signed_batches(self.server, self.device_id, self.secret, self.raw_events))
+        batches = signed_batches(self.server, self.device_id, self.secret, self.raw_events)
+        cpu0 = self.server_cpu()
+        raw_s, raw_counts = post_all(batches)
+        raw_cpu = self.server_cpu() - cpu0
         assert raw_counts == {"accepted": self.events_n}, raw_counts
         analyze(self.db_url)
-        self.figures["put_s"].append(put_s)
-        self.figures["sync_s"].append(sync_s)
-        self.figures["raw_s"].append(raw_s)
+        for key, value in (("put_s", put_s), ("sync_s", sync_s), ("raw_s", raw_s), ("sync_cpu", sync_cpu),
+                           ("raw_cpu", raw_cpu)):
+            self.figures[key].append(value)
 
     def finish(self) -> dict:
         """Duplicates and heartbeats, stop the server, check what was stored; returns the figures."""
         from kiosk.http_client import DeviceClient
         try:
-            dup_s, dup_counts = post_all(signed_batches(self.server, self.device_id, self.secret, self.raw_events))
+            batches = signed_batches(self.server, self.device_id, self.secret, self.raw_events)
+            cpu0 = self.server_cpu()
+            dup_s, dup_counts = post_all(batches)
+            dup_cpu = self.server_cpu() - cpu0
             assert dup_counts == {"duplicate": self.events_n}, dup_counts
             client = DeviceClient(self.server.url, str(self.device_id), self.secret)
             t0 = time.perf_counter()
@@ -298,7 +319,7 @@ class Run:
         finally:
             self.stop()
         return {"kind": self.kind, "scenario": self.scenario, "events": self.events_n, "rounds": self.rounds,
-                **self.figures, "dup_s": dup_s, "beat_ms": beat_ms,
+                **self.figures, "dup_s": dup_s, "dup_cpu": dup_cpu, "beat_ms": beat_ms,
                 "put_ms": sum(self.figures["put_s"]) / (self.rounds * self.events_n) * 1000, **self.check()}
 
     def stop(self) -> None:
@@ -346,21 +367,24 @@ def bench_backend(kind: str, urls: dict[str, str], events_n: int, rounds: int, w
 
 
 def table(results: list[dict]) -> str:
-    """The Markdown table: events/s per scenario, database and method, median and range over the rounds."""
-    lines = ["| scenario | database | method | events/s (median) | range over rounds | ms per 500-event batch (median) |",
-             "|---|---|---|---:|---:|---:|"]
+    """The Markdown table: events/s per scenario, database and method, median and range over the rounds,
+    and the server's CPU per batch (gunicorn workers + PostgreSQL backends)."""
+    lines = ["| scenario | database | method | events/s (median) | range over rounds | ms per 500-event batch "
+             "(median) | server CPU ms per batch (median) |",
+             "|---|---|---|---:|---:|---:|---:|"]
     for r in results:
         n, batches = r["events"], -(-r["events"] // BATCH)
         head = f"| {r['scenario']} | {r['kind']}"
-        for label, times in (("kiosk sync (outbox -> signed POST -> receipts marked)", r["sync_s"]),
-                             ("raw POST of pre-signed batches, new events", r["raw_s"]),
-                             ("raw POST of pre-signed batches, all duplicates", [r["dup_s"]])):
+        for label, times, cpus in (("kiosk sync (outbox -> signed POST -> receipts marked)", r["sync_s"], r["sync_cpu"]),
+                                   ("raw POST of pre-signed batches, new events", r["raw_s"], r["raw_cpu"]),
+                                   ("raw POST of pre-signed batches, all duplicates", [r["dup_s"]], [r["dup_cpu"]])):
             rates = sorted(n / t for t in times)
             spread = f"{rates[0]:,.0f}-{rates[-1]:,.0f}" if len(rates) > 1 else "one run"
             lines.append(f"{head} | {label} | {statistics.median(rates):,.0f} | {spread} | "
-                         f"{statistics.median(times) / batches * 1000:.0f} |")
+                         f"{statistics.median(times) / batches * 1000:.0f} | "
+                         f"{statistics.median(cpus) / batches * 1000:.0f} |")
         lines.append(f"{head} | signed heartbeat, 50 requests (per-request floor) | | | "
-                     f"{r['beat_ms']:.1f} ms per request |")
+                     f"{r['beat_ms']:.1f} ms per request | |")
     return "\n".join(lines)
 
 
@@ -383,7 +407,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and report."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--events", type=int, default=10_000, help="events per round and method")
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--backends", default="sqlite,postgres")
     ap.add_argument("--scenarios", default=",".join(SCENARIOS), help=f"any of {', '.join(SCENARIOS)}")
     ap.add_argument("--pg-url", default=os.environ.get("KIOSK_BENCH_DATABASE_URL", DEFAULT_PG))
@@ -426,6 +450,7 @@ def main(argv: list[str] | None = None) -> int:
               "(Outbox.put, fsync each; not in the figures)")
     if not args.no_readme:
         stamp = datetime.now(UTC).strftime("%Y-%m-%d")
+        load_after = " ".join(Path("/proc/loadavg").read_text().split()[:3]) if Path("/proc/loadavg").exists() else "?"
         puts = ", ".join(f"{r['put_ms']:.1f} ms ({r['scenario']} / {r['kind']})" for r in results)
         write_section(SECTION, f"""{SECTION}
 
@@ -440,8 +465,10 @@ rounds times the kiosk sync (`Syncer.push_all()`: take a batch from the outbox, 
 /device/events, mark every receipt) and, right after it against the same server with the same urllib
 stack, a raw POST of the same number of new events as batches serialised and signed beforehand (no
 outbox). Then the last raw batches again (all duplicates) and 50 small signed heartbeats (the
-per-request floor: signature, nonce, commit). On PostgreSQL the bench runs `ANALYZE` after seeding
-and after each round, as autovacuum would (it is off on this machine's test server).
+per-request floor: signature, nonce, commit). On PostgreSQL the bench runs `ANALYZE` after seeding, after the warm-up
+and after each round, as autovacuum would (it is off on this machine's test server). Each worker
+keeps {POOL_SIZE} database connections (`DB_POOL_SIZE`; one server per scenario runs at once and the
+bench sends one request at a time).
 
 Scenarios, each on a fresh database and server, their rounds interleaved:
 - **typical**: one face every {SCENARIOS['typical'][0]:g} s on the kiosk and every trainee with a bound phone,
@@ -456,8 +483,10 @@ The events of a run have their own instants on the kiosk's timeline (passes {PAS
 last a minute before the run); the seeded lessons are stretched to cover it and end in 3 hours, so no
 event is outside its window or a late upload.
 
-Machine: {machine(with_postgres=True)}; load average before the run: {load_before}
-(other sessions' test suites share the machine).
+Machine: {machine(with_postgres=True)}; load average before the run: {load_before}, after: {load_after}
+(other sessions' test suites share the machine). The last column is the server's CPU time during the
+method (both gunicorn workers and the database's PostgreSQL backends, from /proc), per batch: it moves
+much less with the machine's other load than the wall-clock columns do.
 
 {text}
 

@@ -216,8 +216,14 @@ def run_baseline(face_recognition, items: list[tuple[bytes, list[float]]], thres
             "counts": {k: v for k, v in counts.items() if v}}
 
 
-def run_split(app, limit: int) -> dict[str, float]:
-    """recheck's own calls one by one, each step timed; seconds per step over all due rows, and the count."""
+def _now_both() -> tuple[float, float]:
+    """(wall seconds, this process's CPU seconds) right now."""
+    return time.perf_counter(), time.process_time()
+
+
+def run_split(app, db_url: str, limit: int) -> dict:
+    """recheck's own calls one by one, each step timed (wall and this process's CPU); seconds per step over
+    all due rows, the crop count, and the PostgreSQL server's CPU over the pass."""
     from sqlalchemy import update
 
     from backend import faces
@@ -229,49 +235,58 @@ def run_split(app, limit: int) -> dict[str, float]:
     from backend.services import evidence
     from backend.services.persons import FACE_CONTEXT
 
-    steps = dict.fromkeys(STEPS, 0.0)
+    wall = dict.fromkeys(STEPS, 0.0)
+    cpu = dict.fromkeys(STEPS, 0.0)
+
+    def add(step: str, start: tuple[float, float], end: tuple[float, float]) -> None:
+        wall[step] += end[0] - start[0]
+        cpu[step] += end[1] - start[1]
+
     crops = 0
+    server = PgCpu(db_url)
     with app.app_context():
         lease_s = float(app.config["JOB_LEASE_S"])
         threshold = float(app.config["FACE_MATCH_THRESHOLD"])
         v = vault()
+        server.start()
         while True:
             now = datetime.now(UTC)
-            t = time.perf_counter()
+            t = _now_both()
             ids = evidence.claim_due(now, limit, lease_s)
             db.session.commit()
-            steps["db"] += time.perf_counter() - t
+            add("db", t, _now_both())
             if not ids:
                 break
             for evidence_id in ids:
-                t0 = time.perf_counter()
+                t0 = _now_both()
                 ev = db.session.get(FaceEvidence, evidence_id, populate_existing=True)
                 person = db.session.get(Person, ev.person_id)
-                t1 = time.perf_counter()
+                t1 = _now_both()
                 template = v.decrypt_json(person.face_template_enc, FACE_CONTEXT)
                 crop = v.decrypt(ev.crop_enc, evidence.CROP_CONTEXT)
-                t2 = time.perf_counter()
+                t2 = _now_both()
                 rgb = faces.decode_image(crop, max_bytes=trust.MAX_CROP_BYTES, field="face_jpeg")
-                t3 = time.perf_counter()
+                t3 = _now_both()
                 found = faces.detect_faces(rgb, faces.VERIFY_DETECT_SIDE)
-                t4 = time.perf_counter()
+                t4 = _now_both()
                 largest = max(found, key=lambda f: (f.area, f.score))
                 distance = faces.face_distance(faces.encode_face(rgb, largest), template)
-                t5 = time.perf_counter()
+                t5 = _now_both()
                 db.session.execute(update(FaceEvidence).where(FaceEvidence.id == ev.id, FaceEvidence.state == "due")
                                    .values(state="passed" if distance <= threshold else "failed",
                                            server_distance=distance, checked_at=now, lease_until=None)
                                    .execution_options(synchronize_session=False))
                 db.session.commit()
-                t6 = time.perf_counter()
-                steps["db"] += (t1 - t0) + (t6 - t5)
-                steps["decrypt"] += t2 - t1
-                steps["decode"] += t3 - t2
-                steps["detect"] += t4 - t3
-                steps["encode"] += t5 - t4
+                t6 = _now_both()
+                add("db", t0, t1)
+                add("db", t5, t6)
+                add("decrypt", t1, t2)
+                add("decode", t2, t3)
+                add("detect", t3, t4)
+                add("encode", t4, t5)
                 crops += 1
         db.session.remove()
-    return {**steps, "crops": crops}
+    return {"wall": wall, "cpu": cpu, "crops": crops, "server_cpu": server.stop()}
 
 
 def bench_backend(kind: str, db_url: str, args, crops: list[bytes], template: list[float], face_recognition,
@@ -304,7 +319,7 @@ def bench_backend(kind: str, db_url: str, args, crops: list[bytes], template: li
                                                is not None else "") + ")", flush=True)
     reset(app, db_url)
     print(f"[{kind}] instrumented pass over {args.n} crops ...", flush=True)
-    split = run_split(app, args.limit)
+    split = run_split(app, db_url, args.limit)
     assert split["crops"] == args.n, split
     from backend.extensions import db
     with app.app_context():
@@ -313,26 +328,27 @@ def bench_backend(kind: str, db_url: str, args, crops: list[bytes], template: li
 
 
 def rate(res: dict, n: int) -> float:
-    """Crops per second of wall time (the process is pinned to one core)."""
+    """Crops per second of wall time on the pinned core (other load on that core slows it down)."""
     return n / res["wall"]
 
 
 def cpu_rate(res: dict, n: int) -> float:
-    """Crops per CPU-second: this process plus, on PostgreSQL, the server backend's CPU."""
+    """Crops per CPU-second: this process plus, on PostgreSQL, the server backend's CPU (a core's capacity)."""
     return n / (res["cpu"] + (res["server_cpu"] or 0.0))
 
 
 def summary(results: list[dict]) -> dict:
-    """Median figures per database and method, for the tables and the conclusions."""
+    """Median figures per database and method (with the range over rounds), for the tables and the conclusions."""
     out = {}
     for r in results:
         for method in ("ours", "baseline"):
             runs = r[method]
             rates = sorted(rate(x, r["n"]) for x in runs)
+            cpu_rates = sorted(cpu_rate(x, r["n"]) for x in runs)
             out[(r["kind"], method)] = {
                 "rate": statistics.median(rates), "lo": rates[0], "hi": rates[-1],
-                "ms": statistics.median(x["wall"] for x in runs) / r["n"] * 1000,
-                "cpu_rate": statistics.median(cpu_rate(x, r["n"]) for x in runs),
+                "cpu_rate": statistics.median(cpu_rates), "cpu_lo": cpu_rates[0], "cpu_hi": cpu_rates[-1],
+                "cpu_ms": 1000 / statistics.median(cpu_rates),
                 "server_ms": (statistics.median(x["server_cpu"] for x in runs) / r["n"] * 1000
                               if all(x["server_cpu"] is not None for x in runs) else None)}
     return out
@@ -341,27 +357,34 @@ def summary(results: list[dict]) -> dict:
 def tables(results: list[dict]) -> tuple[str, str]:
     """(throughput table, per-step table) in Markdown."""
     s = summary(results)
-    lines = ["| database | method | crops/s, one core (median) | range over rounds | ms per crop | "
-             "crops per CPU-second (incl. server) | server CPU ms per crop |",
+    lines = ["| database | method | crops per CPU-second, one core (median) | range over rounds | CPU ms per crop "
+             "| of which PostgreSQL server | crops/s wall on the pinned core (median, range) |",
              "|---|---|---:|---:|---:|---:|---:|"]
     for r in results:
         for method, label in (("ours", "`evidence.recheck_due` (decrypt, decode, verify, DB)"),
                               ("baseline", "plain face_recognition (crop in memory, no DB, no crypto)")):
             f = s[(r["kind"], method)]
             server = f"{f['server_ms']:.2f}" if f["server_ms"] is not None else "—"
-            lines.append(f"| {r['kind']} | {label} | {f['rate']:.2f} | {f['lo']:.2f}-{f['hi']:.2f} | {f['ms']:.0f} | "
-                         f"{f['cpu_rate']:.2f} | {server} |")
-    split_lines = ["| step | " + " | ".join(f"{r['kind']} ms per crop | share" for r in results) + " |",
-                   "|---|" + "---:|---:|" * len(results)]
+            lines.append(f"| {r['kind']} | {label} | {f['cpu_rate']:.2f} | {f['cpu_lo']:.2f}-{f['cpu_hi']:.2f} | "
+                         f"{f['cpu_ms']:.0f} | {server} | {f['rate']:.2f} ({f['lo']:.2f}-{f['hi']:.2f}) |")
+    split_lines = ["| step | " + " | ".join(f"{r['kind']} CPU ms per crop | share | wall ms" for r in results) + " |",
+                   "|---|" + "---:|---:|---:|" * len(results)]
     for step in STEPS + ("total",):
         cells = []
         for r in results:
-            sp = r["split"]
-            total = sum(sp[k] for k in STEPS)
-            value = total if step == "total" else sp[step]
-            cells.append(f"{value / sp['crops'] * 1000:.1f} | {value / total * 100:.0f} %")
+            sp, n = r["split"], r["split"]["crops"]
+            cpu_total, wall_total = sum(sp["cpu"].values()), sum(sp["wall"].values())
+            c = cpu_total if step == "total" else sp["cpu"][step]
+            w = wall_total if step == "total" else sp["wall"][step]
+            cells.append(f"{c / n * 1000:.1f} | {c / cpu_total * 100:.0f} % | {w / n * 1000:.1f}")
         label = "total (instrumented loop)" if step == "total" else STEP_LABELS[step]
         split_lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    server = [f"{r['split']['server_cpu'] / r['split']['crops'] * 1000:.2f} ms"
+              for r in results if r["split"]["server_cpu"] is not None]
+    if server:
+        split_lines.append("")
+        split_lines.append("PostgreSQL's own CPU per crop in the same pass (its backend process, not in the shares "
+                           "above): " + ", ".join(server) + ".")
     return "\n".join(lines), "\n".join(split_lines)
 
 
@@ -372,29 +395,30 @@ def conclusions(results: list[dict], sample_percent: float, trainees: int, event
     out = []
     for r in results:
         ours, base = s[(r["kind"], "ours")], s[(r["kind"], "baseline")]
-        sp = r["split"]
-        total = sum(sp[k] for k in STEPS)
-        model = (sp["detect"] + sp["encode"]) / total * 100
-        out.append(f"- {r['kind']}: {ours['rate']:.1f} crops/s on one core for the whole pipeline, "
-                   f"{base['rate']:.1f} for plain face_recognition in the same rounds "
-                   f"({ours['rate'] / base['rate']:.2f}x); the face model (detection + encoding) is "
-                   f"{model:.0f} % of a recheck, the database {sp['db'] / total * 100:.0f} %, decryption "
-                   f"{sp['decrypt'] / total * 100:.1f} %, JPEG decoding {sp['decode'] / total * 100:.1f} %.")
+        cpu = r["split"]["cpu"]
+        total = sum(cpu.values())
+        model = (cpu["detect"] + cpu["encode"]) / total * 100
+        out.append(f"- {r['kind']}: {ours['cpu_rate']:.1f} crops per CPU-second for the whole pipeline (server "
+                   f"included), {base['cpu_rate']:.1f} for plain face_recognition in the same rounds "
+                   f"({ours['cpu_rate'] / base['cpu_rate']:.2f}x); of a recheck's CPU the face model (detection + "
+                   f"encoding) is {model:.0f} %, the database calls {cpu['db'] / total * 100:.1f} %, decryption "
+                   f"{cpu['decrypt'] / total * 100:.1f} %, JPEG decoding {cpu['decode'] / total * 100:.1f} %.")
     slowest = min(s[(r["kind"], "ours")]["rate"] for r in results)
     per_cpu = min(s[(r["kind"], "ours")]["cpu_rate"] for r in results)
     crops_day = trainees * events_per_trainee
     sampled = crops_day * sample_percent / 100
     out.append(f"- A region with {trainees:,} trainees a day at the kiosks, {events_per_trainee} face events each "
                f"(check-in and check-out), sends {crops_day:,} crops a day. At a {sample_percent:g} % sample that "
-               f"is {sampled:,.0f} rechecks: {sampled / per_cpu:,.0f} CPU-seconds a day at the lower crops per "
-               f"CPU-second above ({per_cpu:.1f}, server included), {sampled / per_cpu / 60:.1f} core-minutes. If every "
-               f"crop were due (every trainee flagged), {crops_day / per_cpu:,.0f} CPU-seconds "
-               f"({crops_day / per_cpu / 3600:.2f} core-hours): one worker process on one core keeps up with "
-               f"{86400 * per_cpu / crops_day:.0f} such regions' full load.")
+               f"is {sampled:,.0f} rechecks: {sampled / per_cpu:,.0f} CPU-seconds a day at the lower rate above "
+               f"({per_cpu:.1f} crops per CPU-second), {sampled / per_cpu / 60:.1f} core-minutes. If every crop "
+               f"were due (every trainee flagged), {crops_day / per_cpu:,.0f} CPU-seconds "
+               f"({crops_day / per_cpu / 3600:.2f} core-hours): one worker process on one core could keep up with "
+               f"{86400 * per_cpu / crops_day:.0f} such regions even then.")
     sweep_s = limit / slowest
-    out.append(f"- One sweep leases {limit} crops and takes about {sweep_s:.0f} s at the slowest rate above, inside the "
-               f"{lease_s:g} s lease (JOB_LEASE_S): a crop is taken over by another worker only if its sweep runs "
-               f"{lease_s / sweep_s:.0f}x slower than here (the outcome is still recorded once: the update is conditional).")
+    out.append(f"- One sweep leases {limit} crops and took about {sweep_s:.0f} s at the slowest wall rate above, inside "
+               f"the {lease_s:g} s lease (JOB_LEASE_S): a crop is taken over by another worker only if its sweep runs "
+               f"{lease_s / sweep_s:.0f}x slower than here (the outcome is still recorded once: the update is "
+               f"conditional).")
     return "\n".join(out)
 
 
@@ -455,6 +479,13 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_readme:
         stamp = datetime.now(UTC).strftime("%Y-%m-%d")
         variants = ", ".join(label for label, _ in labelled)
+        load_after = " ".join(Path("/proc/loadavg").read_text().split()[:3]) if Path("/proc/loadavg").exists() else "?"
+        from PIL import Image
+        edges = sorted(max(Image.open(io.BytesIO(c)).size) for c in crops)
+        sides = f"longest side {edges[0]}-{edges[-1]} px"
+        outcome = ("Every crop must come out `passed` in both methods." if not args.mismatch_percent else
+                   f"{args.mismatch_percent:g} % of the persons have someone else's template: their crops must come "
+                   "out `failed` (ours raises the flag) and all others `passed`, in both methods.")
         write_section(SECTION, f"""{SECTION}
 
 `bench/recheck_bench.py` ({stamp}) measures the background re-verification of kiosk face crops
@@ -463,7 +494,7 @@ checkout: `scripts/bootstrap && .venv/bin/python bench/recheck_bench.py` (Postgr
 script may empty, `--database-url`, default `{DEFAULT_PG}`; skipped when not reachable).
 
 - **Crops**: {len(crops)} shots of scikit-image's astronaut ({variants}), each cropped as the kiosk
-  does (`faces.crop_jpeg` around the detected face: {sizes[0]:,}-{sizes[-1]:,} bytes, 131-200 px), used in
+  does (`faces.crop_jpeg` around the detected face: {sizes[0]:,}-{sizes[-1]:,} bytes, {sides}), used in
   turn for {args.n} FaceEvidence rows in state `due`, stored encrypted (AES-GCM) as `evidence.store` does, for
   {(args.n + 1) // 2} persons with encrypted templates (a check-in and a check-out each), seeded through the
   models in a throwaway app (own instance folder and keys).
@@ -475,12 +506,14 @@ script may empty, `--database-url`, default `{DEFAULT_PG}`; skipped when not rea
   write: `load_image_file(BytesIO(jpeg))`, `face_encodings(image)` (HOG upsampled once, every face
   encoded), `face_distance([template], encodings[0])`. No database, no encryption, no lease.
 - Both in every round on the same core (order swapped each round), {args.rounds} rounds after a warm-up;
-  OMP/OpenBLAS/MKL threads = 1 and the process pinned to one CPU ({cpus}). On PostgreSQL the server
-  backend is another process (it may run on the other core): its CPU time is read from /proc and
-  counted in "crops per CPU-second". Every crop must come out `passed` in both methods.
-- **Split**: a last pass repeats `recheck`'s calls one by one with a timer around each step.
+  OMP/OpenBLAS/MKL threads = 1 and the process pinned to one CPU ({cpus}). {outcome}
+- **Per core**: crops per CPU-second, this process's CPU plus, on PostgreSQL, the server backend's
+  (another process, read from /proc). It is the capacity of one core and is little affected by the
+  other programs on this machine; the wall rate on the pinned core is shown too, and drops whenever
+  another program gets that core.
+- **Split**: a last pass repeats `recheck`'s calls one by one with a timer (CPU and wall) around each step.
 
-Machine: {machine(with_postgres=True)}; load average before the run: {load_before}
+Machine: {machine(with_postgres=True)}; load average before the run: {load_before}, after: {load_after}
 (other sessions' test suites share the machine, so read ranges, not the last digit).
 
 {throughput}
