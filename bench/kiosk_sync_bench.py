@@ -1,24 +1,41 @@
 """Kiosk sync throughput: events/s from a kiosk outbox to a local server, next to raw baselines.
 
 Run: .venv/bin/python bench/kiosk_sync_bench.py [--events 10000] [--backends sqlite,postgres]
+         [--scenarios typical,all-flagged,no-crop]
 
-For each database (SQLite file; PostgreSQL when reachable, in a dedicated `kiosk_bench` database
-that is reset, never the test database):
-1. Builds the schema and seeds one site, one plan with three offline lessons in session now and
-   events/2 enrolled people; starts gunicorn as the Procfile does (gevent, 2 workers), registers a
-   kiosk through the API and warms both workers up with a few small uploads (third lesson).
-2. Two rounds (everyone's check-in, then everyone's check-out), each timing, one after the other:
-   - `kiosk sync`: events/2 events queued in a fresh kiosk outbox (Outbox.put, one fsynced commit
-     each, not timed), then `Syncer.push_all()`: take a batch of 500, sign, POST /device/events,
-     mark every receipt, repeat (first lesson);
-   - `raw POST, new events`: the same number of events for the second lesson, serialised and
-     signed in batches of 500 before the clock starts, POSTed with urllib (no outbox).
-   Every event passes all rules and is stored with its live-stream row.
-3. `raw POST, all duplicates`: the raw batches again with fresh signatures (the server's duplicate
-   path: parse, one lookup, no inserts); `signed heartbeat`: 50 small signed requests, the
+Every face event carries the crop the kiosk matched (`face_jpeg_base64`, a real 7 KB JPEG of the
+astronaut made by `backend.faces.crop_jpeg`), which the server keeps encrypted in `face_evidence`.
+Scenarios, each on a fresh database and server:
+- `typical`: one face every 3 s on the kiosk (no `kiosk_burst`), every trainee with a bound phone
+  (no `never_bound`): only the configured sample (RECHECK_SAMPLE_PERCENT, 10 %) of crops is due;
+- `all-flagged`: faces 1 ms apart (this bench's timing before crops) and trainees who never bound a
+  phone: every event carries `never_bound` and `kiosk_burst`, every crop is due, and each batch flags
+  the stored event of the previous batch it forms a burst with;
+- `no-crop`: as `typical`, but every event proven by card + PIN: no face, no crop, nothing stored
+  but the events (the same-run reference for what the crops cost).
+All events of the run get their own instants on the kiosk's timeline (passes 10 s apart), ending a
+minute before the run starts; the lessons are stretched to cover that timeline and end in 3 hours,
+so every event is inside its window and none is a late upload.
+
+For each database (SQLite files; PostgreSQL when reachable, in dedicated databases that are reset:
+`kiosk_bench` for the first scenario and `kiosk_bench_<scenario>` for the others, never the test
+database), one server per scenario, the scenarios' rounds interleaved (order reversed every other round):
+1. Builds the schema and seeds one site, one plan with 2 x rounds + 1 offline lessons and events/2
+   enrolled people; starts gunicorn as the Procfile does (gevent, 2 workers), registers a kiosk
+   through the API and warms both workers up with a few small uploads (the first lesson); ANALYZE.
+2. Each round times, one after the other:
+   - `kiosk sync`: events/2 check-ins and events/2 check-outs queued in a fresh kiosk outbox
+     (Outbox.put, one fsynced commit each, not timed), then `Syncer.push_all()`: take a batch of 500,
+     sign, POST /device/events, mark every receipt, repeat (the round's first lesson);
+   - `raw POST, new events`: the same number of events for the round's second lesson, serialised
+     and signed in batches of 500 before the clock starts, POSTed with urllib (no outbox).
+   Every event passes all rules and is stored with its live-stream row and its crop.
+3. `raw POST, all duplicates`: the last raw batches again with fresh signatures (the server's
+   duplicate path: parse, one lookup, no inserts); `signed heartbeat`: 50 small signed requests, the
    per-request floor (signature, nonce, commit).
-4. Checks the database holds exactly the expected accepted events and LiveEvent rows, prints the
-   table and writes it to the "## Kiosk sync" section of bench/README.md (--no-readme to skip).
+4. Checks the database holds exactly the expected accepted events, LiveEvent rows and crops, counts
+   the crops due, prints the table and writes it to the "## Kiosk sync" section of bench/README.md
+   (--no-readme to skip).
 """
 from __future__ import annotations
 
@@ -37,7 +54,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.report import machine, write_section  # noqa: E402
+from bench.report import PgCpu, analyze, backend_cpu_s, machine, reset_pg, write_section  # noqa: E402
 from tests.kiosk.live_server import (  # noqa: E402
     GunicornServer,
     PersonSpec,
@@ -50,37 +67,15 @@ from tests.kiosk.live_server import (  # noqa: E402
 SECTION = "## Kiosk sync"
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/kiosk_bench"
 BATCH = 500
-
-
-def reset_pg(url: str) -> bool:
-    """Create (if needed) and empty the bench database; False when PostgreSQL is not reachable."""
-    try:
-        import psycopg
-    except ImportError:
-        return False
-    base, _, name = url.rpartition("/")
-    if name in ("test", "postgres", "bench", ""):
-        raise SystemExit(f"refusing to reset database {name!r}: use a dedicated one")
-    try:
-        with psycopg.connect(f"{base}/postgres", autocommit=True, connect_timeout=3) as conn:
-            if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
-                conn.execute(f'CREATE DATABASE "{name}"')
-    except psycopg.OperationalError as exc:
-        print(f"PostgreSQL not available ({exc}); skipping it")
-        return False
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("DROP SCHEMA IF EXISTS public CASCADE")
-        conn.execute("CREATE SCHEMA public")
-    return True
-
-
-def analyze(db_url: str) -> None:
-    """Refresh PostgreSQL's planner statistics, as autovacuum would (it may be off on a test server)."""
-    if not db_url.startswith("postgresql"):
-        return
-    import psycopg
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        conn.execute("ANALYZE")
+SCENARIOS = {
+    # name: (seconds between two events on the kiosk, trainees have a bound phone, face events with crops)
+    "typical": (3.0, True, True),
+    "all-flagged": (0.001, False, True),
+    "no-crop": (3.0, True, False),
+}
+PASS_GAP_S = 10.0  # between two passes on the kiosk's timeline: more than the 2 s burst window
+LESSON_TAIL = timedelta(hours=3)
+POOL_SIZE = 4  # database connections per gunicorn worker (DB_POOL_SIZE)
 
 
 def real_face_crop() -> str:
@@ -97,13 +92,76 @@ def real_face_crop() -> str:
 FACE_CROP = real_face_crop()
 
 
-def make_events(people: list[int], lesson_id: int, kind: str, start: datetime) -> list[dict]:
-    """One acceptable `kind` event per person for the lesson (check-outs 60 s after the check-ins)."""
-    offset = 60 if kind == "check_out" else 0
-    return [{"event_id": str(uuid.uuid4()), "person_id": person_id, "lesson_id": lesson_id, "kind": kind,
-             "method": "card+face", "face_distance": 0.31, "face_jpeg_base64": FACE_CROP,
-             "captured_at": (start + timedelta(seconds=offset, milliseconds=i)).isoformat(timespec="milliseconds")}
-            for i, person_id in enumerate(people)]
+class Timeline:
+    """Capture instants on the kiosk for every pass of the run, `spacing_s` apart within a pass and
+    PASS_GAP_S between passes, the last one a minute before `now`."""
+
+    def __init__(self, now: datetime, spacing_s: float, pass_sizes: list[int]):
+        span = sum(pass_sizes) * spacing_s + len(pass_sizes) * PASS_GAP_S
+        self.start = now - timedelta(seconds=60 + span)
+        self.spacing = timedelta(seconds=spacing_s)
+        self.next = self.start
+
+    def take(self, n: int) -> list[datetime]:
+        """The next `n` instants."""
+        out = [self.next + i * self.spacing for i in range(n)]
+        self.next = out[-1] + timedelta(seconds=PASS_GAP_S)
+        return out
+
+
+def make_events(people: list[int], lesson_id: int, kind: str, times: list[datetime], face: bool = True) -> list[dict]:
+    """One acceptable `kind` event per person for the lesson, captured at `times`: a face match with its crop,
+    or (face=False) a card + PIN check with no face and no crop."""
+    proof = {"method": "card+face", "face_distance": 0.31, "face_jpeg_base64": FACE_CROP} if face else \
+        {"method": "card+pin", "face_distance": None}
+    return [{"event_id": str(uuid.uuid4()), "person_id": person_id, "lesson_id": lesson_id, "kind": kind, **proof,
+             "captured_at": at.isoformat(timespec="milliseconds")}
+            for person_id, at in zip(people, times, strict=True)]
+
+
+def both_kinds(people: list[int], lesson_id: int, timeline: Timeline, face: bool = True) -> list[dict]:
+    """Everyone's check-in, then everyone's check-out, for one lesson (two passes on the timeline)."""
+    return (make_events(people, lesson_id, "check_in", timeline.take(len(people)), face)
+            + make_events(people, lesson_id, "check_out", timeline.take(len(people)), face))
+
+
+def set_pins(app, person_ids: list[int]) -> None:
+    """Mark every trainee as having a PIN (the server only checks that one is set; the kiosk checks the PIN)."""
+    from sqlalchemy import update
+
+    from backend.extensions import db
+    from backend.models import Person
+    with app.app_context():
+        db.session.execute(update(Person).where(Person.id.in_(person_ids)).values(pin_hash="bench-pin-not-checked-here"))
+        db.session.commit()
+        db.session.remove()
+
+
+def stretch_lessons(app, lesson_ids: list[int], starts_at: datetime, ends_at: datetime) -> None:
+    """Make the seeded lessons cover the whole timeline (and end in the future: no late uploads)."""
+    from sqlalchemy import update
+
+    from backend.extensions import db
+    from backend.models import Lesson
+    with app.app_context():
+        db.session.execute(update(Lesson).where(Lesson.id.in_(lesson_ids)).values(starts_at=starts_at,
+                                                                                 ends_at=ends_at))
+        db.session.commit()
+        db.session.remove()
+
+
+def bind_phones(app, person_ids: list[int]) -> None:
+    """Give every trainee a bound mini-program account, as most trainees have (no `never_bound` flag)."""
+    from sqlalchemy import insert
+
+    from backend.extensions import db
+    from backend.models import WechatAccount
+    now = datetime.now(UTC)
+    with app.app_context():
+        db.session.execute(insert(WechatAccount), [{"openid": f"bench-openid-{pid}", "person_id": pid,
+                                                    "created_at": now, "bound_at": now} for pid in person_ids])
+        db.session.commit()
+        db.session.remove()
 
 
 def signed_batches(server: GunicornServer, device_id: int, secret: str, events: list[dict],
@@ -133,8 +191,10 @@ def post_all(batches: list[tuple]) -> tuple[float, dict[str, int]]:
     return time.perf_counter() - started, counts
 
 
-def kiosk_round(server, device_id: int, secret: str, data: Path, events: list[dict]) -> tuple[float, float]:
-    """Queue `events` in a fresh kiosk outbox (not timed), then time Syncer.push_all(); (put s, sync s)."""
+def kiosk_round(server, device_id: int, secret: str, data: Path, events: list[dict],
+                meter=lambda: 0.0) -> tuple[float, float, float]:
+    """Queue `events` in a fresh kiosk outbox (not timed), then time Syncer.push_all();
+    (put s, sync s, what `meter` counted during the sync)."""
     from kiosk.http_client import DeviceClient
     from kiosk.manifest_cache import ManifestCache
     from kiosk.outbox import Outbox
@@ -150,100 +210,181 @@ def kiosk_round(server, device_id: int, secret: str, data: Path, events: list[di
         put_s = time.perf_counter() - t0
         syncer = Syncer(DeviceClient(server.url, str(device_id), secret, timeout=120), box, cache,
                         clock=lambda: datetime.now(UTC), version="bench", batch_size=BATCH)
-        t0 = time.perf_counter()
+        m0, t0 = meter(), time.perf_counter()
         counts = syncer.push_all()
-        sync_s = time.perf_counter() - t0
+        sync_s, metered = time.perf_counter() - t0, meter() - m0
         assert counts == {"accepted": len(events)}, counts
         assert box.depth() == 0
     finally:
         box.close()
         cache.close()
-    return put_s, sync_s
+    return put_s, sync_s, metered
 
 
-def bench_backend(kind: str, db_url: str, events_n: int, rounds: int, workdir: Path, worker_class: str,
-                  workers: int) -> dict:
-    """Seed, serve, warm up, then `rounds` x (kiosk sync, raw POST); returns the per-round figures."""
-    from backend.extensions import db
+class Run:
+    """One scenario on one database: its seeded data, its server, its kiosk and its figures."""
 
-    app = make_app(db_url)
-    with app.app_context():
-        db.create_all()
-        db.session.remove()
-    n_people = events_n // 2
-    print(f"[{kind}] seeding {n_people} people ...", flush=True)
-    seeded = seed_site(app, [PersonSpec(f"学员{i}", id_number_for(i), face=[0.01] * 128) for i in range(n_people)],
-                       lessons=2 * rounds + 1)
-    people = sorted(seeded.person_ids.values())
-    warm_lesson, lessons = seeded.lesson_ids[0], seeded.lesson_ids[1:]
-    analyze(db_url)
-    server = GunicornServer(db_url, workdir / f"server-{kind}", worker_class=worker_class, workers=workers).start()
-    start = datetime.now(UTC) - timedelta(seconds=120)
-    figures = {"put_s": [], "sync_s": [], "raw_s": []}
-    try:
-        device_id, secret = register_device(server, seeded)
+    def __init__(self, kind: str, db_url: str, scenario: str, events_n: int, rounds: int, workdir: Path,
+                 worker_class: str, workers: int):
+        from backend.extensions import db
+
+        self.kind, self.db_url, self.scenario, self.events_n, self.rounds = kind, db_url, scenario, events_n, rounds
+        self.workdir = workdir
+        spacing_s, bound, self.face = SCENARIOS[scenario]
+        self.app = make_app(db_url)
+        with self.app.app_context():
+            db.create_all()
+            db.session.remove()
+        n_people = events_n // 2
+        print(f"[{scenario} / {kind}] seeding {n_people} people ...", flush=True)
+        self.seeded = seed_site(self.app, [PersonSpec(f"学员{i}", id_number_for(i), face=[0.01] * 128)
+                                           for i in range(n_people)], lessons=2 * rounds + 1)
+        self.people = sorted(self.seeded.person_ids.values())
+        self.warm_lesson, self.lessons = self.seeded.lesson_ids[0], self.seeded.lesson_ids[1:]
+        self.warm_n = min(400, n_people)
+        now = datetime.now(UTC)
+        self.timeline = Timeline(now, spacing_s, [self.warm_n] + [n_people] * (4 * rounds))
+        stretch_lessons(self.app, self.seeded.lesson_ids, self.timeline.start - timedelta(minutes=1), now + LESSON_TAIL)
+        if bound:
+            bind_phones(self.app, self.people)
+        if not self.face:
+            set_pins(self.app, self.people)
+        analyze(db_url)
+        # One request at a time per server, and one server per scenario alive at once: a small pool per
+        # worker (gunicorn.conf.py opens it at start) keeps PostgreSQL's 100 connections for everyone else.
+        self.server = GunicornServer(db_url, workdir / f"server-{scenario}-{kind}", worker_class=worker_class,
+                                     workers=workers, extra_env={"DB_POOL_SIZE": str(POOL_SIZE), "DB_MAX_OVERFLOW": "2"})
+        self.figures: dict[str, list[float]] = {"put_s": [], "sync_s": [], "raw_s": [], "sync_cpu": [], "raw_cpu": []}
+        self.pg = PgCpu(db_url)
+        self.raw_events: list[dict] = []
+
+    def start(self) -> None:
+        """Start the server, register the kiosk and warm both workers up."""
+        self.server.start()
+        self.device_id, self.secret = register_device(self.server, self.seeded)
         # Warm-up: both workers load their lazy imports and SQL caches before anything is timed.
-        post_all(signed_batches(server, device_id, secret, make_events(people[:400], warm_lesson, "check_in", start),
-                                size=50))
-        for n in range(rounds):
-            # Kiosk and raw back to back in every round, so load from elsewhere on the machine
-            # falls on both alike; each round has its own two lessons, so every event is accepted.
-            kiosk_lesson, raw_lesson = lessons[2 * n], lessons[2 * n + 1]
-            print(f"[{kind}] round {n + 1}/{rounds}: {events_n} events by kiosk sync, then by raw POST ...",
-                  flush=True)
-            put_s, sync_s = kiosk_round(server, device_id, secret, workdir / f"kiosk-{kind}-{n}",
-                                        make_events(people, kiosk_lesson, "check_in", start)
-                                        + make_events(people, kiosk_lesson, "check_out", start))
-            raw_events = (make_events(people, raw_lesson, "check_in", start)
-                          + make_events(people, raw_lesson, "check_out", start))
-            raw_s, raw_counts = post_all(signed_batches(server, device_id, secret, raw_events))
-            assert raw_counts == {"accepted": events_n}, raw_counts
-            analyze(db_url)
-            figures["put_s"].append(put_s)
-            figures["sync_s"].append(sync_s)
-            figures["raw_s"].append(raw_s)
-        dup_s, dup_counts = post_all(signed_batches(server, device_id, secret, raw_events))
-        assert dup_counts == {"duplicate": events_n}, dup_counts
+        post_all(signed_batches(self.server, self.device_id, self.secret,
+                                make_events(self.people[:self.warm_n], self.warm_lesson, "check_in",
+                                            self.timeline.take(self.warm_n), self.face), size=50))
+        # Statistics with the warm-up's rows, as autovacuum would have them: the foreign-key checks of the
+        # first face_evidence inserts are planned (and cached per connection) while attendance_events is
+        # nearly empty, as a sequential scan; without this the cached plan scans the whole table for every
+        # crop until the first ANALYZE (see "Kiosk sync with face crops: where the time goes").
+        analyze(self.db_url)
+
+    def server_cpu(self) -> float:
+        """CPU seconds used so far by the server: both gunicorn workers and this database's PostgreSQL backends."""
+        children = Path(f"/proc/{self.server.proc.pid}/task/{self.server.proc.pid}/children")
+        pids = [int(pid) for pid in children.read_text().split()] if children.exists() else []
+        total = sum(backend_cpu_s(pid) or 0.0 for pid in pids)
+        pg = self.pg.snapshot()
+        return total + (sum(pg.values()) if pg else 0.0)
+
+    def round(self, n: int) -> None:
+        """Kiosk sync, then raw POST, of events_n new events each (the round's own two lessons)."""
+        # Kiosk and raw back to back, so load from elsewhere on the machine falls on both alike.
+        kiosk_lesson, raw_lesson = self.lessons[2 * n], self.lessons[2 * n + 1]
+        print(f"[{self.scenario} / {self.kind}] round {n + 1}/{self.rounds}: {self.events_n} events by kiosk sync, "
+              "then by raw POST ...", flush=True)
+        put_s, sync_s, sync_cpu = kiosk_round(self.server, self.device_id, self.secret,
+                                              self.workdir / f"kiosk-{self.scenario}-{self.kind}-{n}",
+                                              both_kinds(self.people, kiosk_lesson, self.timeline, self.face),
+                                              self.server_cpu)
+        self.raw_events = both_kinds(self.people, raw_lesson, self.timeline, self.face)
+        batches = signed_batches(self.server, self.device_id, self.secret, self.raw_events)
+        cpu0 = self.server_cpu()
+        raw_s, raw_counts = post_all(batches)
+        raw_cpu = self.server_cpu() - cpu0
+        assert raw_counts == {"accepted": self.events_n}, raw_counts
+        analyze(self.db_url)
+        for key, value in (("put_s", put_s), ("sync_s", sync_s), ("raw_s", raw_s), ("sync_cpu", sync_cpu),
+                           ("raw_cpu", raw_cpu)):
+            self.figures[key].append(value)
+
+    def finish(self) -> dict:
+        """Duplicates and heartbeats, stop the server, check what was stored; returns the figures."""
         from kiosk.http_client import DeviceClient
-        client = DeviceClient(server.url, str(device_id), secret)
-        t0 = time.perf_counter()
-        for _ in range(50):
-            client.post("/device/heartbeat", {"queue_depth": 0, "clock": datetime.now(UTC).isoformat(),
-                                              "version": "bench"})
-        beat_ms = (time.perf_counter() - t0) / 50 * 1000
-    finally:
-        server.stop()
-    with app.app_context():
+        try:
+            batches = signed_batches(self.server, self.device_id, self.secret, self.raw_events)
+            cpu0 = self.server_cpu()
+            dup_s, dup_counts = post_all(batches)
+            dup_cpu = self.server_cpu() - cpu0
+            assert dup_counts == {"duplicate": self.events_n}, dup_counts
+            client = DeviceClient(self.server.url, str(self.device_id), self.secret)
+            t0 = time.perf_counter()
+            for _ in range(50):
+                client.post("/device/heartbeat", {"queue_depth": 0, "clock": datetime.now(UTC).isoformat(),
+                                                  "version": "bench"})
+            beat_ms = (time.perf_counter() - t0) / 50 * 1000
+        finally:
+            self.stop()
+        return {"kind": self.kind, "scenario": self.scenario, "events": self.events_n, "rounds": self.rounds,
+                **self.figures, "dup_s": dup_s, "dup_cpu": dup_cpu, "beat_ms": beat_ms,
+                "put_ms": sum(self.figures["put_s"]) / (self.rounds * self.events_n) * 1000, **self.check()}
+
+    def stop(self) -> None:
+        """Stop the server (idempotent)."""
+        self.server.stop()
+
+    def check(self) -> dict:
+        """Every event accepted, on the live stream and with its crop; the share of crops due and the flag rows."""
         from sqlalchemy import func
 
+        from backend.extensions import db
         from backend.models import AttendanceEvent, LiveEvent
-        stored = db.session.execute(db.select(func.count()).select_from(AttendanceEvent).where(
-            AttendanceEvent.accepted.is_(True), AttendanceEvent.lesson_id.in_(lessons))).scalar()
-        live = db.session.execute(db.select(func.count()).select_from(LiveEvent).where(
-            LiveEvent.lesson_id.in_(lessons))).scalar()
-        db.session.remove()
-        db.engine.dispose()
-    assert stored == 2 * rounds * events_n, stored
-    assert live == 2 * rounds * events_n, live  # every stored kiosk event reached the live stream's table
-    return {"kind": kind, "events": events_n, "rounds": rounds, **figures, "dup_s": dup_s, "beat_ms": beat_ms,
-            "put_ms": sum(figures["put_s"]) / (rounds * events_n) * 1000}
+        from backend.models.trust import FaceEvidence, TrustFlag
+        with self.app.app_context():
+            stored = db.session.execute(db.select(func.count()).select_from(AttendanceEvent).where(
+                AttendanceEvent.accepted.is_(True), AttendanceEvent.lesson_id.in_(self.lessons))).scalar()
+            live = db.session.execute(db.select(func.count()).select_from(LiveEvent).where(
+                LiveEvent.lesson_id.in_(self.lessons))).scalar()
+            crops = dict(db.session.execute(db.select(FaceEvidence.state, func.count()).where(
+                FaceEvidence.lesson_id.in_(self.lessons)).group_by(FaceEvidence.state)).all())
+            flags = dict(db.session.execute(db.select(TrustFlag.code, func.count()).group_by(TrustFlag.code)).all())
+            db.session.remove()
+            db.engine.dispose()
+        expected = 2 * self.rounds * self.events_n
+        assert stored == expected, stored
+        assert live == expected, live  # every stored kiosk event reached the live stream's table
+        assert sum(crops.values()) == (expected if self.face else 0), crops  # every accepted face event kept its crop
+        return {"due_share": crops.get("due", 0) / expected, "flag_rows": flags}
+
+
+def bench_backend(kind: str, urls: dict[str, str], events_n: int, rounds: int, workdir: Path, worker_class: str,
+                  workers: int) -> list[dict]:
+    """Every scenario on its own database and server, their rounds interleaved; returns the figures per scenario."""
+    runs = [Run(kind, url, scenario, events_n, rounds, workdir, worker_class, workers) for scenario, url in urls.items()]
+    try:
+        for run in runs:
+            run.start()
+        for n in range(rounds):
+            for run in runs if n % 2 == 0 else runs[::-1]:
+                run.round(n)
+        return [run.finish() for run in runs]
+    finally:
+        for run in runs:
+            run.stop()
 
 
 def table(results: list[dict]) -> str:
-    """The Markdown table: events/s per database and method, median and range over the rounds."""
-    lines = ["| database | method | events/s (median) | range over rounds | ms per 500-event batch (median) |",
-             "|---|---|---:|---:|---:|"]
+    """The Markdown table: events/s per scenario, database and method, median and range over the rounds,
+    and the server's CPU per batch (gunicorn workers + PostgreSQL backends)."""
+    lines = ["| scenario | database | method | events/s (median) | range over rounds | ms per 500-event batch "
+             "(median) | server CPU ms per batch (median) |",
+             "|---|---|---|---:|---:|---:|---:|"]
     for r in results:
         n, batches = r["events"], -(-r["events"] // BATCH)
-        for label, times in (("kiosk sync (outbox -> signed POST -> receipts marked)", r["sync_s"]),
-                             ("raw POST of pre-signed batches, new events", r["raw_s"]),
-                             ("raw POST of pre-signed batches, all duplicates", [r["dup_s"]])):
+        head = f"| {r['scenario']} | {r['kind']}"
+        for label, times, cpus in (("kiosk sync (outbox -> signed POST -> receipts marked)", r["sync_s"], r["sync_cpu"]),
+                                   ("raw POST of pre-signed batches, new events", r["raw_s"], r["raw_cpu"]),
+                                   ("raw POST of pre-signed batches, all duplicates", [r["dup_s"]], [r["dup_cpu"]])):
             rates = sorted(n / t for t in times)
             spread = f"{rates[0]:,.0f}-{rates[-1]:,.0f}" if len(rates) > 1 else "one run"
-            lines.append(f"| {r['kind']} | {label} | {statistics.median(rates):,.0f} | {spread} | "
-                         f"{statistics.median(times) / batches * 1000:.0f} |")
-        lines.append(f"| {r['kind']} | signed heartbeat, 50 requests (per-request floor) | | | "
-                     f"{r['beat_ms']:.1f} ms per request |")
+            lines.append(f"{head} | {label} | {statistics.median(rates):,.0f} | {spread} | "
+                         f"{statistics.median(times) / batches * 1000:.0f} | "
+                         f"{statistics.median(cpus) / batches * 1000:.0f} |")
+        lines.append(f"{head} | signed heartbeat, 50 requests (per-request floor) | | | "
+                     f"{r['beat_ms']:.1f} ms per request | |")
     return "\n".join(lines)
 
 
@@ -252,12 +393,23 @@ def sync_rate(r: dict) -> float:
     return statistics.median(r["events"] / t for t in r["sync_s"])
 
 
+def flag_summary(results: list[dict]) -> str:
+    """Per scenario and database: share of crops due for re-verification and the flag rows raised afterwards."""
+    out = []
+    for r in results:
+        flags = ", ".join(f"{n:,} {code}" for code, n in sorted(r["flag_rows"].items())) or "none"
+        out.append(f"- {r['scenario']} / {r['kind']}: {r['due_share'] * 100:.1f} % of the stored crops due for "
+                   f"re-verification; trust-flag rows on stored events (burst partners): {flags}.")
+    return "\n".join(out)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and report."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--events", type=int, default=10_000, help="events per round and method")
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--backends", default="sqlite,postgres")
+    ap.add_argument("--scenarios", default=",".join(SCENARIOS), help=f"any of {', '.join(SCENARIOS)}")
     ap.add_argument("--pg-url", default=os.environ.get("KIOSK_BENCH_DATABASE_URL", DEFAULT_PG))
     ap.add_argument("--worker-class", default="gevent")
     ap.add_argument("--workers", type=int, default=2)
@@ -265,56 +417,96 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.events % 2 or args.events < 2:
         raise SystemExit("--events must be a positive even number")
+    scenarios = args.scenarios.split(",")
+    if unknown := [s for s in scenarios if s not in SCENARIOS]:
+        raise SystemExit(f"unknown scenario(s): {', '.join(unknown)}")
     load_before = " ".join(Path("/proc/loadavg").read_text().split()[:3]) if Path("/proc/loadavg").exists() else "?"
     workdir = Path(tempfile.mkdtemp(prefix="kiosk-sync-bench-"))
     results = []
     for kind in args.backends.split(","):
         if kind == "sqlite":
-            results.append(bench_backend("SQLite", f"sqlite:///{workdir / 'bench.db'}", args.events, args.rounds,
-                                         workdir, args.worker_class, args.workers))
-        elif kind == "postgres" and reset_pg(args.pg_url):
-            results.append(bench_backend("PostgreSQL", args.pg_url, args.events, args.rounds, workdir,
-                                         args.worker_class, args.workers))
+            urls = {sc: f"sqlite:///{workdir / f'bench-{sc}.db'}" for sc in scenarios}
+            results += bench_backend("SQLite", urls, args.events, args.rounds, workdir, args.worker_class, args.workers)
+        elif kind == "postgres":
+            # One database per scenario: the first is --pg-url itself, the others get a suffix.
+            urls = {sc: args.pg_url if i == 0 else f"{args.pg_url}_{sc.replace('-', '_')}" for i, sc in enumerate(scenarios)}
+            if all(reset_pg(url) for url in urls.values()):
+                results += bench_backend("PostgreSQL", urls, args.events, args.rounds, workdir, args.worker_class,
+                                         args.workers)
+    results.sort(key=lambda r: (scenarios.index(r["scenario"]), r["kind"] != "SQLite"))
     text = table(results)
-    worst = min(sync_rate(r) for r in results)
-    verdict = f"Target >= 2,000 events/s through the kiosk sync: {'met' if worst >= 2000 else 'NOT met'} " \
-              f"(slowest database {worst:,.0f} events/s)."
+    verdicts = []
+    for scenario in scenarios:
+        worst = min(sync_rate(r) for r in results if r["scenario"] == scenario)
+        verdicts.append(f"{scenario}: {'met' if worst >= 2000 else 'NOT met'} (slowest database {worst:,.0f} events/s)")
+    verdict = "Target >= 2,000 events/s through the kiosk sync: " + "; ".join(verdicts) + "."
+    flags = flag_summary(results)
     print()
     print(text)
     print(verdict)
+    print(flags)
     for r in results:
-        print(f"{r['kind']}: queueing cost {r['put_ms']:.2f} ms per event (Outbox.put, fsync each; not in the figures)")
+        print(f"{r['scenario']} / {r['kind']}: queueing cost {r['put_ms']:.2f} ms per event "
+              "(Outbox.put, fsync each; not in the figures)")
     if not args.no_readme:
         stamp = datetime.now(UTC).strftime("%Y-%m-%d")
-        puts = ", ".join(f"{r['put_ms']:.1f} ms ({r['kind']} run)" for r in results)
+        load_after = " ".join(Path("/proc/loadavg").read_text().split()[:3]) if Path("/proc/loadavg").exists() else "?"
+        puts = ", ".join(f"{r['put_ms']:.1f} ms ({r['scenario']} / {r['kind']})" for r in results)
         write_section(SECTION, f"""{SECTION}
 
-`bench/kiosk_sync_bench.py` ({stamp}): one kiosk syncing {args.events:,} queued events to a local gunicorn
+`bench/kiosk_sync_bench.py` ({stamp}): one kiosk syncing {args.events:,} queued face events to a local gunicorn
 (`--worker-class {args.worker_class} --workers {args.workers}`, as in the Procfile), batches of {BATCH}, every
-event accepted and stored with its live-stream row. Each of {args.rounds} rounds times the kiosk sync
-(`Syncer.push_all()`: take a batch from the outbox, sign, POST /device/events, mark every receipt) and,
-right after it against the same server with the same urllib stack, a raw POST of the same number of new
-events as batches serialised and signed beforehand (no outbox). Then the last raw batches again (all
-duplicates) and 50 small signed heartbeats (the per-request floor: signature, nonce, commit). On
-PostgreSQL the bench runs `ANALYZE` after seeding and after each round, as autovacuum would (it is off
-on this machine's test server). Machine: {machine()}; load average before the run: {load_before}
-(other test suites were running on the same machine).
+event accepted and stored with its live-stream row and its face crop (`face_jpeg_base64`: a real
+{len(FACE_CROP) * 3 // 4 / 1024:.1f} KB JPEG of the astronaut made by `backend.faces.crop_jpeg`, so a batch
+body is about {BATCH * (len(FACE_CROP) + 250) / 1e6:.1f} MB). Run from a clean checkout:
+`scripts/bootstrap && .venv/bin/python bench/kiosk_sync_bench.py` (PostgreSQL: `--pg-url`, default
+`{DEFAULT_PG}`, a database the script empties; skipped when not reachable). Each of {args.rounds}
+rounds times the kiosk sync (`Syncer.push_all()`: take a batch from the outbox, sign, POST
+/device/events, mark every receipt) and, right after it against the same server with the same urllib
+stack, a raw POST of the same number of new events as batches serialised and signed beforehand (no
+outbox). Then the last raw batches again (all duplicates) and 50 small signed heartbeats (the
+per-request floor: signature, nonce, commit). On PostgreSQL the bench runs `ANALYZE` after seeding, after the warm-up
+and after each round, as autovacuum would (it is off on this machine's test server). Each worker
+keeps {POOL_SIZE} database connections (`DB_POOL_SIZE`; one server per scenario runs at once and the
+bench sends one request at a time).
+
+Scenarios, each on a fresh database and server, their rounds interleaved:
+- **typical**: one face every {SCENARIOS['typical'][0]:g} s on the kiosk and every trainee with a bound phone,
+  as at a real kiosk: no `kiosk_burst`, no `never_bound`, so only the configured sample of crops
+  (RECHECK_SAMPLE_PERCENT = 10 %) is due for re-verification.
+- **all-flagged**: faces {SCENARIOS['all-flagged'][0] * 1000:g} ms apart (this bench's timing before crops) and
+  trainees who never bound a phone: every event carries `never_bound` and `kiosk_burst`, every crop is
+  due, and each batch raises a `kiosk_burst` row on the stored event of the previous batch it bursts with.
+- **no-crop**: as typical, but every event proven by card + PIN: no face, no crop, nothing stored but the
+  events. The reference, in the same run, for what the crops cost.
+The events of a run have their own instants on the kiosk's timeline (passes {PASS_GAP_S:g} s apart, the
+last a minute before the run); the seeded lessons are stretched to cover it and end in 3 hours, so no
+event is outside its window or a late upload.
+
+Machine: {machine(with_postgres=True)}; load average before the run: {load_before}, after: {load_after}
+(other sessions' test suites share the machine). The last column is the server's CPU time during the
+method (both gunicorn workers and the database's PostgreSQL backends, from /proc), per batch: it moves
+much less with the machine's other load than the wall-clock columns do.
 
 {text}
 
-{verdict} Queueing an event in the outbox (one fsynced SQLite commit, WAL, synchronous=FULL) costs
+{verdict}
+
+{flags}
+
+Queueing an event with its crop in the outbox (one fsynced SQLite commit, WAL, synchronous=FULL) costs
 {puts}; it happens while the person is at the kiosk and is not part of the sync figures.
 
-Server change that got it there (backend/services/device_events.py): the batch's live-stream rows
-are one multi-row `INSERT ... RETURNING` (ids in parameter order, published after the commit as
-before) instead of one `publish_attendance` insert per event; the attendance rows go in through
-Core `executemany` instead of the ORM bulk path; enrolment and check-in state are looked up with two
-plain `IN` lists instead of a row-value `IN` of up to 500 pairs (PostgreSQL planned that as 500 index
-probes, ~25 ms). The previous code in this bench on the same machine the same day: kiosk sync
-2,768 events/s on SQLite and 1,253 events/s on PostgreSQL (target not met on PostgreSQL).
-Without planner statistics PostgreSQL checks `origin = ? AND event_id IN (500 ids)` by reading every
-event of the device, so the duplicate check slows down as a kiosk's history grows (about 550 ms per
-batch at 30,000 events); with autovacuum on (the default) that does not happen.
+Before face events carried crops, the same bench (2026-11-23, faces 1 ms apart, trainees unbound,
+nothing stored but the events) measured 5,446 events/s on SQLite and 3,063 on PostgreSQL. What the
+crops cost, and where, is in "Kiosk sync with face crops: where the time goes" below. Earlier
+server changes (backend/services/device_events.py): the batch's live-stream rows are one multi-row
+`INSERT ... RETURNING` instead of one insert per event; the attendance rows go in through Core
+`executemany`; enrolment and check-in state are looked up with two plain `IN` lists instead of a
+row-value `IN` of up to 500 pairs (PostgreSQL planned that as 500 index probes, ~25 ms). Without
+planner statistics PostgreSQL checks `origin = ? AND event_id IN (500 ids)` by reading every event of
+the device, so the duplicate check slows down as a kiosk's history grows; with autovacuum on (the
+default) that does not happen.
 """)
     return 0
 
