@@ -35,7 +35,7 @@ from ..security.actor import Actor
 from ..security.crypto import vault
 from . import audit, persons
 from .plans import ensure_roster_open
-from .roster_xlsx import cell_text
+from .spreadsheets import cell_text
 from .voucher_use import use_voucher
 
 CHUNK = 500
