@@ -18,6 +18,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "token_reused": ("刷新令牌已被使用，登录已撤销", "Refresh token reused; the session was revoked"),
     "wechat_error": ("微信登录失败", "WeChat login failed"),
     "invalid_id_number": ("身份证号不合法", "Invalid ID number"),
+    "invalid_name": ("姓名不合法：应为1至50个汉字或字母，少数民族姓名用“·”分隔，不能以符号开头",
+                     "Invalid name: 1 to 50 Chinese characters or letters (ethnic-minority names joined by '·'), "
+                     "not starting with a symbol"),
     "invalid_credit_code": ("统一社会信用代码不合法", "Invalid unified social credit code"),
     "invalid_phone": ("手机号不合法", "Invalid mobile number"),
     "invalid_region_code": ("行政区划代码不合法", "Invalid region code"),
