@@ -11,7 +11,6 @@ from urllib.parse import quote
 
 import pytest
 
-from backend.security import json_limits
 from tests.api import outcomes_fixtures as fx
 from tests.api.outcomes_fixtures import API, complete_and_approve
 from tests.api.test_devices import kiosk  # noqa: F401 - pytest fixture
@@ -19,6 +18,7 @@ from tests.api.test_devices import kiosk  # noqa: F401 - pytest fixture
 app_config, world = fx.app_config, fx.world  # shared fixtures
 DEEP_ARRAY = b"[" * 10_000 + b"]" * 10_000
 DEEP_OBJECT = b'{"a":' * 10_000 + b"1" + b"}" * 10_000
+MAX_DEPTH, MAX_VALUES = 32, 400_000  # backend/security/json_limits.py
 
 
 def assert_json_error(r, statuses=range(400, 500)):
@@ -37,7 +37,7 @@ def test_deeply_nested_json_on_login_is_422_not_500(client):
         r = client.post(f"{API}/auth/login", data=body, content_type="application/json")
         err = assert_json_error(r, {422})
         assert err["code"] == "validation_error" and err["details"] == {"reason": "too_deep",
-                                                                         "max_depth": json_limits.MAX_DEPTH}
+                                                                         "max_depth": MAX_DEPTH}
 
 
 def test_deeply_nested_json_on_login_with_rate_limits_on(app_config):
@@ -113,7 +113,7 @@ def test_shapes_of_the_json_limit_answers(client):
     def post(body):
         return client.post(f"{API}/auth/login", data=body, content_type="application/json")
     assert assert_json_error(post(b'{"a": "\xff"}'), {400})["details"] == {"reason": "not_utf8"}
-    err = assert_json_error(post(b"[" + b"1," * json_limits.MAX_VALUES + b"1]"), {413})
+    err = assert_json_error(post(b"[" + b"1," * MAX_VALUES + b"1]"), {413})
     assert err["code"] == "payload_too_large" and err["details"]["reason"] == "too_many_values"
     err = assert_json_error(post(b'{"username": ' + b"1" * 101 + b"}"), {422})
     assert err["details"]["reason"] == "number_too_long"
@@ -134,8 +134,10 @@ def test_oversize_bodies_are_413_in_the_json_shape(app, client, world):
     assert assert_json_error(r, {413})["code"] == "payload_too_large"
 
 
-@pytest.mark.parametrize("depth, ok", [(json_limits.MAX_DEPTH, True), (json_limits.MAX_DEPTH + 1, False)])
+@pytest.mark.parametrize("depth, ok", [(MAX_DEPTH, True), (MAX_DEPTH + 1, False)])
 def test_depth_limit_boundary(depth, ok):
+    from backend.security import json_limits
+    assert (json_limits.MAX_DEPTH, json_limits.MAX_VALUES) == (MAX_DEPTH, MAX_VALUES)
     body = b"[" * depth + b"]" * depth
     assert (json_limits.json_problem(body) is None) == ok
 
