@@ -23,7 +23,10 @@ from backend.domain.errors import invalid
 ENCODING_SIZE = 128
 MATCH_THRESHOLD = 0.5           # DESIGN.md: stricter than face_recognition's 0.6 default
 MAX_IMAGE_BYTES = 8 * 1024 * 1024
-MAX_IMAGE_PIXELS = 40_000_000
+# The cap of every image upload (backend/uploads.py): a 12-megapixel phone photo passes. Decoding costs
+# about 15 bytes a pixel here (Pillow's image, its RGB copy, the numpy array), so the 40 million pixels
+# allowed before let a 115 KB PNG cost 600 MB.
+MAX_IMAGE_PIXELS = 4096 * 3072
 # Detection runs on a copy whose longest side is at most this many pixels: HOG cost grows with
 # the pixel count, while the encoding is still taken from the full-resolution image.
 # dlib's HOG window is 80 px, so without upsampling the smallest face found spans about
@@ -114,17 +117,18 @@ def decode_image(data: bytes, max_bytes: int = MAX_IMAGE_BYTES, max_pixels: int 
         raise invalid("validation_error", field=field, reason="empty")
     if len(data) > max_bytes:
         raise invalid("validation_error", field=field, reason="too_large", max_bytes=max_bytes)
+    from backend.uploads import check_pixels
+
     with warnings.catch_warnings():
         # Pillow only warns between MAX_IMAGE_PIXELS and twice that; a warning is a refusal here.
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
             img = Image.open(io.BytesIO(data), formats=_ALLOWED_FORMATS)
             # open() reads only the header, so the declared size is checked before any pixel is decoded.
-            if img.width * img.height > max_pixels:
-                raise invalid("validation_error", field=field, reason="too_many_pixels", max_pixels=max_pixels)
+            check_pixels(img, field, max_pixels)
             img.load()
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            raise invalid("validation_error", field=field, reason="too_many_pixels",
+            raise invalid("image_too_large", field=field, reason="too_many_pixels",
                           max_pixels=max_pixels) from None
         except UnidentifiedImageError:
             raise invalid("validation_error", field=field, reason="format") from None

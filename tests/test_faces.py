@@ -185,7 +185,7 @@ def test_declared_huge_png_refused_before_decoding():
     bomb = _png_1bit(100_000, 100_000, idat=b"")  # 10 gigapixels declared, 60 bytes on disk
     with pytest.raises(AppError) as e:
         faces.decode_image(bomb)
-    assert _code(e)[0] == "validation_error"
+    assert _code(e)[0] == "image_too_large"
     assert e.value.details["reason"] == "too_many_pixels"
 
 
@@ -194,7 +194,16 @@ def test_compressed_bomb_over_our_limit_refused():
     assert len(bomb) < 100_000
     with pytest.raises(AppError) as e:
         faces.decode_image(bomb)
-    assert e.value.details == {"field": "image", "reason": "too_many_pixels", "max_pixels": 40_000_000}
+    assert e.value.details == {"field": "image", "reason": "too_many_pixels", "max_pixels": 4096 * 3072,
+                               "width": 8000, "height": 6000}
+
+
+def test_twelve_megapixel_phone_photo_passes_and_a_little_more_does_not():
+    # 4032 x 3024 (12.2 Mpx) is what most phone cameras take; 4100 x 3100 is over the cap.
+    assert faces.decode_image(_png_1bit(4032, 3024)).shape == (3024, 4032, 3)
+    with pytest.raises(AppError) as e:
+        faces.decode_image(_png_1bit(4100, 3100))
+    assert e.value.code == "image_too_large"
 
 
 def test_pillow_bomb_warning_is_an_error(monkeypatch):

@@ -25,6 +25,7 @@ from ..services import attendance_views as views
 from ..services import hours, makeups
 from ..services.persons import shanghai_today
 from ..uploads import MIMETYPES, resolve
+from . import upload_limits
 from .paging import page_list, paginate
 
 bp = APIBlueprint("attendance", __name__, tag="Attendance")
@@ -200,13 +201,15 @@ def plan_hours(plan_id):
 @bp.doc(summary="File a make-up (补卡) on the lesson's day with sign-in sheet and panorama photos",
         responses={201: "pending", 409: "makeup_window_closed / already_checked_in / makeup_pending",
                    422: "unsupported_image / image_too_large / invalid_image"})
+@limiter.limit(upload_limits.MAKEUP)
 @requires("institution")
 def post_makeup(lesson_id, form):
     a = actor()
+    # Photos are decoded before the first query, so no database lock is held meanwhile.
+    photos = makeups.clean_photos({name: form.get(name) for name in makeups.PHOTOS})
     lesson, plan = _lesson_in_scope(lesson_id)
-    req = makeups.file_makeup(lesson, plan, form["person_id"], form["kind"], form["reason"],
-                              {name: form.get(name) for name in makeups.PHOTOS}, a.user_id, a.label, now(),
-                              current_app.config["UPLOAD_DIR"])
+    req = makeups.file_makeup(lesson, plan, form["person_id"], form["kind"], form["reason"], photos,
+                              a.user_id, a.label, now(), current_app.config["UPLOAD_DIR"])
     return {"id": req.id, "status": req.status}, 201
 
 

@@ -13,6 +13,7 @@ from ..security.actor import bound_person_id
 from ..security.authz import actor, get_or_404, requires
 from ..services import faces as svc
 from ..services.pins import set_pin
+from . import upload_limits
 
 bp = APIBlueprint("faces", __name__, tag="Faces")
 
@@ -39,6 +40,7 @@ def _own_person() -> Person:
 @bp.input(FaceIn, arg_name="body")
 @bp.output(EnrolledOut)
 @bp.doc(summary="Enrol the caller's face (consent required); only the encrypted template is kept")
+@limiter.limit(upload_limits.FACE_SELF)
 @requires("trainee")
 def put_my_face(body):
     svc.enroll(_own_person(), body["image_base64"], body["consent"], actor().label, now(), enrolled_by="self")
@@ -58,6 +60,7 @@ def delete_my_face():
 @bp.input(FaceIn, arg_name="body")
 @bp.output(EnrolledOut)
 @bp.doc(summary="Enrol a trainee's face in person (institution: own roster; supervisor: own region)")
+@limiter.limit(upload_limits.FACE_STAFF)
 @requires("institution", "supervisor")
 def put_person_face(person_id, body):
     a = actor()

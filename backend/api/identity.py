@@ -63,7 +63,8 @@ class SmsOut(Schema):
                     "resend_after_s}; wrong, expired or used-up code 422 invalid_code {reason, attempts_left}; "
                     "too many codes 429 rate_limited. Nothing the institution entered is returned before binding.",
         responses={409: "verification_required / identity_taken / identity_mismatch",
-                   422: "invalid_id_number / invalid_phone / identity_not_verified / invalid_code / validation_error",
+                   422: "invalid_name / invalid_id_number / invalid_phone / identity_not_verified / invalid_code / "
+                        "validation_error",
                    429: "rate_limited", 503: "identity_provider_unavailable / sms_unavailable"})
 @limiter.limit("10 per minute")
 @requires("trainee")

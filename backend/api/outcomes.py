@@ -9,7 +9,8 @@ from ..domain import trust
 from ..domain.errors import AppError, forbidden, invalid
 from ..extensions import limiter
 from ..security.authz import actor, public, requires
-from ..services import certificates, evaluations, results, subsidy, trust_flags
+from ..services import certificates, evaluations, results, spreadsheets, subsidy, trust_flags
+from . import upload_limits
 from .outcome_schemas import (
     ArchiveOut,
     CertificateOut,
@@ -61,11 +62,14 @@ def _person_id() -> int:
 @bp.output(ResultsImportOut)
 @bp.doc(summary="Import results (JSON {results: [{person_id|id_number, score, passed}]} or multipart xlsx `file`)",
         description="All or nothing: any bad row is 422 invalid_rows with details.rows; nothing is recorded.",
-        responses={422: "invalid_rows / invalid_file / validation_error", 409: "invalid_state"})
+        responses={422: "invalid_rows / invalid_file / file_too_large / too_many_rows / validation_error",
+                   409: "invalid_state", 429: "rate_limited"})
+@limiter.limit(upload_limits.SPREADSHEET_IMPORT)
 @requires("institution")
 def post_results(plan_id, body):
+    # Parsed (within the size, zip and row limits) before the first query, which on SQLite takes the write lock.
     if "file" in request.files:
-        rows = results.xlsx_rows(request.files["file"].read())
+        rows = results.xlsx_rows(spreadsheets.read_upload(request.files["file"].stream))
     else:
         items = body.get("results")
         if not isinstance(items, list):

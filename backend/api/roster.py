@@ -9,15 +9,15 @@ from flask import Response, current_app, request
 from ..clock import now
 from ..domain.errors import invalid
 from ..errors import request_lang
+from ..extensions import limiter
 from ..security.authz import actor, requires
 from ..services import enrollments as enrollment_service
-from ..services import online_records, roster_xlsx
+from ..services import online_records, roster_xlsx, spreadsheets
 from ..services import plans as plan_service
 from ..services import roster as roster_service
+from . import upload_limits
 from .paging import page_args
 from .plans import bp
-
-UPLOAD_READ_LIMIT = 20 * 1024 * 1024
 
 
 class TraineeIn(Schema):
@@ -102,10 +102,7 @@ def _uploaded_xlsx() -> bytes | None:
     upload = request.files.get("file")
     if upload is None:
         return None
-    data = upload.stream.read(UPLOAD_READ_LIMIT + 1)
-    if len(data) > UPLOAD_READ_LIMIT:
-        raise invalid("invalid_file", reason="too_large", max_bytes=UPLOAD_READ_LIMIT)
-    return data
+    return spreadsheets.read_upload(upload.stream)
 
 
 def _json_rows(body: dict, key: str) -> list[tuple[int, dict]] | None:
@@ -119,12 +116,12 @@ def _json_rows(body: dict, key: str) -> list[tuple[int, dict]] | None:
 
 @bp.get("/plans/<int:plan_id>/roster/template.xlsx")
 @bp.doc(summary="The roster Excel template (姓名, 身份证号, 手机号, 人员类别, 券码 and a 填写说明 sheet)",
-        responses={200: {"description": "xlsx file", "content": {roster_xlsx.XLSX_MIME: {}}}})
+        responses={200: {"description": "xlsx file", "content": {spreadsheets.XLSX_MIME: {}}}})
 @requires("institution", "supervisor", "admin")
 def roster_template(plan_id):
     plan = plan_service.load_plan(actor(), plan_id)
     data = roster_xlsx.template_bytes(plan.title, plan.id)
-    return Response(data, mimetype=roster_xlsx.XLSX_MIME, headers={
+    return Response(data, mimetype=spreadsheets.XLSX_MIME, headers={
         "Content-Disposition": f"attachment; filename=roster-{plan.id}.xlsx; "
                                f"filename*=UTF-8''%E5%8F%82%E8%AE%AD%E5%90%8D%E5%8D%95-{plan.id}.xlsx"})
 
@@ -133,23 +130,25 @@ def roster_template(plan_id):
 @bp.input(RosterIn, arg_name="body")
 @bp.output(ImportOut)
 @bp.doc(summary="Import trainees from the xlsx template (multipart `file`) or JSON; row-level results "
-                "with the eligibility comparison (409 roster_frozen once a lesson started)")
+                "with the eligibility comparison (409 roster_frozen once a lesson started)",
+        responses={422: "too_many_rows / file_too_large / invalid_file / validation_error; a row's bad name is "
+                        "the row error invalid_name", 429: "rate_limited"})
+@limiter.limit(upload_limits.SPREADSHEET_IMPORT)
 @requires("institution")
 def import_roster(plan_id, body):
     a, t = actor(), now()
-    plan = plan_service.own_plan(a, plan_id)
+    # The file is parsed (within its size and row limits) before the first query: on SQLite that query
+    # takes the write lock, which a slow parse would otherwise hold against every other request.
     data = _uploaded_xlsx()
     if data is not None:
-        # Check the freeze before parsing a large file for nothing.
-        roster_service.check_roster_open(plan, t)
-        rows = roster_xlsx.read_table(data, roster_xlsx.ROSTER_COLUMNS, roster_xlsx.ROSTER_REQUIRED,
-                                      roster_service.MAX_ROWS, sheet=roster_xlsx.ROSTER_SHEET)
-        source = "xlsx"
-    else:
+        rows = spreadsheets.read_table(data, roster_xlsx.ROSTER_COLUMNS, roster_xlsx.ROSTER_REQUIRED,
+                                       roster_service.MAX_ROWS, sheet=roster_xlsx.ROSTER_SHEET)
+    plan = plan_service.own_plan(a, plan_id)
+    if data is None:
         rows = _json_rows(body, "trainees")
         if rows is None:
             raise invalid("validation_error", fields={"trainees": ["send trainees (JSON) or an xlsx file"]})
-        source = "json"
+    source = "json" if data is None else "xlsx"
     result = roster_service.import_roster(a, plan, rows, t, source=source)
     return roster_service.localise(result, request_lang())
 
@@ -200,6 +199,7 @@ def patch_enrollment(enrollment_id, body):
 @bp.input(ContractIn, location="files", arg_name="upload")
 @bp.output(EnrollmentOut, status_code=201)
 @bp.doc(summary="Upload the trainee's labour contract (in-post plans; PDF/JPEG/PNG ≤ 10 MB)")
+@limiter.limit(upload_limits.CONTRACT)
 @requires("institution")
 def upload_contract(enrollment_id, upload):
     a, t = actor(), now()
@@ -226,15 +226,17 @@ def download_contract(enrollment_id):
 @bp.post("/plans/<int:plan_id>/online-records")
 @bp.input(RecordsIn, arg_name="body")
 @bp.output(ImportOut)
-@bp.doc(summary="Import online learning minutes per trainee and online lesson (JSON or xlsx `file`)")
+@bp.doc(summary="Import online learning minutes per trainee and online lesson (JSON or xlsx `file`)",
+        responses={422: "too_many_rows / file_too_large / invalid_file / validation_error", 429: "rate_limited"})
+@limiter.limit(upload_limits.SPREADSHEET_IMPORT)
 @requires("institution")
 def import_online_records(plan_id, body):
     a, t = actor(), now()
-    plan = plan_service.own_plan(a, plan_id)
-    data = _uploaded_xlsx()
+    data = _uploaded_xlsx()  # parsed before the first query, as in import_roster
     if data is not None:
         rows = online_records.read_xlsx(data)
-    else:
+    plan = plan_service.own_plan(a, plan_id)
+    if data is None:
         rows = _json_rows(body, "records")
         if rows is None:
             raise invalid("validation_error", fields={"records": ["send records (JSON) or an xlsx file"]})

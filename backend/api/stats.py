@@ -126,7 +126,8 @@ def get_audit(query):
     if a.role == "supervisor":
         # Supervisors read the trail of one object inside their region; the whole log is for admins.
         known = _REGION_OF.get(query["object_type"] or "")
-        if not (known and query["object_id"] and query["object_id"].isdigit()):
+        # ASCII digits only: str.isdigit() also accepts "²", which int() then refuses (a 500).
+        if not (known and query["object_id"] and query["object_id"].isascii() and query["object_id"].isdigit()):
             raise forbidden("forbidden", reason="filter_by_object",
                             object_types=sorted(_REGION_OF))
         region = db.session.execute(select(known[1]).where(known[0].id == int(query["object_id"]))).scalar()

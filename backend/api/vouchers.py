@@ -8,11 +8,12 @@ from flask import Response, current_app
 
 from ..clock import now
 from ..domain.errors import invalid, not_found
-from ..extensions import db
+from ..extensions import db, limiter
 from ..models import Person, VoucherBatch
 from ..security.authz import actor, requires
 from ..services import voucher_qr, voucher_use
 from ..services import vouchers as svc
+from . import upload_limits
 from .paging import page_list, paginate
 from .schemas import StatusOut
 
@@ -213,6 +214,7 @@ def get_batch(batch_id):
 @bp.input(ClaimIn, arg_name="body")
 @bp.output(VoucherOut, status_code=201)
 @bp.doc(summary="Claim one voucher (one live voucher per person and batch; stock never oversold)")
+@limiter.limit(upload_limits.VOUCHER_CLAIM)
 @requires("trainee")
 def claim(batch_id, body):
     t = now()

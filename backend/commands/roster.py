@@ -20,7 +20,7 @@ def import_cmd(plan_id: int, file: Path) -> None:
     from ..extensions import db
     from ..models import TrainingPlan
     from ..security.actor import Actor
-    from ..services import roster, roster_xlsx
+    from ..services import roster, roster_xlsx, spreadsheets
 
     t = now()
     operator = Actor(role="admin", subject="cli:roster")
@@ -28,9 +28,11 @@ def import_cmd(plan_id: int, file: Path) -> None:
         plan = db.session.get(TrainingPlan, plan_id)
         if plan is None:
             raise not_found("not_found", object="training_plans", id=plan_id)
+        # End the lookup's transaction before parsing: on SQLite it holds the write lock (BEGIN IMMEDIATE).
+        db.session.rollback()
+        rows = spreadsheets.read_table(file.read_bytes(), roster_xlsx.ROSTER_COLUMNS, roster_xlsx.ROSTER_REQUIRED,
+                                       roster.MAX_ROWS, sheet=roster_xlsx.ROSTER_SHEET)
         roster.check_roster_open(plan, t)
-        rows = roster_xlsx.read_table(file.read_bytes(), roster_xlsx.ROSTER_COLUMNS, roster_xlsx.ROSTER_REQUIRED,
-                                      roster.MAX_ROWS, sheet=roster_xlsx.ROSTER_SHEET)
         with click.progressbar(length=len(rows), label=f"导入 {file.name}", show_pos=True) as bar:
             result = roster.import_roster(operator, plan, rows, t, source="xlsx", progress=bar.update)
         db.session.commit()

@@ -1,4 +1,4 @@
-"""Chinese identifiers: resident ID numbers, social credit codes, mobile numbers, region codes, masks."""
+"""Chinese identifiers: person names, resident ID numbers, social credit codes, mobile numbers, region codes, masks."""
 from __future__ import annotations
 
 import re
@@ -17,6 +17,43 @@ PROVINCES: dict[str, str] = {
     "61": "陕西", "62": "甘肃", "63": "青海", "64": "宁夏", "65": "新疆",
     "71": "台湾", "81": "香港", "82": "澳门",
 }
+
+# ---- person names ----------------------------------------------------------------------------
+
+NAME_MAX_LENGTH = 50
+# Han characters (basic block, extension A, compatibility ideographs, extensions B-G where rare name
+# characters live, and 〇) and Latin letters with their accented forms (foreign permanent residents).
+_HAN = "\u3007\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
+_LATIN = "A-Za-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f"
+_LETTERS = f"[{_HAN}{_LATIN}]+"
+# Runs of letters joined by one separator: the middle dot of ethnic-minority names (买买提·艾力), a
+# space, a hyphen or an apostrophe (Latin names); a full stop may close an initial ("J. SMITH"). So a
+# name starts with a letter: never with = + - @ (a formula in a spreadsheet), a blank or a control.
+_NAME = re.compile(rf"{_LETTERS}(?:(?:[ ·'\-]|\. ?){_LETTERS})*\.?")
+# What people type for the middle dot: bullet, hyphenation point, bullet operator, dot operator,
+# katakana middle dot (NFKC folds the half-width one into it), black circle.
+_MIDDLE_DOTS = str.maketrans(dict.fromkeys("\u2022\u2027\u2219\u22c5\u30fb\u25cf", "\u00b7"))
+_BLANKS = re.compile(r"[ \t]+")  # inside a name; a line break there is refused, not folded
+
+
+def normalize_name(s: str) -> str:
+    """Trimmed, full-width letters and blanks folded (NFKC), middle-dot look-alikes as '·', blank runs as one space."""
+    return _BLANKS.sub(" ", unicodedata.normalize("NFKC", s).translate(_MIDDLE_DOTS).strip())
+
+
+def validate_name(s, field: str = "name") -> str:
+    """Return the normalised name, or raise 422 invalid_name (reason: required / too_long / characters)."""
+    if not isinstance(s, str):
+        raise invalid("invalid_name", field=field, reason="characters")
+    name = normalize_name(s)
+    if not name:
+        raise invalid("invalid_name", field=field, reason="required")
+    if len(name) > NAME_MAX_LENGTH:
+        raise invalid("invalid_name", field=field, reason="too_long", max_length=NAME_MAX_LENGTH)
+    if not _NAME.fullmatch(name):
+        raise invalid("invalid_name", field=field, reason="characters")
+    return name
+
 
 # ---- resident ID number (GB 11643-1999) -------------------------------------------------------
 

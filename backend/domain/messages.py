@@ -18,6 +18,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "token_reused": ("刷新令牌已被使用，登录已撤销", "Refresh token reused; the session was revoked"),
     "wechat_error": ("微信登录失败", "WeChat login failed"),
     "invalid_id_number": ("身份证号不合法", "Invalid ID number"),
+    "invalid_name": ("姓名不合法：应为1至50个汉字或字母，少数民族姓名用“·”分隔，不能以符号开头",
+                     "Invalid name: 1 to 50 Chinese characters or letters (ethnic-minority names joined by '·'), "
+                     "not starting with a symbol"),
     "invalid_credit_code": ("统一社会信用代码不合法", "Invalid unified social credit code"),
     "invalid_phone": ("手机号不合法", "Invalid mobile number"),
     "invalid_region_code": ("行政区划代码不合法", "Invalid region code"),
@@ -101,11 +104,16 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "voucher_not_found": ("券码不存在", "No voucher with this code"),
     "voucher_holder_mismatch": ("培训券不属于该学员", "The voucher belongs to someone else"),
     "duplicate_in_file": ("与文件中前面的行重复", "Repeats an earlier row of the file"),
-    "too_many_rows": ("数据行数超过上限", "Too many rows"),
+    "too_many_rows": ("表格行数超过上限，请删除多余的行（含空行）或分批导入",
+                      "Too many rows: delete surplus (also empty) rows or import in parts"),
+    "file_too_large": ("文件过大或解压后过大，无法导入，请只保留需要导入的数据",
+                       "The file is too large (or unpacks too large) to import; keep only the rows to import"),
     "unsupported_file_type": ("仅支持PDF、JPEG或PNG文件", "Only PDF, JPEG or PNG files are accepted"),
     # -- attendance area --
     "plan_not_active": ("培训方案未审核通过或已结束，不能考勤", "The plan is not approved or already closed"),
-    "image_too_large": ("图片不能超过10MB", "The image must not exceed 10 MB"),
+    "image_too_large": ("图片过大：文件不能超过10MB，且不能超过约1200万像素（如4000×3000），请缩小后重新上传",
+                        "The image is too large: at most 10 MB and about 12 megapixels (e.g. 4000 x 3000); "
+                        "scale it down and try again"),
     "unsupported_image": ("仅支持JPEG或PNG图片", "Only JPEG or PNG images are accepted"),
     "invalid_image": ("图片已损坏或尺寸异常", "The image is corrupt or has too many pixels"),
     "makeup_pending": ("已有待审核的补卡申请", "A make-up request is already pending"),

@@ -34,9 +34,9 @@ def bind_identity(account: WechatAccount, name: str, id_number: str, phone: str 
     """
     id_number = identity.validate_id_number(id_number, shanghai_today(now))
     phone = identity.validate_phone(phone) if phone else None
-    name = (name or "").strip()
-    if not name:
+    if not (name or "").strip():
         raise invalid("validation_error", fields={"name": ["required"]})
+    name = identity.validate_name(name)  # 422 invalid_name
     code = normalize_code(sms_code) if sms_code is not None else None
     identity_provider.verify(name, id_number, cfg)
     if account.person_id is not None:

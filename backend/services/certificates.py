@@ -257,7 +257,9 @@ def page_context(number_text: str, sig: str | None) -> dict:
     view = public_view(cert)
     person = db.session.get(Person, cert.person_id)
     plan = db.session.get(TrainingPlan, cert.plan_id)
-    full = bool(sig) and hmac.compare_digest(sig, print_signature(cert.number))
+    # Bytes: compare_digest raises TypeError on a str with non-ASCII characters, and `sig` is whatever
+    # the query string carried (werkzeug decodes it leniently, so it may hold any character).
+    full = bool(sig) and hmac.compare_digest(sig.encode("utf-8", "replace"), print_signature(cert.number).encode())
     url = verify_url(cert.number)
     return dict(view, holder_name=person.name if full else view["holder_name_masked"], full_name=full,
                 plan_title=plan.title, plan_starts_on=plan.starts_on.isoformat(),

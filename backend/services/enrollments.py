@@ -15,6 +15,7 @@ from ..extensions import db
 from ..models import Enrollment, Person, TrainingPlan, Voucher, VoucherBatch
 from ..security.actor import Actor
 from ..security.authz import ensure_institution, get_or_404
+from ..uploads import check_image_header
 from . import audit
 from .roster import RosterContext, check_roster_open
 from .voucher_use import use_voucher
@@ -161,6 +162,9 @@ def store_contract(a: Actor, e: Enrollment, plan: TrainingPlan, data: bytes, upl
     if len(data) > CONTRACT_MAX_BYTES:
         raise AppError("payload_too_large", 413, {"max_bytes": CONTRACT_MAX_BYTES})
     ext, _mime = sniff_upload(data)
+    if ext != "pdf":
+        # Stored as sent, never decoded here; but whoever opens it later decodes it: the same pixel cap.
+        check_image_header(data, "file")
     relative = Path("contracts") / str(plan.id) / f"{e.id}-{secrets.token_hex(16)}.{ext}"
     target = Path(upload_dir) / relative
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -32,9 +32,23 @@ def _accepted_kinds(lesson_id: int, person_id: int) -> set[str]:
                                            AttendanceEvent.accepted)).scalars())
 
 
-def file_makeup(lesson: Lesson, plan: TrainingPlan, person_id: int, kind: str, reason: str, files: dict,
-                user_id: int, actor_label: str, now: datetime, upload_dir: str) -> MakeupRequest:
-    """Check and store a make-up request with its two photos (the caller has checked the institution)."""
+def clean_photos(files: dict) -> dict[str, tuple[bytes, str]]:
+    """Both uploaded photos checked and re-encoded: {name: (bytes, extension)}; 422 on a missing or bad one.
+
+    Called before the request's first query: decoding a 12-megapixel photo takes a good part of a
+    second, which on SQLite would otherwise be spent holding the write lock.
+    """
+    missing = [name for name in PHOTOS if files.get(name) is None]
+    if missing:
+        raise invalid("validation_error", fields={name: ["required (JPEG or PNG image)"] for name in missing})
+    # Both photos are checked before either is written, so a bad second photo leaves no orphan.
+    return {name: clean_image(read_limited(files[name].stream, name), name) for name in PHOTOS}
+
+
+def file_makeup(lesson: Lesson, plan: TrainingPlan, person_id: int, kind: str, reason: str,
+                photos: dict[str, tuple[bytes, str]], user_id: int, actor_label: str, now: datetime,
+                upload_dir: str) -> MakeupRequest:
+    """Check and store a make-up request with its two cleaned photos (the caller has checked the institution)."""
     if kind not in KINDS:
         raise invalid("validation_error", fields={"kind": [f"one of {', '.join(KINDS)}"]})
     reason = (reason or "").strip()
@@ -57,15 +71,10 @@ def file_makeup(lesson: Lesson, plan: TrainingPlan, person_id: int, kind: str, r
                                        MakeupRequest.status == "pending")).scalar()
     if pending is not None:
         raise conflict("makeup_pending", makeup_id=pending)
-    missing = [name for name in PHOTOS if files.get(name) is None]
-    if missing:
-        raise invalid("validation_error", fields={name: ["required (JPEG or PNG image)"] for name in missing})
-    # Both photos are checked before either is written, so a bad second photo leaves no orphan.
-    cleaned = {name: clean_image(read_limited(files[name].stream, name), name) for name in PHOTOS}
     paths: list[str] = []
     try:
         for name in PHOTOS:
-            paths.append(store_image(*cleaned[name], upload_dir, "makeups", now))
+            paths.append(store_image(*photos[name], upload_dir, "makeups", now))
         req = MakeupRequest(lesson_id=lesson.id, enrollment_id=enrollment_id, person_id=person_id, kind=kind,
                             reason=reason, sign_sheet_path=paths[0], panorama_path=paths[1], status="pending",
                             created_by=user_id, created_at=now)

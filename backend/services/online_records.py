@@ -18,7 +18,7 @@ from ..security.actor import Actor
 from ..security.crypto import vault
 from . import audit
 from .persons import shanghai_today
-from .roster_xlsx import cell_text, read_table
+from .spreadsheets import cell_text, read_table
 
 MAX_ROWS = 50000
 MAX_MINUTES = 24 * 60

@@ -2,14 +2,11 @@
 lifelong training archive (终身职业技能培训电子档案)."""
 from __future__ import annotations
 
-import zipfile
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from io import BytesIO
 
-from openpyxl import Workbook, load_workbook
+from openpyxl import Workbook
 from openpyxl.styles import Font
-from openpyxl.utils.exceptions import InvalidFileException
 from sqlalchemy import select
 
 from ..domain import identity
@@ -20,13 +17,15 @@ from ..extensions import db
 from ..models import Certificate, Enrollment, Evaluation, Institution, Person, Result, TrainingPlan
 from ..security.actor import Actor
 from ..security.authz import ensure_institution, get_or_404
-from . import audit, certificates
+from . import audit, certificates, spreadsheets
 from .certificates import number
 from .persons import find_by_id_number, shanghai_today
 
 # Results are recorded while the plan runs or once its lessons are over, never after completion is applied for.
 OPEN_STATES = plan_rules.RUNNING_STATES
 HEADERS = {"person_id": "学员编号", "name": "姓名", "id_number": "身份证号", "score": "成绩", "passed": "是否合格"}
+# field -> (template header, accepted header spellings), for spreadsheets.read_table
+COLUMNS = {key: (label, (label,)) for key, label in HEADERS.items()}
 _TRUE = {"是", "合格", "通过", "true", "yes", "y", "1"}
 _FALSE = {"否", "不合格", "未通过", "false", "no", "n", "0"}
 MAX_ROWS = 5000
@@ -103,7 +102,8 @@ def validate_rows(plan_id: int, rows: list[tuple[int, dict]], now: datetime) -> 
     reports, good, seen = [], [], {}
     for row_no, raw in rows:
         person, errors = _resolve_person(raw, roster, today)
-        name = str(raw.get("name") or "").strip()
+        # unquote: a name our template neutralised ("'=..." for a legacy name) still matches the person.
+        name = spreadsheets.unquote(str(raw.get("name") or "").strip())
         if person is not None and name and name != person.name:
             errors.append("name_mismatch")
         score, err = _parse_score(raw.get("score"))
@@ -166,27 +166,11 @@ def json_rows(items: list) -> list[tuple[int, dict]]:
 
 
 def xlsx_rows(data: bytes) -> list[tuple[int, dict]]:
-    """Rows of an uploaded results sheet keyed by the template's Chinese headers, with sheet row numbers."""
-    try:
-        wb = load_workbook(BytesIO(data), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, InvalidFileException, KeyError, ValueError, OSError):
-        raise invalid("invalid_file") from None
-    try:
-        sheet = wb.worksheets[0]
-        it = sheet.iter_rows(values_only=True)
-        header = [str(c).strip() if c is not None else "" for c in next(it, ())]
-        columns = {key: header.index(label) for key, label in HEADERS.items() if label in header}
-        if "score" not in columns or "passed" not in columns or not ({"person_id", "id_number"} & columns.keys()):
-            raise invalid("invalid_file", missing_headers=[HEADERS[k] for k in ("score", "passed")
-                                                           if k not in columns])
-        rows = []
-        for number, values in enumerate(it, start=2):
-            if values is None or all(v is None or str(v).strip() == "" for v in values):
-                continue
-            rows.append((number, {key: values[i] if i < len(values) else None for key, i in columns.items()}))
-        return rows
-    finally:
-        wb.close()
+    """Rows of an uploaded results sheet keyed by the template's Chinese headers, with sheet row numbers.
+
+    Size, zip and row limits are spreadsheets.read_table's: at most MAX_ROWS data rows.
+    """
+    return spreadsheets.read_table(data, COLUMNS, ("score", "passed"), MAX_ROWS, one_of=("person_id", "id_number"))
 
 
 def template_xlsx(a: Actor, plan_id: int) -> bytes:
@@ -207,9 +191,7 @@ def template_xlsx(a: Actor, plan_id: int) -> bytes:
     for col, width in zip("ABCDE", (10, 12, 22, 8, 10), strict=True):
         ws.column_dimensions[col].width = width
     ws.cell(row=1, column=7, value="说明：成绩 0–100（最多一位小数）；是否合格 填 是/否；以学员编号识别学员。")
-    buf = BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
+    return spreadsheets.workbook_bytes(wb)
 
 
 def plan_results(a: Actor, plan_id: int) -> list[dict]:

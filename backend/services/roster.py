@@ -35,7 +35,7 @@ from ..security.actor import Actor
 from ..security.crypto import vault
 from . import audit, persons
 from .plans import ensure_roster_open
-from .roster_xlsx import cell_text
+from .spreadsheets import cell_text
 from .voucher_use import use_voucher
 
 CHUNK = 500
@@ -87,8 +87,13 @@ def _validate(number: int, raw: dict, today) -> RosterRow:
     """Everything that can be judged without the database."""
     r = RosterRow(row=number)
     name = cell_text(raw.get("name"))
-    if not name or len(name) > 64:
-        r.errors.append(_error("validation_error", "name", reason="required" if not name else "too_long"))
+    if not name:
+        r.errors.append(_error("validation_error", "name", reason="required"))
+    else:
+        try:
+            name = identity.validate_name(name)
+        except AppError as err:
+            r.errors.append(_error("invalid_name", "name", **{k: v for k, v in err.details.items() if k != "field"}))
     r.name = name
     raw_id = raw.get("id_number")
     id_text = cell_text(raw_id) or ""

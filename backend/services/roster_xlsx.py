@@ -1,27 +1,20 @@
-"""Excel in and out: the roster template (参训名单模板) and a tolerant reader for uploaded sheets."""
+"""The roster Excel template (参训名单模板) and its columns; reading uploads is backend.services.spreadsheets."""
 from __future__ import annotations
 
 import functools
-import io
-import re
-import warnings
-import zipfile
-from datetime import date, datetime
 
-from openpyxl import Workbook, load_workbook
+from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 
-from ..domain.errors import invalid
 from ..domain.roster import TARGET_GROUPS
+from .spreadsheets import workbook_bytes
 
-XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 ROSTER_SHEET = "参训名单"
 NOTES_SHEET = "填写说明"
 TEXT = "@"  # Excel's "Text" number format: an 18-digit ID stays a string instead of 3.50102E+17
 TEMPLATE_TEXT_ROWS = 5001  # rows pre-formatted as text (header + 5,000 trainees)
-MAX_UNZIPPED_BYTES = 200 * 1024 * 1024  # refuse zip bombs before openpyxl inflates anything
 
 # field -> (template header, accepted header spellings)
 ROSTER_COLUMNS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -86,83 +79,4 @@ def template_bytes(plan_title: str, plan_id: int) -> bytes:
     for row in notes.iter_rows():
         for cell in row:
             cell.alignment = Alignment(wrap_text=True, vertical="top")
-    buf = io.BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
-
-
-def _header_key(value) -> str:
-    # "身份证号*", "身份证号（必填）" and stray blanks all name the same column.
-    text = re.sub(r"[\s*＊]", "", str(value or ""))
-    return re.sub(r"[（(].*?[)）]", "", text).lower()
-
-
-def cell_text(value) -> str | None:
-    """A cell as text: numbers without '.0', dates ISO, blanks None."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return str(value)
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return str(int(value)) if value.is_integer() else repr(value)
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    text = str(value).strip()
-    return text or None
-
-
-def _open(data: bytes):
-    if data[:4] == b"\xd0\xcf\x11\xe0":
-        raise invalid("invalid_file", reason="xls_not_supported")
-    if data[:4] != b"PK\x03\x04":
-        raise invalid("invalid_file", reason="not_xlsx")
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            if sum(info.file_size for info in zf.infolist()) > MAX_UNZIPPED_BYTES:
-                raise invalid("invalid_file", reason="too_large")
-        with warnings.catch_warnings():
-            # Spreadsheets from other tools often lack styles openpyxl expects; that is not the user's fault.
-            warnings.simplefilter("ignore")
-            return load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError, TypeError) as exc:
-        raise invalid("invalid_file", reason="unreadable", detail=type(exc).__name__) from None
-
-
-def read_table(data: bytes, columns: dict[str, tuple[str, tuple[str, ...]]], required: tuple[str, ...],
-               max_rows: int, sheet: str | None = None) -> list[tuple[int, dict]]:
-    """Rows of the first sheet (or `sheet`) as (spreadsheet row number, {field: raw value}).
-
-    The header is the first of the top five rows naming every required column; other columns are
-    ignored and blank rows skipped. More than `max_rows` data rows is 422 too_many_rows.
-    """
-    wb = _open(data)
-    try:
-        ws = wb[sheet] if sheet and sheet in wb.sheetnames else wb.worksheets[0]
-        aliases = {_header_key(a): field for field, (_, names) in columns.items() for a in names}
-        positions: dict[str, int] | None = None
-        out: list[tuple[int, dict]] = []
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            for number, values in enumerate(ws.iter_rows(values_only=True), start=1):
-                if positions is None:
-                    found = {aliases[_header_key(v)]: i for i, v in enumerate(values)
-                             if _header_key(v) in aliases}
-                    if all(f in found for f in required):
-                        positions = found
-                    elif number >= 5:
-                        break
-                    continue
-                row = {f: values[i] if i < len(values) else None for f, i in positions.items()}
-                if all(cell_text(v) is None for v in row.values()):
-                    continue
-                if len(out) >= max_rows:
-                    raise invalid("too_many_rows", max_rows=max_rows)
-                out.append((number, row))
-    finally:
-        wb.close()
-    if positions is None:
-        raise invalid("invalid_file", reason="missing_columns",
-                      columns=[columns[f][0] for f in required])
-    return out
+    return workbook_bytes(wb)

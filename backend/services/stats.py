@@ -1,11 +1,9 @@
 """Statistics overview by region prefix and Shanghai date range, and its CSV / xlsx export."""
 from __future__ import annotations
 
-import csv
 from collections import Counter
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from io import BytesIO, StringIO
 
 from openpyxl import Workbook
 from sqlalchemy import func, select
@@ -24,6 +22,7 @@ from ..models import (
 )
 from .certificates import completion_ratio, credited_hours_by_person, plan_class_hours
 from .persons import shanghai_today
+from .spreadsheets import csv_bytes, workbook_bytes
 
 AGE_BANDS = ((16, "16-24"), (25, "25-34"), (35, "35-44"), (45, "45-54"), (55, "55+"))  # ours
 
@@ -162,14 +161,10 @@ def flatten(data: dict) -> list[tuple[str, str, object]]:
 
 
 def export_csv(data: dict) -> bytes:
-    """UTF-8 CSV with a BOM so Excel opens the Chinese text correctly."""
-    buf = StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(["region_code", data["region_code"] or "", "from", data["from"] or "", "to", data["to"] or ""])
-    writer.writerow(["section", "metric", "value"])
-    for section, metric, value in flatten(data):
-        writer.writerow([section, metric, "" if value is None else value])
-    return ("\ufeff" + buf.getvalue()).encode()
+    """UTF-8 CSV with a BOM so Excel opens the Chinese text correctly; text cells formula-proof."""
+    head = [["region_code", data["region_code"] or "", "from", data["from"] or "", "to", data["to"] or ""],
+            ["section", "metric", "value"]]
+    return csv_bytes(head + [list(row) for row in flatten(data)])
 
 
 def export_xlsx(data: dict) -> bytes:
@@ -181,6 +176,4 @@ def export_xlsx(data: dict) -> bytes:
     ws.append(["section", "metric", "value"])
     for row in flatten(data):
         ws.append(list(row))
-    buf = BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
+    return workbook_bytes(wb)

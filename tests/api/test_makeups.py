@@ -140,7 +140,8 @@ def test_image_checks(setup, app):
         (_gif(), "unsupported_image"),
         (jpeg()[:200], "invalid_image"),
         (b"\xff\xd8\xff\xe0" + b"0" * (10 * 1024 * 1024), "image_too_large"),
-        (png((10000, 9000), mode="1"), "invalid_image"),  # 90 MP: Pillow's bomb warning, made an error
+        (png((10000, 9000), mode="1"), "image_too_large"),  # 90 MP: over our cap and Pillow's bomb warning
+        (png((4100, 3100), mode="1"), "image_too_large"),  # 12.7 MP: over our cap of 4096 x 3072
     ]
     for data, code in cases:
         r = _file(world, inst, pid, sign=data)

@@ -31,8 +31,13 @@ def world(clock, staff, client, make_institution):
     return roster_world(clock, staff, client, make_institution)
 
 
+def han_number(n: int) -> str:
+    """A number in Chinese numerals: names hold letters only (backend.domain.identity.validate_name)."""
+    return "".join("〇一二三四五六七八九"[int(d)] for d in str(n))
+
+
 def trainee_row(seq: int, name: str | None = None, birth: str = "19900307", region: str = "350102", **over) -> dict:
-    row = {"name": name or f"学员{seq}", "id_number": make_id_number(region, birth, f"{seq % 1000:03d}"),
+    row = {"name": name or f"学员{han_number(seq)}", "id_number": make_id_number(region, birth, f"{seq % 1000:03d}"),
            "phone": f"138{seq:08d}"[:11]}
     row.update(over)
     return row

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from openpyxl import Workbook
+from PIL import Image
 from sqlalchemy import select
 
 from backend.domain.vouchers import encode_qr_token
@@ -26,6 +27,7 @@ from tests.api.plan_helpers import (
     sh,
 )
 from tests.api.test_roster import fill, template, trainee_row
+from tests.bombs import png_header
 
 
 @pytest.fixture
@@ -33,8 +35,16 @@ def world(clock, staff, client, make_institution):
     return roster_world(clock, staff, client, make_institution)
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
-JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 64
+
+
+def _image(fmt: str, size=(40, 30)) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size, (250, 250, 250)).save(buf, fmt)
+    return buf.getvalue()
+
+
+PNG = _image("PNG")
+JPEG = _image("JPEG")
 
 
 def enrol(client, world, plan_id=None, headers=None, **body):
@@ -182,6 +192,10 @@ def test_submit_needs_every_contract(app, client, world, in_post):
 
 @pytest.mark.parametrize("data, status, code", [
     (PNG, 201, None),
+    (JPEG, 201, None),
+    # An image contract is stored, not decoded, but its header must be readable and within the pixel cap.
+    (b"\x89PNG\r\n\x1a\n" + b"\x00" * 64, 422, "invalid_image"),
+    (png_header(4100, 3100), 422, "image_too_large"),
     (b"MZ\x90\x00 not a pdf", 422, "unsupported_file_type"),
     (b"<html><script>alert(1)</script>", 422, "unsupported_file_type"),
     (b"%PDF-" + b"0" * (10 * 1024 * 1024), 413, "payload_too_large"),

@@ -1,4 +1,4 @@
-"""Boundary tables for ID numbers, credit codes, phones, region codes and masks."""
+"""Boundary tables for names, ID numbers, credit codes, phones, region codes and masks."""
 from datetime import date
 
 import pytest
@@ -24,6 +24,7 @@ from backend.domain.identity import (
     region_prefix,
     validate_credit_code,
     validate_id_number,
+    validate_name,
     validate_phone,
     validate_region_code,
 )
@@ -343,3 +344,42 @@ def test_region_prefix(code, prefix):
 ])
 def test_region_in_scope(region, scope, inside):
     assert region_in_scope(region, scope) is inside
+
+
+# ---- names ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("raw, name", [
+    ("张三", "张三"),
+    ("欧阳娜娜", "欧阳娜娜"),
+    ("𠮷田", "𠮷田"),                          # a rare character outside the basic block (extension B)
+    ("买买提·艾力", "买买提·艾力"),             # ethnic-minority name, the standard middle dot
+    ("买买提•艾力", "买买提·艾力"),             # bullet typed for the middle dot
+    ("阿依古丽・买买提", "阿依古丽·买买提"),     # katakana middle dot (Japanese IME)
+    ("阿依古丽･买买提", "阿依古丽·买买提"),      # half-width katakana middle dot
+    ("  李四\t", "李四"),
+    ("张　三", "张 三"),                          # ideographic space folded by NFKC
+    ("ＳＭＩＴＨ　ＪＯＨＮ", "SMITH JOHN"),      # full-width letters from a Chinese IME
+    ("J. SMITH", "J. SMITH"),
+    ("O'Brien Jean-Luc", "O'Brien Jean-Luc"),
+    ("Zoë", "Zoë"),
+    ("张" * 50, "张" * 50),
+])
+def test_valid_names_are_normalised(raw, name):
+    assert validate_name(raw) == name
+
+
+@pytest.mark.parametrize("raw, reason", [
+    ('=HYPERLINK("http://x","click")', "characters"),
+    ("+1", "characters"), ("-张三", "characters"), ("@张三", "characters"),
+    ("张三\x00", "characters"), ("张\n三", "characters"), ("张三\u200b", "characters"),
+    ("·张三", "characters"), ("张三·", "characters"), ("张··三", "characters"),
+    ("张三1", "characters"), ("<script>", "characters"),
+    ("", "required"), ("   ", "required"),
+    ("张" * 51, "too_long"),
+    (None, "characters"), (123, "characters"),
+])
+def test_invalid_names_are_refused(raw, reason):
+    with pytest.raises(AppError) as e:
+        validate_name(raw)
+    assert e.value.code == "invalid_name" and e.value.status == 422
+    assert e.value.details["reason"] == reason and e.value.details["field"] == "name"
