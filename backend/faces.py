@@ -234,6 +234,14 @@ def enroll_template(rgb) -> list[float]:
     return encode_face(rgb, faces[0])
 
 
+def probe_encoding(rgb) -> list[float] | None:
+    """The encoding of the largest face in a live photo (the person closest to the camera), or None."""
+    faces = detect_faces(rgb, VERIFY_DETECT_SIDE)
+    if not faces:
+        return None
+    return encode_face(rgb, max(faces, key=lambda f: (f.area, f.score)))
+
+
 def verify(rgb, template, threshold: float = MATCH_THRESHOLD) -> tuple[bool, float | None, str | None]:
     """1:1 check of the largest face in a frame against one template: (matched, distance, reason)."""
     matched, distance, reason, _face = verify_face_box(rgb, template, threshold)

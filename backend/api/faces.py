@@ -43,7 +43,8 @@ def _own_person() -> Person:
 @limiter.limit(upload_limits.FACE_SELF)
 @requires("trainee")
 def put_my_face(body):
-    svc.enroll(_own_person(), body["image_base64"], body["consent"], actor().label, now(), enrolled_by="self")
+    template = svc.template_from_photo(body["image_base64"], body["consent"])  # before any query: see there
+    svc.enroll(_own_person(), template, actor().label, now(), enrolled_by="self")
     return {"enrolled": True}
 
 
@@ -64,9 +65,13 @@ def delete_my_face():
 @requires("institution", "supervisor")
 def put_person_face(person_id, body):
     a = actor()
+    svc.ensure_may_enroll(a, get_or_404(Person, person_id))  # refuse strangers before any face work
+    # End that read before the slow face detection: on SQLite the transaction holds the write lock.
+    db.session.rollback()
+    template = svc.template_from_photo(body["image_base64"], body["consent"])
     person = get_or_404(Person, person_id)
-    svc.ensure_may_enroll(a, person)
-    svc.enroll(person, body["image_base64"], body["consent"], a.label, now(), enrolled_by=a.role)
+    svc.ensure_may_enroll(a, person)  # again, in the transaction that writes
+    svc.enroll(person, template, a.label, now(), enrolled_by=a.role)
     return {"enrolled": True}
 
 

@@ -11,6 +11,7 @@ from ..domain.errors import invalid, not_found
 from ..extensions import db, limiter
 from ..models import Person, VoucherBatch
 from ..security.authz import actor, requires
+from ..services import faces as faces_svc
 from ..services import voucher_qr, voucher_use
 from ..services import vouchers as svc
 from . import upload_limits
@@ -218,8 +219,10 @@ def get_batch(batch_id):
 @requires("trainee")
 def claim(batch_id, body):
     t = now()
-    voucher = svc.claim(actor(), batch_id, body.get("face_image_base64"), t,
-                        face_threshold=float(current_app.config["FACE_MATCH_THRESHOLD"]))
+    photo = body.get("face_image_base64")
+    # The face work comes before the first query (on SQLite that takes the write lock).
+    probe = faces_svc.photo_probe(photo, field="face_image_base64") if photo else None
+    voucher = svc.claim(actor(), batch_id, probe, t, face_threshold=float(current_app.config["FACE_MATCH_THRESHOLD"]))
     return svc.voucher_view(voucher, t)
 
 

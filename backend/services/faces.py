@@ -18,17 +18,32 @@ from . import audit
 from .persons import FACE_CONTEXT, in_region
 
 
-def enroll(person: Person, image_base64: str, consent: bool, actor_label: str, now: datetime,
-           enrolled_by: str) -> None:
-    """Store the template of the single face in the photo; consent must be explicit (True).
+def template_from_photo(image_base64: str, consent: bool) -> list[float]:
+    """The template of the single face in an enrolment photo; consent must be explicit (True).
 
-    `enrolled_by`: "self" for the trainee, else the staff role; kept so an unbind can drop a face the
-    wrong binder enrolled, and supervisors can tell staff-enrolled faces apart.
+    No database work: views call it before their first query, because on SQLite every transaction
+    holds the write lock (BEGIN IMMEDIATE) and face detection takes a few hundred milliseconds.
     """
     if consent is not True:
         raise invalid("consent_required", field="consent")
     rgb = faces.decode_base64_image(image_base64, field="image_base64")
-    template = faces.enroll_template(rgb)  # 422 no_face / multiple_faces
+    return faces.enroll_template(rgb)  # 422 no_face / multiple_faces
+
+
+def photo_probe(image_base64: str, field: str = "image_base64") -> list[float]:
+    """The encoding of the face in a live photo (422 no_face); no database work, like template_from_photo."""
+    probe = faces.probe_encoding(faces.decode_base64_image(image_base64, field=field))
+    if probe is None:
+        raise invalid("no_face")
+    return probe
+
+
+def enroll(person: Person, template: list[float], actor_label: str, now: datetime, enrolled_by: str) -> None:
+    """Store a template computed by `template_from_photo`, with the consent time and who enrolled it.
+
+    `enrolled_by`: "self" for the trainee, else the staff role; kept so an unbind can drop a face the
+    wrong binder enrolled, and supervisors can tell staff-enrolled faces apart.
+    """
     before = {"face_enrolled": person.face_template_enc is not None, "face_enrolled_by": person.face_enrolled_by}
     person.face_template_enc = vault().encrypt_json(template, FACE_CONTEXT)
     person.face_consent_at = now
@@ -61,21 +76,18 @@ def template_of(person: Person) -> list[float] | None:
     return vault().decrypt_json(person.face_template_enc, FACE_CONTEXT)
 
 
-def check_face(person: Person, image_base64: str | None, threshold: float, field: str = "image_base64") -> float:
-    """Match a live photo against the person's template; returns the distance or raises.
+def check_face(person: Person, probe: list[float] | None, threshold: float, field: str = "image_base64") -> float:
+    """Match a live photo's encoding (`photo_probe`) against the person's template; the distance, or raises.
 
-    403 face_not_enrolled, 422 validation_error (no photo), 422 no_face, 403 face_mismatch.
+    403 face_not_enrolled, 422 validation_error (no photo), 403 face_mismatch.
     """
     template = template_of(person)
     if template is None:
         raise forbidden("face_not_enrolled")
-    if not image_base64:
+    if probe is None:
         raise invalid("validation_error", fields={field: ["a face photo is required for this batch"]})
-    rgb = faces.decode_base64_image(image_base64, field=field)
-    matched, distance, reason = faces.verify(rgb, template, threshold)
-    if reason == "no_face":
-        raise invalid("no_face")
-    if not matched:
+    distance = faces.face_distance(probe, template)
+    if distance > threshold:
         raise forbidden("face_mismatch")
     return distance
 

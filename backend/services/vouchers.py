@@ -271,9 +271,10 @@ def _bound_person(a: Actor) -> Person:
     return db.session.get(Person, a.person_id)
 
 
-def claim(a: Actor, batch_id: int, face_image_base64: str | None, now: datetime, face_threshold: float = 0.5
+def claim(a: Actor, batch_id: int, face_probe: list[float] | None, now: datetime, face_threshold: float = 0.5
           ) -> Voucher:
-    """Claim one voucher of a batch for the caller's verified person."""
+    """Claim one voucher of a batch for the caller's verified person (`face_probe`: the encoding of the
+    live photo, from services.faces.photo_probe, when one was sent)."""
     person = _bound_person(a)
     # populate_existing: a row already in this session may be stale, and the pre-checks read it.
     batch = db.session.get(VoucherBatch, batch_id, populate_existing=True)
@@ -290,8 +291,9 @@ def claim(a: Actor, batch_id: int, face_image_base64: str | None, now: datetime,
         raise conflict("sold_out")
     if batch.claim_requires_face:
         from .faces import check_face
-        # Matched before any write, so no lock is held during the slow part; the photo is never stored.
-        check_face(person, face_image_base64, face_threshold, field="face_image_base64")
+        # The photo was reduced to an encoding before the request's first query (the slow part holds no
+        # lock); it is never stored.
+        check_face(person, face_probe, face_threshold, field="face_image_base64")
     voucher = take_stock(batch, person.id, now)
     audit.record(a.label, "voucher.claim", "voucher", voucher.id, now,
                  after=audit.snapshot(voucher, VOUCHER_FIELDS))
