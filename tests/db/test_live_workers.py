@@ -1,5 +1,6 @@
-"""The live stream under real gunicorn workers of every class, without Redis: a check-in accepted by
-any worker reaches a supervisor's stream, already connected to any worker, within a second.
+"""The live stream under real gunicorn workers of every class, without Redis (and with it, when
+TEST_REDIS_URL is set): a check-in accepted by any worker reaches a supervisor's stream, already
+connected to any worker, within a second.
 
 Before the fix, `gunicorn -k gthread -w 2` (one thread per worker, gthread's default) lost about one
 check-in in two: the stream held its worker's only thread, so a check-in accepted by that worker
@@ -26,7 +27,17 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, make_url, text
 
-from tests.db.test_live_redis import KEYS, REPO, _check_in, _free_port, _seed, _stop, _wait_ready
+from tests.db.test_live_redis import (
+    KEYS,
+    REDIS_URL,
+    REPO,
+    _check_in,
+    _free_port,
+    _seed,
+    _stop,
+    _wait_ready,
+    needs_redis,
+)
 
 pytestmark = [pytest.mark.slow]
 PG_URL = os.environ.get("TEST_DATABASE_URL")
@@ -43,6 +54,10 @@ SERVERS = {
 }
 # The `retry:` a stream opens with: 3000 for a long-lived stream, 500 for a short one (no thread to lend).
 STREAM_RETRY = {"gthread": 3000, "gthread-1-thread": 500, "sync": 500, "gevent": 3000}
+# With Redis too (its pub/sub is then the fast path, the poll a 5 s safety net): the threaded classes.
+WITH_REDIS = ["gthread", "gthread-1-thread"]
+CASES = [pytest.param(name, None, id=name) for name in SERVERS] + [
+    pytest.param(name, REDIS_URL, id=f"{name}+redis", marks=[pytest.mark.redis, needs_redis]) for name in WITH_REDIS]
 
 
 def _databases():
@@ -73,12 +88,14 @@ def database(request, tmp_path):
 
 
 @contextmanager
-def _server(db_url: str, tmp_path: Path, args: list[str]):
-    """One gunicorn (the product's gunicorn.conf.py, no REDIS_URL) on a free port; yields the port."""
+def _server(db_url: str, tmp_path: Path, args: list[str], redis_url: str | None = None):
+    """One gunicorn (the product's gunicorn.conf.py; Redis only if given) on a free port; yields the port."""
     env = {**os.environ, **KEYS, "DATABASE_URL": db_url, "RATELIMIT_ENABLED": "false", "JOBS_ENQUEUE": "false",
            "INSTANCE_PATH": str(tmp_path), "UPLOAD_DIR": str(tmp_path / "uploads"), "LOG_LEVEL": "WARNING"}
     for name in ("TEST_DB", "REDIS_URL", "LIVE_POLL_S", "LIVE_STREAMS_PER_WORKER", "GUNICORN_CMD_ARGS"):
         env.pop(name, None)
+    if redis_url:
+        env.update(REDIS_URL=redis_url, LIVE_CHANNEL=f"test-live-{uuid.uuid4().hex}")
     port = _free_port()
     log = tmp_path / "gunicorn.log"
     cmd = [str(Path(sys.executable).parent / "gunicorn"), "--config", "gunicorn.conf.py", "backend:create_app()",
@@ -173,12 +190,12 @@ def _post(conn: http.client.HTTPConnection, token: str, body: dict) -> int:
     return resp.status
 
 
-@pytest.mark.parametrize("server", list(SERVERS))
-def test_every_check_in_reaches_a_connected_stream_within_a_second(server, database, tmp_path):
+@pytest.mark.parametrize(("server", "redis_url"), CASES)
+def test_every_check_in_reaches_a_connected_stream_within_a_second(server, redis_url, database, tmp_path):
     db_url, seeded = database
     latencies: list[float] = []
     missed: list[int] = []
-    with _server(db_url, tmp_path, SERVERS[server]) as port:
+    with _server(db_url, tmp_path, SERVERS[server], redis_url) as port:
         kept_alive = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         try:
             for round_no in range(ROUNDS):
@@ -205,9 +222,9 @@ def test_every_check_in_reaches_a_connected_stream_within_a_second(server, datab
                     stream.close()
         finally:
             kept_alive.close()
-    summary = (f"{server}/{db_url.split(':')[0]}: {len(latencies)}/{ROUNDS} delivered, median "
-               f"{statistics.median(latencies) * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms"
-               if latencies else f"{server}: none delivered")
+    label = f"{server}{'+redis' if redis_url else ''}/{db_url.split(':')[0]}"
+    summary = (f"{label}: {len(latencies)}/{ROUNDS} delivered, median {statistics.median(latencies) * 1000:.0f} ms, "
+               f"max {max(latencies) * 1000:.0f} ms" if latencies else f"{label}: none delivered")
     print(summary)
     assert not missed, f"rounds {missed} never arrived; {summary}"
     assert max(latencies) < MAX_LATENCY_S, summary
