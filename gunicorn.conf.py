@@ -1,8 +1,39 @@
 """gunicorn settings read by the Procfile, scripts/run and the benchmarks (`--config gunicorn.conf.py`).
 
-Worker class, counts and the bind address stay on the command line; this file holds the hooks.
+Worker class, counts and the bind address stay on the command line; this file holds the hooks, and
+the thread count of gthread workers when the command line gives none. gunicorn also reads this file
+by itself when started in the repository without --config.
 """
 import gc
+import os
+import shlex
+import sys
+
+# gthread's own default is one thread per worker: the first supervisor's live stream then held it
+# and every later request accepted by that worker waited behind the stream (backend/live/slots.py).
+# Half of these may be lent to live streams; the other half always serve check-ins and the rest.
+# Within DB_POOL_SIZE (20): every thread finds a pooled PostgreSQL connection.
+GTHREAD_THREADS = 16
+
+
+def _command_line(name):
+    """A setting as given on gunicorn's command line or in GUNICORN_CMD_ARGS; None when not given."""
+    try:
+        from gunicorn.config import Config
+        parser = Config().parser()
+        given = parser.parse_known_args(sys.argv[1:])[0]
+        from_env = parser.parse_known_args(shlex.split(os.environ.get("GUNICORN_CMD_ARGS", "")))[0]
+    except (Exception, SystemExit):  # noqa: BLE001 — not started by gunicorn's CLI: no threads default
+        return None
+    value = getattr(given, name, None)
+    return value if value is not None else getattr(from_env, name, None)
+
+
+# Only for gthread: `threads` > 1 would also turn a requested sync worker into gthread, and gevent
+# ignores it. An explicit --threads (even 1) wins, being read after this file.
+if str(_command_line("worker_class") or "").rsplit(".", 1)[-1] in ("gthread", "ThreadWorker") \
+        and _command_line("threads") is None:
+    threads = GTHREAD_THREADS
 
 
 def post_worker_init(worker):
@@ -10,7 +41,16 @@ def post_worker_init(worker):
     app = worker.wsgi
     if hasattr(app, "app_context"):
         from backend.db_setup import warm_pool
+        from backend.live.slots import record_worker_threads
         warm_pool(app)
+        # How many requests this process runs at once, so live streams never take all of them.
+        kind = type(worker).__name__
+        if kind == "ThreadWorker":
+            record_worker_threads(app, worker.cfg.threads)
+        elif kind == "SyncWorker":
+            record_worker_threads(app, 1)
+        elif type(worker).__module__.endswith(("ggevent", "geventlet")):
+            record_worker_threads(app, None)  # a greenlet per request: a stream holds no thread
     # Without the freeze every full collection walks the ~180,000 long-lived objects of the app
     # (SQLAlchemy metadata, schemas, the OpenAPI spec) and stalls all of a worker's requests for
     # 100-200 ms on a 2-core machine: that was the check-in p99. Frozen, it takes a few ms.

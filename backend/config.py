@@ -191,6 +191,10 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
     cfg["LIVE_CHANNEL"] = env.get("LIVE_CHANNEL", "peixunquan:live:attendance")
     # How long the live stream holds an event behind a missing id (an uncommitted or rolled-back one).
     cfg["LIVE_GAP_HOLD_S"] = float(env.get("LIVE_GAP_HOLD_S", "0.5"))
+    # Live streams one server process keeps open at once; unset, half of a threaded worker's threads
+    # (none under a sync worker, no limit under gevent). Streams beyond it are short (backend/live/slots.py).
+    streams = env.get("LIVE_STREAMS_PER_WORKER", "").strip()
+    cfg["LIVE_STREAMS_PER_WORKER"] = int(streams) if streams else None
     cfg["WECHAT_MODE"] = env.get("WECHAT_MODE", "stub")
     cfg["WECHAT_APPID"] = env.get("WECHAT_APPID")
     cfg["WECHAT_SECRET"] = env.get("WECHAT_SECRET")

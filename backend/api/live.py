@@ -14,6 +14,8 @@ from ..extensions import db
 from ..live import broker
 from ..live.brokers import Lagged
 from ..live.cursor import HOLD_S, LiveCursor
+from ..live.slots import peer_closed_probe, stream_limit
+from ..live.slots import slots as stream_slots
 from ..models import LiveEvent
 from ..security.authz import actor, requires
 from ..services import attendance_views as views
@@ -25,6 +27,10 @@ KEEPALIVE_S = 15.0
 STREAM_MAX_S = 3600.0  # clients reconnect (with Last-Event-ID) so long-lived connections get recycled
 REPLAY_MAX = 1000  # rows per database poll; a longer backlog is read in several polls
 RETRY_MS = 3000
+# A short stream (no request thread to lend it) ends at once; its client is back this soon, so an
+# event waits at most about this long plus one request.
+SHORT_RETRY_MS = 500
+PEER_CHECK_S = 1.0  # how often an open stream looks whether its client has gone
 POLL_S = 0.5  # LIVE_POLL_S when the config has none (backend/config.py sets it)
 GAP_CHECK_S = 0.1  # a gap is first looked up in the database this long after it appears
 LATE_WINDOW_S = 60.0  # ids given up on are looked for this long; a transaction open longer is not waited for
@@ -82,11 +88,16 @@ def _gap_checks(cursor: LiveCursor) -> tuple[float, ...]:
     return (cursor.gap_since + min(GAP_CHECK_S, cursor.hold), cursor.gap_deadline)
 
 
-def _events(scope: str | None, last_id: int | None, keepalive: float, max_s: float, poll_s: float, hold: float):
+def _events(scope: str | None, last_id: int | None, keepalive: float, max_s: float, poll_s: float, hold: float,
+            limit: int | None = None, peer_closed=lambda: False):
     # The database is the source of truth, the broker the fast path and the wake-up. A cursor puts
     # both sources in id order (backend/live/cursor.py), so a Last-Event-ID never skips an event.
-    sub = broker().subscribe()
+    # Taken here, not in the view: a generator that is never started runs no `finally` to give it back.
+    counter = stream_slots(current_app)
+    long_lived = counter.take(limit)
+    sub = None
     try:
+        sub = broker().subscribe()
         # Subscribed before the first read, so an event committed in between is in one or the other.
         top = _max_id()
         # Reads below run on their own short connections (_read); release anything the request's
@@ -95,17 +106,24 @@ def _events(scope: str | None, last_id: int | None, keepalive: float, max_s: flo
         # A Last-Event-ID above everything stored (an emptied SQLite table restarts its ids) would
         # hide every new event; nothing above the maximum exists to be skipped.
         cursor = LiveCursor(top if last_id is None else min(last_id, top), hold=hold)
-        yield f"retry: {RETRY_MS}\n: connected\n\n"
-        client_id = None if last_id is None else cursor.watermark  # its Last-Event-ID if it reconnected now
-        deadline = time.monotonic() + max_s
+        # The resume point goes out first: a client that reconnects before any event of its region
+        # came (this stream ended, or its network dropped) resumes here, not at a later "now".
+        client_id = cursor.watermark
+        yield f"retry: {RETRY_MS if long_lived else SHORT_RETRY_MS}\n: connected\nid: {client_id}\n\n"
+        # A short stream (no thread to lend it: sync worker, one thread, all lent) answers what is
+        # stored and ends. It stays only to settle a gap its first poll found (`hold` seconds): its
+        # reconnect would start the hold afresh, and a rolled-back id would then never be given up.
+        deadline = time.monotonic() + (max_s if long_lived else 0.0)
+        short_cap = deadline + 2 * hold
         last_write = time.monotonic()
         last_poll = float("-inf")
         next_poll = time.monotonic()  # at once: that is the replay
+        next_peer_check = time.monotonic() + PEER_CHECK_S
         frames: list = []
         while True:
             for event_id, payload in frames:
                 yield _frame(event_id, payload)
-                if client_id is not None and event_id < client_id:
+                if event_id < client_id:
                     # A late event (given up, then committed after all): put the client's resume point
                     # back, so that a reconnect does not replay everything after this event again.
                     yield f": late event\nid: {client_id}\n\n"
@@ -113,8 +131,16 @@ def _events(scope: str | None, last_id: int | None, keepalive: float, max_s: flo
                     client_id = event_id
                 last_write = time.monotonic()
             current = time.monotonic()
-            if current >= deadline:
+            settled = last_poll > float("-inf") and cursor.gap_since is None
+            if current >= deadline and (long_lived or settled or current >= short_cap):
+                if cursor.watermark > client_id:
+                    # Out-of-scope rows moved the cursor on: the reconnect need not read them again.
+                    yield f": reconnect\nid: {cursor.watermark}\n\n"
                 return
+            if current >= next_peer_check:
+                if peer_closed():
+                    return  # give the thread back now, not at the second failed keep-alive write
+                next_peer_check = current + PEER_CHECK_S
             if current >= next_poll or any(last_poll < t <= current for t in _gap_checks(cursor)):
                 rows = _poll(scope, cursor.watermark, cursor.given_up_ids(since=current - LATE_WINDOW_S))
                 frames = []
@@ -123,14 +149,17 @@ def _events(scope: str | None, last_id: int | None, keepalive: float, max_s: flo
                 frames += cursor.expire(current)
                 last_poll = current
                 # A full batch means more is stored: fetch the next one as soon as this one is through
-                # (a gap inside it is settled at the gap's deadline first).
-                more = len(rows) == REPLAY_MAX and cursor.watermark >= rows[-1].id
+                # (a gap inside it is settled at the gap's deadline first). A short stream leaves the
+                # rest to its reconnect.
+                more = long_lived and len(rows) == REPLAY_MAX and cursor.watermark >= rows[-1].id
                 next_poll = current if more else current + poll_s
                 continue
             frames = cursor.expire(current)
             if frames:
                 continue
-            wake = min(deadline, last_write + keepalive, next_poll, *(t for t in _gap_checks(cursor) if t > last_poll))
+            wake = min(last_write + keepalive, next_poll, next_peer_check,
+                       *(t for t in _gap_checks(cursor) if t > last_poll))
+            wake = min(wake, deadline if long_lived else short_cap)
             try:
                 msg = sub.get(timeout=max(0.0, wake - current))
             except Lagged:
@@ -148,15 +177,21 @@ def _events(scope: str | None, last_id: int | None, keepalive: float, max_s: flo
                 yield ": keep-alive\n\n"
                 last_write = time.monotonic()
     finally:
-        sub.close()
+        if sub is not None:
+            sub.close()
+        if long_lived:
+            counter.release()
 
 
 @bp.get("/live/stream")
 @bp.doc(summary="Server-sent events: every attendance event in the supervisor's region (event: attendance), "
                 "and trust flags raised after an event arrived (event: flag)",
         description="`id:` is the event's sequence number; reconnect with `Last-Event-ID` to replay what was "
-                    "missed. Keep-alive comments every 15 s. Data: {lesson_id, person_id, name_masked, kind, "
-                    "accepted, reason?, source, distance_m?, flags[], event_id, at}.",
+                    "missed (the first block, `: connected`, already carries the resume point). Keep-alive "
+                    "comments every 15 s. The response ends after an hour (`retry: 3000`), or at once when the "
+                    "server process has no thread to lend a stream (`retry: 500`: a sync or one-thread worker, "
+                    "or all its stream threads taken); reconnect after `retry` ms. Data: {lesson_id, person_id, "
+                    "name_masked, kind, accepted, reason?, source, distance_m?, flags[], event_id, at}.",
         responses={200: {"description": "text/event-stream", "content": {"text/event-stream": {}}}})
 @requires("supervisor", "admin")
 def live_stream():
@@ -165,7 +200,8 @@ def live_stream():
     scope = a.region_code if a.role == "supervisor" else None
     generator = _events(scope, _last_event_id(), float(cfg.get("LIVE_KEEPALIVE_S", KEEPALIVE_S)),
                         float(cfg.get("LIVE_STREAM_MAX_S", STREAM_MAX_S)), float(cfg.get("LIVE_POLL_S") or POLL_S),
-                        float(cfg.get("LIVE_GAP_HOLD_S", HOLD_S)))
+                        float(cfg.get("LIVE_GAP_HOLD_S", HOLD_S)), stream_limit(current_app, request.environ),
+                        peer_closed_probe(request.environ))
     return Response(stream_with_context(generator), mimetype="text/event-stream",
                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 

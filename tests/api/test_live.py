@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
 import threading
 import time
 import uuid
@@ -14,6 +15,8 @@ from werkzeug.serving import make_server
 
 from backend.extensions import db
 from backend.live import LocalBroker, broker, queue_publication
+from backend.live.slots import peer_closed_probe, record_worker_threads, stream_limit
+from backend.live.slots import slots as stream_slots
 from backend.models import LiveEvent
 from tests.api.attendance_fixtures import INSIDE, SITE, START, World, long_tokens, world  # noqa: F401
 from tests.conftest import BACKEND, TEST_KEYS
@@ -446,6 +449,134 @@ def test_stream_ends_at_its_maximum_age(live_config, app, client, staff):
     assert 0.5 <= time.monotonic() - started < 2 and all("comment" in f for f in frames)
 
 
+def test_preamble_carries_the_resume_point(live_config, app, client, staff):
+    """A client that reconnects before any event of its region came resumes where it connected, not at
+    a later "now": what was committed in between still arrives."""
+    _u, sup = staff("supervisor", region_code="3501")
+    top = live_row(region_code="350203")  # another region's: nothing this client would see
+    resp = client.get("/api/v1/live/stream", headers=sup, buffered=False)
+    it = iter(resp.response)
+    assert parse(next(it)) == [{"retry": 3000, "comment": "connected", "id": top}]
+    resp.close()
+    missed = live_row()  # committed while the client was away
+    resp, it = open_stream(client, sup, last_event_id=top)
+    try:
+        assert [f["id"] for f in events(it, 1)] == [missed]
+    finally:
+        resp.close()
+
+
+def test_short_stream_when_no_thread_can_be_lent(live_config, app, client, staff):
+    """LIVE_STREAMS_PER_WORKER=0 (as under a sync worker): what is stored, the resume point, and the end."""
+    app.config["LIVE_STREAMS_PER_WORKER"] = 0
+    _u, sup = staff("supervisor", region_code="3501")
+    first = live_row()
+    other = live_row(region_code="350203")
+    started = time.monotonic()
+    resp = client.get("/api/v1/live/stream", headers={**sup, "Last-Event-ID": str(first - 1)}, buffered=False)
+    frames = [f for chunk in resp.response for f in parse(chunk)]  # ends by itself
+    resp.close()
+    assert time.monotonic() - started < 0.5
+    assert frames[0] == {"retry": 500, "comment": "connected", "id": first - 1}  # back in half a second
+    assert [f["id"] for f in frames if "event" in f] == [first]
+    assert frames[-1] == {"comment": "reconnect", "id": other}  # Xiamen's row need not be read again
+    assert stream_slots(app).open == 0
+
+
+def test_short_stream_settles_a_gap_before_it_ends(live_config, app, client, staff):
+    """Its reconnect would start the hold afresh, so a rolled-back id would hold everything after it for ever."""
+    app.config.update(LIVE_STREAMS_PER_WORKER=0, LIVE_GAP_HOLD_S=0.3)
+    _u, sup = staff("supervisor", region_code="3501")
+    n = next_id()
+    live_row(n + 1)  # n never comes
+    started = time.monotonic()
+    resp = client.get("/api/v1/live/stream", headers={**sup, "Last-Event-ID": str(n - 1)}, buffered=False)
+    frames = [f for chunk in resp.response for f in parse(chunk)]
+    resp.close()
+    assert 0.3 <= time.monotonic() - started < 1.5
+    assert [f["id"] for f in frames if "event" in f] == [n + 1]
+
+
+def test_streams_beyond_the_limit_are_short_and_their_slot_comes_back(live_config, app, client, staff):
+    app.config["LIVE_STREAMS_PER_WORKER"] = 1
+    _u, sup = staff("supervisor", region_code="3501")
+    resp, it = open_stream(client, sup)  # long-lived (retry 3000)
+    try:
+        assert stream_slots(app).open == 1
+        second = client.get("/api/v1/live/stream", headers=sup, buffered=False)
+        frames = [f for chunk in second.response for f in parse(chunk)]
+        second.close()
+        assert frames[0]["retry"] == 500 and len(frames) == 1
+        assert parse(next(it)) == [{"comment": "keep-alive"}]  # the first one goes on
+    finally:
+        resp.close()
+    assert stream_slots(app).open == 0
+    resp, _it = open_stream(client, sup)  # long-lived again
+    resp.close()
+
+
+def test_stream_limit_follows_the_server(app):
+    assert stream_limit(app, {}) is None  # the test client, the development server: a thread per request
+    gunicorn = {"SERVER_SOFTWARE": "gunicorn/27.0.1", "gunicorn.socket": object()}
+    assert stream_limit(app, gunicorn) == 0  # sync (or gthread without gunicorn.conf.py): no thread to lend
+    gevent_socket = type("socket", (), {"__module__": "gevent._socket3"})()
+    assert stream_limit(app, dict(gunicorn, **{"gunicorn.socket": gevent_socket})) is None
+    record_worker_threads(app, 16)  # gunicorn.conf.py's post_worker_init under gthread
+    assert stream_limit(app, gunicorn) == 8
+    record_worker_threads(app, 1)
+    assert stream_limit(app, gunicorn) == 0
+    record_worker_threads(app, None)  # gevent
+    assert stream_limit(app, gunicorn) is None
+    app.config["LIVE_STREAMS_PER_WORKER"] = 3
+    assert stream_limit(app, gunicorn) == 3
+
+
+def test_peer_closed_probe():
+    assert peer_closed_probe({})() is False  # no socket (the test client): never "closed"
+    a, b = socket.socketpair()
+    try:
+        closed = peer_closed_probe({"gunicorn.socket": a})
+        assert closed() is False
+        b.close()
+        assert closed() is True
+    finally:
+        a.close()
+    a, b = socket.socketpair()
+    try:
+        b.sendall(b"GET / HTTP/1.1\r\n")  # a pipelined request is no hang-up, and stays to be read
+        assert peer_closed_probe({"gunicorn.socket": a})() is False
+        assert a.recv(3) == b"GET"
+    finally:
+        a.close()
+        b.close()
+
+
+def test_closed_client_gives_its_slot_back_without_a_write(live_config, app, staff):
+    """Over a real server: noticed within PEER_CHECK_S, not at the second failed keep-alive write."""
+    app.config["LIVE_KEEPALIVE_S"] = 30.0
+    _u, sup = staff("supervisor", region_code="3501")
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    stream = http.client.HTTPConnection("127.0.0.1", server.server_port, timeout=5)
+    try:
+        stream.request("GET", "/api/v1/live/stream", headers=sup)
+        resp = stream.getresponse()
+        assert b"connected" in resp.readline() + resp.readline()
+        assert stream_slots(app).open == 1
+        stream.close()
+        resp.close()
+        closed = time.monotonic()
+        while stream_slots(app).open and time.monotonic() - closed < 5:
+            time.sleep(0.05)
+        assert stream_slots(app).open == 0 and time.monotonic() - closed < 2
+    finally:
+        stream.close()
+        server.shutdown()
+        thread.join(5)
+        server.server_close()
+
+
 def test_last_event_id_above_the_table_is_clamped(live_config, app, client, staff):
     """SQLite reuses ids once old rows are pruned away: a stale Last-Event-ID must not hide new events."""
     _u, sup = staff("supervisor", region_code="3501")
@@ -467,3 +598,7 @@ def test_poll_interval_defaults(monkeypatch, tmp_path):
     assert load(str(tmp_path), dict(TEST_KEYS))["LIVE_GAP_HOLD_S"] == 0.5
     monkeypatch.setenv("LIVE_POLL_S", "2")
     assert load(str(tmp_path), dict(TEST_KEYS))["LIVE_POLL_S"] == 2.0
+    monkeypatch.delenv("LIVE_STREAMS_PER_WORKER", raising=False)
+    assert load(str(tmp_path), dict(TEST_KEYS))["LIVE_STREAMS_PER_WORKER"] is None  # from the server's threads
+    monkeypatch.setenv("LIVE_STREAMS_PER_WORKER", "4")
+    assert load(str(tmp_path), dict(TEST_KEYS))["LIVE_STREAMS_PER_WORKER"] == 4

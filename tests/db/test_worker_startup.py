@@ -1,13 +1,18 @@
-"""gunicorn worker start-up (gunicorn.conf.py): the pool is opened, the app's objects frozen, accepts spread."""
+"""gunicorn worker start-up (gunicorn.conf.py): the pool is opened, the app's objects frozen, accepts spread,
+gthread given threads, and the app told how many of them live streams may hold."""
 from __future__ import annotations
 
 import gc
 import runpy
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
+
 from backend.db_setup import warm_pool
 from backend.extensions import db
+from backend.live.slots import stream_limit
 
 CONF = Path(__file__).resolve().parents[2] / "gunicorn.conf.py"
 
@@ -43,3 +48,40 @@ def test_post_worker_init_freezes_and_spreads_accepts(app, monkeypatch):
         assert BaseServer.max_accept == 1
     finally:
         gc.unfreeze()
+
+
+@pytest.mark.parametrize(("argv", "env_args", "expected"), [
+    (["-k", "gthread"], "", 16),
+    (["--worker-class=gthread", "--workers", "2"], "", 16),
+    (["--worker-class", "gunicorn.workers.gthread.ThreadWorker"], "", 16),
+    ([], "--worker-class gthread", 16),
+    (["-k", "gthread", "--threads", "1"], "", None),  # given: gunicorn applies it after this file
+    ([], "-k gthread --threads 4", None),
+    (["-k", "sync"], "", None),  # threads > 1 would turn the sync worker into gthread
+    ([], "", None),  # sync is gunicorn's default
+    (["-k", "gevent"], "", None),
+])
+def test_gthread_gets_threads_unless_given(monkeypatch, argv, env_args, expected):
+    monkeypatch.setattr(sys, "argv", ["gunicorn", "--config", "gunicorn.conf.py", *argv, "backend:create_app()"])
+    monkeypatch.setenv("GUNICORN_CMD_ARGS", env_args)
+    assert runpy.run_path(str(CONF)).get("threads") == expected
+
+
+@pytest.mark.parametrize(("name", "module", "threads", "limit"), [
+    ("ThreadWorker", "gunicorn.workers.gthread", 16, 8),
+    ("ThreadWorker", "gunicorn.workers.gthread", 1, 0),
+    ("SyncWorker", "gunicorn.workers.sync", 1, 0),
+    ("GeventWorker", "gunicorn.workers.ggevent", 1, None),
+])
+def test_post_worker_init_tells_the_app_how_many_streams_it_may_hold(app, monkeypatch, name, module, threads, limit):
+    from gevent.baseserver import BaseServer
+    monkeypatch.setattr(BaseServer, "max_accept", BaseServer.max_accept)
+    hooks = runpy.run_path(str(CONF))
+    worker = type(name, (), {"__module__": module})()
+    worker.wsgi, worker.cfg = app, SimpleNamespace(threads=threads)
+    try:
+        hooks["post_worker_init"](worker)
+    finally:
+        gc.unfreeze()
+    gunicorn_environ = {"SERVER_SOFTWARE": "gunicorn/27.0.1", "gunicorn.socket": object()}
+    assert stream_limit(app, gunicorn_environ) == limit

@@ -183,13 +183,18 @@ export function createApi({ prefix, base = "/api/v1", onLogout = () => {} }) {
 
   /**
    * Read a text/event-stream with fetch(): onEvent({event, data, id}) per message, onState("open" |
-   * "retrying" | "closed"). Reconnects with backoff and Last-Event-ID; returns {close()}.
+   * "retrying" | "closed"). Reconnects with Last-Event-ID: after the server's `retry:` when it ended
+   * the response itself (its maximum age, or a short stream from a server with no thread to lend),
+   * with backoff after an error; returns {close()}.
    */
   function stream(path, { onEvent, onState = () => {}, params } = {}) {
     let closed = false;
     let controller = null;
     let lastId = null;
     let delay = 1000;
+    let retryMs = 1000;
+    let state = null;
+    const setState = (next) => { if (next !== state) { state = next; onState(next); } };
 
     function dispatch(block) {
       const msg = { event: "message", data: "", id: null };
@@ -202,6 +207,7 @@ export function createApi({ prefix, base = "/api/v1", onLogout = () => {} }) {
         if (field === "event") msg.event = value;
         else if (field === "data") data.push(value);
         else if (field === "id") msg.id = value;
+        else if (field === "retry" && /^\d+$/.test(value)) retryMs = Number(value);
       }
       if (msg.id) lastId = msg.id;
       if (!data.length) return;
@@ -213,17 +219,18 @@ export function createApi({ prefix, base = "/api/v1", onLogout = () => {} }) {
     async function run() {
       while (!closed) {
         controller = new AbortController();
+        let ended = false;
         try {
           const headers = { Accept: "text/event-stream" };
           if (lastId) headers["Last-Event-ID"] = lastId;
           const r = await send("GET", path, { query: params, raw: true, headers, signal: controller.signal });
-          onState("open");
+          setState("open");
           delay = 1000;
           const reader = r.body.pipeThrough(new TextDecoderStream()).getReader();
           let buf = "";
           for (;;) {
             const { value, done } = await reader.read();
-            if (done) break;
+            if (done) { ended = true; break; }
             buf += value.replace(/\r\n?/g, "\n");
             let cut;
             while ((cut = buf.indexOf("\n\n")) >= 0) {
@@ -233,14 +240,20 @@ export function createApi({ prefix, base = "/api/v1", onLogout = () => {} }) {
           }
         } catch (err) {
           if (closed) break;
-          if (err instanceof ApiError && err.status === 401) { onState("closed"); return; }
+          if (err instanceof ApiError && err.status === 401) { setState("closed"); return; }
         }
         if (closed) break;
-        onState("retrying");
+        if (ended) {
+          // A planned end: nothing was missed (the resume point came with the response), so the page
+          // stays "open" and does not reload; back after the server's retry, as EventSource would.
+          await new Promise((res) => setTimeout(res, retryMs));
+          continue;
+        }
+        setState("retrying");
         await new Promise((res) => setTimeout(res, delay));
         delay = Math.min(delay * 2, 15000);
       }
-      onState("closed");
+      setState("closed");
     }
 
     run();
