@@ -73,6 +73,7 @@ class VoucherLifecycle(RuleBasedStateMachine):
             self.actors.append(Actor(role="trainee", subject=f"w:{n}", person_id=person.id))
         db.session.commit()
         self.model: dict[int, list] = {}  # person index -> [code, stored status]
+        self.ever: set[int] = set()       # person indexes that ever claimed from the batch
         self.returned = 0
 
     def _do(self, fn):
@@ -100,13 +101,15 @@ class VoucherLifecycle(RuleBasedStateMachine):
     def claim(self, who):
         i = who % len(self.actors)
         out = self._do(lambda: svc.claim(self.actors[i], self.batch_id, None, self.now))
-        if i in self.model:
+        if i in self.model or i in self.ever:
+            # Once per person and batch (source 001), a returned voucher included.
             assert isinstance(out, AppError) and out.code == "already_claimed"
         elif self._in_stock() == 0:
             assert isinstance(out, AppError) and out.code == "sold_out"
         else:
             assert isinstance(out, Voucher), out
             self.model[i] = [out.code, rules.CLAIMED]
+            self.ever.add(i)
 
     @rule(who=st.integers(min_value=0, max_value=4))
     def give_back(self, who):

@@ -6,7 +6,7 @@ import re
 
 # One module per area; each exposes `bp`. Order only affects the OpenAPI tag order.
 MODULES = ("auth", "identity", "nearby", "institutions", "sites", "vouchers", "faces", "plans", "attendance", "live", "devices",
-           "outcomes", "stats", "health")
+           "outcomes", "policies", "stats", "health")
 
 
 def register_api(app, prefix: str) -> None:

@@ -91,11 +91,18 @@ class LineOut(Schema):
     voucher_code = String(allow_none=True)
     amount_fen = Integer()
     capped = Boolean()
-    limited_by = String(allow_none=True, metadata={"description": "hours, voucher or annual_cap"})
+    limited_by = String(allow_none=True, metadata={"description": "what set the amount: hours (rate × credited "
+                                                                 "hours), standard (project standard × ratio), "
+                                                                 "voucher or annual_cap"})
     payee = String(metadata={"enum": ["trainee", "institution"]})
     line_type = String(metadata={"enum": ["training", "living_allowance"]})
     year = Integer()
     attended_days = Integer(allow_none=True)
+    basis = Dict(allow_none=True, metadata={"description": "the numbers the amount came from: policy_id, kind "
+                                                           "(standard | hours | living_allowance), standard_fen, "
+                                                           "ratio_percent, rate_fen_per_hour, caps"})
+    explanation = String(allow_none=True, metadata={"description": "the same in words (zh-CN), naming the policy "
+                                                                   "version"})
 
 
 class ObjectionIn(Schema):
@@ -141,6 +148,12 @@ class ClaimSummaryOut(Schema):
     disbursed_by = Integer(allow_none=True)
     disbursed_at = String(allow_none=True)
     rejected_reason = String(allow_none=True)
+    review_due_on = String(allow_none=True, metadata={"format": "date", "description": "the completion's answer "
+                                                                                       "was due (policy)"})
+    payment_due_on = String(allow_none=True, metadata={"format": "date", "description": "payment is due (policy: "
+                                                                                        "working days after "
+                                                                                        "publicity)"})
+    overdue = String(allow_none=True, metadata={"description": "payment when not paid by its due day"})
 
 
 class ClaimOut(ClaimSummaryOut):

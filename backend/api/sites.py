@@ -4,7 +4,6 @@ from __future__ import annotations
 from apiflask import APIBlueprint, Schema
 from apiflask.fields import AwareDateTime, Boolean, Float, Integer, String
 from apiflask.validators import Length, OneOf, Range
-from flask import current_app
 
 from ..clock import now
 from ..security.authz import actor, requires
@@ -58,7 +57,7 @@ class SiteOut(Schema):
 @bp.doc(summary="Add a teaching site (GCJ-02 input is converted to WGS-84)")
 @requires("institution")
 def post_site(body):
-    site = sites.create_site(actor(), body, int(current_app.config["DEFAULT_RADIUS_M"]), now())
+    site = sites.create_site(actor(), body, now())
     return sites.site_view(site)
 
 

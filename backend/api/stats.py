@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from apiflask import APIBlueprint, Schema
-from apiflask.fields import Date, Dict, Integer, String
+from apiflask.fields import Date, Dict, Integer, List, String
 from apiflask.validators import Length, OneOf
 from flask import Response
 from sqlalchemy import select
@@ -141,3 +141,21 @@ def get_audit(query):
     if query["action"]:
         stmt = stmt.where(AuditEntry.action == query["action"])
     return paginate(stmt, _audit_view)
+
+
+class OverdueOut(Schema):
+    completions = List(Dict(), metadata={"description": "plans awaiting the completion answer past its due day: "
+                                                        "{plan_id, plan_title, institution, applied_on, due_on, "
+                                                        "days_late}"})
+    payments = List(Dict(), metadata={"description": "approved claims not paid by their due day: {claim_id, "
+                                                     "plan_id, plan_title, institution, total_fen, due_on, "
+                                                     "days_late}"})
+
+
+@bp.get("/stats/overdue")
+@bp.output(OverdueOut)
+@bp.doc(summary="The region's overdue answers and payments, by the deadlines of each plan's policy (004)")
+@requires("supervisor", "admin")
+def get_overdue():
+    from ..services.overdue import overdue
+    return overdue(actor(), now())

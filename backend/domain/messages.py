@@ -82,6 +82,13 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "application_window_closed": ("已超过补贴申请期限", "Past the subsidy application deadline"),
     "device_revoked": ("设备已停用", "Device revoked"),
     "device_not_active": ("设备尚未由人社部门激活，暂不能上传考勤", "Device not yet activated by the bureau"),
+    # -- policy per region --
+    "invalid_policy": ("政策参数不正确", "Invalid policy parameters"),
+    "filing_too_late": ("已超过备案期限：须在首次开课前规定的工作日数之前提交方案",
+                        "Too late to file: plans are submitted the set number of working days before the first lesson"),
+    "roster_empty": ("请先导入参训名单再提交方案", "Import the roster before submitting the plan"),
+    "registration_closed": ("已过报名截止时间", "Registration for this plan has closed"),
+    "online_not_allowed": ("本地区纯线上培训仅限指定的职业（工种）", "Pure online plans are only allowed for listed occupations here"),
     # -- trust --
     "date_out_of_range": ("只能下载今天和明天的名单", "Manifests are only for today and tomorrow"),
     "pin_wrong": ("密码错误", "Wrong PIN"),

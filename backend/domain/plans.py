@@ -6,6 +6,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from backend.domain.errors import conflict, invalid
+from backend.domain.subsidy import add_working_days, is_working_day
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -135,3 +136,62 @@ def check_online_share(offline_hours, online_hours, delivery: str,
 def roster_frozen(first_lesson_start: datetime | None, now: datetime) -> bool:
     """True once the plan's first lesson has started (a plan with no lessons is never frozen)."""
     return first_lesson_start is not None and now >= first_lesson_start
+
+
+def occupation_listed(occupation_code: str, listed) -> bool:
+    """Whether an occupation code falls under a list of codes or code prefixes ("4-04" covers "4-04-05-01")."""
+    code = (occupation_code or "").strip().upper()
+    for item in listed or ():
+        item = item.strip().upper()
+        if code == item or code.startswith(item + "-"):
+            return True
+    return False
+
+
+def check_online_only(delivery: str, occupation_code: str, online_only_occupations) -> None:
+    """Raise 422 online_not_allowed for a pure online plan whose occupation the region does not list (000)."""
+    if delivery == "online" and online_only_occupations and \
+            not occupation_listed(occupation_code, online_only_occupations):
+        raise invalid("online_not_allowed", occupation_code=occupation_code,
+                      allowed=sorted(online_only_occupations))
+
+
+def check_filing_lead(first_lesson_start: datetime | None, now: datetime, lead_working_days: int) -> None:
+    """Raise 409 filing_too_late unless `now` is at least `lead_working_days` working days before the first
+    lesson's day (004: 开班前5个工作日); the latest day to file is returned in the details."""
+    if first_lesson_start is None:
+        return
+    today = now.astimezone(SHANGHAI).date()
+    lesson_day = first_lesson_start.astimezone(SHANGHAI).date()
+    if lead_working_days == 0:
+        if now < first_lesson_start:
+            return
+        raise conflict("filing_too_late", first_lesson_on=lesson_day.isoformat(), lead_working_days=0)
+    if add_working_days(today, lead_working_days) <= lesson_day:
+        return
+    # The last day to file: walk back from the lesson day over `lead` working days.
+    day, left = lesson_day, lead_working_days
+    while left:
+        day -= timedelta(days=1)
+        if is_working_day(day):
+            left -= 1
+    raise conflict("filing_too_late", first_lesson_on=lesson_day.isoformat(), lead_working_days=lead_working_days,
+                   latest_filing_on=day.isoformat())
+
+
+def registration_deadline(first_lesson_start: datetime, lead_days: int) -> datetime:
+    """When joining the roster closes: the first lesson's start, or 00:00 Shanghai `lead_days` days before its
+    day (003: Shanghai closes registration 3 days before opening)."""
+    if lead_days <= 0:
+        return first_lesson_start
+    day = first_lesson_start.astimezone(SHANGHAI).date() - timedelta(days=lead_days)
+    return datetime.combine(day, time(0), tzinfo=SHANGHAI).astimezone(UTC)
+
+
+def check_registration_open(first_lesson_start: datetime | None, now: datetime, lead_days: int) -> None:
+    """Raise 409 registration_closed inside the registration lead (the lesson itself not yet started)."""
+    if first_lesson_start is None or lead_days <= 0 or now >= first_lesson_start:
+        return  # no lesson yet, no lead, or already roster_frozen (checked by the caller first)
+    deadline = registration_deadline(first_lesson_start, lead_days)
+    if now >= deadline:
+        raise conflict("registration_closed", closed_at=_iso_shanghai(deadline), lead_days=lead_days)

@@ -55,6 +55,58 @@ def subsidy_amount(credited_hours, rate_fen_per_hour: int = RATE_FEN_PER_HOUR,
     return amount, limited_by != "hours", limited_by
 
 
+def standard_for(occupation_code: str, standards: dict) -> tuple[str, int] | None:
+    """The project standard (fen per trainee) of an occupation: its own code or the longest listed prefix."""
+    code = (occupation_code or "").strip().upper()
+    best = None
+    for key, fen in (standards or {}).items():
+        k = key.strip().upper()
+        if (code == k or code.startswith(k + "-")) and (best is None or len(k) > len(best[0])):
+            best = (key, int(fen))
+    return best
+
+
+def ratio_for(groups, ratios: dict) -> tuple[int, str | None]:
+    """The share of the standard for a person (003): the highest listed ratio among their groups, else 100."""
+    listed = [(int(ratios[g]), g) for g in (groups or ()) if g in (ratios or {})]
+    if not listed:
+        return 100, None
+    percent, group = max(listed)
+    return percent, group
+
+
+def policy_amount(credited_hours, groups, occupation_code: str, params: dict, voucher_face_value_fen: int | None,
+                  already_paid_this_year_fen: int) -> tuple[int, bool, str, dict]:
+    """(amount_fen, capped, limited_by, basis) under a region's policy (shared/DESIGN.md, 003 and 004).
+
+    amount = min(voucher face value, the policy's amount, what is left of the annual cap); the policy's amount
+    is a project standard × the person's ratio where the policy has a standard for the occupation, else the
+    hourly rate × credited hours. `basis` carries the numbers used, for the explanation on the claim.
+    """
+    standard = standard_for(occupation_code, params.get("subsidy_standards_fen") or {})
+    cap = int(params["annual_cap_fen"])
+    if standard is not None:
+        percent, group = ratio_for(groups, params.get("subsidy_ratio_percent") or {})
+        raw = standard[1] * percent // 100
+        basis = {"kind": "standard", "occupation_code": standard[0], "standard_fen": standard[1],
+                 "ratio_percent": percent, "ratio_group": group}
+        first = "standard"
+    else:
+        rate = int(params["subsidy_rate_fen_per_hour"])
+        raw = int((_dec(rate) * _dec(credited_hours)).to_integral_value(ROUND_FLOOR))
+        basis = {"kind": "hours", "rate_fen_per_hour": rate, "credited_hours": float(_dec(credited_hours))}
+        first = "hours"
+    limits = [(first, max(0, raw))]
+    if voucher_face_value_fen is not None:
+        limits.append(("voucher", max(0, voucher_face_value_fen)))
+    limits.append(("annual_cap", max(0, cap - already_paid_this_year_fen)))
+    amount = min(value for _, value in limits)
+    limited_by = next(name for name, value in limits if value == amount)
+    basis.update(policy_fen=max(0, raw), voucher_face_value_fen=voucher_face_value_fen, annual_cap_fen=cap,
+                 cap_left_fen=max(0, cap - already_paid_this_year_fen), amount_fen=amount)
+    return amount, limited_by != first, limited_by, basis
+
+
 def subsidy_year(at: datetime) -> int:
     """The Asia/Shanghai calendar year of a moment: the year whose annual cap a payment counts against."""
     return _shanghai(at).year

@@ -5,6 +5,7 @@ from .institutions import CardKey, Device, DeviceNonce, DeviceOnlineSpan, Instit
 from .outcomes import Certificate, Evaluation, PublicityObjection, Result, SubsidyClaim, SubsidyLine
 from .people import Person, RefreshToken, User, WechatAccount
 from .plans import Enrollment, Lesson, OnlineRecord, TrainingPlan
+from .policy import Policy
 from .trust import CompletionDecision, FaceEvidence, FaceMatch, TrustFlag
 from .types import utcnow
 from .verification import SmsChallenge, SmsMessage
@@ -14,7 +15,7 @@ __all__ = [
     "AttendanceEvent", "AuditEntry", "CardKey", "Certificate", "CompletionDecision", "ConsumedToken", "Device",
     "DeviceNonce", "DeviceOnlineSpan", "DirectedRecipient", "Enrollment", "Evaluation", "FaceEvidence",
     "FaceMatch", "IdempotencyRecord", "Institution", "Lesson",
-    "LiveEvent", "MakeupRequest", "OnlineRecord", "Person", "PublicityObjection", "RefreshToken",
+    "LiveEvent", "MakeupRequest", "OnlineRecord", "Person", "Policy", "PublicityObjection", "RefreshToken",
     "Result", "Site", "SmsChallenge", "SmsMessage", "SubsidyClaim", "SubsidyLine", "TrainingPlan", "TrustFlag",
     "User", "Voucher",
     "VoucherBatch", "WechatAccount", "utcnow",

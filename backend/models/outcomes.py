@@ -65,6 +65,9 @@ class SubsidyClaim(db.Model):
     disbursed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     disbursed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     rejected_reason: Mapped[str | None] = mapped_column(Text)
+    # Deadlines of the plan's policy (004): the answer to the completion, and payment after publicity.
+    review_due_on: Mapped[date | None]
+    payment_due_on: Mapped[date | None]
 
 
 class SubsidyLine(db.Model):
@@ -89,6 +92,8 @@ class SubsidyLine(db.Model):
     attended_days: Mapped[int | None] = mapped_column(Integer)  # living-allowance lines: days paid for
     payee: Mapped[str] = mapped_column(String(16))
     year: Mapped[int] = mapped_column(Integer, index=True)
+    # The numbers the amount came from (policy version, standard × ratio or rate × hours, caps): the explanation.
+    basis: Mapped[dict | None] = mapped_column(JSON)
 
 
 class PublicityObjection(db.Model):

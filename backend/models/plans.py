@@ -42,6 +42,10 @@ class TrainingPlan(db.Model):
     completion_submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # The policy in force when the plan was submitted: the most specific version (null: defaults only) and
+    # every parameter as resolved then. Every rule of the plan reads these, so a later change never rewrites it.
+    policy_id: Mapped[int | None] = mapped_column(ForeignKey("policies.id"))
+    policy_params: Mapped[dict | None] = mapped_column(JSON)
 
 
 class Lesson(db.Model):

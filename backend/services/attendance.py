@@ -33,6 +33,7 @@ from ..extensions import db
 from ..live import broker
 from ..live.events import attendance_payload, queue_publication, store_live_event
 from ..models import AttendanceEvent, Enrollment, Lesson, LiveEvent, Person, Site, TrainingPlan
+from .policies import params_for
 
 _A = AttendanceEvent.__table__
 _LV = LiveEvent.__table__
@@ -96,7 +97,8 @@ _OUTCOME_STMT = (
 )
 # The lesson with its plan's region, its site, the caller's active enrolment and name.
 _CONTEXT_COLS = (_L.c.id, _L.c.mode, _L.c.starts_at, _L.c.ends_at, _L.c.class_hours, _L.c.require_site_qr,
-                 _P.c.region_code, _P.c.status, _S.c.lat, _S.c.lon, _S.c.radius_m, _S.c.require_site_qr, _E.c.id, _PE.c.name)
+                 _P.c.region_code, _P.c.status, _S.c.lat, _S.c.lon, _S.c.radius_m, _S.c.require_site_qr, _E.c.id, _PE.c.name,
+                 _P.c.policy_params, _P.c.submitted_at)
 _CONTEXT_JOIN = (
     _L.join(_P, _P.c.id == _L.c.plan_id)
     .outerjoin(_S, _S.c.id == _L.c.site_id)
@@ -134,6 +136,8 @@ class LessonContext(NamedTuple):
     site_requires_qr: bool | None
     enrollment_id: int | None
     person_name: str | None
+    policy_params: dict | None
+    plan_submitted_at: datetime | None
 
 
 _READ_STMT = _combine(_EVENTS_STMT)
@@ -158,13 +162,17 @@ def _insert_with_live_stmt():
 _INSERT_WITH_LIVE_STMT = _insert_with_live_stmt()
 
 
-def policy(cfg) -> rules.AttendancePolicy:
-    """The attendance policy from app config (DESIGN.md Rules defaults, overridable)."""
+def policy(cfg, params: dict | None = None) -> rules.AttendancePolicy:
+    """The attendance thresholds of a plan's policy (`params`, backend/domain/policy.py), or of the national
+    built-in one; the risk-flag thresholds (speed, accuracy warning) are deployment settings."""
+    if params is None:
+        from .policies import builtin
+        params = builtin(cfg)
     return rules.AttendancePolicy(
-        check_in_before=timedelta(minutes=cfg["CHECK_IN_BEFORE_MIN"]),
-        check_out_after=timedelta(minutes=cfg["CHECK_OUT_AFTER_MIN"]),
-        grace=timedelta(minutes=cfg["ATTENDANCE_GRACE_MIN"]),
-        max_accuracy_m=float(cfg["MAX_ACCURACY_M"]), flag_accuracy_m=float(cfg["FLAG_ACCURACY_M"]),
+        check_in_before=timedelta(minutes=int(params["checkin_open_before_min"])),
+        check_out_after=timedelta(minutes=int(params["checkout_close_after_min"])),
+        grace=timedelta(minutes=int(params["credit_grace_min"])),
+        max_accuracy_m=float(params["accuracy_max_m"]), flag_accuracy_m=float(cfg["FLAG_ACCURACY_M"]),
         max_speed_kmh=float(cfg["MAX_SPEED_KMH"]))
 
 
@@ -250,16 +258,17 @@ def _record(conn, autocommit: bool, person_id: int, session_key: str, ev: CheckI
             return _replay(conn.execute(_OUTCOME_STMT, {"id": row.id}).first(), ev.event_id)
         else:
             mine.append(row)
-    pol = policy(cfg)
+    params = params_for(ctx.region_code, ctx.policy_params, ctx.plan_submitted_at, now) if ctx is not None else None
+    pol = policy(cfg, params)
     distance = None
     if ctx is not None and ctx.site_lat is not None:
         distance = distance_m(lat, lon, ctx.site_lat, ctx.site_lon)
-    verdict = _verdict(ctx, mine, ev, distance, now, pol, cfg, token_key)
+    verdict = _verdict(ctx, mine, ev, distance, now, pol, cfg, token_key, params)
     flags: list[str] = []
     if verdict is None:
         times = rules.LessonTimes(ctx.starts_at, ctx.ends_at, ctx.class_hours)
         flags = _risk_flags(person_id, session_key, ev, lat, lon, now, mine, others, times, pol)
-        if not _site_qr_proven(ctx, ev, now, cfg, token_key):
+        if not _site_qr_proven(ctx, ev, now, cfg, token_key, params):
             flags = sorted([*flags, trust.GPS_ONLY])
     values = {"origin": origin, "event_id": ev.event_id, "person_id": person_id,
               "lesson_id": ctx.id if ctx is not None else None, "kind": ev.kind, "source": "mobile",
@@ -302,7 +311,7 @@ def _store(conn, values: dict, ctx, person_id: int, autocommit: bool = False) ->
 
 
 def _verdict(ctx, mine, ev: CheckIn, distance: float | None, now: datetime, pol: rules.AttendancePolicy,
-             cfg: dict, token_key: bytes) -> AppError | None:
+             cfg: dict, token_key: bytes, params: dict | None) -> AppError | None:
     """The first rule the event breaks, in the contract's order, or None when it is accepted."""
     if ctx is None:
         return AppError("not_found", 404, {"object": "lessons", "id": ev.lesson_id})
@@ -320,7 +329,7 @@ def _verdict(ctx, mine, ev: CheckIn, distance: float | None, now: datetime, pol:
         here = [r for r in mine if r.lesson_id == ctx.id and r.accepted]
         rules.check_sequence(ev.kind, any(r.kind == rules.CHECK_IN for r in here),
                              any(r.kind == rules.CHECK_OUT for r in here))
-        if ctx.require_site_qr or ctx.site_requires_qr:
+        if ctx.require_site_qr or ctx.site_requires_qr or (params or {}).get("require_site_qr"):
             if not ev.site_token:
                 return AppError("site_token_invalid", 422, {"reason": "missing"})
             check_site_token(token_key, ev.site_token, ctx.id, int(now.timestamp()), cfg["SITE_QR_PERIOD_S"])
@@ -330,10 +339,10 @@ def _verdict(ctx, mine, ev: CheckIn, distance: float | None, now: datetime, pol:
     return None
 
 
-def _site_qr_proven(ctx, ev: CheckIn, now: datetime, cfg: dict, token_key: bytes) -> bool:
+def _site_qr_proven(ctx, ev: CheckIn, now: datetime, cfg: dict, token_key: bytes, params: dict | None) -> bool:
     """Whether presence rests on the rotating site QR as well as GPS (an accepted event where the QR is
     required always scanned it); without it the event is `gps_only` (informational)."""
-    if ctx.require_site_qr or ctx.site_requires_qr:
+    if ctx.require_site_qr or ctx.site_requires_qr or (params or {}).get("require_site_qr"):
         return True
     if not ev.site_token:
         return False

@@ -6,6 +6,7 @@ from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import func, select
 
+from ..clock import now as clock_now
 from ..domain import attendance as rules
 from ..domain import trust
 from ..domain.identity import region_prefix
@@ -32,7 +33,7 @@ def lesson_view(lesson: Lesson, site: Site | None) -> dict:
 
 def lesson_attendance(lesson: Lesson, cfg) -> dict:
     """GET /lessons/{id}/attendance: every enrolled trainee with check-in/out, credit and flags."""
-    pol = policy(cfg)
+    pol = plan_policy(db.session.get(TrainingPlan, lesson.plan_id), cfg)
     site = db.session.get(Site, lesson.site_id) if lesson.site_id else None
     seen = hours.presences([lesson.id])
     positions = lesson_positions(lesson.id)
@@ -102,10 +103,13 @@ def my_lessons(person_id: int, day: date, cfg) -> list[dict]:
                 seen[ev.lesson_id].check_out_at = at
             seen[ev.lesson_id].sources.add(ev.source)
             seen[ev.lesson_id].flags.update(ev.flags or [])
-    pol = policy(cfg)
+    pols: dict[int, object] = {}
     out = []
     for r in rows:
         lesson = r.Lesson
+        if lesson.plan_id not in pols:
+            pols[lesson.plan_id] = plan_policy(db.session.get(TrainingPlan, lesson.plan_id), cfg)
+        pol = pols[lesson.plan_id]
         p = seen.get(lesson.id, hours.Presence())
         view = lesson_view(lesson, r.Site)
         view["plan_title"] = r.plan_title
@@ -122,8 +126,15 @@ def my_lessons(person_id: int, day: date, cfg) -> list[dict]:
     return out
 
 
+def plan_policy(plan: TrainingPlan, cfg):
+    """The attendance thresholds of one plan's policy."""
+    from .policies import plan_params
+    return policy(cfg, plan_params(plan, clock_now()))
+
+
 def live_lessons(scope: str | None, now: datetime, cfg) -> list[dict]:
-    """GET /live/lessons: offline lessons whose attendance windows are open now, in the scope."""
+    """GET /live/lessons: offline lessons whose attendance windows are open now, in the scope (the national
+    windows pick the lessons; regions rarely open check-in earlier)."""
     pol = policy(cfg)
     stmt = (select(Lesson, Site.name.label("site_name"))
             .join(TrainingPlan, TrainingPlan.id == Lesson.plan_id)

@@ -39,6 +39,7 @@ from ..security.actor import Actor
 from ..security.authz import ensure_institution, ensure_region, get_or_404
 from . import audit
 from .persons import shanghai_today
+from .policies import plan_params
 from .trust_flags import blocked_people
 
 # One lock for everything that numbers certificates or counts a person's annual subsidy cap.
@@ -80,16 +81,16 @@ def credited_hours_by_person(plan_id: int) -> dict[int, Decimal]:
     return {int(pid): Decimal(str(hours)) for pid, hours in plan_credited_hours(plan_id).items()}
 
 
-def completion_ratio() -> Decimal:
-    """The configured completion bar (share of the plan's class hours)."""
-    return Decimal(str(current_app.config["COMPLETION_RATIO"]))
+def completion_ratio(plan: TrainingPlan, now: datetime) -> Decimal:
+    """The plan's completion bar: a share of its class hours (policy completion_min_percent)."""
+    return Decimal(int(plan_params(plan, now)["completion_min_percent"])) / 100
 
 
-def trainee_outcomes(plan: TrainingPlan) -> list[TraineeOutcome]:
+def trainee_outcomes(plan: TrainingPlan, now: datetime) -> list[TraineeOutcome]:
     """Every active enrolment of the plan with credited hours, completion, result and voucher."""
     plan_hours = plan_class_hours(plan.id)
     credited = credited_hours_by_person(plan.id)
-    ratio = completion_ratio()
+    ratio = completion_ratio(plan, now)
     rows = db.session.execute(
         select(Enrollment, Person, Result, Voucher)
         .join(Person, Person.id == Enrollment.person_id)
@@ -124,7 +125,7 @@ def submit_completion(a: Actor, plan_id: int, now: datetime) -> TrainingPlan:
                               .where(Lesson.plan_id == plan.id)).one()
     if ends[0] == 0 or ends[1] > now:
         raise conflict("lessons_not_ended", last_lesson_ends_at=ends[1].isoformat() if ends[1] else None)
-    subsidy_rules.check_application_deadline(plan.ends_on, now, int(current_app.config["SUBSIDY_APPLICATION_MONTHS"]))
+    subsidy_rules.check_application_deadline(plan.ends_on, now, int(plan_params(plan, now)["claim_deadline_months"]))
     done = db.session.execute(update(TrainingPlan).where(TrainingPlan.id == plan.id, TrainingPlan.status == before)
                               .values(status=status, completion_submitted_at=now)).rowcount
     if done != 1:
@@ -190,7 +191,7 @@ def approve_completion(a: Actor, plan_id: int, now: datetime, decisions: list[tr
                      after={"person_id": d.person_id, "accept": d.accept, "reason": d.reason.strip(),
                             "flags": blocked.get(d.person_id, [])})
     db.session.flush()  # accepted decisions release held hours in what follows
-    outcomes = trainee_outcomes(plan)
+    outcomes = trainee_outcomes(plan, now)
     for o in outcomes:
         d = by_person.get(o.person.id)
         if d is not None and not d.accept:

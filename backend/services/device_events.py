@@ -11,7 +11,6 @@ from sqlalchemy.exc import IntegrityError
 from ..domain import trust
 from ..domain.attendance import (
     PLAN_STATES_TAKING_ATTENDANCE,
-    AttendancePolicy,
     LessonTimes,
     check_sequence,
     check_window,
@@ -25,6 +24,7 @@ from . import evidence
 from .attendance import policy as attendance_policy
 from .devices import online_during
 from .pins import check_sealed
+from .policies import params_for
 from .trust_flags import kiosk_person_flags, person_facts
 
 KINDS = ("check_in", "check_out")
@@ -80,8 +80,15 @@ def ingest(device: Device, raw_events: list, now: datetime) -> list[dict]:
     lessons = {le.id: le for le in db.session.execute(select(Lesson).where(Lesson.id.in_(lesson_ids))).scalars()}
     pairs = {(ev["lesson_id"], ev["person_id"]) for ev, err in parsed if ev and not err}
     plan_of = {le.id: le.plan_id for le in lessons.values()}
-    plan_status = dict(db.session.execute(select(TrainingPlan.id, TrainingPlan.status).where(
-        TrainingPlan.id.in_(set(plan_of.values())))).all()) if plan_of else {}
+    plan_rows = db.session.execute(select(
+        TrainingPlan.id, TrainingPlan.status, TrainingPlan.region_code, TrainingPlan.policy_params,
+        TrainingPlan.submitted_at).where(TrainingPlan.id.in_(set(plan_of.values())))).all() if plan_of else []
+    plan_status = {r.id: r.status for r in plan_rows}
+    # Each plan judged by its own policy's windows and face threshold (frozen at its submission).
+    judged_by = {}
+    for r in plan_rows:
+        params = params_for(r.region_code, r.policy_params, r.submitted_at, now)
+        judged_by[r.id] = (attendance_policy(cfg, params), float(params["kiosk_face_max_distance"]))
     person_ids = {ev["person_id"] for ev, err in parsed if ev and not err}
     # What each person can prove with: a kiosk may not claim a face match for someone with no
     # template, nor a PIN for someone who never set one (a kiosk is institution-controlled hardware).
@@ -109,13 +116,11 @@ def ingest(device: Device, raw_events: list, now: datetime) -> list[dict]:
             if (lid, pid) in pairs:
                 state.setdefault((lid, pid), set()).add(kind)
 
-    threshold = cfg["FACE_MATCH_THRESHOLD"]
-    pol = attendance_policy(cfg)
     future = timedelta(seconds=cfg["DEVICE_MAX_SKEW_S"])
     max_age = timedelta(days=cfg["DEVICE_EVENT_MAX_AGE_DAYS"])
     receipts: list[dict | None] = [None] * len(parsed)
     rows: list[dict] = []
-    batch = _Batch(lessons, plan_of, plan_status, enrolled, state, credentials, pol, {})
+    batch = _Batch(lessons, plan_of, plan_status, enrolled, state, credentials, judged_by, {})
     batch_ids: set[str] = set()
     # Judge in capture order so a check-in and its check-out in one batch are seen in sequence.
     order = sorted(range(len(parsed)), key=lambda i: (parsed[i][0] or {}).get("captured_at") or now)
@@ -129,7 +134,7 @@ def ingest(device: Device, raw_events: list, now: datetime) -> list[dict]:
             continue
         batch_ids.add(ev["event_id"])
         reason = "unknown_person" if ev["person_id"] not in known_people else \
-            _judge(ev, device, batch, now, threshold, future, max_age)
+            _judge(ev, device, batch, now, future, max_age)
         if reason is None:
             state.setdefault((ev["lesson_id"], ev["person_id"]), set()).add(ev["kind"])
         rows.append(_row(ev, origin, device, lessons, known_people, now, reason))
@@ -185,11 +190,11 @@ class _Batch(NamedTuple):
     enrolled: set
     state: dict
     credentials: dict
-    policy: AttendancePolicy
+    policy: dict  # plan id -> (AttendancePolicy, kiosk face threshold)
     crops: dict
 
 
-def _judge(ev, device, b: _Batch, now, threshold, future, max_age) -> str | None:
+def _judge(ev, device, b: _Batch, now, future, max_age) -> str | None:
     """The reason this event is rejected, or None when it counts."""
     lessons, plan_of, enrolled, state = b.lessons, b.plan_of, b.enrolled, b.state
     captured = ev["captured_at"]
@@ -206,6 +211,7 @@ def _judge(ev, device, b: _Batch, now, threshold, future, max_age) -> str | None
         return "not_enrolled"
     if b.plan_status.get(plan_of[lesson.id]) not in PLAN_STATES_TAKING_ATTENDANCE:
         return "plan_not_active"
+    pol, threshold = b.policy[plan_of[lesson.id]]
     has_pin, has_face = b.credentials[ev["person_id"]]
     if ev["method"] == "card+pin":
         if not has_pin:
@@ -226,8 +232,7 @@ def _judge(ev, device, b: _Batch, now, threshold, future, max_age) -> str | None
         if ev["face_distance"] is None or ev["face_distance"] > threshold:
             return "face_mismatch"
     try:
-        check_window(ev["kind"], LessonTimes(lesson.starts_at, lesson.ends_at, lesson.class_hours), captured,
-                     b.policy)
+        check_window(ev["kind"], LessonTimes(lesson.starts_at, lesson.ends_at, lesson.class_hours), captured, pol)
         done = state.get((lesson.id, ev["person_id"]), set())
         check_sequence(ev["kind"], "check_in" in done, "check_out" in done)
     except AppError as err:

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from sqlalchemy import func, select
 
+from ..clock import now as clock_now
 from ..domain import plans as plan_rules
 from ..domain import rating as rules
 from ..domain.errors import conflict, forbidden, not_found
@@ -23,7 +24,7 @@ def _completed_by(plan: TrainingPlan, person_id: int) -> bool:
                                                        Certificate.person_id == person_id)).first():
         return True
     hours = credited_hours_by_person(plan.id).get(person_id, Decimal(0))
-    return completed(hours, plan_class_hours(plan.id), completion_ratio())
+    return completed(hours, plan_class_hours(plan.id), completion_ratio(plan, clock_now()))
 
 
 def evaluate(actor_label: str, person_id: int, data: dict, now: datetime) -> Evaluation:

@@ -13,6 +13,7 @@ from decimal import Decimal
 from flask import current_app
 from sqlalchemy import select
 
+from ..clock import now as clock_now
 from ..domain import attendance as rules
 from ..domain import trust
 from ..extensions import db
@@ -98,7 +99,9 @@ def roster(plan_id: int) -> list:
 def plan_hours(plan_id: int, cfg=None) -> list[dict]:
     """Per enrolled trainee: offline, online and total credited hours (Decimal)."""
     cfg = cfg if cfg is not None else current_app.config
-    pol = policy(cfg)
+    from ..models import TrainingPlan
+    from .policies import plan_params
+    pol = policy(cfg, plan_params(db.session.get(TrainingPlan, plan_id), clock_now()))
     lessons = db.session.execute(select(Lesson).where(Lesson.plan_id == plan_id)).scalars().all()
     offline = [x for x in lessons if x.mode == "offline"]
     online = {x.id: x for x in lessons if x.mode == "online"}

@@ -13,7 +13,7 @@ from ..models import Lesson, Site, TrainingPlan
 from ..security.actor import Actor
 from ..security.authz import ensure_institution, get_or_404
 from . import audit
-from .plans import check_hours, hour_totals, lesson_change_lead, plan_change_lead
+from .plans import check_hours, hour_totals, lesson_change_lead, max_online_share, plan_change_lead
 
 _AUDITED = ("title", "mode", "starts_at", "ends_at", "class_hours", "site_id", "require_site_qr")
 _FINAL = (rules.COMPLETION_SUBMITTED, rules.COMPLETED)
@@ -71,7 +71,7 @@ def _no_overlap(plan: TrainingPlan, starts_at: datetime, ends_at: datetime, less
         raise invalid("validation_error", field="starts_at", reason="overlaps_lesson", lesson_id=other)
 
 
-def _check_share(plan: TrainingPlan, mode: str, hours_delta: Decimal) -> None:
+def _check_share(plan: TrainingPlan, mode: str, hours_delta: Decimal, now: datetime) -> None:
     """Modes must fit the delivery; the blended cap is checked when an online lesson is added or grows.
 
     Why not always: institutions often enter a blended plan's online theory lessons before the offline
@@ -85,12 +85,12 @@ def _check_share(plan: TrainingPlan, mode: str, hours_delta: Decimal) -> None:
     else:
         offline += hours_delta
     enforce = plan.delivery == "blended" and mode == "online" and hours_delta > 0 and offline > 0
-    check_hours(plan.delivery, offline, online, enforce_share=enforce)
+    check_hours(plan.delivery, offline, online, enforce_share=enforce, max_share=max_online_share(plan, now))
 
 
 def create_lesson(a: Actor, plan: TrainingPlan, data: dict, now: datetime) -> Lesson:
     """Add a lesson to a plan that may still change (draft, rejected, approved before the deadline)."""
-    rules.check_plan_change(plan.status, plan.starts_on, now, plan_change_lead())
+    rules.check_plan_change(plan.status, plan.starts_on, now, plan_change_lead(plan, now))
     starts_at, ends_at, mode = data["starts_at"], data["ends_at"], data["mode"]
     hours = rules.check_class_hours(starts_at, ends_at, data["class_hours"])
     _within_plan(plan, starts_at, ends_at)
@@ -99,7 +99,7 @@ def create_lesson(a: Actor, plan: TrainingPlan, data: dict, now: datetime) -> Le
         site = _own_site(plan, data.get("site_id"))
     elif data.get("site_id") is not None:
         raise invalid("validation_error", field="site_id", reason="online_lessons_have_no_site")
-    _check_share(plan, mode, hours)
+    _check_share(plan, mode, hours, now)
     _no_overlap(plan, starts_at, ends_at)
     require_qr = data.get("require_site_qr")
     lesson = Lesson(plan_id=plan.id, title=data["title"].strip(), mode=mode, starts_at=starts_at, ends_at=ends_at,
@@ -111,19 +111,19 @@ def create_lesson(a: Actor, plan: TrainingPlan, data: dict, now: datetime) -> Le
     return lesson
 
 
-def _change_times_freely(plan: TrainingPlan, lesson: Lesson, starts_at, ends_at, hours) -> Decimal:
+def _change_times_freely(plan: TrainingPlan, lesson: Lesson, starts_at, ends_at, hours, now: datetime) -> Decimal:
     """Draft or rejected plans: any new times and hours that satisfy the lesson rules."""
     hours = rules.check_class_hours(starts_at, ends_at, hours)
     if hours != lesson.class_hours:
-        _check_share(plan, lesson.mode, hours - lesson.class_hours)
+        _check_share(plan, lesson.mode, hours - lesson.class_hours, now)
     return hours
 
 
-def _change_times_in_window(lesson: Lesson, starts_at, ends_at, hours, now: datetime) -> None:
+def _change_times_in_window(plan: TrainingPlan, lesson: Lesson, starts_at, ends_at, hours, now: datetime) -> None:
     """Submitted or approved plans: same class hours and duration, 4 h before the old and the new start."""
     if Decimal(str(hours)) != lesson.class_hours:
         raise invalid("hours_changed", field="class_hours")
-    lead = lesson_change_lead()
+    lead = lesson_change_lead(plan, now)
     rules.check_lesson_time_change(lesson.starts_at, lesson.ends_at, starts_at, ends_at, now, lead)
     if starts_at != lesson.starts_at and now > starts_at - lead:
         # The trainees need the same notice of the new time as of the old one.
@@ -146,9 +146,9 @@ def update_lesson(a: Actor, lesson: Lesson, plan: TrainingPlan, data: dict, now:
         Decimal(str(hours)) != lesson.class_hours
     if times_touched:
         if free:
-            hours = _change_times_freely(plan, lesson, starts_at, ends_at, hours)
+            hours = _change_times_freely(plan, lesson, starts_at, ends_at, hours, now)
         else:
-            _change_times_in_window(lesson, starts_at, ends_at, hours, now)
+            _change_times_in_window(plan, lesson, starts_at, ends_at, hours, now)
             hours = lesson.class_hours
         _within_plan(plan, starts_at, ends_at)
         _no_overlap(plan, starts_at, ends_at, lesson.id)

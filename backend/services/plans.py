@@ -4,9 +4,9 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from flask import current_app
 from sqlalchemy import func, select
 
+from ..clock import now as clock_now
 from ..domain import plans as rules
 from ..domain.errors import conflict, forbidden, invalid
 from ..domain.identity import region_prefix
@@ -14,28 +14,35 @@ from ..extensions import db
 from ..models import Enrollment, Institution, Lesson, TrainingPlan
 from ..security.actor import Actor
 from ..security.authz import ensure_institution, ensure_region, get_or_404
-from . import audit
+from . import audit, policies
 from .persons import shanghai_today
+from .policies import plan_params
 
 PLAN_FIELDS = ("title", "occupation_code", "plan_type", "delivery", "starts_on", "ends_on", "online_platform")
 _AUDITED = PLAN_FIELDS + ("status",)
 
 
-# ---- configured rule values ---------------------------------------------------------------
+# ---- the plan's policy (its region's parameters; frozen at submission) ---------------------
 
-def plan_change_lead() -> timedelta:
-    """Whole-plan change lead time (config PLAN_CHANGE_DAYS)."""
-    return timedelta(days=int(current_app.config["PLAN_CHANGE_DAYS"]))
-
-
-def lesson_change_lead() -> timedelta:
-    """Lesson time-change lead time (config LESSON_CHANGE_HOURS)."""
-    return timedelta(hours=int(current_app.config["LESSON_CHANGE_HOURS"]))
+def plan_change_lead(plan: TrainingPlan, now: datetime) -> timedelta:
+    """Whole-plan change lead time (policy plan_change_days)."""
+    return timedelta(days=int(plan_params(plan, now)["plan_change_days"]))
 
 
-def max_online_share() -> Decimal:
-    """Largest online share of a blended plan's class hours (config ONLINE_MAX_SHARE)."""
-    return Decimal(str(current_app.config["ONLINE_MAX_SHARE"]))
+def lesson_change_lead(plan: TrainingPlan, now: datetime) -> timedelta:
+    """Lesson time-change lead time (policy lesson_change_hours)."""
+    return timedelta(hours=int(plan_params(plan, now)["lesson_change_hours"]))
+
+
+def max_online_share(plan: TrainingPlan, now: datetime) -> Decimal:
+    """Largest online share of a blended plan's class hours (policy online_share_max_percent)."""
+    return Decimal(int(plan_params(plan, now)["online_share_max_percent"])) / 100
+
+
+def check_online_allowed(plan: TrainingPlan, delivery: str, occupation_code: str, now: datetime) -> None:
+    """422 online_not_allowed: a pure online plan for an occupation the region's list does not name."""
+    listed = plan_params(plan, now)["online_only_occupations"]
+    rules.check_online_only(delivery, occupation_code, listed)
 
 
 # ---- reading ------------------------------------------------------------------------------
@@ -144,7 +151,8 @@ def plan_view(plan: TrainingPlan, lessons: list | None = None, figures: tuple | 
     out.update(id=plan.id, institution_id=plan.institution_id, region_code=plan.region_code, status=plan.status,
                reject_reason=plan.reject_reason, submitted_at=plan.submitted_at, reviewed_at=plan.reviewed_at,
                created_at=plan.created_at, enrolled=enrolled,
-               change_deadline=rules.plan_change_deadline(plan.starts_on, plan_change_lead()).astimezone(rules.SHANGHAI),
+               change_deadline=rules.plan_change_deadline(plan.starts_on, plan_change_lead(plan, clock_now())).astimezone(
+                   rules.SHANGHAI), policy_id=plan.policy_id,
                class_hours={"offline": float(offline), "online": float(online), "total": float(offline + online)})
     if lessons is not None:
         out["lessons"] = lessons
@@ -175,6 +183,7 @@ def create_plan(a: Actor, data: dict, now: datetime) -> TrainingPlan:
         raise invalid("validation_error", field="starts_on", reason="in_the_past")
     plan = TrainingPlan(institution_id=inst.id, region_code=inst.region_code, status=rules.DRAFT,
                         created_at=now, **values)
+    check_online_allowed(plan, values["delivery"], values["occupation_code"], now)
     db.session.add(plan)
     db.session.flush()
     audit.record(a.label, "plan.create", "training_plan", plan.id, now, after=audit.snapshot(plan, _AUDITED))
@@ -198,7 +207,7 @@ REVIEWED_FIELDS = ("occupation_code", "plan_type", "delivery")
 
 def update_plan(a: Actor, plan: TrainingPlan, data: dict, now: datetime) -> TrainingPlan:
     """Edit a plan: drafts freely, approved plans only until the change deadline (409 change_window_closed)."""
-    lead = plan_change_lead()
+    lead = plan_change_lead(plan, now)
     rules.check_plan_change(plan.status, plan.starts_on, now, lead)
     values = {f: getattr(plan, f) for f in PLAN_FIELDS}
     values.update({k: v for k, v in data.items() if k in PLAN_FIELDS})
@@ -210,6 +219,7 @@ def update_plan(a: Actor, plan: TrainingPlan, data: dict, now: datetime) -> Trai
         if changed:
             raise conflict("change_requires_review", fields=changed)
     _check_fields(values)
+    check_online_allowed(plan, values["delivery"], values["occupation_code"], now)
     if values["starts_on"] != plan.starts_on:
         if values["starts_on"] < shanghai_today(now):
             raise invalid("validation_error", field="starts_on", reason="in_the_past")
@@ -219,7 +229,7 @@ def update_plan(a: Actor, plan: TrainingPlan, data: dict, now: datetime) -> Trai
     if values["delivery"] != plan.delivery:
         offline, online = hour_totals(plan.id)
         check_hours(values["delivery"], offline, online, enforce_share=plan.status != rules.DRAFT
-                    and plan.status != rules.REJECTED)
+                    and plan.status != rules.REJECTED, max_share=max_online_share(plan, now))
     before = audit.snapshot(plan, _AUDITED)
     for key, value in values.items():
         setattr(plan, key, value)
@@ -232,10 +242,10 @@ def update_plan(a: Actor, plan: TrainingPlan, data: dict, now: datetime) -> Trai
     return plan
 
 
-def check_hours(delivery: str, offline: Decimal, online: Decimal, enforce_share: bool) -> None:
-    """Lesson modes must fit the delivery; the blended 40 % cap only when `enforce_share`."""
+def check_hours(delivery: str, offline: Decimal, online: Decimal, enforce_share: bool, max_share: Decimal) -> None:
+    """Lesson modes must fit the delivery; the blended cap (policy, 40 % by default) only when `enforce_share`."""
     if enforce_share:
-        rules.check_online_share(offline, online, delivery, max_online_share())
+        rules.check_online_share(offline, online, delivery, max_share)
     else:
         # Modes still have to fit: only the share of a blended plan is left for later (a cap of 100 %).
         rules.check_online_share(offline, online, delivery, Decimal(1))
@@ -257,20 +267,36 @@ def _transition(a: Actor, plan: TrainingPlan, action: str, now: datetime, **afte
 
 
 def submit_plan(a: Actor, plan: TrainingPlan, now: datetime) -> TrainingPlan:
-    """Send a draft (or rejected) plan for review once its lessons and contracts are complete."""
+    """Send a draft (or rejected) plan for review once its lessons, roster and contracts are complete, in
+    time for the filing lead; the policy in force today is recorded on the plan."""
     rules.transition(plan.status, "submit")  # state first, so a wrong-state call says so
+    params = effective_now(plan, now)
     offline, online = hour_totals(plan.id)
     if offline + online == 0:
         raise invalid("no_lessons")
     # The online share is enforced here in full even though lesson creation may have deferred it.
-    check_hours(plan.delivery, offline, online, enforce_share=True)
+    check_hours(plan.delivery, offline, online, enforce_share=True,
+                max_share=Decimal(int(params["online_share_max_percent"])) / 100)
+    rules.check_online_only(plan.delivery, plan.occupation_code, params["online_only_occupations"])
+    rules.check_filing_lead(first_lesson_start(plan.id), now, int(params["filing_lead_working_days"]))
+    enrolled = db.session.execute(select(func.count()).select_from(Enrollment).where(
+        Enrollment.plan_id == plan.id, Enrollment.status == "active")).scalar()
+    if not enrolled:
+        # Sources 000 and Fujian: the roster is imported before the plan is filed.
+        raise conflict("roster_empty")
     if plan.plan_type == "in_post":
         missing = _missing_contracts(plan)
         if missing:
             raise conflict("contract_missing", person_ids=missing)
     plan.submitted_at = now
     plan.reject_reason = None
-    return _transition(a, plan, "submit", now)
+    policies.snapshot(plan, now)
+    return _transition(a, plan, "submit", now, policy_id=plan.policy_id)
+
+
+def effective_now(plan: TrainingPlan, now: datetime) -> dict:
+    """What is in force today for the plan's region (what a submission would record)."""
+    return policies.effective(plan.region_code, shanghai_today(now))[0]
 
 
 def withdraw_plan(a: Actor, plan: TrainingPlan, now: datetime) -> TrainingPlan:
@@ -284,7 +310,7 @@ def review_plan(a: Actor, plan: TrainingPlan, approve: bool, reason: str | None,
     if approve:
         rules.transition(plan.status, "approve")
         offline, online = hour_totals(plan.id)
-        check_hours(plan.delivery, offline, online, enforce_share=True)
+        check_hours(plan.delivery, offline, online, enforce_share=True, max_share=max_online_share(plan, now))
     else:
         reason = (reason or "").strip()
         if not reason:

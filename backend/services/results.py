@@ -215,9 +215,9 @@ def trainee_archive(person_id: int, now: datetime) -> dict:
     lines_by_plan: dict[int, list] = {}
     for line in subsidy.my_subsidies(person_id, now):
         lines_by_plan.setdefault(line["plan_id"], []).append(line)
-    ratio = certificates.completion_ratio()
     plans, total_hours = [], Decimal(0)
     for enrollment, plan, inst in rows:
+        ratio = certificates.completion_ratio(plan, now)
         plan_hours = certificates.plan_class_hours(plan.id)
         credited = certificates.credited_hours_by_person(plan.id).get(person_id, Decimal(0))
         total_hours += credited

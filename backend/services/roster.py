@@ -34,7 +34,8 @@ from ..models import Enrollment, Person, TrainingPlan, Voucher, VoucherBatch
 from ..security.actor import Actor
 from ..security.crypto import vault
 from . import audit, persons
-from .plans import ensure_roster_open
+from .plans import ensure_roster_open, first_lesson_start
+from .policies import plan_params
 from .spreadsheets import cell_text
 from .voucher_use import use_voucher
 
@@ -77,10 +78,13 @@ def localise(result: dict, lang: str) -> dict:
 
 
 def check_roster_open(plan: TrainingPlan, now: datetime) -> None:
-    """Raise unless the roster may change now: an open plan state and no lesson started yet."""
+    """Raise unless the roster may change now: an open plan state, no lesson started yet, and not inside the
+    policy's registration lead (409 registration_closed)."""
     ensure_roster_open(plan, now)
     if plan.status not in OPEN_STATES:
         raise conflict("invalid_state", status=plan.status, action="roster")
+    plan_rules.check_registration_open(first_lesson_start(plan.id), now,
+                                       int(plan_params(plan, now)["registration_lead_days"]))
 
 
 def _validate(number: int, raw: dict, today) -> RosterRow:

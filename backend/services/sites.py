@@ -40,11 +40,17 @@ def _institution_of(a: Actor) -> Institution:
     return inst
 
 
-def create_site(a: Actor, data: dict, default_radius_m: int, now: datetime) -> Site:
-    """Add a site for the caller's institution, converting GCJ-02 input to WGS-84."""
+def create_site(a: Actor, data: dict, now: datetime) -> Site:
+    """Add a site for the caller's institution, converting GCJ-02 input to WGS-84; without a radius, the
+    region policy's default_radius_m."""
+    from .persons import shanghai_today
+    from .policies import effective
     inst = _institution_of(a)
     lat, lon = geo.to_wgs84(data["lat"], data["lon"], data["coord_sys"])
-    radius = _radius(data["radius_m"] if data.get("radius_m") is not None else default_radius_m)
+    if data.get("radius_m") is not None:
+        radius = _radius(data["radius_m"])
+    else:
+        radius = _radius(effective(inst.region_code, shanghai_today(now))[0]["default_radius_m"])
     site = Site(institution_id=inst.id, name=data["name"].strip(), address=data["address"].strip(), lat=lat,
                 lon=lon, radius_m=radius, require_site_qr=bool(data.get("require_site_qr") or False),
                 created_at=now)

@@ -8,6 +8,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from openpyxl import Workbook
 from sqlalchemy import func, select
 
+from ..clock import now as clock_now
 from ..domain import identity
 from ..domain.attendance import SHANGHAI
 from ..domain.subsidy import completed
@@ -100,15 +101,16 @@ def attendance_section(prefix: str, date_from: date | None, date_to: date | None
     reasons = Counter(reason or "unknown" for ok, reason, _ in rows if not ok)
     flagged = sum(1 for ok, _, flags in rows if ok and flags)
     enrolled = done = 0
-    plans = db.session.execute(select(TrainingPlan.id).where(
+    plans = db.session.execute(select(TrainingPlan).where(
         TrainingPlan.status.in_(("completion_submitted", "completed")),
         *_plans_overlapping(prefix, date_from, date_to))).scalars().all()
-    ratio = completion_ratio()
     # Per plan: its class hours and the credited hours of its active roster (the same crediting the
-    # subsidy uses); the roster comes with the credited hours, so no second enrolment query.
-    for plan_id in plans:
-        hours = plan_class_hours(plan_id)
-        for credited in credited_hours_by_person(plan_id).values():
+    # subsidy uses); the roster comes with the credited hours, so no second enrolment query. Each plan
+    # counts by its own policy's completion bar.
+    for plan in plans:
+        hours = plan_class_hours(plan.id)
+        ratio = completion_ratio(plan, clock_now())
+        for credited in credited_hours_by_person(plan.id).values():
             enrolled += 1
             done += completed(credited, hours, ratio)
     rate = (Decimal(done) / enrolled).quantize(Decimal("0.0001"), ROUND_HALF_UP) if enrolled else None

@@ -2,9 +2,8 @@
 disbursement by a second supervisor and the voucher write-off that goes with it. Money is integer fen."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from flask import current_app
 from sqlalchemy import func, select, update
 
 from ..domain import attendance as attendance_rules
@@ -31,15 +30,12 @@ from ..security.actor import Actor
 from ..security.authz import ensure_institution, ensure_region, get_or_404
 from . import audit
 from .certificates import number
+from .policies import plan_params
 
 COUNTED_STATUSES = ("submitted", "approved", "disbursed")  # lines that use up a person's annual cap
 PROGRESS = {"applied": "已申请", "approved": "已审核", "publicity": "公示中", "disbursed": "已拨付",
             "rejected": "未通过"}
 PAYEE_LABELS = {"trainee": "本人社会保障卡银行账户", "institution": "培训机构"}
-
-
-def _cfg(name: str):
-    return current_app.config[name]
 
 
 def already_claimed_fen(person_id: int, year: int) -> int:
@@ -52,24 +48,12 @@ def already_claimed_fen(person_id: int, year: int) -> int:
     return int(total)
 
 
-def living_allowance_groups() -> set[str]:
-    """Target groups entitled to the living allowance (config: comma-separated codes)."""
-    raw = current_app.config.get("LIVING_ALLOWANCE_GROUPS") or ""
-    values = raw.split(",") if isinstance(raw, str) else list(raw)
-    return {v.strip() for v in values if v.strip()}
-
-
-def attended_days(plan_id: int, person_id: int) -> int:
-    """Distinct Shanghai days with a fully credited lesson (offline proven, or online fully learnt)."""
+def online_days(plan_id: int, person_id: int) -> int:
+    """Distinct Shanghai days with an online lesson learnt in full (the living allowance counts these, 002)."""
     from . import hours  # the attendance area owns crediting; reuse it so both agree
-    from .attendance import policy
-    pol = policy(current_app.config)
-    lessons = db.session.execute(select(Lesson).where(Lesson.plan_id == plan_id)).scalars().all()
-    offline = [lesson for lesson in lessons if lesson.mode == "offline"]
-    seen = hours.presences([lesson.id for lesson in offline])
-    days = {attendance_rules.lesson_day(lesson.starts_at) for lesson in offline
-            if hours.credit(lesson, seen.get((lesson.id, person_id)), pol)[0] == "complete"}
-    online = {lesson.id: lesson for lesson in lessons if lesson.mode == "online"}
+    lessons = db.session.execute(select(Lesson).where(Lesson.plan_id == plan_id, Lesson.mode == "online")).scalars()
+    online = {lesson.id: lesson for lesson in lessons}
+    days = set()
     if online:
         for rec in db.session.execute(select(OnlineRecord).where(
                 OnlineRecord.lesson_id.in_(list(online)), OnlineRecord.person_id == person_id)).scalars():
@@ -106,13 +90,15 @@ def _reasons(o, certified: set[int]) -> list[str]:
 
 def create_claim(actor_label: str, plan: TrainingPlan, outcomes: list, certified: set[int],
                  now: datetime) -> SubsidyClaim:
-    """The plan's claim: one training line per certified, eligible trainee, living allowance if enabled."""
+    """The plan's claim under the plan's policy: one training line per certified, eligible trainee (a project
+    standard × ratio, or rate × hours; capped by the voucher and the annual cap), the living allowance for
+    online training days of listed groups when the policy pays one, and the review and payment due dates."""
+    params = plan_params(plan, now)
     year = rules.subsidy_year(now)
-    rate, cap = int(_cfg("SUBSIDY_RATE_FEN_PER_HOUR")), int(_cfg("SUBSIDY_ANNUAL_CAP_FEN"))
-    allowance_on = bool(_cfg("LIVING_ALLOWANCE_ENABLED"))
-    per_day, groups = int(_cfg("LIVING_ALLOWANCE_FEN_PER_DAY")), living_allowance_groups()
+    per_day, groups = int(params["living_allowance_fen_per_day"]), set(params["living_allowance_groups"])
     claim = SubsidyClaim(plan_id=plan.id, institution_id=plan.institution_id, region_code=plan.region_code,
-                         status="submitted", total_fen=0, explanations=[], created_at=now)
+                         status="submitted", total_fen=0, explanations=[], created_at=now,
+                         review_due_on=review_due_on(plan, params))
     db.session.add(claim)
     db.session.flush()
     explanations, total = [], 0
@@ -125,19 +111,26 @@ def create_claim(actor_label: str, plan: TrainingPlan, outcomes: list, certified
         if o.voucher is not None:
             batch = db.session.get(VoucherBatch, o.voucher.batch_id)
             face_value, payee = batch.face_value_fen, batch.payee
-        amount, capped, limited_by = rules.subsidy_amount(
-            o.credited_hours, rate, face_value, cap, already_claimed_fen(o.person.id, year))
+        person_groups = set(o.enrollment.groups or ()) | set(o.person.groups or ())
+        amount, capped, limited_by, basis = rules.policy_amount(
+            o.credited_hours, person_groups, plan.occupation_code, params, face_value,
+            already_claimed_fen(o.person.id, year))
+        basis["policy_id"] = plan.policy_id
         db.session.add(SubsidyLine(claim_id=claim.id, person_id=o.person.id, line_type="training",
                                    credited_hours=o.credited_hours, voucher_id=o.voucher.id if o.voucher else None,
-                                   amount_fen=amount, capped=capped, limited_by=limited_by, payee=payee, year=year))
+                                   amount_fen=amount, capped=capped, limited_by=limited_by, payee=payee, year=year,
+                                   basis=basis))
         total += amount
-        if allowance_on and groups & (set(o.enrollment.groups or ()) | set(o.person.groups or ())):
-            days = attended_days(plan.id, o.person.id)
+        if per_day and groups & person_groups:
+            days = online_days(plan.id, o.person.id)
             if days:
-                # Living allowance is paid to the person, per attended day, outside the training cap (source 002).
+                # Source 002 (Internet+ plan): a living allowance per day of online training, for listed groups,
+                # paid to the person outside the training cap.
                 db.session.add(SubsidyLine(claim_id=claim.id, person_id=o.person.id, line_type="living_allowance",
                                            credited_hours=o.credited_hours, voucher_id=None, amount_fen=days * per_day,
-                                           capped=False, attended_days=days, payee="trainee", year=year))
+                                           capped=False, attended_days=days, payee="trainee", year=year,
+                                           basis={"kind": "living_allowance", "fen_per_day": per_day,
+                                                  "online_days": days, "policy_id": plan.policy_id}))
                 total += days * per_day
         # Flush per person so the next person's cap query sees every line written so far.
         db.session.flush()
@@ -146,8 +139,26 @@ def create_claim(actor_label: str, plan: TrainingPlan, outcomes: list, certified
     db.session.flush()
     audit.record(actor_label, "subsidy_claim.create", "subsidy_claim", claim.id, now,
                  after={"plan_id": plan.id, "total_fen": total, "lines": len(outcomes) - len(explanations),
+                        "policy_id": plan.policy_id,
                         "explanations": [{"person_id": e["person_id"], "reasons": e["reasons"]} for e in explanations]})
     return claim
+
+
+def review_due_on(plan: TrainingPlan, params: dict):
+    """The day the bureau's answer to a completion is due (004: 15 working days after it was applied for)."""
+    applied = plan.completion_submitted_at
+    if applied is None:
+        return None
+    return rules.add_working_days(applied.astimezone(rules.SHANGHAI).date(),
+                                  int(params["review_deadline_working_days"]))
+
+
+def payment_due_on(claim: SubsidyClaim, params: dict):
+    """The day payment is due (004: 30 working days after publicity ends); None before approval."""
+    if claim.publicity_ends_at is None:
+        return None
+    last_publicity_day = (claim.publicity_ends_at.astimezone(rules.SHANGHAI) - timedelta(seconds=1)).date()
+    return rules.add_working_days(last_publicity_day, int(params["payment_deadline_working_days"]))
 
 
 # ---- reading -------------------------------------------------------------------------------
@@ -191,7 +202,27 @@ def line_view(line: SubsidyLine, name: str, voucher_code: str | None) -> dict:
     return {"person_id": line.person_id, "name": name, "credited_hours": number(line.credited_hours),
             "voucher_code": voucher_code, "amount_fen": line.amount_fen, "capped": line.capped,
             "limited_by": line.limited_by, "payee": line.payee, "line_type": line.line_type, "year": line.year,
-            "attended_days": line.attended_days}
+            "attended_days": line.attended_days, "basis": line.basis, "explanation": explain(line.basis)}
+
+
+def explain(basis: dict | None) -> str | None:
+    """The line's amount in words (zh-CN), naming the policy version and the numbers it used."""
+    if not basis:
+        return None
+    version = f"政策版本 #{basis['policy_id']}" if basis.get("policy_id") else "全国默认政策"
+    yuan = lambda fen: f"{fen / 100:,.2f} 元"  # noqa: E731
+    if basis.get("kind") == "living_allowance":
+        return f"{version}：线上培训 {basis['online_days']} 天 × 每天 {yuan(basis['fen_per_day'])}"
+    if basis.get("kind") == "standard":
+        text = (f"{version}：职业 {basis['occupation_code']} 项目标准 {yuan(basis['standard_fen'])} × "
+                f"{basis['ratio_percent']}%")
+    else:
+        text = f"{version}：{basis['credited_hours']:g} 课时 × 每课时 {yuan(basis['rate_fen_per_hour'])}"
+    text += f" = {yuan(basis['policy_fen'])}"
+    if basis.get("voucher_face_value_fen") is not None:
+        text += f"；培训券面值 {yuan(basis['voucher_face_value_fen'])}"
+    text += f"；年度上限余额 {yuan(basis['cap_left_fen'])}；核定 {yuan(basis['amount_fen'])}"
+    return text
 
 
 def claim_summary(claim: SubsidyClaim, now: datetime) -> dict:
@@ -204,7 +235,19 @@ def claim_summary(claim: SubsidyClaim, now: datetime) -> dict:
             "progress": progress(claim, now), "total_fen": claim.total_fen, "created_at": iso(claim.created_at),
             "approved_by": claim.approved_by, "approved_at": iso(claim.approved_at),
             "publicity_ends_at": iso(claim.publicity_ends_at), "disbursed_by": claim.disbursed_by,
-            "disbursed_at": iso(claim.disbursed_at), "rejected_reason": claim.rejected_reason}
+            "disbursed_at": iso(claim.disbursed_at), "rejected_reason": claim.rejected_reason,
+            "review_due_on": claim.review_due_on.isoformat() if claim.review_due_on else None,
+            "payment_due_on": claim.payment_due_on.isoformat() if claim.payment_due_on else None,
+            "overdue": overdue(claim, now)}
+
+
+def overdue(claim: SubsidyClaim, now: datetime) -> str | None:
+    """"payment" when an approved claim is not paid by its due day; None otherwise. (A completion not answered
+    in time shows on the plan: services.overdue.)"""
+    today = now.astimezone(rules.SHANGHAI).date()
+    if claim.status == "approved" and claim.payment_due_on is not None and today > claim.payment_due_on:
+        return "payment"
+    return None
 
 
 def claim_view(claim: SubsidyClaim, now: datetime) -> dict:
@@ -285,16 +328,20 @@ def approve_claim(a: Actor, claim_id: int, now: datetime) -> SubsidyClaim:
     claim = _supervised(a, claim_id)
     if claim.status != "submitted":
         raise conflict("invalid_state", status=claim.status, action="approve")
-    ends = rules.publicity_ends_at(now, int(_cfg("PUBLICITY_WORKING_DAYS")))
+    params = plan_params(db.session.get(TrainingPlan, claim.plan_id), now)
+    ends = rules.publicity_ends_at(now, int(params["publicity_working_days"]))
+    claim.publicity_ends_at = ends
+    pay_by = payment_due_on(claim, params)
     done = db.session.execute(update(SubsidyClaim).where(SubsidyClaim.id == claim.id,
                                                          SubsidyClaim.status == "submitted")
                               .values(status="approved", approved_by=a.user_id, approved_at=now,
-                                      publicity_ends_at=ends)).rowcount
+                                      publicity_ends_at=ends, payment_due_on=pay_by)).rowcount
     if done != 1:
         raise conflict("invalid_state", action="approve")
     db.session.refresh(claim)
     audit.record(a.label, "subsidy_claim.approve", "subsidy_claim", claim.id, now, before={"status": "submitted"},
-                 after={"status": "approved", "total_fen": claim.total_fen, "publicity_ends_at": ends.isoformat()})
+                 after={"status": "approved", "total_fen": claim.total_fen, "publicity_ends_at": ends.isoformat(),
+                        "payment_due_on": pay_by.isoformat() if pay_by else None})
     return claim
 
 

@@ -231,9 +231,10 @@ def eligibility_of(batch: VoucherBatch, person: Person, now: datetime) -> list[s
     return reasons
 
 
-def _live_voucher(batch_id: int, person_id: int) -> Voucher | None:
+def _claimed_before(batch_id: int, person_id: int) -> Voucher | None:
+    """Any voucher the person ever claimed from the batch, returned ones included (同一券一人只能领取1次)."""
     return db.session.execute(select(Voucher).where(
-        Voucher.batch_id == batch_id, Voucher.person_id == person_id, Voucher.status != rules.RETURNED)).scalar()
+        Voucher.batch_id == batch_id, Voucher.person_id == person_id).order_by(Voucher.id.desc()).limit(1)).scalar()
 
 
 def trainee_batches(person: Person | None, now: datetime) -> list[dict]:
@@ -242,18 +243,22 @@ def trainee_batches(person: Person | None, now: datetime) -> list[dict]:
         VoucherBatch.status == "published", VoucherBatch.claim_starts_at <= now, VoucherBatch.claim_ends_at > now)
         .order_by(VoucherBatch.claim_ends_at, VoucherBatch.id)).scalars().all()
     held = {}
+    returned = set()
     if person is not None and batches:
-        held = {v.batch_id: v for v in db.session.execute(select(Voucher).where(
-            Voucher.person_id == person.id, Voucher.status != rules.RETURNED,
-            Voucher.batch_id.in_([b.id for b in batches]))).scalars()}
+        for v in db.session.execute(select(Voucher).where(
+                Voucher.person_id == person.id, Voucher.batch_id.in_([b.id for b in batches]))).scalars():
+            if v.status == rules.RETURNED:
+                returned.add(v.batch_id)
+            else:
+                held[v.batch_id] = v
     out = []
     for batch in batches:
         if person is None:
             reasons = ["identity_not_bound"]
         else:
             reasons = eligibility_of(batch, person, now)
-            if batch.id in held:
-                reasons.append("already_claimed")
+            if batch.id in held or batch.id in returned:
+                reasons.append("already_claimed")  # once per batch, a returned voucher included
             if batch.claim_requires_face and person.face_template_enc is None:
                 reasons.append("face_not_enrolled")
         view = batch_view(batch)
@@ -285,8 +290,11 @@ def claim(a: Actor, batch_id: int, face_probe: list[float] | None, now: datetime
     if reasons:
         raise forbidden("not_eligible", reasons=reasons)
     # A fast, friendly answer; the unique index below is what actually guarantees it under concurrency.
-    if _live_voucher(batch.id, person.id) is not None:
-        raise conflict("already_claimed")
+    earlier = _claimed_before(batch.id, person.id)
+    if earlier is not None:
+        # Once per person and batch, a returned voucher included (source 001): returning frees the
+        # stock for others and lets the person claim another batch, not the same one again.
+        raise conflict("already_claimed", returned=earlier.status == rules.RETURNED)
     if batch.remaining <= 0:
         raise conflict("sold_out")
     if batch.claim_requires_face:

@@ -85,12 +85,33 @@ def err(r) -> str:
     return (r.get_json() or {}).get("error", {}).get("code")
 
 
+_SEQ = iter(range(100, 1000))
+
+
+def add_trainee(client, headers, plan_id: int, name: str = "赵六") -> dict:
+    """Import one trainee on the plan's roster (JSON): a plan is filed with its roster (409 roster_empty)."""
+    from tests.conftest import make_id_number
+    row = {"name": name, "id_number": make_id_number("350102", "19880808", f"{next(_SEQ):03d}")}
+    r = client.post(f"{API}/plans/{plan_id}/roster", json={"trainees": [row]}, headers=headers)
+    assert r.status_code == 200 and r.get_json()["imported"] == 1, r.get_json()
+    return row
+
+
+def submit(client, headers, plan_id: int):
+    """POST /plans/{id}/submit with a trainee on the roster (imported here when the roster is empty)."""
+    from backend.extensions import db
+    from backend.models import Enrollment
+    if not db.session.execute(db.select(Enrollment.id).where(Enrollment.plan_id == plan_id)).first():
+        add_trainee(client, headers, plan_id)
+    return post(client, f"/plans/{plan_id}/submit", headers)
+
+
 def approved_plan(client, inst_h, sup_h, site_id: int, lessons: int = 2, **plan_over) -> dict:
     """A plan with `lessons` offline lessons (days 10, 11 …), submitted and approved."""
     plan = make_plan(client, inst_h, **plan_over)
     for i in range(lessons):
         add_lesson(client, inst_h, plan["id"], day=10 + i, site_id=site_id)
-    r = post(client, f"/plans/{plan['id']}/submit", inst_h)
+    r = submit(client, inst_h, plan["id"])
     assert r.status_code == 200, r.get_json()
     r = post(client, f"/plans/{plan['id']}/approve", sup_h)
     assert r.status_code == 200, r.get_json()

@@ -24,7 +24,7 @@ from backend.extensions import db
 from backend.models import AuditEntry, Certificate, Enrollment, SubsidyClaim, TrainingPlan
 from backend.services import evidence
 from tests.api.device_helpers import SignedClient
-from tests.api.plan_helpers import NOW, approved_plan, err, make_site, sh
+from tests.api.plan_helpers import NOW, add_lesson, err, make_plan, make_site, post, sh
 from tests.conftest import make_id_number
 
 API = "/api/v1"
@@ -37,6 +37,18 @@ def app_config(app_config):
     app_config["ACCESS_TOKEN_MINUTES"] = 60 * 24 * 30
     app_config["RECHECK_SAMPLE_PERCENT"] = 0  # flagged people are re-verified anyway
     return app_config
+
+
+def filed_plan(client, inst_h, sup_h, site_id: int, trainees: list[dict], lessons: int) -> dict:
+    """A plan with its roster imported before filing (as the rules ask), submitted and approved."""
+    plan = make_plan(client, inst_h)
+    for i in range(lessons):
+        add_lesson(client, inst_h, plan["id"], day=10 + i, site_id=site_id)
+    r = client.post(f"{API}/plans/{plan['id']}/roster", json={"trainees": trainees}, headers=inst_h)
+    assert r.status_code == 200 and r.get_json()["imported"] == len(trainees), r.get_json()
+    assert post(client, f"/plans/{plan['id']}/submit", inst_h).status_code == 200
+    assert post(client, f"/plans/{plan['id']}/approve", sup_h).status_code == 200
+    return plan
 
 
 @pytest.fixture(scope="module")
@@ -57,15 +69,12 @@ def test_an_institution_alone_cannot_turn_invented_attendance_into_money(client,
     sup1, sup1_h = staff("supervisor", region_code="3501")
     _, sup2_h = staff("supervisor", region_code="3501")
     site = make_site(client, inst_h)
-    plan = approved_plan(client, inst_h, sup1_h, site["id"], lessons=2)
-    lessons = client.get(f"{API}/plans/{plan['id']}/lessons", headers=inst_h).get_json()
-    lesson_ids = [le["id"] for le in lessons]
-
     # Invented trainees: only the format and the check digit of their ID numbers are real.
     invented = [{"name": name, "id_number": make_id_number("350102", "19900101", seq), "phone": f"1390000000{i}"}
                 for i, (name, seq) in enumerate((("甲某", "701"), ("乙某", "702"), ("丙某", "703")))]
-    r = client.post(f"{API}/plans/{plan['id']}/roster", json={"trainees": invented}, headers=inst_h)
-    assert r.status_code == 200 and r.get_json()["imported"] == 3, r.get_json()
+    plan = filed_plan(client, inst_h, sup1_h, site["id"], invented, lessons=2)
+    lessons = client.get(f"{API}/plans/{plan['id']}/lessons", headers=inst_h).get_json()
+    lesson_ids = [le["id"] for le in lessons]
     people = sorted(db.session.execute(db.select(Enrollment.person_id).where(
         Enrollment.plan_id == plan["id"])).scalars())
 
@@ -167,9 +176,8 @@ def test_an_accepted_trainee_is_paid_only_with_the_decision_on_record(client, cl
     _, inst_h = staff("institution", institution=inst)
     _, sup1_h = staff("supervisor", region_code="3501")
     site = make_site(client, inst_h)
-    plan = approved_plan(client, inst_h, sup1_h, site["id"], lessons=1)
     trainees = [{"name": "丁某", "id_number": make_id_number("350102", "19920202", "801"), "phone": "13900000011"}]
-    assert client.post(f"{API}/plans/{plan['id']}/roster", json={"trainees": trainees}, headers=inst_h).status_code == 200
+    plan = filed_plan(client, inst_h, sup1_h, site["id"], trainees, lessons=1)
     [pid] = db.session.execute(db.select(Enrollment.person_id).where(Enrollment.plan_id == plan["id"])).scalars()
     r = client.post(f"{API}/devices", json={"name": "1号机", "site_id": site["id"]}, headers=inst_h)
     kiosk = SignedClient(client, r.get_json()["device_id"], r.get_json()["secret"], clock)
@@ -207,9 +215,8 @@ def test_a_stranger_with_a_name_and_an_id_number_cannot_take_the_trainee_over(cl
     _, inst_h = staff("institution", institution=inst)
     _, sup_h = staff("supervisor", region_code="3501")
     site = make_site(client, inst_h)
-    plan = approved_plan(client, inst_h, sup_h, site["id"], lessons=1)
     real = {"name": "戊某", "id_number": make_id_number("350102", "19880808", "811"), "phone": "13900000021"}
-    assert client.post(f"{API}/plans/{plan['id']}/roster", json={"trainees": [real]}, headers=inst_h).status_code == 200
+    filed_plan(client, inst_h, sup_h, site["id"], [real], lessons=1)
 
     def wechat(code: str) -> dict:
         r = client.post(f"{API}/auth/wechat", json={"code": code})

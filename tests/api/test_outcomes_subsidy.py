@@ -80,25 +80,39 @@ def test_cap_exhausted_gives_a_zero_line(client, clock, world):
     assert (line.amount_fen, line.capped, line.limited_by) == (0, True, "annual_cap")
 
 
-def test_living_allowance_for_listed_groups_when_enabled(app, client, clock, world):
+def test_living_allowance_for_online_days_of_listed_groups(app, client, clock, world):
+    """Source 002 (Internet+ plan): a living allowance per day of online training, for listed groups only;
+    off unless the policy sets a daily amount. Offline days never count."""
+    from backend.models import Lesson, OnlineRecord
     w = world
     listed = make_person("冯二", "101", groups=["poverty_registered"])
     clock.set(sh(2026, 3, 5, 10))
     claim_off = _one_person_plan(client, clock, w, listed)
     assert set(_lines(claim_off)) == {(listed.id, "training")}   # off by default
 
-    app.config["LIVING_ALLOWANCE_ENABLED"] = True
+    app.config["LIVING_ALLOWANCE_ENABLED"] = True                  # the deployment's 3,000 fen a day
     other = make_person("陈三", "111", groups=["unemployed"])
     poor = make_person("卫五", "131")
-    plan = make_plan(w.inst, start=date(2026, 2, 23), days=5, hours=3)    # 15 class hours, bar 12
+    plan = make_plan(w.inst, start=date(2026, 2, 23), days=3, hours=3)    # 9 offline class hours
+    plan.delivery, plan.online_platform = "blended", "学习强国"
+    online = []
+    for day in (26, 27):                                                  # two online days, 3 class hours each
+        lesson = Lesson(plan_id=plan.id, title=f"线上{day}", mode="online", starts_at=sh(2026, 2, day, 19),
+                        ends_at=sh(2026, 2, day, 22), class_hours=3)
+        db.session.add(lesson)
+        online.append(lesson)
+    db.session.commit()
     enroll(plan, other.id, groups=["unemployed"])
     enroll(plan, poor.id, groups=["subsistence_allowance"])               # the roster's groups count too
-    les = lessons_of(plan)
-    for lesson in les:
-        attend(lesson, other.id)
-    for lesson in les[:4]:
-        attend(lesson, poor.id)
-    attend(les[4], poor.id, check_out=False)                               # fifth day not credited
+    for lesson in lessons_of(plan):
+        if lesson.mode == "offline":
+            attend(lesson, other.id)
+            attend(lesson, poor.id)
+    for person, minutes in ((other.id, (135, 135)), (poor.id, (135, 100))):   # poor: the 2nd day not complete
+        for lesson, m in zip(online, minutes, strict=True):
+            db.session.add(OnlineRecord(plan_id=plan.id, lesson_id=lesson.id, person_id=person, minutes=m,
+                                        imported_at=sh(2026, 2, 28)))
+    db.session.commit()
     r = client.post(f"{API}/plans/{plan.id}/results", json={"results": [
         {"person_id": other.id, "score": 90, "passed": True}, {"person_id": poor.id, "score": 90, "passed": True}]},
         headers=w.inst_h)
@@ -108,11 +122,12 @@ def test_living_allowance_for_listed_groups_when_enabled(app, client, clock, wor
     lines = _lines(claim_id)
     assert set(lines) == {(other.id, "training"), (poor.id, "training"), (poor.id, "living_allowance")}
     allowance = lines[(poor.id, "living_allowance")]
-    assert (allowance.amount_fen, allowance.attended_days, allowance.payee, allowance.capped) == (12000, 4, "trainee",
+    # one online day learnt in full (the offline days do not count), at the deployment's 3,000 fen
+    assert (allowance.amount_fen, allowance.attended_days, allowance.payee, allowance.capped) == (3000, 1, "trainee",
                                                                                                 False)
-    assert lines[(poor.id, "training")].amount_fen == 36000 and lines[(other.id, "training")].amount_fen == 45000
     r = client.get(f"{API}/subsidy-claims/{claim_id}", headers=w.sup1_h)
-    assert r.get_json()["total_fen"] == 36000 + 12000 + 45000
+    text = [line for line in r.get_json()["lines"] if line["line_type"] == "living_allowance"][0]["explanation"]
+    assert "线上培训 1 天" in text and "30.00 元" in text
 
 
 def test_claim_scope_and_queue(client, clock, world, staff, make_institution):

@@ -20,6 +20,7 @@ from tests.api.plan_helpers import (
     make_site,
     post,
     sh,
+    submit,
 )
 
 
@@ -146,7 +147,7 @@ def test_blended_share_at_lesson_creation(client, world):
 def test_lessons_on_submitted_or_late_approved_plans(client, world, clock):
     plan = make_plan(client, world["inst_h"])
     add_lesson(client, world["inst_h"], plan["id"], site_id=world["site"])
-    post(client, f"/plans/{plan['id']}/submit", world["inst_h"])
+    submit(client, world["inst_h"], plan['id'])
     r = create(client, world, plan["id"], day=12, site_id=world["site"])
     assert r.status_code == 409 and err(r) == "invalid_state"
     post(client, f"/plans/{plan['id']}/approve", world["sup_h"])
@@ -198,9 +199,11 @@ def test_time_change_until_four_hours_before(client, world, approved, clock, mom
         assert r.get_json()["error"]["details"]["deadline"] == "2026-03-10T05:00:00+08:00"
 
 
-def test_time_change_follows_config(app, client, world, approved, clock):
-    _, lesson = approved
-    app.config["LESSON_CHANGE_HOURS"] = 24
+def test_time_change_follows_config(app, client, world, clock):
+    app.config["LESSON_CHANGE_HOURS"] = 24  # in force when the plan is filed
+    plan = approved_plan(client, world["inst_h"], world["sup_h"], world["site"], lessons=2)
+    lesson = client.get(f"{API}/plans/{plan['id']}", headers=world["inst_h"]).get_json()["lessons"][0]
+    app.config["LESSON_CHANGE_HOURS"] = 4   # a later change does not reach a filed plan
     clock.set(sh(9, 9, 1))
     h = login(client, world["inst_user"])
     r = patch(client, h, lesson["id"], starts_at=iso(sh(10, 14)), ends_at=iso(sh(10, 17)))

@@ -22,6 +22,7 @@ from tests.api.plan_helpers import (
     post,
     roster_world,
     sh,
+    submit,
 )
 from tests.conftest import make_id_number
 
@@ -221,7 +222,7 @@ def test_voucher_group_rule_feeds_the_comparison(client, world):
 def test_roster_frozen_once_the_first_lesson_started(client, world, clock):
     assert import_json(client, world, [trainee_row(1)]).status_code == 200
     plan_id = world["plan"]["id"]
-    post(client, f"/plans/{plan_id}/submit", world["inst_h"])
+    submit(client, world["inst_h"], plan_id)
     post(client, f"/plans/{plan_id}/approve", world["sup_h"])
     clock.set(sh(10, 8, 59, ))
     h = login(client, world["inst_user"])
@@ -241,7 +242,7 @@ def test_roster_frozen_once_the_first_lesson_started(client, world, clock):
 
 def test_roster_open_while_submitted_closed_when_finished(client, world):
     plan_id = world["plan"]["id"]
-    post(client, f"/plans/{plan_id}/submit", world["inst_h"])
+    submit(client, world["inst_h"], plan_id)
     assert import_json(client, world, [trainee_row(1)]).status_code == 200
     plan = db.session.get(TrainingPlan, plan_id)
     plan.status = "completed"

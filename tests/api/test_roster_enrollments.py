@@ -25,6 +25,7 @@ from tests.api.plan_helpers import (
     post,
     roster_world,
     sh,
+    submit,
 )
 from tests.api.test_roster import fill, template, trainee_row
 from tests.bombs import png_header
@@ -172,15 +173,15 @@ def send(client, world, enrollment_id, data: bytes, name="contract.pdf", headers
 
 def test_submit_needs_every_contract(app, client, world, in_post):
     plan, enrolments, people = in_post
-    r = post(client, f"/plans/{plan['id']}/submit", world["inst_h"])
+    r = submit(client, world["inst_h"], plan['id'])
     assert r.status_code == 409 and err(r) == "contract_missing"
     assert r.get_json()["error"]["details"]["person_ids"] == sorted(people)
     r = send(client, world, enrolments[0], PDF, name="../../etc/passwd.pdf")
     assert r.status_code == 201 and r.get_json()["contract_uploaded"] is True
-    r = post(client, f"/plans/{plan['id']}/submit", world["inst_h"])
+    r = submit(client, world["inst_h"], plan['id'])
     assert r.get_json()["error"]["details"]["person_ids"] == [people[1]]
     assert send(client, world, enrolments[1], JPEG, name="合同.jpg").status_code == 201
-    assert post(client, f"/plans/{plan['id']}/submit", world["inst_h"]).status_code == 200
+    assert submit(client, world["inst_h"], plan['id']).status_code == 200
     stored = db.session.get(Enrollment, enrolments[0]).contract_path
     assert stored.startswith(f"contracts/{plan['id']}/") and stored.endswith(".pdf") and "passwd" not in stored
     upload_dir = Path(app.config["UPLOAD_DIR"])
@@ -236,7 +237,7 @@ def blended(client, world, clock):
     later = add_lesson(client, world["inst_h"], plan["id"], day=12, mode="online", hours=0.5, duration_min=45)
     rows = client.post(f"{API}/plans/{plan['id']}/roster", json={"trainees": [trainee_row(1), trainee_row(2)]},
                        headers=world["inst_h"]).get_json()["rows"]
-    post(client, f"/plans/{plan['id']}/submit", world["inst_h"])
+    submit(client, world["inst_h"], plan['id'])
     post(client, f"/plans/{plan['id']}/approve", world["sup_h"])
     clock.set(sh(11, 8))
     return {"plan": plan, "online": online["id"], "offline": offline["id"], "later": later["id"],

@@ -244,23 +244,31 @@ def test_closed_batch_refuses_claims(client, sup, publish, trainee):
     assert r.status_code == 409 and error(r) == "claim_window_closed"
 
 
-def test_return_puts_stock_back_and_allows_a_new_claim(client, publish, trainee):
+def test_return_puts_stock_back_but_a_batch_is_claimed_once(client, publish, trainee):
+    """Source 001: 同一券一人只能领取1次 — returning frees the stock for others and lets the person claim
+    another batch, never the same one again (one person claimed and returned one batch four times)."""
     bid = publish(quantity=1)
+    other_batch = publish(quantity=1)
     _, t = trainee()
     code = client.post(f"{API}/voucher-batches/{bid}/claims", json={}, headers=t).get_json()["code"]
     r = client.post(f"{API}/me/vouchers/{code.lower().replace('-', '')}/return", headers=t)
     assert r.status_code == 200 and r.get_json() == {"status": "returned"}
-    assert client.get(f"{API}/voucher-batches", headers=t).get_json()[0]["remaining"] == 1
+    listed = {b["id"]: b for b in client.get(f"{API}/voucher-batches", headers=t).get_json()}
+    assert listed[bid]["remaining"] == 1 and "already_claimed" in listed[bid]["ineligible_reasons"]
     r = client.post(f"{API}/me/vouchers/{code}/return", headers=t)
     assert r.status_code == 409 and error(r) == "not_returnable"
     r = client.post(f"{API}/voucher-batches/{bid}/claims", json={}, headers=t)
-    assert r.status_code == 201 and r.get_json()["code"] != code
+    assert r.status_code == 409 and error(r) == "already_claimed" and r.get_json()["error"]["details"]["returned"]
+    # the stock went back: someone else can have it; and the person may claim a different batch
+    _, someone = trainee(name="李四")
+    assert client.post(f"{API}/voucher-batches/{bid}/claims", json={}, headers=someone).status_code == 201
+    assert client.post(f"{API}/voucher-batches/{other_batch}/claims", json={}, headers=t).status_code == 201
     statuses = sorted(v["status"] for v in client.get(f"{API}/me/vouchers", headers=t).get_json())
     assert statuses == ["claimed", "returned"]
     actions = db.session.execute(select(AuditEntry.action).where(AuditEntry.object_type == "voucher")
                                  .order_by(AuditEntry.id)).scalars().all()
     db.session.commit()
-    assert actions == ["voucher.claim", "voucher.return", "voucher.claim"]
+    assert actions == ["voucher.claim", "voucher.return", "voucher.claim", "voucher.claim"]
 
 
 def test_someone_elses_voucher_is_not_found(client, publish, trainee):

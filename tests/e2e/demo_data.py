@@ -45,18 +45,27 @@ def _check(client, headers: dict, lesson_id: int, lat: float, lon: float, accura
         "accuracy_m": accuracy, "coord_sys": "wgs84", "client_time": datetime.now(UTC).isoformat()})
 
 
+def _check_digit(first17: str) -> str:
+    from backend.domain.identity import id_check_digit
+    return id_check_digit(first17)
+
+
 def through_api(app, lesson_id: int, site_id: int, third_person_id: int) -> None:
     """A submitted plan, check-ins by 张三 (inside) and 李四 (outside, then inside), a make-up for 王五."""
     client = app.test_client()
     school = _token(client, "/auth/login", {"username": "school", "password": PASSWORD})
     today = datetime.now(UTC).date()
+    # Filed the policy's lead (5 working days by default) before its first lesson, with its roster.
     r = client.post("/api/v1/plans", headers=school, json={
-        "title": "育婴员（五级）技能提升培训", "occupation_code": "4-10-01-02", "plan_type": "in_post",
-        "delivery": "offline", "starts_on": (today + timedelta(days=5)).isoformat(),
-        "ends_on": (today + timedelta(days=25)).isoformat()})
+        "title": "育婴员（五级）技能提升培训", "occupation_code": "4-10-01-02", "plan_type": "pre_job",
+        "delivery": "offline", "starts_on": (today + timedelta(days=20)).isoformat(),
+        "ends_on": (today + timedelta(days=35)).isoformat()})
     assert r.status_code == 201, r.get_json()
     plan_id = r.get_json()["id"]
-    for day, title in ((5, "婴儿生活照料"), (6, "婴儿日常保健")):
+    r = client.post(f"/api/v1/plans/{plan_id}/roster", headers=school, json={"trainees": [
+        {"name": "周九", "id_number": "350102199003071000"[:17] + _check_digit("35010219900307100")}]})
+    assert r.status_code == 200 and r.get_json()["imported"] == 1, r.get_json()
+    for day, title in ((20, "婴儿生活照料"), (21, "婴儿日常保健")):
         d = today + timedelta(days=day)
         r = client.post(f"/api/v1/plans/{plan_id}/lessons", headers=school, json={
             "title": title, "mode": "offline", "starts_at": f"{d}T09:00:00+08:00", "ends_at": f"{d}T12:00:00+08:00",
