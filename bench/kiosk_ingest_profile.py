@@ -192,8 +192,7 @@ class Scenario:
         stretch_lessons(self.app, seeded.lesson_ids, timeline.start - timedelta(minutes=1), now + LESSON_TAIL)
         if bound:
             bind_phones(self.app, people)
-        if not face:
-            set_pins(self.app, people)
+        sealer = None if face else set_pins(self.app, people)
         self.secret = "profile-device-secret-0123456789abcdef"
         with self.app.app_context():
             device = Device(institution_id=seeded.institution_id, site_id=seeded.site_id, name="1号机",
@@ -203,8 +202,11 @@ class Scenario:
             db.session.commit()
             self.device_id = device.id
             db.session.remove()
-        self.warm = make_events(people[:400], seeded.lesson_ids[0], "check_in", timeline.take(min(400, n_people)), face)
-        self.events = both_kinds(people, seeded.lesson_ids[1], timeline, face)
+        if sealer is not None:
+            sealer.device_id = self.device_id
+        self.warm = make_events(people[:400], seeded.lesson_ids[0], "check_in", timeline.take(min(400, n_people)), face,
+                                sealer)
+        self.events = both_kinds(people, seeded.lesson_ids[1], timeline, face, sealer)
         analyze(db_url)
         self.client = self.app.test_client()
         self.steps: list[dict[str, float]] = []

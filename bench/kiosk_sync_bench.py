@@ -109,32 +109,64 @@ class Timeline:
         return out
 
 
-def make_events(people: list[int], lesson_id: int, kind: str, times: list[datetime], face: bool = True) -> list[dict]:
+BENCH_PIN = "246801"
+
+
+class PinSealer:
+    """What a kiosk does with a typed PIN: seal it to the server's public key, bound to the device, event and person."""
+
+    def __init__(self, public_key_b64: str):
+        self.public_key_b64 = public_key_b64
+        self.device_id: int | None = None  # known once the kiosk is registered
+
+    def __call__(self, event_id: str, person_id: int) -> str:
+        """The sealed PIN for one event."""
+        from backend.domain.pin_seal import binding, seal
+        assert self.device_id is not None, "register the kiosk before sealing PINs"
+        return seal(self.public_key_b64, BENCH_PIN, binding(self.device_id, event_id, person_id))
+
+
+def make_events(people: list[int], lesson_id: int, kind: str, times: list[datetime], face: bool = True,
+                sealer: PinSealer | None = None) -> list[dict]:
     """One acceptable `kind` event per person for the lesson, captured at `times`: a face match with its crop,
-    or (face=False) a card + PIN check with no face and no crop."""
-    proof = {"method": "card+face", "face_distance": 0.31, "face_jpeg_base64": FACE_CROP} if face else \
-        {"method": "card+pin", "face_distance": None}
-    return [{"event_id": str(uuid.uuid4()), "person_id": person_id, "lesson_id": lesson_id, "kind": kind, **proof,
-             "captured_at": at.isoformat(timespec="milliseconds")}
-            for person_id, at in zip(people, times, strict=True)]
+    or (face=False) a card + PIN check with the PIN sealed by `sealer`, no face and no crop."""
+    events = []
+    for person_id, at in zip(people, times, strict=True):
+        event_id = str(uuid.uuid4())
+        if face:
+            proof = {"method": "card+face", "face_distance": 0.31, "face_jpeg_base64": FACE_CROP}
+        else:
+            proof = {"method": "card+pin", "face_distance": None, "pin_sealed": sealer(event_id, person_id)}
+        events.append({"event_id": event_id, "person_id": person_id, "lesson_id": lesson_id, "kind": kind, **proof,
+                       "captured_at": at.isoformat(timespec="milliseconds")})
+    return events
 
 
-def both_kinds(people: list[int], lesson_id: int, timeline: Timeline, face: bool = True) -> list[dict]:
+def both_kinds(people: list[int], lesson_id: int, timeline: Timeline, face: bool = True,
+               sealer: PinSealer | None = None) -> list[dict]:
     """Everyone's check-in, then everyone's check-out, for one lesson (two passes on the timeline)."""
-    return (make_events(people, lesson_id, "check_in", timeline.take(len(people)), face)
-            + make_events(people, lesson_id, "check_out", timeline.take(len(people)), face))
+    return (make_events(people, lesson_id, "check_in", timeline.take(len(people)), face, sealer)
+            + make_events(people, lesson_id, "check_out", timeline.take(len(people)), face, sealer))
 
 
-def set_pins(app, person_ids: list[int]) -> None:
-    """Mark every trainee as having a PIN (the server only checks that one is set; the kiosk checks the PIN)."""
-    from sqlalchemy import update
+def set_pins(app, person_ids: list[int]) -> PinSealer:
+    """Give every trainee the bench PIN (stored as the server stores it) and return the kiosk-side sealer."""
+    from sqlalchemy import bindparam, update
 
+    from backend.domain.pins import keyed_pin
     from backend.extensions import db
     from backend.models import Person
+    from backend.security.crypto import vault
+    from backend.services.pins import public_sealing_key
     with app.app_context():
-        db.session.execute(update(Person).where(Person.id.in_(person_ids)).values(pin_hash="bench-pin-not-checked-here"))
+        key = vault().pin_key
+        db.session.connection().execute(
+            update(Person).where(Person.id == bindparam("pid")).values(pin_hash=bindparam("stored"), pin_failures=0),
+            [{"pid": pid, "stored": keyed_pin(key, pid, BENCH_PIN)} for pid in person_ids])
         db.session.commit()
+        public = public_sealing_key()
         db.session.remove()
+    return PinSealer(public)
 
 
 def stretch_lessons(app, lesson_ids: list[int], starts_at: datetime, ends_at: datetime) -> None:
@@ -247,8 +279,7 @@ class Run:
         stretch_lessons(self.app, self.seeded.lesson_ids, self.timeline.start - timedelta(minutes=1), now + LESSON_TAIL)
         if bound:
             bind_phones(self.app, self.people)
-        if not self.face:
-            set_pins(self.app, self.people)
+        self.sealer = None if self.face else set_pins(self.app, self.people)
         analyze(db_url)
         # One request at a time per server, and one server per scenario alive at once: a small pool per
         # worker (gunicorn.conf.py opens it at start) keeps PostgreSQL's 100 connections for everyone else.
@@ -262,10 +293,12 @@ class Run:
         """Start the server, register the kiosk and warm both workers up."""
         self.server.start()
         self.device_id, self.secret = register_device(self.server, self.seeded)
+        if self.sealer is not None:
+            self.sealer.device_id = self.device_id
         # Warm-up: both workers load their lazy imports and SQL caches before anything is timed.
         post_all(signed_batches(self.server, self.device_id, self.secret,
                                 make_events(self.people[:self.warm_n], self.warm_lesson, "check_in",
-                                            self.timeline.take(self.warm_n), self.face), size=50))
+                                            self.timeline.take(self.warm_n), self.face, self.sealer), size=50))
         # Statistics with the warm-up's rows, as autovacuum would have them: the foreign-key checks of the
         # first face_evidence inserts are planned (and cached per connection) while attendance_events is
         # nearly empty, as a sequential scan; without this the cached plan scans the whole table for every
@@ -288,9 +321,10 @@ class Run:
               "then by raw POST ...", flush=True)
         put_s, sync_s, sync_cpu = kiosk_round(self.server, self.device_id, self.secret,
                                               self.workdir / f"kiosk-{self.scenario}-{self.kind}-{n}",
-                                              both_kinds(self.people, kiosk_lesson, self.timeline, self.face),
+                                              both_kinds(self.people, kiosk_lesson, self.timeline, self.face,
+                                                         self.sealer),
                                               self.server_cpu)
-        self.raw_events = both_kinds(self.people, raw_lesson, self.timeline, self.face)
+        self.raw_events = both_kinds(self.people, raw_lesson, self.timeline, self.face, self.sealer)
         batches = signed_batches(self.server, self.device_id, self.secret, self.raw_events)
         cpu0 = self.server_cpu()
         raw_s, raw_counts = post_all(batches)

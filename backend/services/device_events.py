@@ -5,9 +5,10 @@ from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from flask import current_app
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from ..bulk_insert import insert_rows
 from ..domain import trust
 from ..domain.attendance import (
     PLAN_STATES_TAKING_ATTENDANCE,
@@ -23,7 +24,7 @@ from ..models.trust import TrustFlag
 from . import evidence
 from .attendance import policy as attendance_policy
 from .devices import online_during
-from .pins import check_sealed
+from .pins import SealedPins
 from .policies import params_for
 from .trust_flags import kiosk_person_flags, person_facts
 
@@ -120,7 +121,8 @@ def ingest(device: Device, raw_events: list, now: datetime) -> list[dict]:
     max_age = timedelta(days=cfg["DEVICE_EVENT_MAX_AGE_DAYS"])
     receipts: list[dict | None] = [None] * len(parsed)
     rows: list[dict] = []
-    batch = _Batch(lessons, plan_of, plan_status, enrolled, state, credentials, judged_by, {})
+    pins = SealedPins({ev["person_id"] for ev, err in parsed if ev and not err and ev["method"] == "card+pin"})
+    batch = _Batch(lessons, plan_of, plan_status, enrolled, state, credentials, judged_by, {}, pins)
     batch_ids: set[str] = set()
     # Judge in capture order so a check-in and its check-out in one batch are seen in sequence.
     order = sorted(range(len(parsed)), key=lambda i: (parsed[i][0] or {}).get("captured_at") or now)
@@ -140,6 +142,7 @@ def ingest(device: Device, raw_events: list, now: datetime) -> list[dict]:
         rows.append(_row(ev, origin, device, lessons, known_people, now, reason))
         receipts[i] = {"event_id": ev["event_id"], "status": "accepted" if reason is None else "rejected",
                        **({"reason": reason} if reason else {})}
+    pins.flush()
     partners = _flag(rows, device, lessons, now)
     stored = _store(rows, receipts)
     _after_store(stored, partners, batch.crops, device, now)
@@ -175,8 +178,7 @@ def _publish(device: Device, rows: list[dict]) -> None:
     if not live:
         return
     # RETURNING in parameter order: each id (the SSE id) belongs to the payload at the same index.
-    ids = db.session.connection().execute(
-        insert(LiveEvent).returning(LiveEvent.id, sort_by_parameter_order=True), live).scalars().all()
+    ids = insert_rows(db.session.connection(), LiveEvent.__table__, live, returning=LiveEvent.__table__.c.id)
     for live_id, item in zip(ids, live, strict=True):
         queue_publication({"id": live_id, "region_code": region, "payload": item["payload"]})
 
@@ -192,6 +194,7 @@ class _Batch(NamedTuple):
     credentials: dict
     policy: dict  # plan id -> (AttendancePolicy, kiosk face threshold)
     crops: dict
+    pins: SealedPins
 
 
 def _judge(ev, device, b: _Batch, now, future, max_age) -> str | None:
@@ -218,7 +221,7 @@ def _judge(ev, device, b: _Batch, now, future, max_age) -> str | None:
             return "pin_not_set"
         # The kiosk cannot check PINs (it holds no hashes): the server opens the sealed PIN and checks it,
         # counting wrong ones towards the lock. A kiosk claiming "card+pin" without the PIN proves nothing.
-        ok, reason, _left = check_sealed(ev["person_id"], ev["pin_sealed"],
+        ok, reason, _left = b.pins.check(ev["person_id"], ev["pin_sealed"],
                                          binding(device.id, ev["event_id"], ev["person_id"]))
         if not ok:
             return reason
@@ -320,13 +323,14 @@ def _row(ev, origin, device, lessons, known_people, now, reason) -> dict:
             "status_code": 201 if reason is None else 422}
 
 
-_INSERT_RETURNING = insert(AttendanceEvent).returning(AttendanceEvent.id, sort_by_parameter_order=True)
 _COLUMNS = {c.name for c in AttendanceEvent.__table__.columns} - {"id"}
 
 
 def _insert(rows: list[dict]) -> None:
-    """Insert rows (executemany with RETURNING) and set each row's `id`."""
-    ids = db.session.connection().execute(_INSERT_RETURNING, [{k: v for k, v in r.items() if k in _COLUMNS} for r in rows]).scalars().all()
+    """Insert rows in one statement and set each row's `id`."""
+    table = AttendanceEvent.__table__
+    ids = insert_rows(db.session.connection(), table, [{k: v for k, v in r.items() if k in _COLUMNS} for r in rows],
+                      returning=table.c.id)
     for row, row_id in zip(rows, ids, strict=True):
         row["id"] = row_id
 

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import time
 import uuid
+from datetime import timedelta
 
 import pytest
 
@@ -151,3 +152,67 @@ def test_seal_binds_device_event_and_person():
     with pytest.raises(SealError):
         open_sealed(private_key(b"\x06" * 32), sealed, binding(7, "e1", 42))
 
+
+
+def _upload_pins(kiosk, person, pins):  # noqa: F811
+    """One upload of card + PIN check-ins for `person`, captured a second apart in the order of `pins`."""
+    events = [ev(kiosk, person, method="card+pin", distance=None, pin=pin,
+                 at=START + timedelta(minutes=2, seconds=i)) for i, pin in enumerate(pins)]
+    r = kiosk["signed"].post("/api/v1/device/events", {"events": events})
+    assert r.status_code == 200, r.get_json()
+    return [x.get("reason") for x in r.get_json()["results"]]
+
+
+def test_pins_in_one_upload_count_as_one_at_a_time(kiosk, app):  # noqa: F811
+    """An upload's PINs are checked with one read of the people; the count must still follow each try in
+    capture order: wrong, right (clears), wrong, wrong leaves two failures, not three and not zero."""
+    from sqlalchemy import event
+
+    p2 = kiosk["people"][1]
+    updates = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith("UPDATE PERSONS"):
+            updates.append(statement)
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        reasons = _upload_pins(kiosk, p2, ["999999", "135790", "999999", "999999"])
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+    assert reasons[0] == "pin_wrong" and reasons[1] is None and reasons[2:] == ["pin_wrong", "pin_wrong"]
+    db.session.expire_all()
+    assert db.session.get(Person, p2).pin_failures == 2
+    # three wrong tries counted one by one, the success's clearing written once before the next wrong one
+    assert len(updates) == 4
+
+
+def test_a_lock_reached_inside_one_upload_refuses_the_right_pin_after_it(kiosk):  # noqa: F811
+    p2 = kiosk["people"][1]
+    reasons = _upload_pins(kiosk, p2, ["999999"] * MAX_FAILURES + ["135790"])
+    assert reasons == ["pin_wrong"] * (MAX_FAILURES - 1) + ["pin_locked", "pin_locked"]
+    db.session.expire_all()
+    assert db.session.get(Person, p2).pin_failures == MAX_FAILURES
+
+
+def test_right_pins_of_many_people_cost_no_write_per_event(kiosk, app):  # noqa: F811
+    """A clean upload (nobody with failures, no legacy forms) writes nothing to persons."""
+    from sqlalchemy import event
+
+    from backend.services.pins import set_pin
+    p1, p2 = kiosk["people"]
+    for pid in (p1, p2):
+        set_pin(db.session.get(Person, pid), "135790", "test", START)
+    db.session.commit()
+    statements = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement.lstrip().upper())
+    event.listen(db.engine, "before_cursor_execute", capture)
+    try:
+        events = [ev(kiosk, pid, method="card+pin", distance=None) for pid in (p1, p2)]
+        results = kiosk["signed"].post("/api/v1/device/events", {"events": events}).get_json()["results"]
+    finally:
+        event.remove(db.engine, "before_cursor_execute", capture)
+    assert [r["status"] for r in results] == ["accepted", "accepted"]
+    assert not [s for s in statements if s.startswith("UPDATE PERSONS")]
+    assert len([s for s in statements if s.startswith("SELECT PERSONS.ID, PERSONS.PIN_HASH, PERSONS.PIN_FAILURES")]) == 1
