@@ -4,6 +4,11 @@ from apiflask.fields import Dict, Integer, String
 from apiflask.validators import Length
 
 
+def binary_content(*media_types: str) -> dict:
+    """An OpenAPI `content` entry for answers that are files (an image, a spreadsheet), not JSON."""
+    return {media_type: {"schema": {"type": "string", "format": "binary"}} for media_type in media_types}
+
+
 class ErrorInner(Schema):
     code = String(required=True)
     message = String(required=True)
