@@ -5,10 +5,10 @@ import logging
 
 from apiflask import APIFlask
 from apiflask.exceptions import HTTPError
-from flask import g, request
+from flask import current_app, g, request
 from flask_limiter.errors import RateLimitExceeded
-from sqlalchemy.exc import DataError, IntegrityError
-from werkzeug.exceptions import HTTPException
+from sqlalchemy.exc import DataError, IntegrityError, StatementError
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 from .domain.errors import AppError
 from .domain.messages import message_for
@@ -49,6 +49,23 @@ def _validation_details(detail: dict) -> dict:
     return {"fields": fields}
 
 
+def _served(methods) -> bool:
+    """Whether the path really matches a route for one of the methods werkzeug offers in a 405.
+
+    Werkzeug notes a route's methods before its converters run, so an id the bounded `int` converter
+    refuses (beyond the database's integer) made GET /plans/99999999999/lessons a 405 "use POST", while
+    POST there is a 404 too: nothing is served at that path, which is a 404.
+    """
+    adapter = current_app.create_url_adapter(request)
+    for method in methods or ():
+        try:
+            adapter.match(method=method)
+            return True
+        except HTTPException:
+            continue
+    return False
+
+
 def init_app(app: APIFlask) -> None:
     """Register the error handlers."""
 
@@ -79,6 +96,14 @@ def init_app(app: APIFlask) -> None:
         db.session.rollback()
         return error_body("validation_error", {"reason": "out_of_range"}), 422
 
+    @app.errorhandler(StatementError)
+    def _statement(err: StatementError):
+        # A value the column type cannot bind (a date like 0001-01-01 in Shanghai is before year 1 in UTC)
+        # fails in SQLAlchemy's bind processing, wrapped in a StatementError: bad input too.
+        if isinstance(err.orig, OverflowError):
+            return _out_of_range(err)
+        return _unexpected(err)
+
     @app.errorhandler(IntegrityError)
     def _integrity(err: IntegrityError):
         db.session.rollback()
@@ -87,6 +112,8 @@ def init_app(app: APIFlask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http_exception(err: HTTPException):
+        if isinstance(err, MethodNotAllowed) and not _served(err.valid_methods):
+            err = NotFound()
         code = _HTTP_CODES.get(err.code or 500, "error")
         if not request.path.startswith("/api"):
             return err

@@ -27,6 +27,7 @@ from ..services.persons import shanghai_today
 from ..uploads import MIMETYPES, resolve
 from . import upload_limits
 from .paging import page_list, paginate
+from .schemas import binary_content
 
 bp = APIBlueprint("attendance", __name__, tag="Attendance")
 
@@ -162,7 +163,9 @@ def my_lessons(query):
 @bp.input(QrQuery, location="query", arg_name="query")
 @bp.doc(summary="Rotating site QR for the teaching room (30 s; current and previous accepted); "
                 "?format=png|svg returns the image",
-        responses={200: {"description": "{token, expires_at, refresh_after_s} or the QR image"}})
+        responses={200: {"description": "{token, expires_at, refresh_after_s} or the QR image",
+                         "content": {"application/json": {"schema": {"type": "object"}},
+                                     **binary_content("image/png", "image/svg+xml")}}})
 @requires("institution")
 def site_qr(lesson_id, query):
     lesson, _plan = _lesson_in_scope(lesson_id)
@@ -280,7 +283,7 @@ def get_makeup(makeup_id):
 
 @bp.get("/makeups/<int:makeup_id>/photos/<which>")
 @bp.doc(summary="A make-up photo (sign_sheet or panorama), for the supervisor or the institution",
-        responses={200: {"description": "image/jpeg or image/png"}})
+        responses={200: {"description": "image/jpeg or image/png", "content": binary_content(*MIMETYPES.values())}})
 @requires("supervisor", "institution", "admin")
 def makeup_photo(makeup_id, which):
     if which not in makeups.PHOTOS:

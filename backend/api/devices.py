@@ -60,7 +60,8 @@ _MANIFEST_DOC = {"type": "object", "properties": {
         "lesson_ids": {"type": "array", "items": {"type": "integer"}},
         "pin_set": {"type": "boolean", "description": "the person set a card PIN (card + PIN is possible)"}}}}}}
 _RECEIPTS_DOC = {"type": "object", "properties": {"results": {"type": "array", "items": {
-    "type": "object", "properties": {"event_id": {"type": "string"},
+    "type": "object", "properties": {"event_id": {"type": ["string", "null"],
+                                                  "description": "null for an item sent without a usable one"},
                                      "status": {"type": "string", "enum": ["accepted", "duplicate", "rejected"]},
                                      "reason": {"type": "string"}}}}}}
 

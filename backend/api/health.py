@@ -20,7 +20,12 @@ def healthz():
 
 
 @bp.get("/readyz")
-@bp.doc(summary="Database reachable")
+@bp.doc(summary="Database reachable", responses={
+    200: {"description": "ready", "content": {"application/json": {"schema": {"type": "object", "properties": {
+        "status": {"type": "string", "enum": ["ok"]}, "database": {"type": "string"}}}}}},
+    503: {"description": "the database is not reachable (a probe's answer, not the error shape)",
+          "content": {"application/json": {"schema": {"type": "object", "properties": {
+              "status": {"type": "string", "enum": ["unavailable"]}, "error": {"type": "string"}}}}}}})
 @public
 def readyz():
     try:

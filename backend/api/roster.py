@@ -18,6 +18,7 @@ from ..services import roster as roster_service
 from . import upload_limits
 from .paging import page_args
 from .plans import bp
+from .schemas import binary_content
 
 
 class TraineeIn(Schema):
@@ -210,7 +211,8 @@ def upload_contract(enrollment_id, upload):
 
 @bp.get("/enrollments/<int:enrollment_id>/contract")
 @bp.doc(summary="Download an enrolment's labour contract",
-        responses={200: {"description": "the stored PDF, JPEG or PNG"}})
+        responses={200: {"description": "the stored PDF, JPEG or PNG",
+                         "content": binary_content("application/pdf", "image/jpeg", "image/png")}})
 @requires("institution", "supervisor", "admin")
 def download_contract(enrollment_id):
     e, _plan = enrollment_service.load_enrollment(actor(), enrollment_id)

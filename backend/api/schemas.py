@@ -4,6 +4,11 @@ from apiflask.fields import Dict, Integer, String
 from apiflask.validators import Length
 
 
+def binary_content(*media_types: str) -> dict:
+    """An OpenAPI `content` entry for answers that are files (an image, a spreadsheet), not JSON."""
+    return {media_type: {"schema": {"type": "string", "format": "binary"}} for media_type in media_types}
+
+
 class ErrorInner(Schema):
     code = String(required=True)
     message = String(required=True)
@@ -47,3 +52,16 @@ VALIDATION_ERROR_SCHEMA = {
                            "type": "object", "additionalProperties": {},
                            "description": "field name → list of messages"}}}}}},
 }
+
+
+def error_schema(codes, validation: bool = False) -> dict:
+    """The error shape with `code` limited to the codes one operation answers with for one status."""
+    details: dict = {"type": "object"}
+    if validation:
+        details = VALIDATION_ERROR_SCHEMA["properties"]["error"]["properties"]["details"]
+    return {"type": "object", "required": ["error"], "properties": {"error": {
+        "type": "object", "required": ["code", "message", "details"],
+        "properties": {"code": {"type": "string", "enum": sorted(codes),
+                                "description": "snake_case; clients branch on it"},
+                       "message": {"type": "string", "description": "zh-CN, or en with Accept-Language: en"},
+                       "details": details}}}}

@@ -16,6 +16,7 @@ from ..security.actor import Actor
 from ..security.authz import actor, ensure_region, requires
 from ..services import stats
 from .paging import paginate
+from .schemas import binary_content
 
 bp = APIBlueprint("stats", __name__, tag="Statistics and audit")
 
@@ -89,7 +90,8 @@ def get_overview(query):
 
 @bp.get("/stats/export")
 @bp.input(ExportQuery, location="query", arg_name="query")
-@bp.doc(summary="The overview as CSV or xlsx", responses={200: {"description": "text/csv or xlsx"}})
+@bp.doc(summary="The overview as CSV or xlsx", responses={200: {"description": "text/csv or xlsx", "content": binary_content(
+    "text/csv", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")}})
 @requires("supervisor", "admin")
 def get_export(query):
     prefix = _scope(actor(), query)

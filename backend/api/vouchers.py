@@ -16,7 +16,7 @@ from ..services import voucher_qr, voucher_use
 from ..services import vouchers as svc
 from . import upload_limits
 from .paging import page_list, paginate
-from .schemas import StatusOut
+from .schemas import StatusOut, binary_content
 
 bp = APIBlueprint("vouchers", __name__, tag="Vouchers")
 
@@ -256,7 +256,8 @@ def return_voucher(code):
 @bp.input(QrQuery, location="query", arg_name="query")
 @bp.output(QrOut)
 @bp.doc(summary="Rotating QR token (60 s, refresh every 30 s); ?format=png|svg returns the image",
-        responses={200: {"description": "JSON token, or the QR image for format=png|svg"}})
+        responses={200: {"description": "JSON token, or the QR image for format=png|svg",
+                         "content": binary_content("image/png", "image/svg+xml")}})
 @requires("trainee")
 def voucher_qr_token(code, query):
     cfg = current_app.config
