@@ -3,7 +3,8 @@
 Reads every `AppError(code, status)`, `invalid(code)` (422), `conflict(code)` (409), `forbidden(code)`
 (403) and `not_found(code)` (404) a function reaches through what it calls or hands on, with its status.
 Followed: module-level functions and methods through each module's imports (also imports inside
-functions), `self.method`, `Class(...)` to `__init__`; codes kept in local variables, module constants,
+functions), `self.method`, `Class(...)` to `__init__`, methods of a parameter annotated with a class and of
+that class's annotated fields (`b: Batch` ... `b.pins.check(...)`); codes kept in local variables, module constants,
 `a if c else b`, `a or b`, and the string literals a function returns (also one element of a returned
 tuple); codes handed to a small helper as an argument; `err.code` of a caught AppError. Errors raised
 inside `try` whose `except AppError` (or broader) handler neither re-raises nor returns the error are
@@ -201,6 +202,8 @@ class Analyzer:
 
     def _resolve(self, expr: ast.expr, ctx: _Ctx) -> tuple[str, str] | None:
         if isinstance(expr, ast.Name):
+            if expr.id in ctx.params:
+                return self._instance(self._param_annotation(ctx, expr.id), ctx)
             if expr.id in ctx.imports:
                 return self._target(ctx.imports[expr.id])
             return self._symbol(ctx.module.name, expr.id)
@@ -212,14 +215,37 @@ class Analyzer:
                 return None
             if base[0] == "module":
                 return self._symbol(base[1], expr.attr)
-            if base[0] == "class":
+            if base[0] in ("class", "instance"):
                 return self._member(base[1], expr.attr)
         return None
 
+    @staticmethod
+    def _param_annotation(ctx: _Ctx, name: str) -> ast.expr | None:
+        args = getattr(ctx.node, "args", None)
+        if args is None:
+            return None
+        for a in [*args.posonlyargs, *args.args, *args.kwonlyargs]:
+            if a.arg == name:
+                return a.annotation
+        return None
+
+    def _instance(self, annotation: ast.expr | None, ctx: _Ctx) -> tuple[str, str] | None:
+        """("instance", class key) when an annotation names one of the package's classes."""
+        if not isinstance(annotation, ast.Name | ast.Attribute):
+            return None
+        target = self._resolve(annotation, _Ctx(ctx.key, ctx.module, ctx.node, ctx.cls, [], ctx.imports, {}, {}))
+        return ("instance", target[1]) if target and target[0] == "class" else None
+
     def _member(self, class_key: str, attr: str) -> tuple[str, str] | None:
         module, cls = class_key.split(":", 1)
-        node = self.modules[module].defs.get(f"{cls}.{attr}")
-        return ("function", f"{class_key}.{attr}") if node is not None else None
+        mod = self.modules[module]
+        node = mod.defs.get(f"{cls}.{attr}")
+        if node is not None:
+            return ("function", f"{class_key}.{attr}")
+        for stmt in getattr(mod.defs.get(cls), "body", []):  # an annotated field: `pins: SealedPins`
+            if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) and stmt.target.id == attr:
+                return self._instance(stmt.annotation, self._module_ctx(mod))
+        return None
 
     def _callee(self, call: ast.Call, ctx: _Ctx) -> str | None:
         """The function a call runs (a class call runs its __init__), or None."""
