@@ -46,14 +46,15 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.report import README, machine, write_section  # noqa: E402
+from bench.report import README, PgCpu, backend_cpu_s, machine, write_section  # noqa: E402
 from bench.storm import raw_request, run_storm  # noqa: E402
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/bench_checkin"
 SITE = (26.0785, 119.2965)
 RADIUS_M = 200
 SECTION = "## Check-in throughput"
-PATHS = {"product": "/api/v1/attendance", "naive": "/checkin"}
+LABELS = {"naive": "naive (standalone)", "product": "product", "before": "product before (`--before`)"}
+PATHS = {"product": "/api/v1/attendance", "before": "/api/v1/attendance", "naive": "/checkin"}
 
 
 def reset_postgres(url: str) -> None:
@@ -78,7 +79,7 @@ def seed(env: dict, trainees: int, lessons: int) -> dict:
     from backend.extensions import db
     from backend.models import Enrollment, Institution, Lesson, Site, TrainingPlan, WechatAccount
     from backend.security import tokens
-    from backend.services import persons
+    from backend.services import persons, policies
 
     app = create_app({"ACCESS_LOG": False})
     now = datetime.now(UTC)
@@ -95,6 +96,7 @@ def seed(env: dict, trainees: int, lessons: int) -> dict:
                             ends_on=now.date() + timedelta(days=30), status="in_progress", created_at=now)
         db.session.add_all([site, plan])
         db.session.flush()
+        policies.snapshot(plan, now)  # as submission does: the plan carries the policy in force
         # Open for check-in now (the window opens 30 min before the start) and for the next hours.
         starts = now + timedelta(minutes=10)
         rows = [Lesson(plan_id=plan.id, title=f"第{i + 1}课", mode="offline", starts_at=starts,
@@ -163,10 +165,12 @@ def _wait_healthy(proc: subprocess.Popen, port: int, path: str, log: Path) -> No
     raise SystemExit(f"gunicorn did not start; see {log}:\n{log.read_text()[-2000:]}")
 
 
-def start_server(which: str, env: dict, port: int, args, log: Path) -> subprocess.Popen:
-    """gunicorn for the product (Procfile command) or the naive app, with the Procfile's worker shape."""
-    if which == "product":
-        target, config, health = "backend:create_app()", REPO / "gunicorn.conf.py", "/api/v1/healthz"
+def start_server(which: str, env: dict, port: int, args, log: Path, tree: Path = REPO) -> subprocess.Popen:
+    """gunicorn for the product (Procfile command; from `tree`, another checkout for the "before" line)
+    or the naive app, with the Procfile's worker shape."""
+    if which != "naive":
+        target, config, health = "backend:create_app()", tree / "gunicorn.conf.py", "/api/v1/healthz"
+        env = {**env, "PYTHONPATH": str(tree)}
     else:
         target, config, health = "bench.naive_checkin_app:create_app()", REPO / "bench" / "naive_gunicorn.conf.py", \
             "/healthz"
@@ -174,7 +178,7 @@ def start_server(which: str, env: dict, port: int, args, log: Path) -> subproces
            "--worker-class", args.worker_class, "--workers", str(args.workers), "--worker-connections", "1000",
            "--bind", f"127.0.0.1:{port}", "--timeout", "60"]
     with log.open("w") as out:
-        proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen(cmd, cwd=tree, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)
     _wait_healthy(proc, port, health, log)
     return proc
@@ -187,6 +191,34 @@ def stop_server(proc: subprocess.Popen) -> None:
         proc.wait(timeout=15)
     except (ProcessLookupError, subprocess.TimeoutExpired):
         os.killpg(proc.pid, signal.SIGKILL)
+
+
+def worker_cpu_s(master: subprocess.Popen) -> float:
+    """CPU seconds used so far by the gunicorn master's worker processes."""
+    total = 0.0
+    for task in Path(f"/proc/{master.pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            total += backend_cpu_s(int(child)) or 0.0
+    return total
+
+
+def worker_pids(master: subprocess.Popen) -> list[int]:
+    """The gunicorn master's worker processes."""
+    return [int(c) for task in Path(f"/proc/{master.pid}/task").iterdir() for c in (task / "children").read_text().split()]
+
+
+def _order(servers: list[str], i: int) -> list[str]:
+    """Round i's order: forwards, then backwards (ABBA), so no server always runs first or last."""
+    return list(servers) if i % 2 == 0 else list(reversed(servers))
+
+
+def start_py_spy(master: subprocess.Popen, seconds: float, out: Path) -> list[subprocess.Popen]:
+    """Sample every worker of a server with py-spy for `seconds` (collapsed stacks, one file per worker)."""
+    spy = shutil.which("py-spy") or str(REPO / ".venv" / "bin" / "py-spy")
+    return [subprocess.Popen([spy, "record", "--rate", "200", "--duration", str(max(1, round(seconds))),
+                              "--format", "raw", "--nonblocking", "--output", f"{out}-{pid}.txt", "--pid", str(pid)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for pid in worker_pids(master)]
 
 
 def run_wrk(port: int, path: str, lines: list[tuple[str, str]], clients: int, seconds: float, workdir: Path) -> dict:
@@ -210,6 +242,9 @@ def _combine(runs: list[dict]) -> dict:
     """Sum requests and time over rounds; latency percentiles are the median of the rounds'."""
     return {"requests": sum(r["requests"] for r in runs), "seconds": sum(r["seconds"] for r in runs),
             "errors": sum(r["errors"] for r in runs),
+            "worker_ms": sum(r["worker_s"] for r in runs) * 1000 / max(1, sum(r["requests"] for r in runs)),
+            "db_ms": (sum(r["db_s"] for r in runs) * 1000 / max(1, sum(r["requests"] for r in runs))
+                      if all(r["db_s"] is not None for r in runs) else None),
             "p50_ms": statistics.median(r["p50_ms"] for r in runs),
             "p99_ms": statistics.median(r["p99_ms"] for r in runs),
             "max_ms": max(r["max_ms"] for r in runs), "rounds": len(runs)}
@@ -258,7 +293,8 @@ def bench_database(kind: str, args, workdir: Path) -> dict:
     # The product's defaults otherwise: rate limits on (memory storage per process without REDIS_URL),
     # access log on, log level INFO.
     env = {"DATABASE_URL": url, "SECRET_KEY": secret, "DATA_KEY": key(), "ACCESS_TOKEN_MINUTES": "240",
-           "INSTANCE_PATH": str(workdir), "UPLOAD_DIR": str(workdir / "uploads"), "JOBS_DB": str(workdir / "jobs.db")}
+           "INSTANCE_PATH": str(workdir), "UPLOAD_DIR": str(workdir / "uploads"), "JOBS_DB": str(workdir / "jobs.db"),
+           "DB_POOL_SIZE": str(args.pool_size), "DB_MAX_OVERFLOW": "2"}
     for name in ("REDIS_URL", "RATELIMIT_ENABLED", "ACCESS_LOG", "LOG_LEVEL"):
         os.environ.pop(name, None)
     if args.redis_url:
@@ -266,30 +302,51 @@ def bench_database(kind: str, args, workdir: Path) -> dict:
     print(f"[{kind}] seeding {args.trainees} trainees x {args.lessons} lessons ...", flush=True)
     seeded = seed(env, args.trainees, args.lessons)
     naive_env = {"DATABASE_URL": naive_url, "SECRET_KEY": secret, "JWT_ISSUER": "peixunquan",
-                 "NAIVE_SITE": f"{SITE[0]},{SITE[1]},{RADIUS_M}", "DB_POOL_SIZE": "20"}
+                 "NAIVE_SITE": f"{SITE[0]},{SITE[1]},{RADIUS_M}", "DB_POOL_SIZE": str(args.pool_size)}
     ports = {"product": args.port, "naive": args.port + 1}
     procs = {}
     lines = Lines(seeded)
-    rounds: dict[str, list[dict]] = {"naive": [], "product": []}
+    servers = ["naive", "product"] + (["before"] if args.before_tree else [])
+    ports["before"] = args.port + 2
+    rounds: dict[str, list[dict]] = {which: [] for which in servers}
     storms: dict[str, dict] = {}
+    spied: dict[str, tuple] = {}
+    if args.py_spy:
+        args.py_spy.mkdir(parents=True, exist_ok=True)
     try:
         procs["product"] = start_server("product", env, ports["product"], args, workdir / f"product-{kind}.log")
         procs["naive"] = start_server("naive", naive_env, ports["naive"], args, workdir / f"naive-{kind}.log")
+        if args.before_tree:
+            procs["before"] = start_server("before", env, ports["before"], args, workdir / f"before-{kind}.log",
+                                           args.before_tree)
         per_round = args.duration / args.rounds
-        schedule = [("naive", args.warmup, False), ("product", args.warmup, False)]
+        schedule = [(which, args.warmup, False) for which in servers]
         for i in range(args.rounds):
-            pair = ["naive", "product"] if i % 2 == 0 else ["product", "naive"]
-            schedule += [(which, per_round, True) for which in pair]
+            schedule += [(which, per_round, True) for which in _order(servers, i)]
         for which, seconds, keep in schedule:
             batch = lines.take(int(seconds * args.max_rate) + args.clients)
+            pg_cpu = PgCpu(url)
+            pg_cpu.start()
+            cpu_before = worker_cpu_s(procs[which])
+            spies = (start_py_spy(procs[which], seconds, args.py_spy / f"{kind}-{which}")
+                     if args.py_spy and keep and which not in spied else [])
             r = run_wrk(ports[which], PATHS[which], batch, args.clients, seconds, workdir)
+            for spy in spies:
+                spy.wait(timeout=60)
+            if spies:
+                spied[which] = (sorted(args.py_spy.glob(f"{kind}-{which}-*.txt")), r)
+            r["worker_s"] = worker_cpu_s(procs[which]) - cpu_before
+            r["db_s"] = pg_cpu.stop()
             # Give back what was not sent (wrk may have formatted up to `clients` more than it counted).
             lines.next -= len(batch) - min(len(batch), r["requests"] + args.clients)
             analyze(url)
             if keep:
                 rounds[which].append(r)
+                db_ms = f"{r['db_s'] * 1000 / max(1, r['requests']):.2f}" if r["db_s"] is not None else "-"
                 print(f"[{kind}] {which:8s} {r['requests'] / r['seconds']:7.0f} req/s  p50 {r['p50_ms']:6.1f} ms  "
-                      f"p99 {r['p99_ms']:6.1f} ms  max {r['max_ms']:6.1f} ms  errors {r['errors']}", flush=True)
+                      f"p99 {r['p99_ms']:6.1f} ms  max {r['max_ms']:6.1f} ms  errors {r['errors']}  "
+                      f"worker CPU {r['worker_s'] * 1000 / max(1, r['requests']):.2f} ms/req  "
+                      f"PostgreSQL CPU {db_ms} ms/req", flush=True)
             time.sleep(0.5)
         if args.storm_seconds > 0:
             for which in ("product", "naive"):
@@ -306,7 +363,7 @@ def bench_database(kind: str, args, workdir: Path) -> dict:
         for proc in procs.values():
             stop_server(proc)
     return {"kind": kind, "rounds": rounds, "results": {w: _combine(rs) for w, rs in rounds.items()},
-            "storms": storms, "check": verify(url)}
+            "storms": storms, "check": verify(url), "spied": spied}
 
 
 def _section(runs: list[dict], args, load_before: str) -> str:
@@ -336,16 +393,17 @@ warm-up each; req/s over all rounds, p50/p99 the median of the rounds'.
         naive_rps = res["naive"]["requests"] / res["naive"]["seconds"]
         prod_rps = res["product"]["requests"] / res["product"]["seconds"]
         name = "PostgreSQL" if run["kind"] == "postgres" else "SQLite (WAL)"
-        table = ["| server | req/s | p50 ms | p99 ms | max ms | errors | vs naive |", "|---|---:|---:|---:|---:|---:|---:|"]
-        for which in ("naive", "product"):
+        table = ["| server | req/s | p50 ms | p99 ms | max ms | errors | vs naive | worker CPU ms/req | PostgreSQL CPU ms/req |",
+                 "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for which in res:
             r = res[which]
             rps = r["requests"] / r["seconds"]
-            table.append(f"| {which} | {rps:,.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['max_ms']:.1f} | "
-                         f"{r['errors']} | {rps / naive_rps:.2f}x |")
+            table.append(f"| {LABELS.get(which, which)} | {rps:,.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['max_ms']:.1f} | "
+                         f"{r['errors']} | {rps / naive_rps:.2f}x | {r['worker_ms']:.2f} | "
+                         f"{'-' if r['db_ms'] is None else format(r['db_ms'], '.2f')} |")
         per_round = ["| round | server | req/s | p50 ms | p99 ms | max ms |", "|---:|---|---:|---:|---:|---:|"]
         for i in range(args.rounds):
-            pair = ["naive", "product"] if i % 2 == 0 else ["product", "naive"]
-            for which in pair:
+            for which in _order(list(run["rounds"]), i):
                 r = run["rounds"][which][i]
                 per_round.append(f"| {i + 1} | {which} | {r['requests'] / r['seconds']:,.0f} | {r['p50_ms']:.1f} | "
                                  f"{r['p99_ms']:.1f} | {r['max_ms']:.1f} |")
@@ -401,12 +459,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--storm-rate", type=float, default=300)
     ap.add_argument("--storm-seconds", type=float, default=60, help="0: no open-loop storm")
     ap.add_argument("--port", type=int, default=8817)
+    ap.add_argument("--pool-size", type=int, default=8,
+                    help="DB_POOL_SIZE of both servers (2 x 2 workers x this must fit the server's max_connections)")
     ap.add_argument("--no-readme", action="store_true")
+    ap.add_argument("--before", default=None, metavar="GIT_REF",
+                    help="also run the product as of GIT_REF (git archive into a temporary directory) as a third line")
+    ap.add_argument("--py-spy", type=Path, default=None, metavar="DIR",
+                    help="sample each server's workers with py-spy in its first measured round (stacks in DIR)")
     args = ap.parse_args(argv)
     if not shutil.which("wrk"):
         raise SystemExit("wrk is needed for the closed-loop part: apt-get install wrk")
 
     load_before = " ".join(Path("/proc/loadavg").read_text().split()[:3]) if Path("/proc/loadavg").exists() else "?"
+    args.before_tree = None
+    if args.before:
+        args.before_tree = Path(tempfile.mkdtemp(prefix="checkin-bench-before-"))
+        archive = subprocess.run(["git", "archive", args.before], cwd=REPO, capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(args.before_tree)], input=archive, check=True)
     runs = []
     for kind in [k.strip() for k in args.databases.split(",") if k.strip()]:
         workdir = Path(tempfile.mkdtemp(prefix=f"checkin-bench-{kind}-"))
@@ -414,6 +483,14 @@ def main(argv: list[str] | None = None) -> int:
             runs.append(bench_database(kind, args, workdir))
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
+    if args.py_spy:
+        from bench.stack_breakdown import table as stack_table
+        for run in runs:
+            for which, (files, r) in run["spied"].items():
+                print(f"\n[{run['kind']}] {which}: where the workers' CPU went (py-spy, {len(files)} workers)")
+                print(stack_table(files, r["worker_s"] * 1000 / max(1, r["requests"])))
+    if args.before_tree:
+        shutil.rmtree(args.before_tree, ignore_errors=True)
     text = _section(runs, args, load_before)
     print()
     print(text)

@@ -94,7 +94,7 @@ async def _storm(host: str, port: int, requests: list[bytes], rate: float, secon
             latencies.append(loop.time() - due)
             if status >= 300:
                 error(str(status))
-        except asyncio.TimeoutError:
+        except TimeoutError:
             error("timeout")
         except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
             error(type(exc).__name__)
