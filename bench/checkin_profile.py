@@ -116,6 +116,7 @@ def profile(url: str | None, requests: int, trainees: int, top: int, clock: str,
     def _noop():
         return "", 201
     clients["empty Flask view (test client + Flask floor)"] = (floor.test_client(), "/noop", False)
+    os.environ["DATABASE_URL"] = db_url  # the product again, for the profile below
     for client, path, check in clients.values():
         _cpu_per_request(client, path, lines.take(200), check)
     cpu: dict[str, list[float]] = {label: [] for label in clients}
