@@ -384,7 +384,8 @@ def _section(runs: list[dict], args, load_before: str) -> str:
     stamp = datetime.now(UTC).strftime("%Y-%m-%d")
     parts = [f"""{SECTION}
 
-`.venv/bin/python bench/checkin_bench.py` ({stamp}); machine: {machine(with_postgres=True)};
+`.venv/bin/python bench/checkin_bench.py{(" " + " ".join(sys.argv[1:])) if sys.argv[1:] else ""}` ({stamp});
+machine: {machine(with_postgres=True)};
 load average before the run: {load_before}. Both servers under gunicorn with the Procfile's shape
 (`--worker-class {args.worker_class} --workers {args.workers} --worker-connections 1000`), on the same database
 server; {args.clients} keep-alive clients from wrk (1 thread) replaying the same prepared request lines
@@ -401,6 +402,10 @@ warm-up each; req/s over all rounds, p50/p99 the median of the rounds'.
   site, refuse outside the fence, `session.add` + `commit`, read the id back, JSON. Same pool size
   and SQLite settings as the product, same server tuning (pool opened at start, `gc.freeze`, one accept
   per wake-up: bench/naive_gunicorn.conf.py).
+- **product before**: with `--before REF`, the product as of that git ref (`git archive`), served the
+  same way from its own checkout on the same database, as a third line of the same run.
+- CPU columns: the workers' CPU (/proc schedstat of the gunicorn workers) and PostgreSQL's (all
+  backends of the bench database) over each round, per answered request.
 """]
     for run in runs:
         res, check = run["results"], run["check"]
@@ -429,11 +434,22 @@ warm-up each; req/s over all rounds, p50/p99 the median of the rounds'.
 
 {chr(10).join(table)}
 
-{verdict} Stored by the product: {check['accepted']:,} accepted, rejected: {check['rejected'] or 'none'};
+{verdict} Stored by the product server(s): {check['accepted']:,} accepted, rejected: {check['rejected'] or 'none'};
 naive rows: {check['naive_rows']:,}.
 
 {chr(10).join(per_round)}
 """)
+        if run["spied"]:
+            from bench.stack_breakdown import table as stack_table
+            parts.append(f"""### {name}: where the workers' CPU went (py-spy, first measured round of each server)
+
+py-spy sampled every worker at 200 Hz (`--py-spy DIR`; bench/stack_breakdown.py buckets the stacks).
+ms/req = share x the round's worker CPU per request; py-spy's own sampling slows that round a little.
+""")
+            for which, (files, r) in run["spied"].items():
+                parts.append(f"**{LABELS.get(which, which)}** ({r['worker_s'] * 1000 / max(1, r['requests']):.2f} ms of "
+                             f"worker CPU per request in that round)\n\n"
+                             f"{stack_table(files, r['worker_s'] * 1000 / max(1, r['requests']))}\n")
         if run["storms"]:
             st = ["| rate /s | server | sent | answered | achieved /s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | errors "
                   "| peak connections |", "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|"]

@@ -124,7 +124,9 @@ def profile(url: str | None, requests: int, trainees: int, top: int, clock: str,
     for _ in range(rounds):
         for label, (client, path, check) in clients.items():
             cpu[label].append(_cpu_per_request(client, path, lines.take(batch_size), check))
-    print(f"\n{db_url.split(':')[0]}: process CPU per request, {rounds} interleaved rounds of {batch_size} "
+    import backend
+    print(f"\nproduct code: {Path(backend.__file__).parent}")
+    print(f"{db_url.split(':')[0]}: process CPU per request, {rounds} interleaved rounds of {batch_size} "
           f"(the WSGI test client's own work included); min and median of the rounds:")
     for label, values in cpu.items():
         print(f"  {label:52s} {min(values) * 1e6:7.0f} {statistics.median(values) * 1e6:7.0f} us")
@@ -165,10 +167,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--trainees", type=int, default=600)
     ap.add_argument("--top", type=int, default=40, help="functions by own time to list")
     ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds of the CPU comparison")
+    ap.add_argument("--tree", type=Path, default=None,
+                    help="profile the product from another checkout (e.g. `git archive main | tar -x -C DIR`)")
     ap.add_argument("--no-gevent", action="store_true", help="plain threads instead of gevent's monkey patching")
     ap.add_argument("--clock", choices=["cpu", "wall"], default="cpu",
                     help="process CPU time (default) or wall time, which includes the waits for the database")
     args = ap.parse_args(argv)
+    if args.tree:
+        sys.path.insert(0, str(args.tree.resolve()))  # `backend` is first imported after this
     profile(args.database_url, args.requests, args.trainees, args.top, args.clock, args.rounds)
     return 0
 
