@@ -2,7 +2,8 @@
 have been answered (a 9:00 check-in storm does not slow down because the server does).
 
 Used by bench/checkin_bench.py. A small asyncio HTTP/1.1 client: request i is due at start + i / rate;
-when it is due it takes an idle keep-alive connection, or opens a new one (up to `max_connections`),
+when it is due it takes an idle keep-alive connection (idle for less than a second: gunicorn closes
+them after 2 s), or opens a new one (up to `max_connections`),
 writes the prepared bytes and reads the answer. Its latency counts from when it was due, not from
 when it was written, so time spent waiting for a connection is in the figure (no coordinated omission).
 """
@@ -42,18 +43,26 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
 class _Pool:
     """Idle keep-alive connections to one host, and a cap on how many are open."""
 
-    def __init__(self, host: str, port: int, max_connections: int):
+    def __init__(self, host: str, port: int, max_connections: int, max_idle_s: float):
         self.host, self.port = host, port
-        self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter, float]] = []
         self.open = 0
         self.peak = 0
         self.slots = asyncio.Semaphore(max_connections)
+        self.max_idle_s = max_idle_s
 
     async def take(self):
         """An idle connection, or a new one."""
         await self.slots.acquire()
-        if self.idle:
-            return self.idle.pop()
+        now = time.monotonic()
+        while self.idle:
+            reader, writer, since = self.idle.pop()
+            if now - since < self.max_idle_s:
+                return reader, writer
+            # The server may close it any moment now (gunicorn's keep-alive timeout is 2 s): a
+            # browser or phone would not send on it either.
+            self.open -= 1
+            writer.close()
         try:
             conn = await asyncio.open_connection(self.host, self.port)
         except BaseException:
@@ -66,7 +75,7 @@ class _Pool:
     def give(self, conn, reusable: bool) -> None:
         """Return a connection after its answer (or close it)."""
         if reusable:
-            self.idle.append(conn)
+            self.idle.append((conn[0], conn[1], time.monotonic()))
         else:
             self.open -= 1
             conn[1].close()
@@ -75,7 +84,7 @@ class _Pool:
 
 async def _storm(host: str, port: int, requests: list[bytes], rate: float, seconds: float,
                  max_connections: int, timeout: float) -> dict:
-    pool = _Pool(host, port, max_connections)
+    pool = _Pool(host, port, max_connections, max_idle_s=1.0)
     total = min(len(requests), int(rate * seconds))
     latencies: list[float] = []
     errors: dict[str, int] = {}
@@ -115,7 +124,7 @@ async def _storm(host: str, port: int, requests: list[bytes], rate: float, secon
         tasks.append(asyncio.ensure_future(one(requests[i], due)))
     sent_in = loop.time() - start
     await asyncio.gather(*tasks)
-    for _reader, writer in pool.idle:
+    for _reader, writer, _since in pool.idle:
         writer.close()
     lat = sorted(latencies)
     q = statistics.quantiles(lat, n=1000) if len(lat) > 1 else [0.0] * 999
