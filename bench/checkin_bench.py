@@ -7,8 +7,8 @@ default postgresql://postgres@127.0.0.1:5432/bench_checkin; --databases sqlite r
 Per database (PostgreSQL, then SQLite):
 1. Resets a dedicated database and seeds, through the product itself, one site, one approved plan with
    lessons open for check-in now and `--trainees` enrolled trainees with access tokens.
-2. Starts two gunicorn servers with the Procfile's shape (gevent, `--workers` workers, 1000
-   connections each): the product exactly as the Procfile runs it (`backend:create_app()`, its
+2. Runs gunicorn servers with the Procfile's shape (gevent, `--workers` workers, 1000 connections
+   each), one at a time, each warmed up after its start: the product exactly as the Procfile runs it (`backend:create_app()`, its
    gunicorn.conf.py, rate limits and access log on: the defaults), and the naive baseline
    (bench/naive_checkin_app.py: Flask + Flask-SQLAlchemy's default session + PyJWT + geographiclib,
    one table, one insert) with the same server tuning (bench/naive_gunicorn.conf.py).
@@ -307,7 +307,7 @@ def bench_database(kind: str, args, workdir: Path) -> dict:
     # access log on, log level INFO.
     env = {"DATABASE_URL": url, "SECRET_KEY": secret, "DATA_KEY": key(), "ACCESS_TOKEN_MINUTES": "240",
            "INSTANCE_PATH": str(workdir), "UPLOAD_DIR": str(workdir / "uploads"), "JOBS_DB": str(workdir / "jobs.db"),
-           "DB_POOL_SIZE": str(args.pool_size), "DB_MAX_OVERFLOW": "2"}
+           "DB_POOL_SIZE": str(args.pool_size), "DB_MAX_OVERFLOW": str(args.max_overflow)}
     for name in ("REDIS_URL", "RATELIMIT_ENABLED", "ACCESS_LOG", "LOG_LEVEL"):
         os.environ.pop(name, None)
     if args.redis_url:
@@ -315,7 +315,8 @@ def bench_database(kind: str, args, workdir: Path) -> dict:
     print(f"[{kind}] seeding {args.trainees} trainees x {args.lessons} lessons ...", flush=True)
     seeded = seed(env, args.trainees, args.lessons)
     naive_env = {"DATABASE_URL": naive_url, "SECRET_KEY": secret, "JWT_ISSUER": "peixunquan",
-                 "NAIVE_SITE": f"{SITE[0]},{SITE[1]},{RADIUS_M}", "DB_POOL_SIZE": str(args.pool_size)}
+                 "NAIVE_SITE": f"{SITE[0]},{SITE[1]},{RADIUS_M}", "DB_POOL_SIZE": str(args.pool_size),
+                 "DB_MAX_OVERFLOW": str(args.max_overflow)}
     ports = {"product": args.port, "naive": args.port + 1}
     procs = {}
     lines = Lines(seeded)
@@ -326,23 +327,32 @@ def bench_database(kind: str, args, workdir: Path) -> dict:
     spied: dict[str, tuple] = {}
     if args.py_spy:
         args.py_spy.mkdir(parents=True, exist_ok=True)
+    envs = {"product": env, "before": env, "naive": naive_env}
+
+    def use(which: str) -> None:
+        """Only one server runs at a time (each opens its full pool on the shared database server):
+        stop the other, start this one and warm it up (statements prepared, pool open)."""
+        if which in procs:
+            return
+        for other in list(procs):
+            stop_server(procs.pop(other))
+        procs[which] = start_server(which, envs[which], ports[which], args, workdir / f"{which}-{kind}.log",
+                                    args.before_tree if which == "before" else REPO)
+        batch = lines.take(int(args.warmup * args.max_rate) + args.clients)
+        r = run_wrk(ports[which], PATHS[which], batch, args.clients, args.warmup, workdir)
+        lines.next -= len(batch) - min(len(batch), r["requests"] + args.clients)
+
     try:
-        procs["product"] = start_server("product", env, ports["product"], args, workdir / f"product-{kind}.log")
-        procs["naive"] = start_server("naive", naive_env, ports["naive"], args, workdir / f"naive-{kind}.log")
-        if args.before_tree:
-            procs["before"] = start_server("before", env, ports["before"], args, workdir / f"before-{kind}.log",
-                                           args.before_tree)
         per_round = args.duration / args.rounds
-        schedule = [(which, args.warmup, False) for which in servers]
-        for i in range(args.rounds):
-            schedule += [(which, per_round, True) for which in _order(servers, i)]
-        for which, seconds, keep in schedule:
+        schedule = [(which, per_round) for i in range(args.rounds) for which in _order(servers, i)]
+        for which, seconds in schedule:
+            use(which)
             batch = lines.take(int(seconds * args.max_rate) + args.clients)
             pg_cpu = PgCpu(url)
             pg_cpu.start()
             cpu_before = worker_cpu_s(procs[which])
             spies = (start_py_spy(procs[which], seconds, args.py_spy / f"{kind}-{which}")
-                     if args.py_spy and keep and which not in spied else [])
+                     if args.py_spy and which not in spied else [])
             r = run_wrk(ports[which], PATHS[which], batch, args.clients, seconds, workdir)
             for spy in spies:
                 spy.wait(timeout=60)
@@ -353,17 +363,17 @@ def bench_database(kind: str, args, workdir: Path) -> dict:
             # Give back what was not sent (wrk may have formatted up to `clients` more than it counted).
             lines.next -= len(batch) - min(len(batch), r["requests"] + args.clients)
             analyze(url)
-            if keep:
-                rounds[which].append(r)
-                db_ms = f"{r['db_s'] * 1000 / max(1, r['requests']):.2f}" if r["db_s"] is not None else "-"
-                print(f"[{kind}] {which:8s} {r['requests'] / r['seconds']:7.0f} req/s  p50 {r['p50_ms']:6.1f} ms  "
-                      f"p99 {r['p99_ms']:6.1f} ms  max {r['max_ms']:6.1f} ms  errors {r['errors']}  "
-                      f"worker CPU {r['worker_s'] * 1000 / max(1, r['requests']):.2f} ms/req  "
-                      f"PostgreSQL CPU {db_ms} ms/req", flush=True)
+            rounds[which].append(r)
+            db_ms = f"{r['db_s'] * 1000 / max(1, r['requests']):.2f}" if r["db_s"] is not None else "-"
+            print(f"[{kind}] {which:8s} {r['requests'] / r['seconds']:7.0f} req/s  p50 {r['p50_ms']:6.1f} ms  "
+                  f"p99 {r['p99_ms']:6.1f} ms  max {r['max_ms']:6.1f} ms  errors {r['errors']}  "
+                  f"worker CPU {r['worker_s'] * 1000 / max(1, r['requests']):.2f} ms/req  "
+                  f"PostgreSQL CPU {db_ms} ms/req", flush=True)
             time.sleep(0.5)
         naive_rps = sum(r["requests"] for r in rounds["naive"]) / max(1e-9, sum(r["seconds"] for r in rounds["naive"]))
         for rate in _storm_rates(args.storm_rate, naive_rps) if args.storm_seconds > 0 else []:
             for which in ("product", "naive"):
+                use(which)
                 n = int(rate * args.storm_seconds)
                 raws = [raw_request("127.0.0.1", ports[which], PATHS[which], t, b) for t, b in lines.take(n)]
                 s = run_storm("127.0.0.1", ports[which], raws, rate, args.storm_seconds)
@@ -386,11 +396,13 @@ def _section(runs: list[dict], args, load_before: str) -> str:
 
 `.venv/bin/python bench/checkin_bench.py{(" " + " ".join(sys.argv[1:])) if sys.argv[1:] else ""}` ({stamp});
 machine: {machine(with_postgres=True)};
-load average before the run: {load_before}. Both servers under gunicorn with the Procfile's shape
-(`--worker-class {args.worker_class} --workers {args.workers} --worker-connections 1000`), on the same database
-server; {args.clients} keep-alive clients from wrk (1 thread) replaying the same prepared request lines
-for both, {args.duration:.0f} s per server in {args.rounds} alternating rounds (ABBA) after a {args.warmup:.0f} s
-warm-up each; req/s over all rounds, p50/p99 the median of the rounds'.
+load average before the run: {load_before}. Every server under gunicorn with the Procfile's shape
+(`--worker-class {args.worker_class} --workers {args.workers} --worker-connections 1000`), `DB_POOL_SIZE` {args.pool_size}
+(+{args.max_overflow} overflow), on the same database server; one server runs at a time (the database server's
+connections are shared with other sessions), started when its turn comes and warmed up for {args.warmup:.0f} s;
+{args.clients} keep-alive clients from wrk (1 thread) replaying the same prepared request lines for all,
+{args.duration:.0f} s per server in {args.rounds} rounds whose order alternates (ABC CBA ...); req/s over all
+rounds, p50/p99 the median of the rounds'.
 
 - **product**: `POST /api/v1/attendance` served exactly as the Procfile runs it (`backend:create_app()`,
   gunicorn.conf.py) with the defaults: rate limits on (60 a minute per account, {'Redis' if args.redis_url else
@@ -491,8 +503,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="arrival rates per second, comma-separated; `auto`: 70%% of the naive app's closed-loop req/s")
     ap.add_argument("--storm-seconds", type=float, default=60, help="0: no open-loop storm")
     ap.add_argument("--port", type=int, default=8817)
-    ap.add_argument("--pool-size", type=int, default=8,
-                    help="DB_POOL_SIZE of both servers (2 x 2 workers x this must fit the server's max_connections)")
+    ap.add_argument("--pool-size", type=int, default=20,
+                    help="DB_POOL_SIZE of every server (the product's default; one server runs at a time)")
+    ap.add_argument("--max-overflow", type=int, default=2, help="DB_MAX_OVERFLOW of every server")
     ap.add_argument("--no-readme", action="store_true")
     ap.add_argument("--before", default=None, metavar="GIT_REF",
                     help="also run the product as of GIT_REF (git archive into a temporary directory) as a third line")

@@ -60,7 +60,8 @@ def create_app() -> Flask:
         # The same pool size as the product (the library default of 5 + 10 overflow would reopen
         # connections after every burst and make the baseline weaker than it need be).
         size = int(os.environ.get("DB_POOL_SIZE", "20"))
-        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_size": size, "max_overflow": 2}
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_size": size,
+                                                   "max_overflow": int(os.environ.get("DB_MAX_OVERFLOW", "10"))}
     db.init_app(app)
     if url.startswith("sqlite"):
         with app.app_context():
