@@ -177,7 +177,7 @@ def start_server(which: str, env: dict, port: int, args, log: Path, tree: Path =
     cmd = [str(REPO / ".venv" / "bin" / "gunicorn"), "--config", str(config), target,
            "--worker-class", args.worker_class, "--workers", str(args.workers), "--worker-connections", "1000",
            "--bind", f"127.0.0.1:{port}", "--timeout", "60"]
-    with log.open("w") as out:
+    with log.open("a") as out:  # appended: a server started again for a later round keeps the earlier log
         proc = subprocess.Popen(cmd, cwd=tree, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)
     _wait_healthy(proc, port, health, log)
@@ -340,7 +340,7 @@ def bench_database(kind: str, args, workdir: Path) -> dict:
                                     args.before_tree if which == "before" else REPO)
         batch = lines.take(int(args.warmup * args.max_rate) + args.clients)
         r = run_wrk(ports[which], PATHS[which], batch, args.clients, args.warmup, workdir)
-        lines.next -= len(batch) - min(len(batch), r["requests"] + args.clients)
+        lines.next -= len(batch) - min(len(batch), r["requests"] + 2 * args.clients + 16)
 
     try:
         per_round = args.duration / args.rounds
@@ -360,8 +360,9 @@ def bench_database(kind: str, args, workdir: Path) -> dict:
                 spied[which] = (sorted(args.py_spy.glob(f"{kind}-{which}-*.txt")), r)
             r["worker_s"] = worker_cpu_s(procs[which]) - cpu_before
             r["db_s"] = pg_cpu.stop()
-            # Give back what was not sent (wrk may have formatted up to `clients` more than it counted).
-            lines.next -= len(batch) - min(len(batch), r["requests"] + args.clients)
+            # Give back what was surely not sent (wrk formats up to one request per connection more than it
+            # counts; the margin keeps a line from being used twice).
+            lines.next -= len(batch) - min(len(batch), r["requests"] + 2 * args.clients + 16)
             analyze(url)
             rounds[which].append(r)
             db_ms = f"{r['db_s'] * 1000 / max(1, r['requests']):.2f}" if r["db_s"] is not None else "-"
@@ -386,6 +387,11 @@ def bench_database(kind: str, args, workdir: Path) -> dict:
     finally:
         for proc in procs.values():
             stop_server(proc)
+        if any(r["errors"] for rs in rounds.values() for r in rs) or any(s["errors"] for s in storms.values()):
+            kept = Path(tempfile.mkdtemp(prefix=f"checkin-bench-logs-{kind}-"))
+            for log in workdir.glob("*.log"):
+                shutil.copy(log, kept)
+            print(f"[{kind}] errors in this run: the servers' logs are in {kept}", flush=True)
     return {"kind": kind, "rounds": rounds, "results": {w: _combine(rs) for w, rs in rounds.items()},
             "storms": storms, "check": verify(url), "spied": spied}
 
