@@ -14,11 +14,8 @@ import pytest
 
 from .helpers import (
     DESK,
-    PHONE,
     login_staff,
     new_context,
-    no_horizontal_scroll,
-    open_page,
     settled,
     snap,
     watch_errors,
