@@ -123,7 +123,9 @@ def _coerce(name: str, value):
 def _from_toml(data: dict) -> tuple[dict, dict]:
     values, devices = {}, {}
     for section, mapping in _TOML_SECTIONS.items():
-        table = data.get(section, {})
+        table = dict(data.get(section, {}))
+        if section == "server" and "device_secret_file" in table:
+            values["_secret_file"] = str(table.pop("device_secret_file"))
         unknown = set(table) - set(mapping)
         if unknown:
             raise ConfigError(f"[{section}]: unknown keys {sorted(unknown)}")
@@ -155,8 +157,9 @@ def load_config(path: str | Path | None = None, environ: dict | None = None) -> 
     for var, role in DEVICE_ENV.items():
         if var in environ:
             devices[role] = environ[var]
-    # A secret file keeps the secret out of `ps e` output and shell history.
-    secret_file = environ.get("KIOSK_DEVICE_SECRET_FILE")
+    # A secret file keeps the secret out of `ps e` output and shell history (and out of the TOML file).
+    secret_file = environ.get("KIOSK_DEVICE_SECRET_FILE") or values.pop("_secret_file", None)
+    values.pop("_secret_file", None)
     if secret_file and not values.get("device_secret"):
         try:
             values["device_secret"] = Path(secret_file).read_text(encoding="utf-8").strip()

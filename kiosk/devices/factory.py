@@ -59,7 +59,10 @@ def _line_source(scheme: str, target: str, params: dict, role: str):
 
 def _camera(scheme: str, target: str, params: dict):
     if scheme == "camera":
-        from kiosk.devices.camera import OpenCvCamera
+        from kiosk.devices.camera import MissingOpenCvCamera, OpenCvCamera, opencv_available
+
+        if not opencv_available():
+            return MissingOpenCvCamera(f"camera:{target}")
 
         width, height = _one(params, "width"), _one(params, "height")
         return OpenCvCamera(target or "0", int(width) if width else None, int(height) if height else None)
