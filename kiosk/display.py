@@ -102,7 +102,8 @@ class StatusBoard:
         """Everything the page shows, plus `live` values computed by the caller."""
         with self._lock:
             return {"state": self.state.value, "prompt": self._prompt, "results": list(self._results),
-                    "preview": self.preview[0] if self.preview else None, "version": self.version,
+                    "preview": self.preview[0] if self.preview else None,
+                    "preview_box": self.preview[2] if self.preview else None, "version": self.version,
                     **self.extra, **live}
 
 
