@@ -48,6 +48,7 @@ class KioskConfig:
     backoff_base_s: float = 1.0
     backoff_cap_s: float = 300.0
     status_port: int = 8765
+    screen: bool = True  # serve the kiosk screen at / (the status page then at /status)
     once_idle_s: float = 1.0
     log_level: str = "INFO"
 
@@ -75,6 +76,7 @@ ENV_FIELDS = {
     "KIOSK_MANIFEST_REFRESH_S": "manifest_refresh_s",
     "KIOSK_HEARTBEAT_S": "heartbeat_s",
     "KIOSK_STATUS_PORT": "status_port",
+    "KIOSK_SCREEN": "screen",
     "KIOSK_ONCE_IDLE_S": "once_idle_s",
     "KIOSK_LOG_LEVEL": "log_level",
 }
@@ -88,7 +90,8 @@ _TOML_SECTIONS = {
     "kiosk": {"data_dir": "data_dir", "face_threshold": "face_threshold", "face_attempts": "face_attempts",
               "pin_attempts": "pin_attempts", "pin_fallback": "pin_fallback",
               "duplicate_window_s": "duplicate_window_s", "result_display_s": "result_display_s",
-              "status_port": "status_port", "log_level": "log_level", "once_idle_s": "once_idle_s"},
+              "status_port": "status_port", "screen": "screen", "log_level": "log_level",
+              "once_idle_s": "once_idle_s"},
     "sync": {"batch_size": "batch_size", "interval_s": "sync_interval_s",
              "manifest_refresh_s": "manifest_refresh_s", "heartbeat_s": "heartbeat_s",
              "backoff_base_s": "backoff_base_s", "backoff_cap_s": "backoff_cap_s"},
