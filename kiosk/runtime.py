@@ -73,7 +73,8 @@ class Kiosk:
         settings = ControllerSettings(
             face_threshold=config.face_threshold, face_attempts=config.face_attempts,
             pin_attempts=config.pin_attempts, pin_fallback=config.pin_fallback,
-            duplicate_window_s=config.duplicate_window_s, result_display_s=config.result_display_s)
+            duplicate_window_s=config.duplicate_window_s, result_display_s=config.result_display_s,
+            confirm_check_out_s=config.confirm_check_out_s)
         if pin_verifier is None:
             # PINs are sealed to the server's key and checked there (on line at once, else on upload).
             pin_verifier = SealedPinVerifier(self.manifest, config.device_id,

@@ -25,6 +25,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "pin_timeout": ("未输入密码", "No PIN entered"),
     "no_verification_method": ("无可用的核验方式，请联系工作人员",
                                "No way to verify you here; please call staff"),
+    "confirm_check_out": ("课程尚未结束：签退后的时间不计学时。确认签退请再刷一次",
+                          "The lesson has not ended: time after check-out does not count. Scan again to check out"),
     "record_failed": ("记录失败，请重试或联系工作人员", "Could not record; please retry or call staff"),
     # The server's reasons for refusing an event the kiosk had recorded (POST /device/events receipts).
     "captured_too_old": ("记录上传太晚，服务器未认可", "Uploaded too late to count"),
