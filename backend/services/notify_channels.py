@@ -89,7 +89,7 @@ def access_token(cfg, now: datetime) -> str:
     """The mini-program's access token: the cached one while it is valid, else a fresh one from
     stable_token (which hands every caller the same token, so two workers refreshing at once agree)."""
     appid = cfg.get("WECHAT_APPID") or ""
-    row = db.session.get(WechatAccessToken, appid)
+    row = db.session.get(WechatAccessToken, appid, populate_existing=True)
     if row is not None and row.expires_at - TOKEN_MARGIN > now:
         return row.token
     answer = _post(f"{cfg['WECHAT_API_BASE']}/cgi-bin/stable_token",

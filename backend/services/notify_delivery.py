@@ -52,7 +52,7 @@ def route_new(now: datetime) -> int:
         prefs = {p.person_id: p for p in db.session.execute(
             select(NotificationPreference).where(NotificationPreference.person_id.in_(people))).scalars()}
         subscribed = set(db.session.execute(select(WechatSubscription.person_id, WechatSubscription.template).where(
-            WechatSubscription.person_id.in_(people), WechatSubscription.subscribed)).tuples())
+            WechatSubscription.person_id.in_(people), WechatSubscription.subscribed)))
         bound = set(db.session.execute(select(WechatAccount.person_id).where(
             WechatAccount.person_id.in_(people))).scalars())
         phones = set(db.session.execute(select(Person.id).where(
@@ -122,9 +122,10 @@ def send_due(now: datetime, cfg) -> dict[str, int]:
 
 def attempt(delivery_id: int, now: datetime, cfg) -> dict:
     """Try one delivery; returns the values that settle it (sent, retry later, failed, deferred or expired)."""
-    d = db.session.get(NotificationDelivery, delivery_id)
-    n = db.session.get(Notification, d.notification_id)
-    pref = db.session.get(NotificationPreference, n.person_id)
+    # populate_existing: the sweep updates rows with Core statements, and sessions keep objects across commits.
+    d = db.session.get(NotificationDelivery, delivery_id, populate_existing=True)
+    n = db.session.get(Notification, d.notification_id, populate_existing=True)
+    pref = db.session.get(NotificationPreference, n.person_id, populate_existing=True)
     quiet = rules.quiet_until(now, *_quiet(pref))
     if quiet is not None:
         # Quiet hours hold the push (not an attempt); it goes out when they end.

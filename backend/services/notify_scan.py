@@ -99,7 +99,8 @@ def _voucher_expiring(now: datetime) -> int:
             select(Voucher.id, Voucher.person_id, Voucher.expires_at, VoucherBatch.name)
             .join(VoucherBatch, VoucherBatch.id == Voucher.batch_id)
             .where(Voucher.status == "claimed", Voucher.expires_at > lo, Voucher.expires_at <= hi,
-                   _not_queued(rules.VOUCHER_EXPIRING, "voucher", Voucher.id, Voucher.person_id, literal(window))))
+                   _not_queued(rules.VOUCHER_EXPIRING, "voucher", Voucher.id, Voucher.person_id, literal(window)))
+            .order_by(Voucher.id))
         for v in found:
             rows.append(_row(now, v.person_id, rules.VOUCHER_EXPIRING, "voucher", v.id, window,
                              {"batch": v.name, "expires_at": v.expires_at}))
@@ -115,7 +116,9 @@ def _lesson_people(where, *extra_cols):
             .join(TrainingPlan, TrainingPlan.id == Lesson.plan_id)
             .join(Enrollment, and_(Enrollment.plan_id == Lesson.plan_id, Enrollment.status == "active"))
             .outerjoin(Site, Site.id == Lesson.site_id)
-            .where(TrainingPlan.status.in_(ACTIVE_PLANS), *where))
+            .where(TrainingPlan.status.in_(ACTIVE_PLANS), *where)
+            # One order for every worker: concurrent inserts of the same rows then wait, never deadlock.
+            .order_by(Lesson.id, Enrollment.person_id))
 
 
 def _policy(cfg, params, defaults):
@@ -179,7 +182,7 @@ def _absence_risks(now: datetime, cfg, defaults: dict) -> int:
         roster[plan_id].append(person_id)
     done = set(db.session.execute(select(Notification.person_id, Notification.object_id).where(
         Notification.kind == rules.ABSENCE_RISK, Notification.object_type == "plan",
-        Notification.object_id.in_(plan_ids))).tuples())
+        Notification.object_id.in_(plan_ids))))
     rows = []
     for plan in plans:
         params = plan.policy_params or defaults
@@ -213,7 +216,7 @@ def _makeups_decided(now: datetime) -> int:
     m = MakeupRequest
     found = db.session.execute(
         select(m.id, m.person_id, m.status, Lesson.title, Lesson.plan_id).join(Lesson, Lesson.id == m.lesson_id)
-        .where(m.status.in_(("approved", "rejected")), m.decided_at > now - DECISION_LOOKBACK,
+        .where(m.status.in_(("approved", "rejected")), m.decided_at > now - DECISION_LOOKBACK, m.decided_at <= now,
                _not_queued(rules.MAKEUP_DECIDED, "makeup", m.id, m.person_id, literal(""))))
     rows = [_row(now, r.person_id, rules.MAKEUP_DECIDED, "makeup", r.id, "", {"lesson": r.title, "status": r.status},
                  plan_id=r.plan_id) for r in found]
@@ -223,10 +226,11 @@ def _makeups_decided(now: datetime) -> int:
 
 def _certificates_issued(now: datetime) -> int:
     c = Certificate
-    since = (now.astimezone(rules.SHANGHAI) - timedelta(days=CERTIFICATE_LOOKBACK_DAYS)).date()
+    today = now.astimezone(rules.SHANGHAI).date()
+    since = today - timedelta(days=CERTIFICATE_LOOKBACK_DAYS)
     found = db.session.execute(
         select(c.id, c.person_id, c.number, c.plan_id, TrainingPlan.title).join(TrainingPlan, TrainingPlan.id == c.plan_id)
-        .where(c.revoked_at.is_(None), c.issued_on >= since,
+        .where(c.revoked_at.is_(None), c.issued_on >= since, c.issued_on <= today,
                _not_queued(rules.CERTIFICATE_ISSUED, "certificate", c.id, c.person_id, literal(""))))
     rows = [_row(now, r.person_id, rules.CERTIFICATE_ISSUED, "certificate", r.id, "",
                  {"plan": r.title, "number": r.number}, plan_id=r.plan_id) for r in found]
@@ -247,7 +251,7 @@ def _subsidy_statuses(now: datetime) -> int:
         return 0
     done = set(db.session.execute(select(Notification.person_id, Notification.object_id, Notification.window_key).where(
         Notification.kind == rules.SUBSIDY_STATUS, Notification.object_type == "claim",
-        Notification.object_id.in_({r.id for r in found}))).tuples())
+        Notification.object_id.in_({r.id for r in found}))))
     rows = []
     for r in found:
         window = rules.subsidy_window(r.status, r.publicity_ends_at, now)
