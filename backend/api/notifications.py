@@ -34,7 +34,9 @@ class ReadOut(Schema):
 
 
 class QuietHours(Schema):
-    from_ = String(required=True, data_key="from", validate=Length(max=5), metadata={"example": "22:00"})
+    # `from` is a Python keyword: the field is from_, its key in JSON and in the loaded dict "from".
+    from_ = String(required=True, data_key="from", attribute="from", validate=Length(max=5),
+                   metadata={"example": "22:00"})
     to = String(required=True, validate=Length(max=5), metadata={"example": "07:30"})
 
 
@@ -138,8 +140,6 @@ def get_preferences():
         responses={422: "validation_error"})
 @requires("trainee")
 def put_preferences(body):
-    if "quiet_hours" in body and body["quiet_hours"] is not None:
-        body["quiet_hours"] = {"from": body["quiet_hours"]["from_"], "to": body["quiet_hours"]["to"]}
     return inbox.set_preferences(_person_id(), body, now())
 
 
