@@ -84,3 +84,35 @@ def test_inbox_and_preferences_on_a_phone(browser, server, screenshots):
     assert m.locator('input[name=quiet_from]').input_value() == "21:30"
     assert not errors, errors
     ctx.close()
+
+
+def test_escalations_on_console_and_dashboard(browser, server, screenshots):
+    from backend.models import Notification, TrainingPlan, WechatAccount
+
+    from .helpers import DESK, login_staff, settled
+    with server.app.app_context():
+        plan = db.session.get(TrainingPlan, server.seeded.plan_id)
+        person_id = db.session.execute(db.select(WechatAccount.person_id).where(
+            WechatAccount.openid == "stub-demo2")).scalar_one()
+        db.session.add(Notification(person_id=person_id, kind="absence_risk", object_type="plan", object_id=plan.id,
+                                    window_key="", title="缺勤提醒", body="您已连续两次缺课，请联系培训机构。",
+                                    plan_id=plan.id, institution_id=plan.institution_id, region_code=plan.region_code,
+                                    details={"reason": "missed_two"}, created_at=datetime.now(UTC)))
+        db.session.commit()
+        title = plan.title
+        db.session.remove()
+    ctx = new_context(browser, DESK)
+    for url, user in ((f"{server.url}/console/", "school"), (f"{server.url}/dashboard/", "supervisor")):
+        page = ctx.new_page()
+        errors = watch_errors(page)
+        login_staff(page, url, user, "demo-pass-2026")
+        page.goto(f"{url}#/alerts")
+        settled(page, "alerts")
+        assert int(page.locator('.stat[data-k="absence_risk"] b').inner_text()) >= 1
+        row = page.locator(f'#by-plan tr[data-plan="{server.seeded.plan_id}"]')
+        assert title in row.inner_text()
+        assert "连续两次缺课" in page.locator("#items").inner_text()
+        snap(page, screenshots, f"{user}-alerts")
+        assert not errors, errors
+        page.close()
+    ctx.close()

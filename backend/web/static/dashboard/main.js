@@ -11,11 +11,13 @@ startShell({
     { path: "live", label: "实时考勤", also: ["lesson"] },
     { path: "review", label: "审核", also: [] },
     { path: "stats", label: "统计" },
+    { path: "alerts", label: "缺勤预警" },
   ],
   routes: {
     live: () => import("./live.js"),
     lesson: () => import("./lesson.js"),
     review: () => import("./review.js"),
     stats: () => import("./stats.js"),
+    alerts: () => import("./alerts.js"),
   },
 });
