@@ -300,3 +300,19 @@ def test_a_reminder_routed_too_late_is_not_pushed(app):
     send_due(now, app.config)
     d = _delivery()
     assert (d.status, d.error) == ("failed", "too_late") and _outbox_count() == 0
+
+
+def test_retention_purges_old_notifications_with_their_pushes(app):
+    from backend.services import retention
+    person = make_person("郑一", "208")
+    old, new = sh(2021, 1, 5, 12), sh(2026, 3, 1, 12)
+    _one_sms(person.id, "13900000008", old, object_id=1)
+    send_due(old, app.config)
+    _one_sms(person.id, "13900000008", new, object_id=2)
+    send_due(new, app.config)
+    assert _outbox_count() == 2
+    out = retention.apply(new, 4)
+    db.session.commit()
+    assert out["notifications"] == 1 and _outbox_count() == 1
+    assert db.session.execute(select(Notification.object_id)).scalars().all() == [2]
+    assert db.session.execute(select(func.count()).select_from(NotificationDelivery)).scalar() == 1
