@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 TOKEN_MARGIN = timedelta(minutes=5)
 # errcodes meaning the access token is invalid or expired: drop the cached one, the retry refreshes it.
 TOKEN_ERRCODES = {40001, 40014, 42001}
+# The user has no (remaining) subscription for the template: a one-time consent was used up or withdrawn.
+NOT_SUBSCRIBED_ERRCODE = 43101
 
 
 class ChannelError(Exception):
@@ -81,6 +83,8 @@ def _send_wechat(openid: str, kind: str, title: str, body: str, cfg, now: dateti
     if errcode in TOKEN_ERRCODES:
         forget_token(cfg)
         raise ChannelError("token_invalid")
+    if errcode == NOT_SUBSCRIBED_ERRCODE:
+        raise ChannelError("not_subscribed")
     if errcode:
         raise ChannelError(f"errcode_{errcode}")
 

@@ -139,12 +139,29 @@ def attempt(delivery_id: int, now: datetime, cfg) -> dict:
             raise ChannelError("no_recipient")
         send(d.channel, recipient, n.kind, n.title, n.body, cfg, now, d.id)
     except ChannelError as exc:
+        if exc.reason == "not_subscribed":
+            return _fall_back_to_sms(d, n, now)
         attempts = d.attempts + 1
         again = rules.retry_at(attempts, now)
         if again is None:
             return {"status": "failed", "attempts": attempts, "error": exc.reason}
         return {"status": "pending", "attempts": attempts, "error": exc.reason, "next_try_at": again}
     return {"status": "sent", "attempts": d.attempts + 1, "sent_at": now, "error": None}
+
+
+def _fall_back_to_sms(d: NotificationDelivery, n: Notification, now: datetime) -> dict:
+    """WeChat says the consent is gone (a one-time subscription used up, or withdrawn): remember that, and
+    send by SMS instead when a phone is on record; the WeChat delivery ends as failed with the reason."""
+    db.session.execute(update(WechatSubscription).where(WechatSubscription.person_id == n.person_id,
+                                                        WechatSubscription.template == n.kind)
+                       .values(subscribed=False, updated_at=now))
+    if _recipient("sms", n.person_id) is not None:
+        make = postgresql.insert if db.session.get_bind().dialect.name == "postgresql" else sqlite.insert
+        db.session.execute(make(NotificationDelivery.__table__).on_conflict_do_nothing(
+            index_elements=["notification_id", "channel"]), [{
+                "notification_id": n.id, "channel": "sms", "status": "pending", "attempts": 0, "next_try_at": now,
+                "lease_until": None, "sent_at": None, "error": None, "created_at": now}])
+    return {"status": "failed", "attempts": d.attempts + 1, "error": "not_subscribed"}
 
 
 def _quiet(pref: NotificationPreference | None):

@@ -212,3 +212,24 @@ def test_live_wechat_without_a_template_is_recorded(app, clock, trainee, live_we
     d = db.session.execute(select(NotificationDelivery).execution_options(populate_existing=True)).scalar_one()
     assert (d.channel, d.status, d.error, d.attempts) == ("wechat", "pending", "no_template", 1)
     assert live_wechat.sent == []
+
+
+def test_live_wechat_consent_used_up_falls_back_to_sms(app, client, clock, trainee, live_wechat):
+    clock.set(T0)
+    pid, h = trainee()
+    client.put(f"{API}/me/notification-preferences", headers=h, json={"wechat_subscribed": {"lesson_reminder": True}})
+    app.config["NOTIFY_SMS_PER_RUN"] = 0  # only WeChat in the first run
+    live_wechat.errcodes = [43101]
+    _note(pid, kind="lesson_reminder", object_type="lesson", object_id=1, window_key="1d")
+    route_new(T0)
+    assert send_due(T0, app.config) == {"failed": 1}
+    assert client.get(f"{API}/me/notification-preferences", headers=h).get_json()["wechat_subscribed"][
+        "lesson_reminder"] is False
+    rows = dict(db.session.execute(select(NotificationDelivery.channel, NotificationDelivery.status)
+                                   .execution_options(populate_existing=True)).all())
+    assert rows == {"wechat": "failed", "sms": "pending"}
+    # The SMS goes out through the SMS adapter (SMS_MODE=stub keeps it in the sms_outbox).
+    app.config["NOTIFY_SMS_PER_RUN"] = 100
+    assert send_due(T0, app.config) == {"sent": 1}
+    from backend.models import SmsMessage
+    assert db.session.execute(select(SmsMessage.text).order_by(SmsMessage.id.desc())).scalar().startswith("【职业技能培训券】")
