@@ -29,6 +29,7 @@ from backend.models import (
 from backend.services.notify_delivery import route_new, send_due
 from backend.services.notify_scan import queue_due
 from tests.api.outcomes_fixtures import attend, enroll, lessons_of, make_batch, make_person, make_plan, sh
+from tests.db.jobs_helpers import jobs_queue  # noqa: F401 - fixture: the job queue in tmp_path
 
 API = "/api/v1"
 
@@ -316,3 +317,27 @@ def test_retention_purges_old_notifications_with_their_pushes(app):
     assert out["notifications"] == 1 and _outbox_count() == 1
     assert db.session.execute(select(Notification.object_id)).scalars().all() == [2]
     assert db.session.execute(select(func.count()).select_from(NotificationDelivery)).scalar() == 1
+
+
+def test_the_sweeps_read_the_servers_clock_and_send_within_the_per_run_budget(app, clock, jobs_queue):
+    from backend.jobs.sweeps import queue_notifications, send_notifications
+    from backend.models import Person
+    app.config["NOTIFY_SMS_PER_RUN"] = 2
+    # The server's clock is days ahead of the wall clock: the sweeps read it, not datetime.now.
+    clock.set(datetime(2031, 5, 4, 3, 0, tzinfo=sh(2026, 1, 1).tzinfo))
+    now = clock()
+    person = make_person("冯二", "209")
+    db.session.get(Person, person.id).phone = "13900000009"
+    for i in range(5):
+        db.session.add(Notification(person_id=person.id, kind="certificate_issued", object_type="certificate",
+                                    object_id=i + 1, window_key="", title="t", body="b", details={},
+                                    created_at=now - timedelta(days=1)))
+    db.session.commit()
+    result = queue_notifications.call_local()
+    assert result["routed"] == 5
+    assert send_notifications.call_local() == {"sent": 2}
+    assert send_notifications.call_local() == {"sent": 2}
+    assert send_notifications.call_local() == {"sent": 1}
+    sent_at = db.session.execute(select(NotificationDelivery.sent_at).distinct()).scalars().all()
+    db.session.commit()
+    assert sent_at == [now]
