@@ -129,6 +129,7 @@ class Counter:
         self.n += 1
 
     def close(self):
+        """Stop counting."""
         event.remove(self.engine, "before_cursor_execute", self._count)
 
 
