@@ -3,6 +3,8 @@ them apart), run the notification sweeps at start-up on the same database at onc
 routed and pushed exactly once."""
 from __future__ import annotations
 
+import os
+import uuid
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -21,6 +23,7 @@ from tests.api.outcomes_fixtures import enroll, make_batch, make_person, make_pl
 from tests.db.jobs_helpers import start_worker, stop_worker, wait_for, worker_env
 
 pytestmark = [pytest.mark.slow]
+REDIS_URL = os.environ.get("TEST_REDIS_URL")
 
 
 def _count(model) -> int:
@@ -29,7 +32,9 @@ def _count(model) -> int:
     return n
 
 
-def test_two_worker_processes_push_each_reminder_once(app, tmp_path, staff, make_institution):
+@pytest.mark.parametrize("queue", ["sqlite", pytest.param("redis", marks=[pytest.mark.redis, pytest.mark.skipif(
+    not REDIS_URL and not os.environ.get("REQUIRE_SERVICES"), reason="needs TEST_REDIS_URL (a Redis server)")])])
+def test_two_worker_processes_push_each_reminder_once(app, tmp_path, staff, make_institution, queue):
     now = datetime.now(UTC)
     inst = make_institution()
     user, _ = staff("supervisor")
@@ -47,10 +52,12 @@ def test_two_worker_processes_push_each_reminder_once(app, tmp_path, staff, make
     db.session.commit()
 
     url = app.config["SQLALCHEMY_DATABASE_URI"]
-    procs, logs = [], []
+    procs, logs, envs = [], [], []
     for k in (1, 2):
         log = tmp_path / f"worker{k}.log"
-        env = worker_env(tmp_path / f"w{k}", url)
+        extra = {"REDIS_URL": REDIS_URL, "JOBS_QUEUE": f"test{uuid.uuid4().hex[:12]}"} if queue == "redis" else {}
+        env = worker_env(tmp_path / f"w{k}", url, **extra)
+        envs.append(env)
         procs.append(start_worker(env, log))
         logs.append(log)
     try:
@@ -59,12 +66,15 @@ def test_two_worker_processes_push_each_reminder_once(app, tmp_path, staff, make
         wait_for(lambda: all("job:notify-send done" in log.read_text() for log in logs), 60, procs[1], logs[1])
     finally:
         codes = [stop_worker(p) for p in procs]
+        if queue == "redis":
+            _drop_queues(env["JOBS_QUEUE"] for env in envs)
     texts = [log.read_text() for log in logs]
     assert codes == [0, 0], [t[-2000:] for t in texts]
     # Only the notification sweeps are judged here: other sweeps count on the Huey lock that separate queues lack.
     assert not any("job:notify-scan failed" in t or "job:notify-send failed" in t or "notification delivery" in t
                    for t in texts), [t[-3000:] for t in texts]
     assert all("job:notify-scan done" in t for t in texts), [t[-3000:] for t in texts]
+    assert all(("RedisStorage" if queue == "redis" else "sqlite:") in t for t in texts)
     rows = db.session.execute(select(Notification.person_id, Notification.kind, Notification.window_key)).all()
     db.session.commit()
     assert sorted(rows) == sorted([(people[0].id, "lesson_reminder", "1h"), (people[1].id, "lesson_reminder", "1h"),
@@ -73,3 +83,12 @@ def test_two_worker_processes_push_each_reminder_once(app, tmp_path, staff, make
     recipients = db.session.execute(select(NotificationOutboxMessage.recipient)).scalars().all()
     db.session.commit()
     assert sorted(recipients) == ["13700000000", "13700000000", "13700000001"]
+
+
+def _drop_queues(names) -> None:
+    """Redis drops emptied lists and hashes; whatever these queues left behind goes."""
+    import redis
+    client = redis.Redis.from_url(REDIS_URL)
+    for name in names:
+        for key in client.scan_iter(f"huey.*.{name}"):
+            client.delete(key)
