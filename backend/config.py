@@ -260,9 +260,9 @@ def _load_notify(cfg: dict, env) -> None:
     if not isinstance(templates, dict):
         raise ConfigError("WECHAT_TEMPLATES must be a JSON object {kind: template_id}")
     cfg["WECHAT_TEMPLATES"] = templates
-    # Pushes one worker sends per channel per send run (every minute): the providers' rate limits.
-    cfg["NOTIFY_WECHAT_PER_RUN"] = int(env.get("NOTIFY_WECHAT_PER_RUN", "600"))
-    cfg["NOTIFY_SMS_PER_RUN"] = int(env.get("NOTIFY_SMS_PER_RUN", "100"))
+    # Pushes per channel in any minute, all workers together (the providers' rate limits); see notify_delivery.
+    cfg["NOTIFY_WECHAT_PER_MIN"] = int(env.get("NOTIFY_WECHAT_PER_MIN", "600"))
+    cfg["NOTIFY_SMS_PER_MIN"] = int(env.get("NOTIFY_SMS_PER_MIN", "100"))
 
 
 def _load_identity_and_sms(cfg: dict, env) -> None:

@@ -57,6 +57,8 @@ class NotificationDelivery(db.Model):
               postgresql_where=text("status = 'pending'")),
         Index("ix_notification_deliveries_failed", "created_at", sqlite_where=text("status = 'failed'"),
               postgresql_where=text("status = 'failed'")),
+        # The per-minute budget counts what each channel sent in the last 60 s.
+        Index("ix_notification_deliveries_channel_sent", "channel", "sent_at"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     notification_id: Mapped[int] = mapped_column(ForeignKey("notifications.id"))

@@ -11,9 +11,9 @@ provider accepted cannot be rolled back.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..domain import notifications as rules
@@ -32,7 +32,8 @@ log = logging.getLogger(__name__)
 
 ROUTE_BATCH = 500
 SEND_BATCH = 50
-PER_RUN_KEY = {"wechat": "NOTIFY_WECHAT_PER_RUN", "sms": "NOTIFY_SMS_PER_RUN"}
+RATE_WINDOW = timedelta(seconds=60)
+PER_MIN_KEY = {"wechat": "NOTIFY_WECHAT_PER_MIN", "sms": "NOTIFY_SMS_PER_MIN"}
 
 
 def route_new(now: datetime) -> int:
@@ -91,11 +92,15 @@ def _due(now: datetime, channel: str):
 
 
 def send_due(now: datetime, cfg) -> dict[str, int]:
-    """Send the deliveries due at `now`, at most the channel's per-run budget each; returns outcome counts."""
+    """Send the deliveries due at `now`, each channel within its per-minute budget; returns outcome counts."""
     from ..jobs import claim, finish, is_transient
     counts: dict[str, int] = {}
-    for channel, key in PER_RUN_KEY.items():
-        budget = int(cfg[key])
+    for channel, key in PER_MIN_KEY.items():
+        # The provider's limit is per minute for the whole deployment: what the last 60 s sent, by any worker,
+        # comes off this run's budget (two workers starting at the same instant may each take the rest).
+        budget = int(cfg[key]) - db.session.execute(select(func.count()).where(
+            NotificationDelivery.channel == channel, NotificationDelivery.sent_at > now - RATE_WINDOW)).scalar()
+        db.session.commit()  # end the read: claim() commits its own unit of work
         due = _due(now, channel)
         while budget > 0:
             batch = claim(NotificationDelivery, due, now, limit=min(SEND_BATCH, budget))

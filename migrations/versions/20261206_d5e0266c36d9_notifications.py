@@ -95,6 +95,7 @@ def upgrade():
     with op.batch_alter_table('notification_deliveries', schema=None) as batch_op:
         batch_op.create_index('ix_notification_deliveries_due', ['next_try_at'], unique=False, sqlite_where=sa.text("status = 'pending'"), postgresql_where=sa.text("status = 'pending'"))
         batch_op.create_index('ix_notification_deliveries_failed', ['created_at'], unique=False, sqlite_where=sa.text("status = 'failed'"), postgresql_where=sa.text("status = 'failed'"))
+        batch_op.create_index('ix_notification_deliveries_channel_sent', ['channel', 'sent_at'], unique=False)
 
     op.create_table('notification_outbox',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -121,6 +122,7 @@ def downgrade():
 
     op.drop_table('notification_outbox')
     with op.batch_alter_table('notification_deliveries', schema=None) as batch_op:
+        batch_op.drop_index('ix_notification_deliveries_channel_sent')
         batch_op.drop_index('ix_notification_deliveries_failed', sqlite_where=sa.text("status = 'failed'"), postgresql_where=sa.text("status = 'failed'"))
         batch_op.drop_index('ix_notification_deliveries_due', sqlite_where=sa.text("status = 'pending'"), postgresql_where=sa.text("status = 'pending'"))
 

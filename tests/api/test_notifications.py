@@ -218,7 +218,7 @@ def test_live_wechat_consent_used_up_falls_back_to_sms(app, client, clock, train
     clock.set(T0)
     pid, h = trainee()
     client.put(f"{API}/me/notification-preferences", headers=h, json={"wechat_subscribed": {"lesson_reminder": True}})
-    app.config["NOTIFY_SMS_PER_RUN"] = 0  # only WeChat in the first run
+    app.config["NOTIFY_SMS_PER_MIN"] = 0  # only WeChat in the first run
     live_wechat.errcodes = [43101]
     _note(pid, kind="lesson_reminder", object_type="lesson", object_id=1, window_key="1d")
     route_new(T0)
@@ -229,7 +229,7 @@ def test_live_wechat_consent_used_up_falls_back_to_sms(app, client, clock, train
                                    .execution_options(populate_existing=True)).all())
     assert rows == {"wechat": "failed", "sms": "pending"}
     # The SMS goes out through the SMS adapter (SMS_MODE=stub keeps it in the sms_outbox).
-    app.config["NOTIFY_SMS_PER_RUN"] = 100
+    app.config["NOTIFY_SMS_PER_MIN"] = 100
     assert send_due(T0, app.config) == {"sent": 1}
     from backend.models import SmsMessage
     assert db.session.execute(select(SmsMessage.text).order_by(SmsMessage.id.desc())).scalar().startswith("【职业技能培训券】")

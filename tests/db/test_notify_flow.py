@@ -319,10 +319,10 @@ def test_retention_purges_old_notifications_with_their_pushes(app):
     assert db.session.execute(select(func.count()).select_from(NotificationDelivery)).scalar() == 1
 
 
-def test_the_sweeps_read_the_servers_clock_and_send_within_the_per_run_budget(app, clock, jobs_queue):
+def test_the_sweeps_read_the_servers_clock_and_send_within_the_per_minute_budget(app, clock, jobs_queue):
     from backend.jobs.sweeps import queue_notifications, send_notifications
     from backend.models import Person
-    app.config["NOTIFY_SMS_PER_RUN"] = 2
+    app.config["NOTIFY_SMS_PER_MIN"] = 2
     # The server's clock is days ahead of the wall clock: the sweeps read it, not datetime.now.
     clock.set(datetime(2031, 5, 4, 3, 0, tzinfo=sh(2026, 1, 1).tzinfo))
     now = clock()
@@ -336,8 +336,14 @@ def test_the_sweeps_read_the_servers_clock_and_send_within_the_per_run_budget(ap
     result = queue_notifications.call_local()
     assert result["routed"] == 5
     assert send_notifications.call_local() == {"sent": 2}
+    # Another run (or worker) within the same minute finds the budget spent.
+    clock.advance(seconds=30)
+    assert send_notifications.call_local() == {}
+    clock.advance(seconds=31)
     assert send_notifications.call_local() == {"sent": 2}
+    clock.advance(seconds=61)
     assert send_notifications.call_local() == {"sent": 1}
-    sent_at = db.session.execute(select(NotificationDelivery.sent_at).distinct()).scalars().all()
+    sent_at = db.session.execute(select(NotificationDelivery.sent_at).distinct().order_by(
+        NotificationDelivery.sent_at)).scalars().all()
     db.session.commit()
-    assert sent_at == [now]
+    assert sent_at == [now, now + timedelta(seconds=61), now + timedelta(seconds=122)]
