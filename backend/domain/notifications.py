@@ -179,7 +179,8 @@ def render(kind: str, window: str, ctx: dict) -> tuple[str, str]:
         return (f"培训券将在{left}内到期",
                 f"您的「{_clip(ctx['batch'])}」将于{shanghai_time(ctx['expires_at'])}到期，请尽快报名参训。")
     if kind == LESSON_REMINDER:
-        when = "明天" if window == "1d" else "1小时后"
+        # The day word from the Shanghai dates: a 24-hour window holds lessons later today as well as tomorrow.
+        when = "即将" if window == "1h" else _day_word(ctx["starts_at"], ctx["now"])
         where = f"，地点：{_clip(ctx['site'], 30)}" if ctx.get("site") else "（线上）"
         window_text = (f"签到时间{_hm(ctx['check_in_from'])}起" if ctx.get("check_in_from") else "")
         return (f"{when}上课：{_clip(ctx['lesson'])}",
@@ -203,6 +204,11 @@ def render(kind: str, window: str, ctx: dict) -> tuple[str, str]:
                  "rejected": "补贴申请未通过"}
         return ("补贴进度", f"「{_clip(ctx['plan'])}」：{texts[window]}。")
     raise ValueError(f"unknown kind {kind!r}")
+
+
+def _day_word(at: datetime, now: datetime) -> str:
+    days = (at.astimezone(SHANGHAI).date() - now.astimezone(SHANGHAI).date()).days
+    return {0: "今天", 1: "明天", 2: "后天"}.get(days, shanghai_time(at).split(" ")[0])
 
 
 def _hm(at: datetime) -> str:

@@ -133,7 +133,7 @@ def _lesson_reminders(now: datetime, cfg, defaults: dict) -> int:
              _not_queued(rules.LESSON_REMINDER, "lesson", Lesson.id, Enrollment.person_id, literal(window))]))
         for r in found:
             pol = _policy(cfg, r.policy_params, defaults)
-            ctx = {"lesson": r.title, "starts_at": r.starts_at, "site": r.site if r.mode == "offline" else None,
+            ctx = {"lesson": r.title, "starts_at": r.starts_at, "now": now, "site": r.site if r.mode == "offline" else None,
                    "check_in_from": r.starts_at - pol.check_in_before if r.mode == "offline" else None}
             rows.append(_row(now, r.person_id, rules.LESSON_REMINDER, "lesson", r.id, window, ctx,
                              plan_id=r.plan_id, details={"push_until": r.starts_at.isoformat()}))

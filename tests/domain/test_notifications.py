@@ -117,10 +117,16 @@ def test_retry_backoff_grows_then_gives_up():
 
 def test_texts_are_short_chinese_with_shanghai_times():
     start = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)  # 09:00 Shanghai
-    title, body = rules.render(rules.LESSON_REMINDER, "1d", {
-        "lesson": "电工基础", "starts_at": start, "site": "鼓楼实训基地", "check_in_from": start - timedelta(minutes=30)})
+    ctx = {"lesson": "电工基础", "starts_at": start, "site": "鼓楼实训基地", "check_in_from": start - timedelta(minutes=30)}
+    title, body = rules.render(rules.LESSON_REMINDER, "1d", dict(ctx, now=start - timedelta(hours=20)))
     assert title == "明天上课：电工基础"
     assert body == "3月2日 09:00开课，地点：鼓楼实训基地。签到时间08:30起。"
+    # 20:00 the evening before is "tomorrow"; 00:30 the same night is already "today" in Shanghai.
+    assert rules.render(rules.LESSON_REMINDER, "1d", dict(ctx, now=datetime(2026, 3, 1, 16, 30, tzinfo=UTC)))[
+        0] == "今天上课：电工基础"
+    assert rules.render(rules.LESSON_REMINDER, "1h", dict(ctx, now=start - timedelta(minutes=20)))[0] == "即将上课：电工基础"
+    assert rules.render(rules.LESSON_REMINDER, "1d", dict(ctx, site=None, check_in_from=None, now=NOW))[1] == \
+        "3月2日 09:00开课（线上）。"
     title, body = rules.render(rules.VOUCHER_EXPIRING, "1d", {"batch": "电工券", "expires_at": start})
     assert "1天" in title and "3月2日 09:00" in body
     for kind, window, ctx in [
