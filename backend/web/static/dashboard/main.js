@@ -13,6 +13,7 @@ startShell({
     { path: "overdue", label: "逾期事项" },
     { path: "stats", label: "统计" },
     { path: "policies", label: "政策参数" },
+    { path: "alerts", label: "缺勤预警" },
   ],
   routes: {
     live: () => import("./live.js"),
@@ -21,5 +22,6 @@ startShell({
     overdue: () => import("./overdue.js"),
     stats: () => import("./stats.js"),
     policies: () => import("./policies.js"),
+    alerts: () => import("./alerts.js"),
   },
 });
