@@ -145,14 +145,14 @@ def rigid(rng: np.random.Generator, n: int = 8, noise: float = 2.0, max_shift: f
     return frames, box
 
 
-def tilted(rng: np.random.Generator, n: int = 8, noise: float = 2.0, max_tilt: float = 35.0,
-           focal: float | None = None, max_shift: float = 10.0) -> tuple[list[np.ndarray], tuple]:
-    """A photo tilted in 3-D (about a random in-plane axis, up to `max_tilt` degrees by the last frame)
+def tilted(rng: np.random.Generator, n: int = 8, noise: float = 2.0, min_tilt: float = 5.0,
+           max_tilt: float = 20.0, focal: float | None = None, max_shift: float = 10.0) -> tuple[list[np.ndarray], tuple]:
+    """A photo tilted in 3-D (about a random in-plane axis, min_tilt..max_tilt degrees by the last frame)
     and seen in perspective, while drifting: one plane homography per frame."""
     img, box, pts = base()
     centre = pts[:4].mean(axis=0)
     focal = focal if focal is not None else rng.uniform(250, 600)  # a photo held 1-2 face widths away
-    tilt, axis = rng.uniform(10, max_tilt) * rng.choice([-1, 1]), rng.uniform(0, 180)
+    tilt, axis = rng.uniform(min_tilt, max_tilt) * rng.choice([-1, 1]), rng.uniform(0, 180)
     drift = rng.uniform(-max_shift, max_shift, 2)
     frames = []
     for i in range(n):
