@@ -26,6 +26,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "no_verification_method": ("无可用的核验方式，请联系工作人员",
                                "No way to verify you here; please call staff"),
     "record_failed": ("记录失败，请重试或联系工作人员", "Could not record; please retry or call staff"),
+    "liveness_turn": ("请看镜头，缓慢向左或向右转头", "Look at the camera and slowly turn your head to one side"),
+    "liveness_turn_left": ("请向左转头", "Please turn your head to your left"),
+    "liveness_turn_right": ("请向右转头", "Please turn your head to your right"),
+    "liveness_failed": ("活体检测未通过，请刷卡并输入密码", "Liveness check failed; please use your card and PIN"),
+    "checked_in_liveness_review": ("签到已记录，活体检测未通过，将由人工审核",
+                                   "Check-in recorded; the liveness check failed, so staff will review it"),
+    "checked_out_liveness_review": ("签退已记录，活体检测未通过，将由人工审核",
+                                    "Check-out recorded; the liveness check failed, so staff will review it"),
 }
 
 
