@@ -12,6 +12,7 @@ from backend.domain.attendance import lesson_day
 from kiosk import __version__
 from kiosk.config import KioskConfig
 from kiosk.core.controller import CARD, QR, Controller, ControllerSettings, Scan
+from kiosk.core.liveness import LivenessChecker
 from kiosk.core.pin import SealedPinVerifier
 from kiosk.core.verify import default_face_verifier
 from kiosk.devices import DeviceError, open_device
@@ -65,7 +66,8 @@ class Kiosk:
         settings = ControllerSettings(
             face_threshold=config.face_threshold, face_attempts=config.face_attempts,
             pin_attempts=config.pin_attempts, pin_fallback=config.pin_fallback,
-            duplicate_window_s=config.duplicate_window_s, result_display_s=config.result_display_s)
+            duplicate_window_s=config.duplicate_window_s, result_display_s=config.result_display_s,
+            liveness_attempts=config.liveness_attempts)
         if pin_verifier is None:
             # PINs are sealed to the server's key and checked there (on line at once, else on upload).
             pin_verifier = SealedPinVerifier(self.manifest, config.device_id,
@@ -77,7 +79,8 @@ class Kiosk:
             face_verifier=face_verifier, pin_verifier=pin_verifier,
             qr_verifier=self.syncer.verify_qr if self.syncer else None,
             is_online=lambda: bool(self.syncer and self.syncer.online),
-            display=Displays(TerminalDisplay(stream), self.board), settings=settings)
+            display=Displays(TerminalDisplay(stream), self.board), settings=settings,
+            liveness=LivenessChecker(frames=config.liveness_frames) if config.liveness else None)
         self.controller.machine.add_listener(self.board.on_state)
         self.outbox.prune(clock() - KEEP_SETTLED)
 

@@ -23,7 +23,8 @@ corners: parallax. So the check is:
 4. When the attempt is risky (person flagged, weak face match, first visit here) a random challenge is
    asked: "turn your head to your left / right". It passes only when the yaw proxy — the nose's
    sideways offset from the eye midpoint in IODs — moves in the asked direction by at least
-   CHALLENGE_MIN_SHIFT. The person's left is the camera image's right (the camera faces the person and
+   CHALLENGE_MIN_SHIFT, and does not also move the other way by PARALLAX_MIN (a recording that turns
+   both ways would otherwise answer any challenge). The person's left is the camera image's right (the camera faces the person and
    frames are not mirrored), so "left" means the nose moves towards +x.
 
 Limits (stated plainly in bench/README.md): a 3-D mask, or a video of the real person turning their
@@ -238,7 +239,8 @@ def judge(track: Sequence, digests: Sequence[str] = (), challenge: str | None = 
         return LivenessResult(False, challenge, "flat", **measures)
     if challenge is not None:
         sign = 1.0 if challenge == LEFT else -1.0
-        if max(sign * s for s in shifts) < CHALLENGE_MIN_SHIFT:
+        # The asked way, and not also the other way: a recording that turns both ways would pass any challenge.
+        if max(sign * s for s in shifts) < CHALLENGE_MIN_SHIFT or max(-sign * s for s in shifts) >= PARALLAX_MIN:
             return LivenessResult(False, challenge, "challenge_failed", **measures)
     return LivenessResult(True, challenge, None, **measures)
 

@@ -111,8 +111,11 @@ def test_challenge_passes_only_in_the_asked_direction():
     wrong = lv.judge(to_left, challenge=lv.RIGHT)
     assert (wrong.passed, wrong.reason, wrong.challenge) == (False, "challenge_failed", lv.RIGHT)
     assert lv.judge(to_right, challenge=lv.LEFT).reason == "challenge_failed"
-    # Turning one way and back the other: the asked direction was reached, so it counts.
-    assert lv.judge(track_of([0, -10, -20, 0, 15, 25], jitter=0.3), challenge=lv.LEFT).passed
+    # Turning both ways (a recording made to answer any challenge) fails either challenge.
+    both = track_of([0, -10, -20, 0, 15, 25], jitter=0.3)
+    assert lv.judge(both).passed
+    assert lv.judge(both, challenge=lv.LEFT).reason == "challenge_failed"
+    assert lv.judge(both, challenge=lv.RIGHT).reason == "challenge_failed"
 
 
 def test_replay_memory_refuses_the_same_burst_twice_but_not_a_new_one():
