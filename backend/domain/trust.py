@@ -73,6 +73,16 @@ def liveness_flag(method: str | None, liveness: dict | None) -> str | None:
     return None if liveness.get("passed") is True else LIVENESS_FAILED
 
 
+def asks_challenge(facts: dict) -> bool:
+    """Whether kiosks ask this person a liveness challenge (manifest `flagged`): a fact behind a trust flag.
+
+    `facts` as gathered per person for kiosk uploads: a face enrolled by staff, a face shared with
+    someone else, a failed server re-verification, or no phone ever bound.
+    """
+    return bool(facts.get("face_by_staff") or facts.get("shared_face") or facts.get("recheck_failed")
+                or not facts.get("bound"))
+
+
 def decode_face_crop(value) -> tuple[bytes | None, str | None]:
     """(JPEG bytes, None) for a usable face crop, or (None, reason): evidence_missing / evidence_invalid.
 

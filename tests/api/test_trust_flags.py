@@ -252,3 +252,13 @@ def test_a_malformed_liveness_is_a_malformed_event(site_world, liveness):
     w = site_world
     [res] = upload(w, kev(w, "a", liveness=liveness))
     assert (res["status"], res["reason"]) == ("rejected", "invalid_event")
+
+
+def test_the_manifest_marks_people_kiosks_should_challenge(site_world):
+    """Kiosks ask a liveness challenge of people with a fact behind a trust flag (here: never bound, face by staff)."""
+    w = site_world
+    r = w["kiosk"].get(f"/api/v1/device/manifest?date={START.date().isoformat()}")
+    assert r.status_code == 200, r.get_json()
+    flagged = {p["person_id"]: p["flagged"] for p in r.get_json()["people"]}
+    people = w["people"]
+    assert flagged == {people["a"]: False, people["b"]: False, people["ghost"]: True, people["pin"]: False}
