@@ -1,4 +1,4 @@
-"""python -m kiosk [--config FILE] [--once]: run the training-site kiosk daemon."""
+"""python -m kiosk [check] [--config FILE] [--once]: run the training-site kiosk daemon, or check its set-up."""
 from __future__ import annotations
 
 import argparse
@@ -17,6 +17,9 @@ log = logging.getLogger("kiosk")
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Command-line options."""
     parser = argparse.ArgumentParser(prog="python -m kiosk", description="Training-site attendance kiosk.")
+    parser.add_argument("command", nargs="?", choices=("run", "check"), default="run",
+                        help="run the daemon (default), or check config, devices, server, clock, activation "
+                             "and today's manifest step by step (exit 1 if a step fails)")
     parser.add_argument("--config", help="TOML settings file (see kiosk/kiosk.example.toml)")
     parser.add_argument("--once", action="store_true",
                         help="sync, handle pending input until idle, sync again, exit (1 if upload failed)")
@@ -30,8 +33,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_config(args.config)
     except ConfigError as exc:
+        if args.command == "check":
+            print(f"[失败] 配置  {exc}（参考 kiosk/kiosk.example.toml）")
+            return 1
         print(f"kiosk: configuration error: {exc}", file=sys.stderr)
         return 2
+    if args.command == "check":
+        from kiosk.check import report, run_checks
+
+        return report(run_checks(config), sys.stdout)
     logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # Imported after logging is set up: the runtime pulls in the device adapters.
     from kiosk.runtime import Kiosk

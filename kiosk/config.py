@@ -52,6 +52,7 @@ class KioskConfig:
     backoff_base_s: float = 1.0
     backoff_cap_s: float = 300.0
     status_port: int = 8765
+    screen: bool = True  # serve the kiosk screen at / (the status page then at /status)
     once_idle_s: float = 1.0
     log_level: str = "INFO"
 
@@ -82,6 +83,7 @@ ENV_FIELDS = {
     "KIOSK_MANIFEST_REFRESH_S": "manifest_refresh_s",
     "KIOSK_HEARTBEAT_S": "heartbeat_s",
     "KIOSK_STATUS_PORT": "status_port",
+    "KIOSK_SCREEN": "screen",
     "KIOSK_ONCE_IDLE_S": "once_idle_s",
     "KIOSK_LOG_LEVEL": "log_level",
 }
@@ -96,7 +98,8 @@ _TOML_SECTIONS = {
               "liveness": "liveness", "liveness_frames": "liveness_frames", "liveness_attempts": "liveness_attempts",
               "pin_attempts": "pin_attempts", "pin_fallback": "pin_fallback",
               "duplicate_window_s": "duplicate_window_s", "result_display_s": "result_display_s",
-              "status_port": "status_port", "log_level": "log_level", "once_idle_s": "once_idle_s"},
+              "status_port": "status_port", "screen": "screen", "log_level": "log_level",
+              "once_idle_s": "once_idle_s"},
     "sync": {"batch_size": "batch_size", "interval_s": "sync_interval_s",
              "manifest_refresh_s": "manifest_refresh_s", "heartbeat_s": "heartbeat_s",
              "backoff_base_s": "backoff_base_s", "backoff_cap_s": "backoff_cap_s"},
@@ -131,7 +134,9 @@ def _coerce(name: str, value):
 def _from_toml(data: dict) -> tuple[dict, dict]:
     values, devices = {}, {}
     for section, mapping in _TOML_SECTIONS.items():
-        table = data.get(section, {})
+        table = dict(data.get(section, {}))
+        if section == "server" and "device_secret_file" in table:
+            values["_secret_file"] = str(table.pop("device_secret_file"))
         unknown = set(table) - set(mapping)
         if unknown:
             raise ConfigError(f"[{section}]: unknown keys {sorted(unknown)}")
@@ -163,8 +168,9 @@ def load_config(path: str | Path | None = None, environ: dict | None = None) -> 
     for var, role in DEVICE_ENV.items():
         if var in environ:
             devices[role] = environ[var]
-    # A secret file keeps the secret out of `ps e` output and shell history.
-    secret_file = environ.get("KIOSK_DEVICE_SECRET_FILE")
+    # A secret file keeps the secret out of `ps e` output and shell history (and out of the TOML file).
+    secret_file = environ.get("KIOSK_DEVICE_SECRET_FILE") or values.pop("_secret_file", None)
+    values.pop("_secret_file", None)
     if secret_file and not values.get("device_secret"):
         try:
             values["device_secret"] = Path(secret_file).read_text(encoding="utf-8").strip()

@@ -34,6 +34,20 @@ MESSAGES: dict[str, tuple[str, str]] = {
                                    "Check-in recorded; the liveness check failed, so staff will review it"),
     "checked_out_liveness_review": ("签退已记录，活体检测未通过，将由人工审核",
                                     "Check-out recorded; the liveness check failed, so staff will review it"),
+    # The server's reasons for refusing an event the kiosk had recorded (POST /device/events receipts).
+    "captured_too_old": ("记录上传太晚，服务器未认可", "Uploaded too late to count"),
+    "captured_in_future": ("考勤机时间不对，服务器未认可", "The kiosk's clock was ahead"),
+    "not_enrolled": ("不在本课程名单中", "Not enrolled in this plan"),
+    "plan_not_active": ("培训计划未在进行中", "The plan is not running"),
+    "wrong_site": ("不是本站点的课程", "Not a lesson at this site"),
+    "unknown_lesson": ("课程不存在", "Unknown lesson"),
+    "unknown_person": ("学员不存在", "Unknown trainee"),
+    "outside_time_window": ("不在签到时间内", "Outside the check-in window"),
+    "not_checked_in": ("未签到不能签退", "Not checked in"),
+    "face_not_enrolled": ("未登记人脸", "No face enrolled"),
+    "pin_not_set": ("未设置密码", "No PIN set"),
+    "evidence_missing": ("缺少核验凭据", "Evidence missing"),
+    "evidence_invalid": ("核验凭据无效", "Evidence invalid"),
 }
 
 
