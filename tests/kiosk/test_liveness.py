@@ -128,6 +128,9 @@ def test_replay_memory_refuses_the_same_burst_twice_but_not_a_new_one():
     assert lv.judge(shifted, ["f", "g", "h", "i", "j"], memory=memory).reason == "replay"
     other = track_of([0, 5, 12, 20, 25], jitter=0.3, seed=2)  # the same motion, live again: new noise
     assert lv.judge(other, ["k", "l", "m", "n", "o"], memory=memory).passed
+    # A camera handing out its last frame again starts the next burst with a frame already seen: still live.
+    again = track_of([0, -5, -12, -20, -25], jitter=0.3, seed=3)
+    assert lv.judge(again, ["o", "p", "q", "r", "s"], memory=memory).passed
 
 
 def test_challenge_is_asked_only_when_the_attempt_is_risky():
