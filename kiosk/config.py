@@ -45,6 +45,7 @@ class KioskConfig:
     pin_fallback: bool = True
     duplicate_window_s: float = 10.0
     result_display_s: float = 3.0
+    confirm_check_out_s: float = 20.0
     batch_size: int = 500
     sync_interval_s: float = 5.0
     manifest_refresh_s: float = 600.0
@@ -78,6 +79,7 @@ ENV_FIELDS = {
     "KIOSK_PIN_FALLBACK": "pin_fallback",
     "KIOSK_DUPLICATE_WINDOW_S": "duplicate_window_s",
     "KIOSK_RESULT_DISPLAY_S": "result_display_s",
+    "KIOSK_CONFIRM_CHECK_OUT_S": "confirm_check_out_s",
     "KIOSK_BATCH_SIZE": "batch_size",
     "KIOSK_SYNC_INTERVAL_S": "sync_interval_s",
     "KIOSK_MANIFEST_REFRESH_S": "manifest_refresh_s",
@@ -98,6 +100,7 @@ _TOML_SECTIONS = {
               "liveness": "liveness", "liveness_frames": "liveness_frames", "liveness_attempts": "liveness_attempts",
               "pin_attempts": "pin_attempts", "pin_fallback": "pin_fallback",
               "duplicate_window_s": "duplicate_window_s", "result_display_s": "result_display_s",
+              "confirm_check_out_s": "confirm_check_out_s",
               "status_port": "status_port", "screen": "screen", "log_level": "log_level",
               "once_idle_s": "once_idle_s"},
     "sync": {"batch_size": "batch_size", "interval_s": "sync_interval_s",

@@ -75,7 +75,7 @@ class Kiosk:
             face_threshold=config.face_threshold, face_attempts=config.face_attempts,
             pin_attempts=config.pin_attempts, pin_fallback=config.pin_fallback,
             duplicate_window_s=config.duplicate_window_s, result_display_s=config.result_display_s,
-            liveness_attempts=config.liveness_attempts)
+            liveness_attempts=config.liveness_attempts, confirm_check_out_s=config.confirm_check_out_s)
         if pin_verifier is None:
             # PINs are sealed to the server's key and checked there (on line at once, else on upload).
             pin_verifier = SealedPinVerifier(self.manifest, config.device_id,

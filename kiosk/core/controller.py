@@ -74,6 +74,9 @@ class ControllerSettings:
     bounce_s: float = 1.5
     result_display_s: float = 3.0
     liveness_attempts: int = 2
+    # A check-out before the lesson ends is recorded only when the person scans again within this many
+    # seconds of being asked (0: never ask): a second tap after the start must not end the lesson by mistake.
+    confirm_check_out_s: float = 20.0
 
 
 class _NullDisplay:
@@ -114,6 +117,7 @@ class Controller:
         self.liveness = liveness
         self.machine = StateMachine()
         self.last_result: Result | None = None
+        self._check_out_asked: dict[tuple[str, str], datetime] = {}  # (person, lesson) -> when asked
         self._shown_at: datetime | None = None
         # Recent scans and people, keyed by hashes so raw ID numbers are not kept in memory.
         self._recent_values: dict[str, tuple[datetime, bool]] = {}
@@ -169,6 +173,8 @@ class Controller:
             return self._finish(value_key, person, Result(ok, decision.refusal, now, name))
         lesson = decision.lesson
         base = dict(name_masked=name, kind=decision.kind, lesson_id=lesson.lesson_id, lesson_title=lesson.title)
+        if self._needs_confirmation(decision.kind, person, lesson, now):
+            return self._finish(value_key, person, Result(False, "confirm_check_out", now, **base))
         self.machine.go(State.VERIFYING)
         # The id exists before verification: a typed PIN is sealed to this very event.
         event_id = str(uuid.uuid4())
@@ -280,6 +286,18 @@ class Controller:
         self.display.show(result)
         return result
 
+    def _needs_confirmation(self, kind: str | None, person: Person, lesson, now: datetime) -> bool:
+        """True (and remember the question) for an early check-out not yet confirmed by a second scan."""
+        window = self.settings.confirm_check_out_s
+        if kind != "check_out" or window <= 0 or now >= lesson.ends_at:
+            return False
+        key = (str(person.person_id), str(lesson.lesson_id))
+        asked = self._check_out_asked.pop(key, None)
+        if asked is not None and now - asked <= timedelta(seconds=window):
+            return False  # the second scan: confirmed
+        self._check_out_asked[key] = now
+        return True
+
     def _is_repeat_value(self, value_key: str, now: datetime) -> bool:
         seen = self._recent_values.get(value_key)
         if seen is None:
@@ -294,3 +312,5 @@ class Controller:
         horizon = timedelta(seconds=max(self.settings.duplicate_window_s, self.settings.bounce_s))
         self._recent_values = {k: v for k, v in self._recent_values.items() if now - v[0] < horizon}
         self._recent_people = {k: v for k, v in self._recent_people.items() if now - v < horizon}
+        confirm = timedelta(seconds=self.settings.confirm_check_out_s)
+        self._check_out_asked = {k: v for k, v in self._check_out_asked.items() if now - v <= confirm}

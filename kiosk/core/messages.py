@@ -25,6 +25,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "pin_timeout": ("未输入密码", "No PIN entered"),
     "no_verification_method": ("无可用的核验方式，请联系工作人员",
                                "No way to verify you here; please call staff"),
+    "confirm_check_out": ("课程尚未结束：签退后的时间不计学时。确认签退请再刷一次",
+                          "The lesson has not ended: time after check-out does not count. Scan again to check out"),
     "record_failed": ("记录失败，请重试或联系工作人员", "Could not record; please retry or call staff"),
     "liveness_turn": ("请看镜头，缓慢向左或向右转头", "Look at the camera and slowly turn your head to one side"),
     "liveness_turn_left": ("请向左转头", "Please turn your head to your left"),

@@ -108,8 +108,9 @@
     if (s.state === "showing_result" && s.results && s.results.length) {
       var r = s.results[0];
       var panel = $("panel-result");
-      panel.className = "panel " + (r.ok ? "ok" : "bad");
-      $("result-mark").textContent = r.ok ? "✓" : "✗";
+      var asking = r.code === "confirm_check_out";
+      panel.className = "panel " + (r.ok ? "ok" : (asking ? "ask" : "bad"));
+      $("result-mark").textContent = r.ok ? "✓" : (asking ? "?" : "✗");
       $("result-text").textContent = zh(r.message);
       $("result-who").textContent = [r.name, r.lesson].filter(Boolean).join("  ");
       $("result-hint").textContent = r.ok ? "" : (HINTS[r.code] || "");

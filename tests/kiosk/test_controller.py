@@ -106,10 +106,35 @@ def test_card_and_face_checks_in_then_out(make, clock, outbox):
     assert controller.face_verifier.calls[0][1:] == (tuple(ALICE_FACE), 0.5)
 
     clock.advance(2 * 3600)  # 10:50 Shanghai: lesson running
+    asked = controller.handle(Scan(CARD, ALICE_ID))
+    # Before the end a check-out is only asked for: nothing is recorded until she scans again.
+    assert (asked.ok, asked.code, asked.kind) == (False, "confirm_check_out", "check_out")
+    assert outbox.depth() == 1 and "再刷一次" in asked.message
+    clock.advance(2)
     result = controller.handle(Scan(CARD, ALICE_ID))
     assert (result.code, result.kind) == ("checked_out", "check_out")
     clock.advance(60)
     assert controller.handle(Scan(CARD, ALICE_ID)).code == "already_checked_out"
+
+
+@pytest.mark.parametrize(("first_after_start_s", "second_after_s", "window_s", "codes"), [
+    (3600, 2, 20, ["confirm_check_out", "checked_out"]),
+    (3600, 20, 20, ["confirm_check_out", "checked_out"]),             # the window's last moment
+    (3600, 20.01, 20, ["confirm_check_out", "confirm_check_out"]),    # too late: asked again
+    (7200, 11, 20, ["checked_out", "already_checked_out"]),           # at the lesson's end: no question
+    (7199, 2, 20, ["confirm_check_out", "checked_out"]),              # a second before the end
+    (3600, 11, 0, ["checked_out", "already_checked_out"]),            # confirmation turned off
+])
+def test_early_check_out_needs_a_second_scan(make, clock, outbox, first_after_start_s, second_after_s, window_s,
+                                             codes):
+    controller = make(settings=ControllerSettings(pin_timeout_s=0.01, confirm_check_out_s=window_s))
+    assert controller.handle(Scan(CARD, ALICE_ID)).code == "checked_in"
+    clock.now = LESSON_START + timedelta(seconds=first_after_start_s)
+    first = controller.handle(Scan(CARD, ALICE_ID)).code
+    clock.advance(second_after_s)
+    second = controller.handle(Scan(CARD, ALICE_ID)).code
+    assert [first, second] == codes
+    assert outbox.depth() == 1 + codes.count("checked_out")
 
 
 def test_repeat_scans_inside_the_window_are_ignored(make, clock, outbox):
