@@ -78,7 +78,7 @@ def test_a_first_visit_is_challenged_and_the_event_says_so(with_camera, outbox):
 def test_a_known_person_with_a_clear_match_gets_the_passive_check_only(with_camera, outbox, clock):
     controller, _cam = with_camera()
     controller.handle(Scan(CARD, ALICE_ID))
-    clock.advance(2 * 3600)  # lesson running: check-out, and Alice is no first visitor any more
+    clock.advance(2 * 3600 + 15 * 60)  # just after the lesson: check-out (no confirmation); Alice is known now
     result = controller.handle(Scan(CARD, ALICE_ID))
     assert (result.ok, result.code, result.kind) == (True, "checked_out", "check_out")
     assert outbox.get(result.event_id)["liveness"] == {"passed": True, "challenge": None}
@@ -92,7 +92,7 @@ def test_flagged_people_and_weak_matches_are_challenged(with_camera, outbox, clo
     face = FaceScript((True, 0.3, None), (True, 0.3 if why == "flagged" else 0.46, None))
     controller, _cam = with_camera(manifest=Manifest.from_dict(manifest, DAY), face_verifier=face)
     controller.handle(Scan(CARD, ALICE_ID))
-    clock.advance(2 * 3600)
+    clock.advance(2 * 3600 + 15 * 60)  # just after the lesson: check-out, no confirmation asked
     result = controller.handle(Scan(CARD, ALICE_ID))
     assert outbox.get(result.event_id)["liveness"]["challenge"] in lv.CHALLENGES
 
@@ -144,7 +144,7 @@ def test_the_real_pipeline_on_an_astronaut_burst(make, outbox, clock):
     assert result.code == "checked_in"
     assert outbox.get(result.event_id)["liveness"] == {"passed": True, "challenge": asked}
 
-    clock.advance(2 * 3600)  # check-out: the same recording played again (twice: first burst and retry)
+    clock.advance(2 * 3600 + 15 * 60)  # check-out: the same recording played again (first burst and retry)
     camera.feed(*frames, *frames)
     result = controller.handle(Scan(CARD, ALICE_ID))
     assert (result.code, outbox.get(result.event_id)["liveness"]["passed"]) == ("checked_out_liveness_review", False)
