@@ -37,6 +37,10 @@ class KioskConfig:
     http_timeout_s: float = 10.0
     face_threshold: float = 0.5
     face_attempts: int = 3
+    # Liveness (kiosk/core/liveness.py): a burst of frames after each face match must show a live head.
+    liveness: bool = True
+    liveness_frames: int = 8
+    liveness_attempts: int = 2
     pin_attempts: int = 3
     pin_fallback: bool = True
     duplicate_window_s: float = 10.0
@@ -68,6 +72,9 @@ ENV_FIELDS = {
     "KIOSK_HTTP_TIMEOUT_S": "http_timeout_s",
     "KIOSK_FACE_THRESHOLD": "face_threshold",
     "KIOSK_FACE_ATTEMPTS": "face_attempts",
+    "KIOSK_LIVENESS": "liveness",
+    "KIOSK_LIVENESS_FRAMES": "liveness_frames",
+    "KIOSK_LIVENESS_ATTEMPTS": "liveness_attempts",
     "KIOSK_PIN_ATTEMPTS": "pin_attempts",
     "KIOSK_PIN_FALLBACK": "pin_fallback",
     "KIOSK_DUPLICATE_WINDOW_S": "duplicate_window_s",
@@ -90,6 +97,7 @@ _TOML_SECTIONS = {
     "server": {"url": "server_url", "device_id": "device_id", "device_secret": "device_secret",
                "timeout_s": "http_timeout_s"},
     "kiosk": {"data_dir": "data_dir", "face_threshold": "face_threshold", "face_attempts": "face_attempts",
+              "liveness": "liveness", "liveness_frames": "liveness_frames", "liveness_attempts": "liveness_attempts",
               "pin_attempts": "pin_attempts", "pin_fallback": "pin_fallback",
               "duplicate_window_s": "duplicate_window_s", "result_display_s": "result_display_s",
               "confirm_check_out_s": "confirm_check_out_s",
@@ -184,9 +192,11 @@ def _validated(config: KioskConfig) -> KioskConfig:
         raise ConfigError("face_threshold must be in (0, 1]")
     if not 1 <= config.batch_size <= 500:
         raise ConfigError("batch_size must be 1..500 (the server takes at most 500 events)")
-    for name in ("face_attempts", "pin_attempts"):
+    for name in ("face_attempts", "pin_attempts", "liveness_attempts"):
         if getattr(config, name) < 1:
             raise ConfigError(f"{name} must be at least 1")
+    if not 3 <= config.liveness_frames <= 60:
+        raise ConfigError("liveness_frames must be 3..60 (a burst of about a second)")
     if config.server_url and not config.server_url.startswith(("http://", "https://")):
         raise ConfigError("server_url must start with http:// or https://")
     return replace(config, server_url=config.server_url.rstrip("/"))

@@ -13,6 +13,7 @@ from backend.domain.identity import mask_name
 from kiosk import __version__
 from kiosk.config import KioskConfig
 from kiosk.core.controller import CARD, QR, Controller, ControllerSettings, Scan
+from kiosk.core.liveness import LivenessChecker
 from kiosk.core.messages import text
 from kiosk.core.pin import SealedPinVerifier
 from kiosk.core.verify import default_face_verifier
@@ -74,7 +75,7 @@ class Kiosk:
             face_threshold=config.face_threshold, face_attempts=config.face_attempts,
             pin_attempts=config.pin_attempts, pin_fallback=config.pin_fallback,
             duplicate_window_s=config.duplicate_window_s, result_display_s=config.result_display_s,
-            confirm_check_out_s=config.confirm_check_out_s)
+            liveness_attempts=config.liveness_attempts, confirm_check_out_s=config.confirm_check_out_s)
         if pin_verifier is None:
             # PINs are sealed to the server's key and checked there (on line at once, else on upload).
             pin_verifier = SealedPinVerifier(self.manifest, config.device_id,
@@ -86,7 +87,8 @@ class Kiosk:
             face_verifier=face_verifier, pin_verifier=pin_verifier,
             qr_verifier=self.syncer.verify_qr if self.syncer else None,
             is_online=lambda: bool(self.syncer and self.syncer.online),
-            display=Displays(TerminalDisplay(stream), self.board), settings=settings)
+            display=Displays(TerminalDisplay(stream), self.board), settings=settings,
+            liveness=LivenessChecker(frames=config.liveness_frames) if config.liveness else None)
         self.controller.machine.add_listener(self.board.on_state)
         self.outbox.prune(clock() - KEEP_SETTLED)
 

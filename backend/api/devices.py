@@ -71,7 +71,10 @@ class DeviceEventsIn(Schema):
     # receipt instead of failing (and endlessly re-sending) the whole batch. DeviceEventIn documents them.
     events = List(Dict(), required=True, validate=Length(min=1, max=500),
                   metadata={"description": "each: {event_id, person_id, lesson_id, kind, method, "
-                                           "face_distance?, captured_at}"})
+                                           "face_distance?, face_jpeg_base64?, pin_sealed?, "
+                                           "liveness?: {passed: bool, challenge: turn_left | turn_right | null}, "
+                                           "captured_at}; a face event whose liveness failed or is absent is "
+                                           "accepted with the flag liveness_failed / liveness_missing"})
 
 
 @bp.post("/devices")

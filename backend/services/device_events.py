@@ -278,6 +278,9 @@ def _flag(rows: list[dict], device: Device, lessons: dict, now: datetime) -> dic
             flags.add(trust.LATE_UPLOAD)
         if ("new", r["event_id"]) in burst:
             flags.add(trust.KIOSK_BURST)
+        live_flag = trust.liveness_flag(r["method"], r["details"].get("liveness"))
+        if live_flag:
+            flags.add(live_flag)
         r["flags"] = sorted(flags)
         r["_recheck_all"] = facts[r["person_id"]]["recheck_failed"] or any(trust.is_blocking(f) for f in flags)
     return partners

@@ -7,6 +7,7 @@ from datetime import date, datetime, time, timedelta
 from flask import current_app
 from sqlalchemy import select, update
 
+from ..domain import trust
 from ..domain.attendance import SHANGHAI
 from ..domain.errors import conflict, forbidden, invalid
 from ..domain.identity import region_in_scope
@@ -148,6 +149,7 @@ def manifest(device: Device, day: date) -> dict:
     they set a PIN; never an ID number or a PIN hash (kiosks seal typed PINs to `pin_key`)."""
     from .card_keys import keys_for
     from .pins import public_sealing_key
+    from .trust_flags import person_facts
     site = db.session.get(Site, device.site_id)
     start, end = shanghai_day_bounds(day)
     lessons = db.session.execute(
@@ -174,6 +176,10 @@ def manifest(device: Device, day: date) -> dict:
                                              "card_key": keys.get(person.id), "face_encoding": face,
                                              "pin_set": person.pin_hash is not None, "lesson_ids": []}
             entry["lesson_ids"].extend(by_plan[plan_id])
+        # Kiosks ask these people a liveness challenge (kiosk/core/liveness.py) on every face check.
+        facts = person_facts(set(merged))
+        for pid, entry in merged.items():
+            entry["flagged"] = trust.asks_challenge(facts[pid])
         people = sorted(merged.values(), key=lambda p: p["person_id"])
     return {"date": day.isoformat(),
             "site": {"id": site.id, "name": site.name, "lat": site.lat, "lon": site.lon, "radius_m": site.radius_m,

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 from backend.domain.card_keys import card_key
 from backend.domain.identity import mask_name
+from kiosk.core.liveness import LivenessChecker, Risk
 from kiosk.core.manifest import Manifest, Person
 from kiosk.core.messages import text
 from kiosk.core.pin import PinVerifier
@@ -72,6 +73,7 @@ class ControllerSettings:
     duplicate_window_s: float = 10.0
     bounce_s: float = 1.5
     result_display_s: float = 3.0
+    liveness_attempts: int = 2
     # A check-out before the lesson ends is recorded only when the person scans again within this many
     # seconds of being asked (0: never ask): a second tap after the start must not end the lesson by mistake.
     confirm_check_out_s: float = 20.0
@@ -98,7 +100,8 @@ class Controller:
                  face_verifier: FaceVerifier | None = default_face_verifier,
                  pin_verifier: PinVerifier | None = None,
                  qr_verifier: Callable[[str], dict] | None = None, is_online: Callable[[], bool] = lambda: False,
-                 display=None, settings: ControllerSettings | None = None):
+                 display=None, settings: ControllerSettings | None = None,
+                 liveness: LivenessChecker | None = None):
         self.clock = clock
         self.outbox = outbox
         self.manifest = manifest
@@ -110,6 +113,8 @@ class Controller:
         self.is_online = is_online
         self.display = display or _NullDisplay()
         self.settings = settings or ControllerSettings()
+        # None: no liveness check (its events carry no `liveness`, and the server flags them).
+        self.liveness = liveness
         self.machine = StateMachine()
         self.last_result: Result | None = None
         self._check_out_asked: dict[tuple[str, str], datetime] = {}  # (person, lesson) -> when asked
@@ -194,6 +199,8 @@ class Controller:
             event["face_jpeg_base64"] = base64.b64encode(verification.crop).decode()
         if verification.pin_sealed is not None:
             event["pin_sealed"] = verification.pin_sealed
+        if verification.liveness is not None:
+            event["liveness"] = verification.liveness.event_field()
         try:
             self.outbox.put(event)
         except Exception:  # noqa: BLE001 - disk full, locked database...: never say OK unrecorded
@@ -202,6 +209,8 @@ class Controller:
         code = "checked_in" if decision.kind == "check_in" else "checked_out"
         if verification.pin_pending:
             code += "_pin_pending"  # off line: recorded; the server checks the PIN when it arrives
+        elif verification.liveness is not None and not verification.liveness.passed:
+            code += "_liveness_review"  # recorded with the failed check: the server flags it for review
         return self._finish(value_key, person, Result(
             True, code, now, method=method, face_distance=event.get("face_distance"),
             event_id=event["event_id"], **base))
@@ -244,14 +253,25 @@ class Controller:
             return "qr+face", Verification(False, "qr_needs_face")
         if face_possible:
             result = verify_face(self.camera, person, self.face_verifier, s.face_threshold, s.face_attempts,
-                                 self.display.prompt, s.capture_timeout_s)
-            if result.ok or not (pin_possible and s.pin_fallback):
+                                 self.display.prompt, s.capture_timeout_s, self.liveness,
+                                 lambda distance: self._risk(person, distance), s.liveness_attempts)
+            live = result.liveness is None or result.liveness.passed
+            if (result.ok and live) or not (pin_possible and s.pin_fallback):
+                # A match whose liveness failed is still recorded when no PIN can prove it: with the
+                # failed check in the event, the server holds it for review instead of it being lost.
                 return f"{scan.source}+face", result
-            self.display.prompt(text(result.reason))
+            self.display.prompt(text(result.reason if not result.ok else "liveness_failed"))
         if not pin_possible:
             return "card+pin", Verification(False, "no_verification_method")
         return "card+pin", verify_pin(self.pinpad, person, self.pin_verifier, s.pin_attempts,
                                       self.display.prompt, event_id, s.pin_timeout_s)
+
+    def _risk(self, person: Person, distance: float | None) -> Risk:
+        """What this kiosk knows about how risky the attempt is (flagged person, weak match, first visit)."""
+        has_person = getattr(self.outbox, "has_person", None)
+        return Risk(flagged=person.flagged,
+                    match_margin=None if distance is None else self.settings.face_threshold - distance,
+                    first_visit=bool(has_person) and not has_person(person.person_id))
 
     def _finish(self, value_key: str, person: Person | None, result: Result) -> Result:
         self.machine.go(State.SHOWING_RESULT)

@@ -28,6 +28,7 @@ class Person:
     face_encoding: tuple[float, ...] | None
     lesson_ids: frozenset[str]
     pin_set: bool = False
+    flagged: bool = False  # the server holds trust flags on this person: the kiosk asks a liveness challenge
 
 
 def _aware(text: str) -> datetime:
@@ -72,7 +73,7 @@ class Manifest:
                     person_id=row["person_id"], name=row.get("name") or "", card_key=row.get("card_key"),
                     face_encoding=tuple(float(x) for x in encoding) if encoding else None,
                     lesson_ids=frozenset(str(i) for i in row.get("lesson_ids") or []),
-                    pin_set=bool(row.get("pin_set"))))
+                    pin_set=bool(row.get("pin_set")), flagged=bool(row.get("flagged"))))
             except (KeyError, TypeError, ValueError) as exc:
                 log.warning("manifest person skipped: %s", exc)
         return cls(day, data.get("site"), lessons, people, data.get("pin_key"))

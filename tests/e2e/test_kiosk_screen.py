@@ -70,7 +70,10 @@ class RunningKiosk:
         env = {"KIOSK_DEVICE_ID": DEVICE_ID, "KIOSK_DEVICE_SECRET": SECRET, "KIOSK_DATA_DIR": str(tmp_path),
                "KIOSK_SERVER_URL": server_url, "KIOSK_STATUS_PORT": str(self.port),
                "KIOSK_RESULT_DISPLAY_S": "1.5", "KIOSK_DUPLICATE_WINDOW_S": "0.5", "KIOSK_SYNC_INTERVAL_S": "0.5",
-               "KIOSK_FACE_ATTEMPTS": "2"}
+               "KIOSK_FACE_ATTEMPTS": "2",
+               # The fake camera's frames hold no face for the liveness burst (tests/kiosk/test_liveness.py
+               # and test_controller_liveness.py cover it); this test is about the screen.
+               "KIOSK_LIVENESS": "0"}
         self.cards = FakeLineSource()
         self.camera = FakeCamera()
         self.kiosk = Kiosk(load_config(None, env), face_verifier=_fake_verifier(0.8),
