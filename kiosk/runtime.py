@@ -126,6 +126,7 @@ class Kiosk:
             manifest_loaded=manifest is not None, version_label=f"考勤机 {self.config.device_id} · v{__version__}",
             site_name=(manifest.site.get("name") or "") if manifest else "",
             lessons=_lesson_lines(manifest), pin_asked=screen_pin_hub().waiting.is_set(),
+            refused=self.syncer.refused if self.syncer else None,
             last_sync_at=(self.syncer.last_success_at.isoformat()
                           if self.syncer and self.syncer.last_success_at else None))
 

@@ -24,7 +24,8 @@ def render(status: dict) -> str:
     return _PAGE.format(
         state=html.escape(str(status.get("state", ""))), prompt=html.escape(status.get("prompt", "")),
         queue_depth=int(status.get("queue_depth", 0)),
-        online="在线 online" if status.get("online") else "离线 offline",
+        online=("设备未激活或密钥错误 refused by the server" if status.get("refused")
+                else "在线 online" if status.get("online") else "离线 offline"),
         manifest="名单已加载 roster loaded" if status.get("manifest_loaded") else "无名单 no roster", rows=rows)
 
 

@@ -39,6 +39,7 @@ class Syncer:
         # (event, receipt) pairs the server refused after the kiosk had shown them as recorded.
         self.on_rejected = on_rejected
         self.online = False
+        self.refused: str | None = None  # why the server last refused this device, until a request succeeds
         self.last_success_at: datetime | None = None
 
     def _ok(self) -> None:
@@ -51,6 +52,14 @@ class Syncer:
         except NetworkError:
             self.online = False
             raise
+        except HttpError as exc:
+            if exc.status in (401, 403) and exc.code in ("unauthorized", "device_not_active"):
+                # Not a network blip: the server refuses this device (pending, revoked, wrong secret).
+                self.online = False
+                self.refused = exc.code if exc.code == "device_not_active" else \
+                    f"unauthorized:{exc.details.get('reason', '')}"
+            raise
+        self.refused = None
         self._ok()
         return answer
 

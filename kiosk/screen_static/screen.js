@@ -87,8 +87,9 @@
     lastSnapshot = s;
     $("site").textContent = s.site_name ? s.site_name + " · 培训考勤机" : "培训考勤机";
     var net = $("net");
-    net.className = "net " + (s.online ? "online" : "offline");
-    net.textContent = s.online ? "在线" : "离线·照常签到";
+    net.className = "net " + (s.refused ? "refused" : (s.online ? "online" : "offline"));
+    // A refused signature is not "offline": staff must activate the kiosk or fix its secret.
+    net.textContent = s.refused ? "设备未激活或密钥错误" : (s.online ? "在线" : "离线·照常签到");
     $("queue").textContent = "待上传 " + (s.queue_depth || 0) + " 条" + (s.manifest_loaded ? "" : " · 未下载今日名单");
     $("version").textContent = s.version_label || "";
     var lessons = $("lessons");

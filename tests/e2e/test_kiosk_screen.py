@@ -65,9 +65,9 @@ def _jpeg() -> bytes:
 class RunningKiosk:
     """A Kiosk daemon (run_forever) in a thread, with a scripted card reader and camera."""
 
-    def __init__(self, tmp_path, server_url: str, manifest: dict | None = None):
+    def __init__(self, tmp_path, server_url: str, manifest: dict | None = None, secret: str = SECRET):
         self.port = free_port()
-        env = {"KIOSK_DEVICE_ID": DEVICE_ID, "KIOSK_DEVICE_SECRET": SECRET, "KIOSK_DATA_DIR": str(tmp_path),
+        env = {"KIOSK_DEVICE_ID": DEVICE_ID, "KIOSK_DEVICE_SECRET": secret, "KIOSK_DATA_DIR": str(tmp_path),
                "KIOSK_SERVER_URL": server_url, "KIOSK_STATUS_PORT": str(self.port),
                "KIOSK_RESULT_DISPLAY_S": "1.5", "KIOSK_DUPLICATE_WINDOW_S": "0.5", "KIOSK_SYNC_INTERVAL_S": "0.5",
                "KIOSK_FACE_ATTEMPTS": "2",
@@ -228,3 +228,14 @@ def test_screen_offline_portrait(browser, screenshots, tmp_path):
         assert page.evaluate("() => document.documentElement.scrollWidth") <= PORTRAIT["width"]
         context.close()
     assert not screen_pin_hub().waiting.is_set()
+
+
+def test_screen_says_refused_not_offline(browser, tmp_path, device_server):
+    with RunningKiosk(tmp_path, device_server.url, secret="a-secret-the-server-does-not-know") as k:
+        context = new_context(browser, LANDSCAPE)
+        page = context.new_page()
+        page.goto(k.url)
+        page.wait_for_function("() => document.querySelector('#net').textContent === '设备未激活或密钥错误'",
+                               timeout=20_000)
+        assert "refused" in page.get_attribute("#net", "class")
+        context.close()
