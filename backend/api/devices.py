@@ -30,6 +30,9 @@ class DeviceCreatedOut(Schema):
     site_id = Integer()
     name = String()
     status = String()
+    provisioning_qr_svg = String(metadata={
+        "description": "shown once, like the secret: an SVG QR of the provisioning code (PXQK1:...: server URL, "
+                       "device id, secret) that `python -m kiosk provision` reads from the kiosk's scanner"})
 
 
 class HeartbeatIn(Schema):
@@ -83,11 +86,14 @@ class DeviceEventsIn(Schema):
 @bp.doc(summary="Register a kiosk at a site; the secret is returned once. The kiosk is `pending` (403 "
                 "device_not_active on device endpoints) until the region's supervisor activates it")
 @requires("institution", "supervisor", "admin")
-@redact_on_replay("secret")
+@redact_on_replay("secret", "provisioning_qr_svg")
 def register_device(body):
+    from ..domain.device_provisioning import encode
+    from ..services.certificates import qr_svg
     device, secret = svc.register(actor(), body["name"], body["site_id"], now())
+    code = encode(request.host_url.rstrip("/"), device.id, secret)
     return {"device_id": device.id, "secret": secret, "site_id": device.site_id, "name": device.name,
-            "status": device.status}
+            "status": device.status, "provisioning_qr_svg": qr_svg(code)}
 
 
 @bp.post("/devices/<int:device_id>/revoke")

@@ -61,6 +61,8 @@ def test_kiosk_secret_is_shown_once(browser, server, screenshots, tmp_path):
     assert "只显示这一次" in page.locator("#secret").inner_text()
     # The snippet for the technician: the secret into a 0600 file, the [server] section naming it;
     # the kiosk's own config loader reads it back as this device with this secret.
+    qr = page.locator("#provisioning-qr")
+    assert qr.evaluate("img => img.complete && img.naturalWidth > 0")  # the QR drew (data: SVG under the CSP)
     snippet = page.inner_text("#config-snippet")
     assert f"printf '%s' '{value}' > /etc/peixunquan/device.secret" in snippet
     toml = snippet[snippet.index("[server]"):].replace("/etc/peixunquan/device.secret", str(tmp_path / "device.secret"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -52,6 +53,23 @@ def test_check_walks_every_step_against_a_real_server(live_db, tmp_path):
         assert pending["设备"].level == FAIL and "尚未激活" in pending["设备"].detail
 
         device_id, secret = register_device(server, seeded)
+        # Provisioning from the console's QR, as the kiosk's scanner reads it: the written config checks out.
+        from backend.domain.device_provisioning import encode
+        code = encode(server.url, device_id, secret)
+        env_p = {k: v for k, v in kiosk_env(tmp_path / "p", server.url, device_id, secret).items()
+                 if not k.startswith("KIOSK_")}
+        done = subprocess.run([sys.executable, "-m", "kiosk", "provision", "--scanner",
+                               "fake:?script=CARD:110105194912310021," + code, "--out", str(tmp_path / "etc"),
+                               "--data-dir", str(tmp_path / "data")],
+                              cwd=REPO, env=env_p, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert secret not in (tmp_path / "etc" / "kiosk.toml").read_text()
+        assert oct((tmp_path / "etc" / "device.secret").stat().st_mode & 0o777) == "0o600"
+        provisioned = load_config(tmp_path / "etc" / "kiosk.toml", {})
+        assert (provisioned.server_url, provisioned.device_id, provisioned.device_secret) == \
+            (server.url, str(device_id), secret)
+        steps = _by_step(run_checks(replace(provisioned, devices=DeviceUrls())))
+        assert steps["设备"].level == PASS, steps["设备"]
         # Wrong secret: refused by signature, said as such (not "offline").
         wrong = _by_step(run_checks(_config(tmp_path, server.url, device_id, "x" * 43)))
         assert wrong["设备"].level == FAIL and "设备未激活或密钥错误" in wrong["设备"].detail

@@ -57,7 +57,9 @@ export default {
           <p>考勤机须由所在地人社部门核实安装地点并<b>激活后</b>才能上传考勤；激活前它上传的数据会被拒绝。</p>
           <p class="mono" id="secret-value">${r.secret}</p>
           <button type="button" id="copy">复制密钥</button>
-          <p>在考勤机上（以运行考勤程序的用户身份）保存密钥并写入配置，然后运行 <code>python -m kiosk check</code> 逐项检查：</p>
+          ${r.provisioning_qr_svg ? html`<p>用考勤机自带的扫码器扫描下面的二维码即可完成配置（在考勤机上运行 <code>python -m kiosk provision</code>）；二维码含密钥，同样只显示这一次：</p>
+          <img id="provisioning-qr" alt="考勤机配置二维码" width="240" height="240" src="data:image/svg+xml;charset=utf-8,${encodeURIComponent(r.provisioning_qr_svg)}">` : ""}
+          <p>或在考勤机上（以运行考勤程序的用户身份）保存密钥并写入配置，然后运行 <code>python -m kiosk check</code> 逐项检查：</p>
           <pre class="mono" id="config-snippet">${configSnippet(r)}</pre>
           <button type="button" id="copy-config">复制配置</button></div>`);
         $(root, "#copy-config").onclick = () => navigator.clipboard?.writeText($(root, "#config-snippet").textContent)
