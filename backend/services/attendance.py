@@ -26,8 +26,8 @@ from sqlalchemy.exc import IntegrityError
 
 from ..domain import attendance as rules
 from ..domain.errors import AppError
-from ..domain.judge import Event, Facts, Verdict, judge
 from ..domain.geo import distance_m, to_wgs84
+from ..domain.judge import Event, Facts, Verdict, judge
 from ..domain.vouchers import check_site_token
 from ..extensions import db
 from ..live import broker
