@@ -60,7 +60,9 @@ REASONS: dict[str, tuple[tuple[str, int], ...]] = {
 }
 
 
-@dataclass(frozen=True)
+# Plain slotted dataclasses rather than frozen ones: one of each is built per check-in on the hot path, and
+# a frozen dataclass sets every field through object.__setattr__ (about twice the cost). Treat them as values.
+@dataclass(slots=True)
 class Event:
     """One attendance event: its kind, where it came from and when it counts (services event_time)."""
 
@@ -71,7 +73,7 @@ class Event:
     face_distance: float | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Facts:
     """What the caller knows about the event's lesson, person and presence; None: not judged by this caller."""
 
@@ -93,16 +95,17 @@ class Facts:
     check_in_at: datetime | None = None  # the accepted other half, for the credit
     check_out_at: datetime | None = None
     qr_required: bool = False
-    qr_error: AppError | None = None  # None: the scanned site QR is valid; otherwise why it proves nothing
+    qr_missing: bool = False  # no site QR was scanned
+    qr_error: AppError | None = None  # why the scanned site QR proves nothing (None: valid, or none scanned)
     distance_m: float | None = None
     radius_m: float | None = None
     accuracy_m: float | None = None
     fix: Fix | None = None  # the phone's position, for the risk flags
-    prior_fixes: tuple = ()
-    nearby_fixes: tuple = ()
+    prior_fixes: list | tuple = ()  # the person's earlier accepted fixes (impossible_speed)
+    nearby_fixes: list | tuple = ()  # other trainees' fixes of the lesson that could match (identical / shared)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Verdict:
     """Accepted (with the credit it completes and its flags), rejected with a reason, or waiting for proof."""
 
@@ -113,9 +116,6 @@ class Verdict:
     credit: Decimal | float | None = None  # class hours credited once this event completes the pair
     flags: tuple[str, ...] = ()
     needs_proof: bool = False
-
-
-_NEEDS_PROOF = Verdict(False, needs_proof=True, status=0)
 
 
 def _reject(code: str, status: int, **details) -> Verdict:
@@ -145,8 +145,11 @@ def judge(event: Event, facts: Facts, policy: AttendancePolicy = DEFAULT_POLICY)
                 return _reject("already_checked_out", 409, kind=event.kind)
         else:
             rules.check_sequence(event.kind, facts.checked_in, facts.checked_out)
-        if facts.qr_required and facts.qr_error is not None:
-            return _from(facts.qr_error)
+        if facts.qr_required:
+            if facts.qr_missing:
+                return _reject("site_token_invalid", 422, reason="missing")
+            if facts.qr_error is not None:
+                return _from(facts.qr_error)
         if facts.radius_m is not None:
             rules.check_fence(facts.distance_m, facts.radius_m, facts.accuracy_m, policy)
     except AppError as err:
@@ -181,12 +184,12 @@ def _evidence(event: Event, facts: Facts, policy: AttendancePolicy) -> Verdict |
     if event.method == PIN_METHOD:
         if facts.pin_set is False:
             return _reject("pin_not_set", 422)
-        return None if facts.proven else _NEEDS_PROOF
+        return None if facts.proven else Verdict(False, needs_proof=True, status=0)
     if event.method in FACE_METHODS:
         if facts.has_face is False:
             return _reject("face_not_enrolled", 422)
         if not facts.proven:
-            return _NEEDS_PROOF
+            return Verdict(False, needs_proof=True, status=0)
         if event.face_distance is None or event.face_distance > policy.face_max_distance:
             return _reject("face_mismatch", 422, face_distance=event.face_distance,
                            max_distance=policy.face_max_distance)
@@ -206,9 +209,9 @@ def _flags(event: Event, facts: Facts, policy: AttendancePolicy) -> tuple[str, .
     """Warnings on an accepted phone event: the position's risk flags, late / left early, GPS only."""
     if facts.fix is None:
         return ()
-    flags = rules.risk_flags(facts.fix, list(facts.prior_fixes), list(facts.nearby_fixes), policy,
+    flags = rules.risk_flags(facts.fix, facts.prior_fixes, facts.nearby_fixes, policy,
                        kind=event.kind, lesson=facts.lesson)
-    if not facts.qr_required and facts.qr_error is not None:
+    if not facts.qr_required and (facts.qr_missing or facts.qr_error is not None):
         flags = sorted([*flags, GPS_ONLY])
     return tuple(flags)
 

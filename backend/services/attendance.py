@@ -260,7 +260,7 @@ def _record(conn, autocommit: bool, person_id: int, session_key: str, ev: CheckI
     if ctx is not None and ctx.site_lat is not None:
         distance = distance_m(lat, lon, ctx.site_lat, ctx.site_lon)
     verdict = judge(Event(ev.kind, now), _facts(ctx, person_id, session_key, ev, lat, lon, distance, now, mine,
-                                                 others, cfg, token_key, params, pol), pol)
+                                                 others, cfg, token_key, params), pol)
     error = _verdict(verdict)
     flags = list(verdict.flags)
     values = {"origin": origin, "event_id": ev.event_id, "person_id": person_id,
@@ -311,36 +311,40 @@ def _verdict(verdict: Verdict) -> AppError | None:
 
 
 def _facts(ctx, person_id: int, session_key: str, ev: CheckIn, lat: float, lon: float, distance: float | None,
-           now: datetime, mine, others, cfg: dict, token_key: bytes, params: dict | None,
-           pol: rules.AttendancePolicy) -> Facts:
+           now: datetime, mine, others, cfg: dict, token_key: bytes, params: dict | None) -> Facts:
     """What the judge needs about one phone event, from the rows the single read returned."""
     if ctx is None:
         return Facts(None, lesson_id=ev.lesson_id)
-    here = [r for r in mine if r.lesson_id == ctx.id and r.accepted]
-    check_in_at = next((r.received_at for r in here if r.kind == rules.CHECK_IN), None)
+    check_in_at = None
+    checked_out = False
+    prior = []  # the caller's accepted fixes: impossible_speed
+    for r in mine:
+        if not r.accepted:
+            continue
+        if r.lat is not None:
+            prior.append(rules.Fix(person_id, r.lat, r.lon, 0.0, r.received_at))
+        if r.lesson_id == ctx.id:
+            if r.kind == rules.CHECK_IN:
+                check_in_at = r.received_at
+            else:
+                checked_out = True
     qr_required = bool(ctx.require_site_qr or ctx.site_requires_qr or (params or {}).get("require_site_qr"))
-    fix = rules.Fix(person_id, lat, lon, ev.accuracy_m, now, session_key)
-    # Only events the judge accepts get flags, and the risk flags need these few rows.
-    prior = tuple(rules.Fix(person_id, r.lat, r.lon, 0.0, r.received_at) for r in mine
-                  if r.accepted and r.lat is not None)
-    nearby = tuple(rules.Fix(r.person_id, r.lat if r.lat is not None else math.nan,
-                             r.lon if r.lon is not None else math.nan, 0.0, r.received_at, r.session_key)
-                   for r in others)
+    nearby = [rules.Fix(r.person_id, r.lat if r.lat is not None else math.nan,
+                        r.lon if r.lon is not None else math.nan, 0.0, r.received_at, r.session_key) for r in others]
     return Facts(rules.LessonTimes(ctx.starts_at, ctx.ends_at, ctx.class_hours), lesson_id=ctx.id,
                  enrolled=ctx.enrollment_id is not None, plan_status=ctx.plan_status,
                  offline=ctx.mode == "offline" and ctx.site_lat is not None,
-                 checked_in=check_in_at is not None, checked_out=any(r.kind == rules.CHECK_OUT for r in here),
-                 check_in_at=check_in_at, qr_required=qr_required,
-                 qr_error=_site_qr_error(ctx, ev, now, cfg, token_key),
+                 checked_in=check_in_at is not None, checked_out=checked_out,
+                 check_in_at=check_in_at, qr_required=qr_required, qr_missing=not ev.site_token,
+                 qr_error=_site_qr_error(ctx, ev, now, cfg, token_key) if ev.site_token else None,
                  distance_m=distance, radius_m=ctx.radius_m, accuracy_m=ev.accuracy_m,
-                 fix=fix, prior_fixes=prior, nearby_fixes=nearby)
+                 fix=rules.Fix(person_id, lat, lon, ev.accuracy_m, now, session_key), prior_fixes=prior,
+                 nearby_fixes=nearby)
 
 
 def _site_qr_error(ctx, ev: CheckIn, now: datetime, cfg: dict, token_key: bytes) -> AppError | None:
     """None when the scanned rotating site QR is current for this lesson, else why it proves nothing; where the
     QR is not required a bad one does not reject, the event is just `gps_only` (informational)."""
-    if not ev.site_token:
-        return AppError("site_token_invalid", 422, {"reason": "missing"})
     try:
         check_site_token(token_key, ev.site_token, ctx.id, int(now.timestamp()), cfg["SITE_QR_PERIOD_S"])
     except AppError as err:

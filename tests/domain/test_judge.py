@@ -90,8 +90,9 @@ CASES = [
     case(MAKEUP, "check_in", START, "already_checked_in", {"checked_in": True}),
     case(MAKEUP, "check_out", END, "already_checked_out", {"checked_in": True, "checked_out": True}),
     # 10. the site QR where required
-    case(MOBILE, "check_in", START, "site_token_invalid",
-         {"qr_required": True, "qr_error": AppError("site_token_invalid", 422, {"reason": "missing"})}),
+    case(MOBILE, "check_in", START, "site_token_invalid", {"qr_required": True, "qr_missing": True}),
+    case(MOBILE, "check_in", START - S, "site_token_invalid",
+         {"qr_required": True, "qr_error": AppError("site_token_invalid", 422, {"reason": "expired"})}),
     case(MOBILE, "check_in", START, None, {"qr_required": True}),
     # 11. the fence: accuracy first, both limits inclusive
     case(MOBILE, "check_in", START, None, {"accuracy_m": 30.0, "distance_m": 200.0}),
@@ -153,6 +154,8 @@ def test_gps_only_when_the_qr_was_not_required_and_not_proven():
     fix = Fix(1, 26.07, 119.29, 10.0, START)
     bad = AppError("site_token_invalid", 422, {"reason": "expired"})
     assert judge(Event("check_in", START), Facts(**{**PHONE, "fix": fix, "qr_error": bad}), POLICY).flags == ("gps_only",)
+    assert judge(Event("check_in", START), Facts(**{**PHONE, "fix": fix, "qr_missing": True}),
+                 POLICY).flags == ("gps_only",)
     assert judge(Event("check_in", START), Facts(**{**PHONE, "fix": fix}), POLICY).flags == ()
 
 
