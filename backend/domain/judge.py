@@ -44,14 +44,14 @@ MOBILE, KIOSK, MAKEUP = "mobile", "kiosk", "makeup"
 PIN_METHOD = "card+pin"
 FACE_METHODS = ("card+face", "qr+face")
 
-_WINDOW = (("outside_time_window", 422),)
+# validation_error: a kind that is neither check_in nor check_out (callers validate it first).
+_WINDOW = (("outside_time_window", 422), ("validation_error", 422))
 _SEQUENCE = (("already_checked_in", 409), ("not_checked_in", 409), ("already_checked_out", 409))
 # Every (code, status) the judge can answer per source: what the API documents for POST /attendance and
 # the kiosk receipts (backend/api/error_catalogue.py reads these; tests/domain/test_judge.py reaches each).
 REASONS: dict[str, tuple[tuple[str, int], ...]] = {
     MOBILE: (("not_found", 404), ("not_enrolled", 403), ("plan_not_active", 409), ("not_offline_lesson", 422),
-             *_WINDOW, *_SEQUENCE, ("site_token_invalid", 422), ("low_accuracy", 422), ("out_of_fence", 422),
-             ("validation_error", 422)),
+             *_WINDOW, *_SEQUENCE, ("site_token_invalid", 422), ("low_accuracy", 422), ("out_of_fence", 422)),
     KIOSK: (("captured_in_future", 422), ("captured_too_old", 422), ("unknown_lesson", 422), ("wrong_site", 422),
             ("not_enrolled", 403), ("plan_not_active", 409), ("pin_not_set", 422), ("face_not_enrolled", 422),
             ("face_mismatch", 422), *_WINDOW, *_SEQUENCE),

@@ -79,6 +79,8 @@ CASES = [
     case(KIOSK, "check_in", START - 10 * M - S, "outside_time_window", {"received_at": START - 10 * M}),
     case(KIOSK, "check_out", END + 5 * M + S, "outside_time_window", {"checked_in": True, "received_at": END + M}),
     case(MAKEUP, "check_in", START - 10 * M - S, "outside_time_window"),
+    case(KIOSK, "sideways", START, "validation_error"),  # callers validate the kind; the judge still refuses it
+    case(MAKEUP, "sideways", START, "validation_error"),
     # 9. sequence (a make-up refuses only a repeat)
     case(MOBILE, "check_in", START, "already_checked_in", {"checked_in": True}),
     case(MOBILE, "check_out", START, "not_checked_in"),
