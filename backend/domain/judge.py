@@ -18,12 +18,13 @@ clock to doubt, a make-up approval has no position. The rules, in order:
 11. the geofence: low_accuracy, out_of_fence
 
 Opening a kiosk's evidence (a sealed PIN, a face crop) has side effects and needs server state, so at
-step 7 the judge stops with `needs_proof` unless the caller says `proven`; the caller opens the evidence
-and judges again. A wrong PIN thus counts towards the lock only for an event that passed rules 1-6.
+step 7 the judge stops with `needs_proof` unless the facts say `proven`; the caller opens the evidence,
+sets `facts.proven` and judges again. A wrong PIN thus counts towards the lock only for an event that
+passed rules 1-6.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -214,8 +215,3 @@ def _flags(event: Event, facts: Facts, policy: AttendancePolicy) -> tuple[str, .
     if not facts.qr_required and (facts.qr_missing or facts.qr_error is not None):
         flags = sorted([*flags, GPS_ONLY])
     return tuple(flags)
-
-
-def proven(facts: Facts) -> Facts:
-    """The same facts once the caller has opened the kiosk's evidence and found it sound."""
-    return replace(facts, proven=True)

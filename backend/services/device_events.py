@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from ..bulk_insert import insert_rows
 from ..domain import trust
 from ..domain.attendance import LessonTimes
-from ..domain.judge import KIOSK, PIN_METHOD, Event, Facts, judge, proven
+from ..domain.judge import KIOSK, PIN_METHOD, Event, Facts, judge
 from ..domain.pin_seal import binding
 from ..extensions import db
 from ..models import AttendanceEvent, Device, Enrollment, Institution, Lesson, LiveEvent, Person, TrainingPlan
@@ -214,7 +214,8 @@ def _judge(ev, device, b: _Batch, now, future, max_age) -> str | None:
         problem = _prove(ev, device, b)
         if problem:
             return problem
-        verdict = judge(event, proven(facts), policy)
+        facts.proven = True
+        verdict = judge(event, facts, policy)
     return verdict.code
 
 
