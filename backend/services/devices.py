@@ -189,8 +189,9 @@ def manifest(device: Device, day: date) -> dict:
 
 
 def _kiosk_params(params: dict) -> dict:
-    """The policy parameters the kiosk's judge applies (backend/domain/attendance.py KIOSK_PARAMS)."""
-    return {key: params[key] for key in KIOSK_PARAMS}
+    """The policy parameters the kiosk's judge applies (backend/domain/attendance.py KIOSK_PARAMS); a key an older
+    snapshot lacks is left out, and the kiosk uses the site's or the built-in value."""
+    return {key: params[key] for key in KIOSK_PARAMS if key in params}
 
 
 def _site_region_params(site: Site, day: date) -> dict:
