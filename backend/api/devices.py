@@ -51,8 +51,14 @@ _MANIFEST_DOC = {"type": "object", "properties": {
     "site": {"type": "object", "description": "{id, name, lat, lon (WGS-84), radius_m, card_salt (hex)}"},
     "pin_key": {"type": "string", "description": "the server's X25519 public key (base64): kiosks seal typed "
                                                  "PINs to it (backend/domain/pin_seal.py); only the server checks them"},
+    "policy": {"type": "object", "description": "the attendance parameters the kiosk applies "
+                                                "(checkin_open_before_min, checkout_close_after_min, credit_grace_min, "
+                                                "kiosk_face_max_distance) in force today for the site's region"},
     "lessons": {"type": "array", "items": {"type": "object",
-                                           "description": "{lesson_id, plan_id, title, starts_at, ends_at, class_hours}"}},
+                                           "description": "{lesson_id, plan_id, title, starts_at, ends_at, class_hours, "
+                                                          "policy}; `policy`: the same parameters from the lesson's "
+                                                          "plan's policy (frozen at its submission), which the kiosk "
+                                                          "and the server judge its events by"}},
     "people": {"type": "array", "items": {"type": "object", "properties": {
         "person_id": {"type": "integer"}, "name": {"type": "string"},
         "card_key": {"type": "string", "nullable": True,

@@ -19,7 +19,7 @@ from kiosk.core.liveness import LivenessChecker, Risk
 from kiosk.core.manifest import Manifest, Person
 from kiosk.core.messages import text
 from kiosk.core.pin import PinVerifier
-from kiosk.core.schedule import decide
+from kiosk.core.schedule import decide, judge_scan
 from kiosk.core.state import State, StateMachine
 from kiosk.core.verify import FaceVerifier, Verification, default_face_verifier, verify_face, verify_pin
 
@@ -178,10 +178,16 @@ class Controller:
         self.machine.go(State.VERIFYING)
         # The id exists before verification: a typed PIN is sealed to this very event.
         event_id = str(uuid.uuid4())
-        method, verification = self._verify(scan, person, event_id)
+        method, verification = self._verify(scan, person, event_id, lesson.policy.face_max_distance)
         if not verification.ok:
             return self._finish(value_key, person, Result(
                 False, verification.reason, now, face_distance=verification.face_distance, **base))
+        # The whole event, evidence included, through the server's judge: what it would reject is not recorded.
+        verdict = judge_scan(lesson, decision.kind, now, decision.kind == "check_out", False, method,
+                             verification.face_distance)
+        if not verdict.accepted:
+            return self._finish(value_key, person, Result(
+                False, verdict.code, now, face_distance=verification.face_distance, **base))
         self.machine.go(State.RECORDING)
         event = {
             "event_id": event_id,
@@ -242,8 +248,11 @@ class Controller:
         person = manifest.person(holder["person_id"])
         return (person, None) if person else (None, "not_on_roster")
 
-    def _verify(self, scan: Scan, person: Person, event_id: str) -> tuple[str, Verification]:
+    def _verify(self, scan: Scan, person: Person, event_id: str, policy_threshold: float) -> tuple[str, Verification]:
         s = self.settings
+        # The stricter of the kiosk's own threshold and the plan's policy: a match the server would reject
+        # is retried here, while the person is still in front of the camera.
+        threshold = min(s.face_threshold, policy_threshold)
         face_possible = (self.camera is not None and self.face_verifier is not None
                          and person.face_encoding is not None)
         has_pin = getattr(self.pin_verifier, "has_pin", None)
@@ -252,7 +261,7 @@ class Controller:
         if scan.source == QR and not face_possible:
             return "qr+face", Verification(False, "qr_needs_face")
         if face_possible:
-            result = verify_face(self.camera, person, self.face_verifier, s.face_threshold, s.face_attempts,
+            result = verify_face(self.camera, person, self.face_verifier, threshold, s.face_attempts,
                                  self.display.prompt, s.capture_timeout_s, self.liveness,
                                  lambda distance: self._risk(person, distance), s.liveness_attempts)
             live = result.liveness is None or result.liveness.passed

@@ -401,3 +401,31 @@ def test_manifest_skips_malformed_rows():
     data["people"].append({"name": "no id"})
     manifest = Manifest.from_dict(data, DAY)
     assert set(manifest.lessons) == {"101"} and set(manifest.people) == {"1", "2"}
+
+
+@pytest.mark.parametrize("policy, threshold", [({"kiosk_face_max_distance": 0.35}, 0.35),
+                                               ({"kiosk_face_max_distance": 0.6}, 0.5)])
+def test_face_threshold_is_the_stricter_of_the_kiosk_and_the_plans_policy(make, policy, threshold):
+    data = make_manifest()
+    data["lessons"][0]["policy"] = policy
+    controller = make(manifest=Manifest.from_dict(data, DAY))
+    assert controller.handle(Scan(CARD, ALICE_ID)).code == "checked_in"
+    assert controller.face_verifier.calls[0][2] == threshold
+
+
+def test_a_narrower_window_from_the_manifest_refuses_before_it_opens(make, clock, outbox):
+    data = make_manifest()  # the clock stands 10 minutes before the lesson
+    data["policy"] = {"checkin_open_before_min": 5}  # the site region's, for lessons without their own
+    controller = make(manifest=Manifest.from_dict(data, DAY))
+    assert controller.handle(Scan(CARD, ALICE_ID)).code == "no_lesson_now"
+    assert outbox.counts() == {}
+    data["lessons"][0]["policy"] = {"checkin_open_before_min": 10}  # the plan's own wins
+    controller = make(manifest=Manifest.from_dict(data, DAY))
+    assert controller.handle(Scan(CARD, ALICE_ID)).code == "checked_in"
+
+
+def test_manifest_policy_values_that_are_not_numbers_are_ignored():
+    data = make_manifest()
+    data["lessons"][0]["policy"] = {"checkin_open_before_min": "10", "kiosk_face_max_distance": True, "x": 1}
+    lesson = Manifest.from_dict(data, DAY).lessons["101"]
+    assert lesson.policy.check_in_before == timedelta(minutes=30) and lesson.policy.face_max_distance == 0.5
