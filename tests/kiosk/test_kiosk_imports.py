@@ -14,7 +14,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 # Top-level modules the domain and the kiosk core use beyond the standard library.
-ALLOWED = ("geographiclib", "chinese_calendar", "cryptography", "cffi", "_cffi_backend")
+# numpy: camera frames and the liveness geometry (kiosk/core/liveness.py).
+ALLOWED = ("geographiclib", "chinese_calendar", "cryptography", "cffi", "_cffi_backend", "numpy")
 
 PROBE = r"""
 import importlib, importlib.util, pkgutil, sys
@@ -38,6 +39,9 @@ def _link_allowed(target: Path) -> None:
         origin = Path(spec.origin)
         source = origin.parent if origin.name == "__init__.py" else origin
         (target / source.name).symlink_to(source)
+        libs = source.parent / f"{source.name}.libs"  # a manylinux wheel's bundled shared libraries
+        if libs.is_dir():
+            (target / libs.name).symlink_to(libs)
 
 
 def test_domain_faces_and_kiosk_core_import_without_flask_or_sqlalchemy(tmp_path):
