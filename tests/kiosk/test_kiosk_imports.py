@@ -15,7 +15,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 # Top-level modules the domain and the kiosk core use beyond the standard library.
 # numpy: camera frames and the liveness geometry (kiosk/core/liveness.py).
-ALLOWED = ("geographiclib", "chinese_calendar", "cryptography", "cffi", "_cffi_backend", "numpy")
+ALLOWED = ("geographiclib", "chinese_calendar", "cryptography", "cffi", "_cffi_backend", "numpy", "PIL")
 
 PROBE = r"""
 import importlib, importlib.util, pkgutil, sys
@@ -23,6 +23,7 @@ import backend.domain
 for info in pkgutil.iter_modules(backend.domain.__path__):
     importlib.import_module(f"backend.domain.{info.name}")
 import backend.faces, kiosk.core.schedule, kiosk.core.controller, kiosk.core.manifest
+import kiosk.runtime, kiosk.check, kiosk.provision, kiosk.__main__  # the whole daemon, not only its core
 from backend.domain import judge
 assert judge.judge  # the judge itself, not just its module
 for name in ("flask", "apiflask", "sqlalchemy", "flask_sqlalchemy"):
