@@ -1,12 +1,17 @@
-"""The Flask application factory: `create_app()` is what gunicorn and `flask --app backend` load."""
+"""The Flask application factory: `create_app()` is what gunicorn and `flask --app backend` load.
+
+Flask and APIFlask are imported inside the factory, not here: importing any submodule runs this file
+first, and the domain rules (backend/domain) and the face module must import on a kiosk that has
+neither Flask nor SQLAlchemy installed (tests/kiosk/test_kiosk_imports.py).
+"""
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from apiflask import APIFlask
-
-from . import config as config_module
+if TYPE_CHECKING:
+    from apiflask import APIFlask
 
 REPO = Path(__file__).resolve().parent.parent
 API_PREFIX = "/api/v1"
@@ -14,6 +19,9 @@ API_PREFIX = "/api/v1"
 
 def create_app(config: dict | None = None) -> APIFlask:
     """Build the app; `config` overrides environment settings (tests)."""
+    from apiflask import APIFlask
+
+    from . import config as config_module
     instance = os.environ.get("INSTANCE_PATH", str(REPO / "instance"))
     app = APIFlask("backend", title="职业技能电子培训券平台 API", version="1.0.0",
                    spec_path=f"{API_PREFIX}/openapi.json", docs_path=f"{API_PREFIX}/docs",

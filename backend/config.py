@@ -201,6 +201,7 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
     cfg["WECHAT_CODE2SESSION_URL"] = env.get(
         "WECHAT_CODE2SESSION_URL", "https://api.weixin.qq.com/sns/jscode2session")
     _load_identity_and_sms(cfg, env)
+    _load_notify(cfg, env)
     cfg["RATELIMIT_ENABLED"] = _coerce(True, env.get("RATELIMIT_ENABLED", "true"))
     cfg["UPLOAD_DIR"] = env.get("UPLOAD_DIR", str(inst / "uploads"))
     cfg["PUBLIC_BASE_URL"] = env.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000")
@@ -237,7 +238,31 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
     if app_env == "production" and cfg["WECHAT_MODE"] == "stub":
         raise ConfigError("production refuses WECHAT_MODE=stub")
     _check_identity_and_sms(cfg, app_env)
+    if cfg["NOTIFY_MODE"] not in ("stub", "live"):
+        raise ConfigError(f"NOTIFY_MODE must be stub or live, not {cfg['NOTIFY_MODE']!r}")
+    if app_env == "production" and cfg["NOTIFY_MODE"] == "stub":
+        raise ConfigError("production refuses NOTIFY_MODE=stub")
     return cfg
+
+
+def _load_notify(cfg: dict, env) -> None:
+    """Notification push channels (backend/services/notify_channels.py)."""
+    cfg["NOTIFY_MODE"] = env.get("NOTIFY_MODE", "stub")
+    # Stub only: channels that fail every send (comma-separated: wechat, sms), to see retries and failures.
+    cfg["NOTIFY_STUB_FAIL"] = env.get("NOTIFY_STUB_FAIL", "")
+    cfg["WECHAT_API_BASE"] = env.get("WECHAT_API_BASE", "https://api.weixin.qq.com").rstrip("/")
+    cfg["WECHAT_TIMEOUT_S"] = float(env.get("WECHAT_TIMEOUT_S", "5"))
+    # Subscription-message template id per notification kind, as registered in the mini-program's console.
+    try:
+        templates = json.loads(env.get("WECHAT_TEMPLATES") or "{}")
+    except ValueError as exc:
+        raise ConfigError("WECHAT_TEMPLATES must be a JSON object {kind: template_id}") from exc
+    if not isinstance(templates, dict):
+        raise ConfigError("WECHAT_TEMPLATES must be a JSON object {kind: template_id}")
+    cfg["WECHAT_TEMPLATES"] = templates
+    # Pushes per channel in any minute, all workers together (the providers' rate limits); see notify_delivery.
+    cfg["NOTIFY_WECHAT_PER_MIN"] = int(env.get("NOTIFY_WECHAT_PER_MIN", "600"))
+    cfg["NOTIFY_SMS_PER_MIN"] = int(env.get("NOTIFY_SMS_PER_MIN", "100"))
 
 
 def _load_identity_and_sms(cfg: dict, env) -> None:

@@ -224,6 +224,23 @@ def encode_face(rgb, face: Face | tuple[int, int, int, int]) -> list[float]:
     return [float(v) for v in np.asarray(descriptor)]
 
 
+def face_landmarks5(rgb, face: Face | tuple[int, int, int, int]) -> list[tuple[float, float]]:
+    """dlib's 5 landmarks in the box (left, top, right, bottom): two corners of each eye, then below the nose.
+
+    Order as dlib gives them: image-right eye outer, inner; image-left eye outer, inner; nose base
+    (face_recognition calls the pairs right_eye / left_eye and the last nose_tip). About 1 ms a call.
+    """
+    import dlib
+
+    rgb = _as_rgb(rgb)
+    left, top, right, bottom = (int(round(v)) for v in tuple(face)[:4])
+    rect = dlib.rectangle(left, top, right - 1, bottom - 1)
+    predictor = _models().shape_predictor
+    with _dlib_lock:
+        shape = predictor(rgb, rect)
+    return [(float(p.x), float(p.y)) for p in shape.parts()]
+
+
 def enroll_template(rgb) -> list[float]:
     """The 128-float template of the single face in an enrolment photo; no_face / multiple_faces otherwise."""
     faces = detect_faces(rgb, ENROLL_DETECT_SIDE, upsample=1)

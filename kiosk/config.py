@@ -37,10 +37,15 @@ class KioskConfig:
     http_timeout_s: float = 10.0
     face_threshold: float = 0.5
     face_attempts: int = 3
+    # Liveness (kiosk/core/liveness.py): a burst of frames after each face match must show a live head.
+    liveness: bool = True
+    liveness_frames: int = 8
+    liveness_attempts: int = 2
     pin_attempts: int = 3
     pin_fallback: bool = True
     duplicate_window_s: float = 10.0
     result_display_s: float = 3.0
+    confirm_check_out_s: float = 20.0
     batch_size: int = 500
     sync_interval_s: float = 5.0
     manifest_refresh_s: float = 600.0
@@ -48,6 +53,7 @@ class KioskConfig:
     backoff_base_s: float = 1.0
     backoff_cap_s: float = 300.0
     status_port: int = 8765
+    screen: bool = True  # serve the kiosk screen at / (the status page then at /status)
     once_idle_s: float = 1.0
     log_level: str = "INFO"
 
@@ -66,15 +72,20 @@ ENV_FIELDS = {
     "KIOSK_HTTP_TIMEOUT_S": "http_timeout_s",
     "KIOSK_FACE_THRESHOLD": "face_threshold",
     "KIOSK_FACE_ATTEMPTS": "face_attempts",
+    "KIOSK_LIVENESS": "liveness",
+    "KIOSK_LIVENESS_FRAMES": "liveness_frames",
+    "KIOSK_LIVENESS_ATTEMPTS": "liveness_attempts",
     "KIOSK_PIN_ATTEMPTS": "pin_attempts",
     "KIOSK_PIN_FALLBACK": "pin_fallback",
     "KIOSK_DUPLICATE_WINDOW_S": "duplicate_window_s",
     "KIOSK_RESULT_DISPLAY_S": "result_display_s",
+    "KIOSK_CONFIRM_CHECK_OUT_S": "confirm_check_out_s",
     "KIOSK_BATCH_SIZE": "batch_size",
     "KIOSK_SYNC_INTERVAL_S": "sync_interval_s",
     "KIOSK_MANIFEST_REFRESH_S": "manifest_refresh_s",
     "KIOSK_HEARTBEAT_S": "heartbeat_s",
     "KIOSK_STATUS_PORT": "status_port",
+    "KIOSK_SCREEN": "screen",
     "KIOSK_ONCE_IDLE_S": "once_idle_s",
     "KIOSK_LOG_LEVEL": "log_level",
 }
@@ -86,9 +97,12 @@ _TOML_SECTIONS = {
     "server": {"url": "server_url", "device_id": "device_id", "device_secret": "device_secret",
                "timeout_s": "http_timeout_s"},
     "kiosk": {"data_dir": "data_dir", "face_threshold": "face_threshold", "face_attempts": "face_attempts",
+              "liveness": "liveness", "liveness_frames": "liveness_frames", "liveness_attempts": "liveness_attempts",
               "pin_attempts": "pin_attempts", "pin_fallback": "pin_fallback",
               "duplicate_window_s": "duplicate_window_s", "result_display_s": "result_display_s",
-              "status_port": "status_port", "log_level": "log_level", "once_idle_s": "once_idle_s"},
+              "confirm_check_out_s": "confirm_check_out_s",
+              "status_port": "status_port", "screen": "screen", "log_level": "log_level",
+              "once_idle_s": "once_idle_s"},
     "sync": {"batch_size": "batch_size", "interval_s": "sync_interval_s",
              "manifest_refresh_s": "manifest_refresh_s", "heartbeat_s": "heartbeat_s",
              "backoff_base_s": "backoff_base_s", "backoff_cap_s": "backoff_cap_s"},
@@ -123,7 +137,9 @@ def _coerce(name: str, value):
 def _from_toml(data: dict) -> tuple[dict, dict]:
     values, devices = {}, {}
     for section, mapping in _TOML_SECTIONS.items():
-        table = data.get(section, {})
+        table = dict(data.get(section, {}))
+        if section == "server" and "device_secret_file" in table:
+            values["_secret_file"] = str(table.pop("device_secret_file"))
         unknown = set(table) - set(mapping)
         if unknown:
             raise ConfigError(f"[{section}]: unknown keys {sorted(unknown)}")
@@ -155,8 +171,9 @@ def load_config(path: str | Path | None = None, environ: dict | None = None) -> 
     for var, role in DEVICE_ENV.items():
         if var in environ:
             devices[role] = environ[var]
-    # A secret file keeps the secret out of `ps e` output and shell history.
-    secret_file = environ.get("KIOSK_DEVICE_SECRET_FILE")
+    # A secret file keeps the secret out of `ps e` output and shell history (and out of the TOML file).
+    secret_file = environ.get("KIOSK_DEVICE_SECRET_FILE") or values.pop("_secret_file", None)
+    values.pop("_secret_file", None)
     if secret_file and not values.get("device_secret"):
         try:
             values["device_secret"] = Path(secret_file).read_text(encoding="utf-8").strip()
@@ -175,9 +192,11 @@ def _validated(config: KioskConfig) -> KioskConfig:
         raise ConfigError("face_threshold must be in (0, 1]")
     if not 1 <= config.batch_size <= 500:
         raise ConfigError("batch_size must be 1..500 (the server takes at most 500 events)")
-    for name in ("face_attempts", "pin_attempts"):
+    for name in ("face_attempts", "pin_attempts", "liveness_attempts"):
         if getattr(config, name) < 1:
             raise ConfigError(f"{name} must be at least 1")
+    if not 3 <= config.liveness_frames <= 60:
+        raise ConfigError("liveness_frames must be 3..60 (a burst of about a second)")
     if config.server_url and not config.server_url.startswith(("http://", "https://")):
         raise ConfigError("server_url must start with http:// or https://")
     return replace(config, server_url=config.server_url.rstrip("/"))

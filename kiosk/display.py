@@ -37,16 +37,38 @@ class StatusBoard:
     """Thread-safe snapshot of the kiosk for the status page; also a display."""
 
     def __init__(self, keep: int = 20):
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
         self._results: deque[dict] = deque(maxlen=keep)
         self._prompt = ""
         self.state = State.IDLE
         self.extra: dict = {}
+        self.version = 0  # bumped on every change, so the screen's event stream knows when to send
+        self.preview: tuple[int, bytes, list | None] | None = None  # (version, JPEG, face box in the JPEG)
+
+    def _changed(self) -> None:
+        # Called with the lock held.
+        self.version += 1
+        self._lock.notify_all()
+
+    def wait_change(self, seen: int, timeout: float) -> int:
+        """Block until the version passes `seen` (or `timeout` seconds); returns the current version."""
+        with self._lock:
+            self._lock.wait_for(lambda: self.version != seen, timeout=timeout)
+            return self.version
+
+    def set_preview(self, jpeg: bytes, box: list | None) -> None:
+        """The latest camera frame the kiosk verified against (small JPEG) and the face box found in it."""
+        with self._lock:
+            self.preview = (self.version + 1, jpeg, box)
+            self._changed()
 
     def on_state(self, old: State, new: State) -> None:
         """StateMachine listener."""
         with self._lock:
             self.state = new
+            if new is State.IDLE:
+                self.preview = None  # the last person's face does not stay on screen
+            self._changed()
 
     def show(self, result: Result) -> None:
         """Remember a result (masked name only)."""
@@ -56,21 +78,32 @@ class StatusBoard:
                 "at": result.at.isoformat(), "ok": result.ok, "code": result.code, "message": result.message,
                 "name": result.name_masked, "kind": result.kind, "lesson": result.lesson_title,
                 "method": result.method})
+            self._changed()
 
     def prompt(self, message: str) -> None:
         """Remember the current instruction."""
         with self._lock:
             self._prompt = message
+            self._changed()
 
     def clear(self) -> None:
         """Drop the current instruction."""
         with self._lock:
             self._prompt = ""
+            self._changed()
+
+    def note(self, key: str, value) -> None:
+        """Set one extra value shown on the page (e.g. the server's late verdicts) and wake the stream."""
+        with self._lock:
+            self.extra[key] = value
+            self._changed()
 
     def snapshot(self, **live) -> dict:
         """Everything the page shows, plus `live` values computed by the caller."""
         with self._lock:
             return {"state": self.state.value, "prompt": self._prompt, "results": list(self._results),
+                    "preview": self.preview[0] if self.preview else None,
+                    "preview_box": self.preview[2] if self.preview else None, "version": self.version,
                     **self.extra, **live}
 
 

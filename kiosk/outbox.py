@@ -164,6 +164,14 @@ class Outbox:
                 " LIMIT 1", (str(person_id), str(lesson_id), kind)).fetchone()
         return row is not None
 
+    def has_person(self, person_id: str) -> bool:
+        """Whether this kiosk recorded any event of the person that was not rejected (not a first visit)."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT 1 FROM outbox WHERE person_id = ? AND state != 'rejected' LIMIT 1",
+                (str(person_id),)).fetchone()
+        return row is not None
+
     def get(self, event_id: str) -> dict | None:
         """One event with its state and reason (for the status page and tests)."""
         with self._lock:

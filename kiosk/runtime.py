@@ -6,20 +6,25 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 from backend.domain.attendance import lesson_day
+from backend.domain.identity import mask_name
 from kiosk import __version__
 from kiosk.config import KioskConfig
 from kiosk.core.controller import CARD, QR, Controller, ControllerSettings, Scan
+from kiosk.core.liveness import LivenessChecker
+from kiosk.core.messages import text
 from kiosk.core.pin import SealedPinVerifier
 from kiosk.core.verify import default_face_verifier
 from kiosk.devices import DeviceError, open_device
+from kiosk.devices.screen_pad import screen_pin_hub
 from kiosk.display import Displays, StatusBoard, TerminalDisplay
 from kiosk.http_client import DeviceClient, HttpError, NetworkError
 from kiosk.inputs import InputPump, read_scan
 from kiosk.manifest_cache import ManifestCache, ManifestProvider
 from kiosk.outbox import Outbox
+from kiosk.screen import PreviewCamera, Screen
 from kiosk.status_page import StatusServer
 from kiosk.sync import Backoff, Syncer, SyncLoop
 
@@ -59,13 +64,18 @@ class Kiosk:
             client = DeviceClient(config.server_url, config.device_id, config.device_secret,
                                   timeout=config.http_timeout_s, now=lambda: clock().timestamp())
             self.syncer = Syncer(client, self.outbox, self.cache, clock=clock, version=__version__,
-                                 batch_size=config.batch_size, on_manifest=self._manifest_arrived)
-        self.devices = open_devices(config) if devices is None else devices
+                                 batch_size=config.batch_size, on_manifest=self._manifest_arrived,
+                                 on_rejected=self._rejected_later)
+        self.devices = open_devices(config) if devices is None else dict(devices)
         self.board = StatusBoard()
+        if self.devices.get("camera") is not None and config.status_port and config.screen:
+            # The screen shows the person what the camera sees while their face is checked.
+            self.devices["camera"] = PreviewCamera(self.devices["camera"], self.board)
         settings = ControllerSettings(
             face_threshold=config.face_threshold, face_attempts=config.face_attempts,
             pin_attempts=config.pin_attempts, pin_fallback=config.pin_fallback,
-            duplicate_window_s=config.duplicate_window_s, result_display_s=config.result_display_s)
+            duplicate_window_s=config.duplicate_window_s, result_display_s=config.result_display_s,
+            liveness_attempts=config.liveness_attempts, confirm_check_out_s=config.confirm_check_out_s)
         if pin_verifier is None:
             # PINs are sealed to the server's key and checked there (on line at once, else on upload).
             pin_verifier = SealedPinVerifier(self.manifest, config.device_id,
@@ -77,7 +87,8 @@ class Kiosk:
             face_verifier=face_verifier, pin_verifier=pin_verifier,
             qr_verifier=self.syncer.verify_qr if self.syncer else None,
             is_online=lambda: bool(self.syncer and self.syncer.online),
-            display=Displays(TerminalDisplay(stream), self.board), settings=settings)
+            display=Displays(TerminalDisplay(stream), self.board), settings=settings,
+            liveness=LivenessChecker(frames=config.liveness_frames) if config.liveness else None)
         self.controller.machine.add_listener(self.board.on_state)
         self.outbox.prune(clock() - KEEP_SETTLED)
 
@@ -91,11 +102,31 @@ class Kiosk:
         # Yesterday's roster and face templates have no use here any more.
         self.cache.prune(day)
 
+    def _rejected_later(self, pairs: list[tuple[dict, dict]]) -> None:
+        # The screen said "recorded" for these; the server's verdict is shown too, until the day ends.
+        manifest = self.manifest()
+        shanghai = timezone(timedelta(hours=8))
+        late = list(self.board.extra.get("late_rejections", []))
+        for event, receipt in pairs:
+            person = manifest.person(event.get("person_id")) if manifest else None
+            try:
+                at = datetime.fromisoformat(event["captured_at"]).astimezone(shanghai).strftime("%H:%M")
+            except (KeyError, TypeError, ValueError):
+                at = ""
+            late.insert(0, {"time": at, "name": mask_name(person.name) if person else "",
+                            "kind": event.get("kind"), "code": receipt.get("reason"),
+                            "message": text(str(receipt.get("reason") or ""))})
+        self.board.note("late_rejections", late[:5])
+
     def snapshot(self) -> dict:
         """Live status for the status page."""
+        manifest = self.manifest()
         return self.board.snapshot(
             queue_depth=self.outbox.depth(), online=bool(self.syncer and self.syncer.online),
-            manifest_loaded=self.manifest() is not None, version=__version__,
+            manifest_loaded=manifest is not None, version_label=f"考勤机 {self.config.device_id} · v{__version__}",
+            site_name=(manifest.site.get("name") or "") if manifest else "",
+            lessons=_lesson_lines(manifest), pin_asked=screen_pin_hub().waiting.is_set(),
+            refused=self.syncer.refused if self.syncer else None,
             last_sync_at=(self.syncer.last_success_at.isoformat()
                           if self.syncer and self.syncer.last_success_at else None))
 
@@ -153,8 +184,9 @@ class Kiosk:
             threads.append(threading.Thread(target=loop.run, args=(stop,), name="sync", daemon=True))
         if self.config.status_port:
             try:
-                status = StatusServer(self.snapshot, self.config.status_port).start()
-                log.info("status page on http://127.0.0.1:%d/", status.port)
+                screen = Screen(self.board, self.snapshot, screen_pin_hub()) if self.config.screen else None
+                status = StatusServer(self.snapshot, self.config.status_port, screen=screen).start()
+                log.info("%s on http://127.0.0.1:%d/", "kiosk screen" if screen else "status page", status.port)
             except OSError as exc:
                 log.warning("status page not started: %s", exc)
         if self.controller.camera is not None and self.controller.face_verifier is default_face_verifier:
@@ -187,6 +219,16 @@ class Kiosk:
                 log.exception("closing a device failed")
         self.outbox.close()
         self.cache.close()
+
+
+def _lesson_lines(manifest) -> list[dict]:
+    """Today's lessons at the site for the screen: 'HH:MM-HH:MM' (Asia/Shanghai) and the title."""
+    if manifest is None:
+        return []
+    shanghai = timezone(timedelta(hours=8))
+    lessons = sorted(manifest.lessons.values(), key=lambda le: le.starts_at)
+    return [{"time": f"{le.starts_at.astimezone(shanghai):%H:%M}-{le.ends_at.astimezone(shanghai):%H:%M}",
+             "title": le.title} for le in lessons]
 
 
 def _warm_up_faces() -> None:

@@ -1,4 +1,5 @@
-"""A tiny status page on 127.0.0.1 (state, queue depth, online, recent results) via http.server."""
+"""A tiny status page on 127.0.0.1 (state, queue depth, online, recent results) via http.server; with a
+`kiosk.screen.Screen` it also serves the kiosk screen (the status page then lives at /status)."""
 from __future__ import annotations
 
 import html
@@ -23,24 +24,31 @@ def render(status: dict) -> str:
     return _PAGE.format(
         state=html.escape(str(status.get("state", ""))), prompt=html.escape(status.get("prompt", "")),
         queue_depth=int(status.get("queue_depth", 0)),
-        online="在线 online" if status.get("online") else "离线 offline",
+        online=("设备未激活或密钥错误 refused by the server" if status.get("refused")
+                else "在线 online" if status.get("online") else "离线 offline"),
         manifest="名单已加载 roster loaded" if status.get("manifest_loaded") else "无名单 no roster", rows=rows)
 
 
 class StatusServer:
     """Serves GET / (HTML) and GET /status.json from a snapshot callable, on loopback only."""
 
-    def __init__(self, snapshot: Callable[[], dict], port: int, host: str = "127.0.0.1"):
+    def __init__(self, snapshot: Callable[[], dict], port: int, host: str = "127.0.0.1", screen=None):
         snapshot_fn = snapshot
+        self.screen = screen
+        # With the kiosk screen, "/" is the screen and the technician's page moves to "/status".
+        status_path = "/status" if screen is not None else "/"
 
         class Handler(BaseHTTPRequestHandler):
-            """GET / and GET /status.json."""
+            """GET / and GET /status.json (and the screen's routes when there is one)."""
 
             def do_GET(self):  # noqa: N802 - http.server's naming
                 """Answer with the page, the JSON, or 404."""
-                if self.path.split("?")[0] == "/status.json":
+                path = self.path.split("?")[0]
+                if screen is not None and path != status_path and screen.get(self, path):
+                    return
+                if path == "/status.json":
                     body, kind = json.dumps(snapshot_fn(), ensure_ascii=False).encode(), "application/json"
-                elif self.path.split("?")[0] == "/":
+                elif path == status_path:
                     body, kind = render(snapshot_fn()).encode(), "text/html; charset=utf-8"
                 else:
                     self.send_error(404)
@@ -51,6 +59,11 @@ class StatusServer:
                 self.send_header("Cache-Control", "no-store")
                 self.end_headers()
                 self.wfile.write(body)
+
+            def do_POST(self):  # noqa: N802 - http.server's naming
+                """The screen's PIN pad; 404 otherwise."""
+                if screen is None or not screen.post(self, self.path.split("?")[0]):
+                    self.send_error(404)
 
             def log_message(self, format, *args):  # noqa: A002
                 """Silent: the terminal belongs to the people at the kiosk."""
@@ -72,6 +85,8 @@ class StatusServer:
 
     def stop(self) -> None:
         """Stop serving and close the socket."""
+        if self.screen is not None:
+            self.screen.stopping.set()  # ends the open event streams
         self.httpd.shutdown()
         self.httpd.server_close()
         self._thread.join(timeout=5)

@@ -27,7 +27,8 @@ class Syncer:
 
     def __init__(self, client: DeviceClient, outbox: Outbox, cache: ManifestCache, *,
                  clock: Callable[[], datetime], version: str, batch_size: int = MAX_BATCH,
-                 on_manifest: Callable[[date, dict], None] | None = None):
+                 on_manifest: Callable[[date, dict], None] | None = None,
+                 on_rejected: Callable[[list[tuple[dict, dict]]], None] | None = None):
         self.client = client
         self.outbox = outbox
         self.cache = cache
@@ -35,7 +36,10 @@ class Syncer:
         self.version = version
         self.batch_size = min(batch_size, MAX_BATCH)
         self.on_manifest = on_manifest
+        # (event, receipt) pairs the server refused after the kiosk had shown them as recorded.
+        self.on_rejected = on_rejected
         self.online = False
+        self.refused: str | None = None  # why the server last refused this device, until a request succeeds
         self.last_success_at: datetime | None = None
 
     def _ok(self) -> None:
@@ -48,6 +52,14 @@ class Syncer:
         except NetworkError:
             self.online = False
             raise
+        except HttpError as exc:
+            if exc.status in (401, 403) and exc.code in ("unauthorized", "device_not_active"):
+                # Not a network blip: the server refuses this device (pending, revoked, wrong secret).
+                self.online = False
+                self.refused = exc.code if exc.code == "device_not_active" else \
+                    f"unauthorized:{exc.details.get('reason', '')}"
+            raise
+        self.refused = None
         self._ok()
         return answer
 
@@ -63,6 +75,15 @@ class Syncer:
         finally:
             # Events without a receipt (or after a failure) are retried; the server dedupes by event_id.
             self.outbox.release(ids)
+        rejected = [r for r in receipts if r.get("status") == "rejected"]
+        if rejected:
+            by_id = {e["event_id"]: e for e in events}
+            pairs = [(by_id[r["event_id"]], r) for r in rejected if r.get("event_id") in by_id]
+            for event, receipt in pairs:
+                log.warning("the server rejected event %s (person %s, %s): %s", event["event_id"],
+                            event.get("person_id"), event.get("kind"), receipt.get("reason"))
+            if pairs and self.on_rejected is not None:
+                self.on_rejected(pairs)
         return counts
 
     def _upload(self, events: list[dict]) -> list[dict]:

@@ -56,7 +56,7 @@ def test_postgres_url_uses_psycopg3(tmp_path, monkeypatch):
 
 
 LIVE = {"WECHAT_MODE": "live", "IDENTITY_MODE": "live", "IDENTITY_VERIFY_URL": "https://id.example/verify",
-        "SMS_MODE": "live", "SMS_API_URL": "https://sms.example/send"}
+        "SMS_MODE": "live", "SMS_API_URL": "https://sms.example/send", "NOTIFY_MODE": "live"}
 
 
 @pytest.mark.parametrize("over, problem", [
@@ -65,6 +65,8 @@ LIVE = {"WECHAT_MODE": "live", "IDENTITY_MODE": "live", "IDENTITY_VERIFY_URL": "
     ({"SMS_MODE": "fake"}, "SMS_MODE must be stub or live"),
     ({"IDENTITY_VERIFY_URL": None}, "IDENTITY_MODE=live needs IDENTITY_VERIFY_URL"),
     ({"SMS_API_URL": ""}, "SMS_MODE=live needs SMS_API_URL"),
+    ({"NOTIFY_MODE": "stub"}, "NOTIFY_MODE=stub"),
+    ({"NOTIFY_MODE": "maybe"}, "NOTIFY_MODE must be stub or live"),
     ({}, None),
 ])
 def test_production_needs_live_identity_and_sms(tmp_path, over, problem):
@@ -128,3 +130,13 @@ def test_production_refuses_one_key_for_both_uses(tmp_path):
 def test_development_keeps_accepting_simple_keys(tmp_path):
     cfg = config.load(str(tmp_path), {"SECRET_KEY": "k" * 40, "DATA_KEY": "d" * 40})
     assert cfg["SECRET_KEY"] == "k" * 40
+
+
+def test_wechat_templates_must_be_a_json_object(tmp_path, monkeypatch):
+    monkeypatch.setenv("WECHAT_TEMPLATES", '{"lesson_reminder": "TPL-1"}')
+    cfg = config.load(str(tmp_path), {"SECRET_KEY": "k" * 40, "DATA_KEY": "d" * 40})
+    assert cfg["WECHAT_TEMPLATES"] == {"lesson_reminder": "TPL-1"} and cfg["NOTIFY_MODE"] == "stub"
+    for bad in ("[1]", "{nope"):
+        monkeypatch.setenv("WECHAT_TEMPLATES", bad)
+        with pytest.raises(config.ConfigError, match="WECHAT_TEMPLATES"):
+            config.load(str(tmp_path), {"SECRET_KEY": "k" * 40, "DATA_KEY": "d" * 40})

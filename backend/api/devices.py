@@ -30,6 +30,9 @@ class DeviceCreatedOut(Schema):
     site_id = Integer()
     name = String()
     status = String()
+    provisioning_qr_svg = String(metadata={
+        "description": "shown once, like the secret: an SVG QR of the provisioning code (PXQK1:...: server URL, "
+                       "device id, secret) that `python -m kiosk provision` reads from the kiosk's scanner"})
 
 
 class HeartbeatIn(Schema):
@@ -48,8 +51,14 @@ _MANIFEST_DOC = {"type": "object", "properties": {
     "site": {"type": "object", "description": "{id, name, lat, lon (WGS-84), radius_m, card_salt (hex)}"},
     "pin_key": {"type": "string", "description": "the server's X25519 public key (base64): kiosks seal typed "
                                                  "PINs to it (backend/domain/pin_seal.py); only the server checks them"},
+    "policy": {"type": "object", "description": "the attendance parameters the kiosk applies "
+                                                "(checkin_open_before_min, checkout_close_after_min, credit_grace_min, "
+                                                "kiosk_face_max_distance) in force today for the site's region"},
     "lessons": {"type": "array", "items": {"type": "object",
-                                           "description": "{lesson_id, plan_id, title, starts_at, ends_at, class_hours}"}},
+                                           "description": "{lesson_id, plan_id, title, starts_at, ends_at, class_hours, "
+                                                          "policy}; `policy`: the same parameters from the lesson's "
+                                                          "plan's policy (frozen at its submission), which the kiosk "
+                                                          "and the server judge its events by"}},
     "people": {"type": "array", "items": {"type": "object", "properties": {
         "person_id": {"type": "integer"}, "name": {"type": "string"},
         "card_key": {"type": "string", "nullable": True,
@@ -71,7 +80,10 @@ class DeviceEventsIn(Schema):
     # receipt instead of failing (and endlessly re-sending) the whole batch. DeviceEventIn documents them.
     events = List(Dict(), required=True, validate=Length(min=1, max=500),
                   metadata={"description": "each: {event_id, person_id, lesson_id, kind, method, "
-                                           "face_distance?, captured_at}"})
+                                           "face_distance?, face_jpeg_base64?, pin_sealed?, "
+                                           "liveness?: {passed: bool, challenge: turn_left | turn_right | null}, "
+                                           "captured_at}; a face event whose liveness failed or is absent is "
+                                           "accepted with the flag liveness_failed / liveness_missing"})
 
 
 @bp.post("/devices")
@@ -80,11 +92,14 @@ class DeviceEventsIn(Schema):
 @bp.doc(summary="Register a kiosk at a site; the secret is returned once. The kiosk is `pending` (403 "
                 "device_not_active on device endpoints) until the region's supervisor activates it")
 @requires("institution", "supervisor", "admin")
-@redact_on_replay("secret")
+@redact_on_replay("secret", "provisioning_qr_svg")
 def register_device(body):
+    from ..domain.device_provisioning import encode
+    from ..services.certificates import qr_svg
     device, secret = svc.register(actor(), body["name"], body["site_id"], now())
+    code = encode(request.host_url.rstrip("/"), device.id, secret)
     return {"device_id": device.id, "secret": secret, "site_id": device.site_id, "name": device.name,
-            "status": device.status}
+            "status": device.status, "provisioning_qr_svg": qr_svg(code)}
 
 
 @bp.post("/devices/<int:device_id>/revoke")

@@ -15,6 +15,11 @@ import inspect
 from .error_analysis import Analyzer
 
 
+def _judge_reasons(source: str) -> tuple[tuple[str, int], ...]:
+    from ..domain import judge
+    return judge.REASONS[source]
+
+
 def _verify_reasons() -> tuple[str, ...]:
     from ..domain import vouchers
     return tuple(s for s in vouchers.STATES if s != vouchers.CLAIMED)
@@ -27,11 +32,16 @@ SITE_OVERRIDES: dict[str, tuple[tuple[str, int], ...]] = {
     "backend.services.wechat:code_to_openid": (
         ("wechat_error", 401), ("wechat_error", 403), ("wechat_error", 502), ("wechat_error", 503),
         ("rate_limited", 429)),
+    # The attendance judge's verdict (backend/domain/judge.py), answered as an error: its table of codes per
+    # source, which tests/domain/test_judge.py reaches rule by rule.
+    "backend.services.attendance:_verdict": _judge_reasons("mobile"),
 }
 # Functions returning codes read from stored data: the strings they can return.
 RETURN_OVERRIDES: dict[str, tuple[str, ...]] = {
     # Returns the voucher's stored status (a column value) unless it is claimed: any other voucher state.
     "backend.domain.vouchers:verify_reason": _verify_reasons(),
+    # The code of the attendance judge's verdict on a kiosk event (the evidence reasons come from _prove).
+    "backend.services.device_events:_judge": tuple(code for code, _ in _judge_reasons("kiosk")),
 }
 
 
@@ -94,7 +104,8 @@ def operation_errors(view, method: str, op: dict) -> dict[int, set[str]]:
 # Kiosk receipts carry a rejection `reason` in a 200 body (one per event, the batch itself succeeds): the
 # functions whose return values (or tuple element) those reasons are, and the one ingest() sets itself.
 KIOSK_REASON_SOURCES = (("backend.services.device_events:_parse", 1),
-                        ("backend.services.device_events:_judge", None))
+                        ("backend.services.device_events:_judge", None),
+                        ("backend.services.device_events:_prove", None))
 KIOSK_OWN_REASONS = ("unknown_person",)
 
 

@@ -71,7 +71,7 @@ class CompletionApproveIn(Schema):
 
 class TrustFlagOut(Schema):
     code = String(metadata={"description": "shared_face | face_by_staff | never_bound | late_upload | kiosk_burst "
-                                           "| gps_only | face_recheck_failed"})
+                                           "| gps_only | face_recheck_failed | liveness_failed | liveness_missing"})
     detail = String()
     event_ids = List(Integer())
     blocking = Boolean()

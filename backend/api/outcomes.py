@@ -125,8 +125,8 @@ def post_completion_approve(plan_id, body):
 @bp.output(PersonFlagsOut(many=True))
 @bp.doc(summary="Trust flags of a plan's trainees: who could have forged the proof, per person with the events",
         description="Codes: shared_face, face_by_staff, never_bound, late_upload, kiosk_burst, gps_only "
-                    "(informational), face_recheck_failed. Every flag but gps_only blocks the completion "
-                    "until a decision is recorded for the trainee.")
+                    "(informational), face_recheck_failed, liveness_failed, liveness_missing. Every flag but "
+                    "gps_only blocks the completion until a decision is recorded for the trainee.")
 @requires("institution", "supervisor", "admin")
 def get_plan_flags(plan_id):
     return page_list(trust_flags.plan_flags_for(actor(), plan_id))

@@ -34,6 +34,7 @@ class PolicyOut(Schema):
     params = Dict()
     note = String(allow_none=True)
     created_by = Integer(allow_none=True)
+    created_by_name = String(allow_none=True, metadata={"description": "the creator's username"})
     created_at = String(metadata={"format": "date-time"})
 
 
@@ -44,6 +45,8 @@ class EffectiveOut(Schema):
     sources = Dict(metadata={"description": "per key, the id of the version that set it, null for the built-in "
                                             "default"})
     defaults = Dict(metadata={"description": "the built-in value of every key (to show what differs)"})
+    parameters = Dict(metadata={"description": "per key, {kind: int|number|bool|codes|groups|fen_by_code|"
+                                               "percent_by_group, min, max} (bounds of numbers, else null)"})
 
 
 def _region_arg() -> str | None:
@@ -93,4 +96,4 @@ def effective_policy():
         raise invalid("validation_error", fields={"on": ["YYYY-MM-DD"]}) from None
     params, sources = svc.effective(region, on)
     return {"region_code": region, "on": on.isoformat(), "params": params, "sources": sources,
-            "defaults": svc.builtin()}
+            "defaults": svc.builtin(), "parameters": svc.parameters()}

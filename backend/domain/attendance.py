@@ -52,9 +52,30 @@ class AttendancePolicy:
     max_accuracy_m: float = 100.0
     flag_accuracy_m: float = 50.0
     max_speed_kmh: float = 120.0
+    face_max_distance: float = 0.5  # kiosk face match: largest distance accepted
 
 
 DEFAULT_POLICY = AttendancePolicy()
+
+# The policy parameters (backend/domain/policy.py) the attendance judge reads: what a kiosk manifest carries.
+KIOSK_PARAMS = ("checkin_open_before_min", "checkout_close_after_min", "credit_grace_min",
+                "kiosk_face_max_distance")
+
+
+def policy_from_params(params, flag_accuracy_m: float = 50.0, max_speed_kmh: float = 120.0) -> AttendancePolicy:
+    """The attendance thresholds of a plan's policy parameters; keys it lacks keep the built-in default
+    (a kiosk's manifest carries only KIOSK_PARAMS); the risk-flag thresholds are deployment settings."""
+    d = DEFAULT_POLICY
+
+    def minutes(key: str, default: timedelta) -> timedelta:
+        return timedelta(minutes=int(params[key])) if key in params else default
+    return AttendancePolicy(
+        check_in_before=minutes("checkin_open_before_min", d.check_in_before),
+        check_out_after=minutes("checkout_close_after_min", d.check_out_after),
+        grace=minutes("credit_grace_min", d.grace),
+        max_accuracy_m=float(params.get("accuracy_max_m", d.max_accuracy_m)),
+        flag_accuracy_m=float(flag_accuracy_m), max_speed_kmh=float(max_speed_kmh),
+        face_max_distance=float(params.get("kiosk_face_max_distance", d.face_max_distance)))
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,11 @@ LATE_UPLOAD = "late_upload"
 KIOSK_BURST = "kiosk_burst"
 GPS_ONLY = "gps_only"
 FACE_RECHECK_FAILED = "face_recheck_failed"
+LIVENESS_FAILED = "liveness_failed"
+LIVENESS_MISSING = "liveness_missing"
 
-FLAG_CODES = (SHARED_FACE, FACE_BY_STAFF, NEVER_BOUND, LATE_UPLOAD, KIOSK_BURST, GPS_ONLY, FACE_RECHECK_FAILED)
+FLAG_CODES = (SHARED_FACE, FACE_BY_STAFF, NEVER_BOUND, LATE_UPLOAD, KIOSK_BURST, GPS_ONLY, FACE_RECHECK_FAILED,
+              LIVENESS_FAILED, LIVENESS_MISSING)
 # Shown, but not blocking: GPS without the site QR is the common case where a region does not require the QR.
 INFORMATIONAL = frozenset({GPS_ONLY})
 
@@ -36,6 +39,8 @@ FLAG_LABELS = {
     KIOSK_BURST: "同一考勤机 2 秒内连续人脸核验",
     GPS_ONLY: "仅凭定位签到（未扫现场码）",
     FACE_RECHECK_FAILED: "服务器复核人脸不一致",
+    LIVENESS_FAILED: "考勤机活体检测未通过（可能为照片或翻拍）",
+    LIVENESS_MISSING: "人脸签到未做活体检测（旧版考勤机）",
 }
 
 # face_recognition's scale: two photos of one person are usually 0.3-0.5 apart, two people 0.6+.
@@ -53,6 +58,29 @@ def is_blocking(code: str) -> bool:
 def is_face_method(method: str | None) -> bool:
     """A kiosk event proven by a face match (its crop is evidence)."""
     return method in FACE_METHODS
+
+
+def liveness_flag(method: str | None, liveness: dict | None) -> str | None:
+    """The flag of a kiosk face event by its liveness result: failed, or absent (a kiosk that does not check).
+
+    A flag, not a rejection: the hours are held for a supervisor's decision, and kiosks from before
+    the check keep working. Card + PIN needs no liveness.
+    """
+    if not is_face_method(method):
+        return None
+    if liveness is None:
+        return LIVENESS_MISSING
+    return None if liveness.get("passed") is True else LIVENESS_FAILED
+
+
+def asks_challenge(facts: dict) -> bool:
+    """Whether kiosks ask this person a liveness challenge (manifest `flagged`): a fact behind a trust flag.
+
+    `facts` as gathered per person for kiosk uploads: a face enrolled by staff, a face shared with
+    someone else, a failed server re-verification, or no phone ever bound.
+    """
+    return bool(facts.get("face_by_staff") or facts.get("shared_face") or facts.get("recheck_failed")
+                or not facts.get("bound"))
 
 
 def decode_face_crop(value) -> tuple[bytes | None, str | None]:

@@ -44,6 +44,13 @@ def claim(table, due, now: datetime, *, limit: int = 50, lease_s: float | None =
     free = or_(lease.is_(None), lease < now)
     until = now + timedelta(seconds=_lease_seconds(lease_s))
     candidates = select(ids).where(due, free).order_by(ids).limit(limit).with_for_update(skip_locked=True)
+    if db.session.get_bind().dialect.name == "postgresql":
+        # As an IN-subquery PostgreSQL may run the candidates as the inner side of a nested-loop semi-join,
+        # rescanned per outer row: each rescan re-checks the rows this UPDATE already leased (no longer free)
+        # and takes the next ones, so the batch overshot `limit` (all due rows at once). A materialized CTE
+        # is evaluated once.
+        picked = candidates.cte("picked").prefix_with("MATERIALIZED")
+        candidates = select(picked.c[id_column])
     stmt = update(t).where(ids.in_(candidates), due, free).values({lease: until}).returning(ids)
     try:
         claimed = sorted(db.session.execute(stmt).scalars())

@@ -55,3 +55,22 @@ def fill_card_keys(now, actor):
     offline lessons at their site, so kiosk manifests never wait for them."""
     from ..services.card_keys import fill_upcoming
     return {"computed": fill_upcoming(now)}
+
+
+@sweep("notify-scan", crontab(minute="*"))
+def queue_notifications(now, actor):
+    """Find the reminders due now (voucher expiry, lessons, missed check-ins, absence risk, decisions,
+    certificates, subsidy states) and queue each once; then give the new ones their push channel."""
+    from ..services.notify_delivery import route_new
+    from ..services.notify_scan import queue_due
+    counts = queue_due(now, current_app.config)
+    from ..extensions import db
+    db.session.commit()  # the queued rows are visible to the routing batches (and to other workers) now
+    return {"queued": counts, "routed": route_new(now)}
+
+
+@sweep("notify-send", crontab(minute="*"), lock=False)
+def send_notifications(now, actor):
+    """Push due deliveries (WeChat, SMS) with retries and backoff; leased rows, so several workers split them."""
+    from ..services.notify_delivery import send_due
+    return send_due(now, current_app.config)

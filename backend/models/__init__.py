@@ -2,6 +2,14 @@
 from .attendance import AttendanceEvent, MakeupRequest
 from .audit import AuditEntry, IdempotencyRecord, LiveEvent
 from .institutions import CardKey, Device, DeviceNonce, DeviceOnlineSpan, Institution, Site
+from .notifications import (
+    Notification,
+    NotificationDelivery,
+    NotificationOutboxMessage,
+    NotificationPreference,
+    WechatAccessToken,
+    WechatSubscription,
+)
 from .outcomes import Certificate, Evaluation, PublicityObjection, Result, SubsidyClaim, SubsidyLine
 from .people import Person, RefreshToken, User, WechatAccount
 from .plans import Enrollment, Lesson, OnlineRecord, TrainingPlan
@@ -15,8 +23,9 @@ __all__ = [
     "AttendanceEvent", "AuditEntry", "CardKey", "Certificate", "CompletionDecision", "ConsumedToken", "Device",
     "DeviceNonce", "DeviceOnlineSpan", "DirectedRecipient", "Enrollment", "Evaluation", "FaceEvidence",
     "FaceMatch", "IdempotencyRecord", "Institution", "Lesson",
-    "LiveEvent", "MakeupRequest", "OnlineRecord", "Person", "Policy", "PublicityObjection", "RefreshToken",
+    "LiveEvent", "MakeupRequest", "Notification", "NotificationDelivery", "NotificationOutboxMessage",
+    "NotificationPreference", "OnlineRecord", "Person", "Policy", "PublicityObjection", "RefreshToken",
     "Result", "Site", "SmsChallenge", "SmsMessage", "SubsidyClaim", "SubsidyLine", "TrainingPlan", "TrustFlag",
     "User", "Voucher",
-    "VoucherBatch", "WechatAccount", "utcnow",
+    "VoucherBatch", "WechatAccessToken", "WechatAccount", "WechatSubscription", "utcnow",
 ]

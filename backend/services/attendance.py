@@ -25,9 +25,9 @@ from sqlalchemy import and_, bindparam, insert, literal, or_, select, true, unio
 from sqlalchemy.exc import IntegrityError
 
 from ..domain import attendance as rules
-from ..domain import trust
 from ..domain.errors import AppError
 from ..domain.geo import distance_m, to_wgs84
+from ..domain.judge import Event, Facts, Verdict, judge
 from ..domain.vouchers import check_site_token
 from ..extensions import db
 from ..live import broker
@@ -168,12 +168,8 @@ def policy(cfg, params: dict | None = None) -> rules.AttendancePolicy:
     if params is None:
         from .policies import builtin
         params = builtin(cfg)
-    return rules.AttendancePolicy(
-        check_in_before=timedelta(minutes=int(params["checkin_open_before_min"])),
-        check_out_after=timedelta(minutes=int(params["checkout_close_after_min"])),
-        grace=timedelta(minutes=int(params["credit_grace_min"])),
-        max_accuracy_m=float(params["accuracy_max_m"]), flag_accuracy_m=float(cfg["FLAG_ACCURACY_M"]),
-        max_speed_kmh=float(cfg["MAX_SPEED_KMH"]))
+    return rules.policy_from_params(params, flag_accuracy_m=float(cfg["FLAG_ACCURACY_M"]),
+                                    max_speed_kmh=float(cfg["MAX_SPEED_KMH"]))
 
 
 def event_time(source: str, captured_at: datetime | None, received_at: datetime) -> datetime:
@@ -273,20 +269,17 @@ def _record(conn, writer, autocommit: bool, person_id: int, session_key: str, ev
     distance = None
     if ctx is not None and ctx.site_lat is not None:
         distance = distance_m(lat, lon, ctx.site_lat, ctx.site_lon)
-    verdict = _verdict(ctx, mine, ev, distance, now, pol, cfg, token_key, params)
-    flags: list[str] = []
-    if verdict is None:
-        times = rules.LessonTimes(ctx.starts_at, ctx.ends_at, ctx.class_hours)
-        flags = _risk_flags(person_id, session_key, ev, lat, lon, now, mine, others, times, pol)
-        if not _site_qr_proven(ctx, ev, now, cfg, token_key, params):
-            flags = sorted([*flags, trust.GPS_ONLY])
+    verdict = judge(Event(ev.kind, now), _facts(ctx, person_id, session_key, ev, lat, lon, distance, now, mine,
+                                                 others, cfg, token_key, params), pol)
+    error = _verdict(verdict)
+    flags = list(verdict.flags)
     values = {"origin": origin, "event_id": ev.event_id, "person_id": person_id,
               "lesson_id": ctx.id if ctx is not None else None, "kind": ev.kind, "source": "mobile",
               "method": f"gps-{ev.coord_sys}", "captured_at": ev.client_time, "received_at": now,
               "lat": lat, "lon": lon, "accuracy_m": ev.accuracy_m, "distance_m": distance,
-              "session_key": session_key, "accepted": verdict is None,
-              "reason": verdict.code if verdict else None, "details": verdict.details if verdict else {},
-              "flags": flags, "status_code": verdict.status if verdict else 201, **_NULL_COLUMNS}
+              "session_key": session_key, "accepted": verdict.accepted,
+              "reason": verdict.code, "details": verdict.details, "flags": flags, "status_code": verdict.status,
+              **_NULL_COLUMNS}
     if writer is None:
         conn.rollback()  # end the read transaction before the write one begins
         writer = db.session.connection()
@@ -299,8 +292,8 @@ def _record(conn, writer, autocommit: bool, person_id: int, session_key: str, ev
             conn.rollback()
         db.session.rollback()
         return _after_conflict(person_id, ev, values, ctx)
-    if verdict is not None:
-        return Outcome(verdict.status, code=verdict.code, details=verdict.details)
+    if error is not None:
+        return Outcome(error.status, code=error.code, details=error.details)
     return Outcome(201, body=_accepted_body(ev.event_id, distance, flags))
 
 
@@ -323,57 +316,53 @@ def _store(conn, values: dict, ctx, person_id: int, autocommit: bool = False) ->
         queue_publication(message)
 
 
-def _verdict(ctx, mine, ev: CheckIn, distance: float | None, now: datetime, pol: rules.AttendancePolicy,
-             cfg: dict, token_key: bytes, params: dict | None) -> AppError | None:
-    """The first rule the event breaks, in the contract's order, or None when it is accepted."""
+def _verdict(verdict: Verdict) -> AppError | None:
+    """The rejection of the judge's verdict as the API answers it (None when accepted)."""
+    if verdict.accepted:
+        return None
+    return AppError(verdict.code, verdict.status, verdict.details)
+
+
+def _facts(ctx, person_id: int, session_key: str, ev: CheckIn, lat: float, lon: float, distance: float | None,
+           now: datetime, mine, others, cfg: dict, token_key: bytes, params: dict | None) -> Facts:
+    """What the judge needs about one phone event, from the rows the single read returned."""
     if ctx is None:
-        return AppError("not_found", 404, {"object": "lessons", "id": ev.lesson_id})
-    if ctx.enrollment_id is None:
-        return AppError("not_enrolled", 403, {"lesson_id": ctx.id})
+        return Facts(None, lesson_id=ev.lesson_id)
+    check_in_at = None
+    checked_out = False
+    prior = []  # the caller's accepted fixes: impossible_speed
+    for r in mine:
+        if not r.accepted:
+            continue
+        if r.lat is not None:
+            prior.append(rules.Fix(person_id, r.lat, r.lon, 0.0, r.received_at))
+        if r.lesson_id == ctx.id:
+            if r.kind == rules.CHECK_IN:
+                check_in_at = r.received_at
+            else:
+                checked_out = True
+    qr_required = bool(ctx.require_site_qr or ctx.site_requires_qr or (params or {}).get("require_site_qr"))
+    nearby = [rules.Fix(r.person_id, r.lat if r.lat is not None else math.nan,
+                        r.lon if r.lon is not None else math.nan, 0.0, r.received_at, r.session_key) for r in others]
+    return Facts(rules.LessonTimes(ctx.starts_at, ctx.ends_at, ctx.class_hours), lesson_id=ctx.id,
+                 enrolled=ctx.enrollment_id is not None, plan_status=ctx.plan_status,
+                 offline=ctx.mode == "offline" and ctx.site_lat is not None,
+                 checked_in=check_in_at is not None, checked_out=checked_out,
+                 check_in_at=check_in_at, qr_required=qr_required, qr_missing=not ev.site_token,
+                 qr_error=_site_qr_error(ctx, ev, now, cfg, token_key) if ev.site_token else None,
+                 distance_m=distance, radius_m=ctx.radius_m, accuracy_m=ev.accuracy_m,
+                 fix=rules.Fix(person_id, lat, lon, ev.accuracy_m, now, session_key), prior_fixes=prior,
+                 nearby_fixes=nearby)
+
+
+def _site_qr_error(ctx, ev: CheckIn, now: datetime, cfg: dict, token_key: bytes) -> AppError | None:
+    """None when the scanned rotating site QR is current for this lesson, else why it proves nothing; where the
+    QR is not required a bad one does not reject, the event is just `gps_only` (informational)."""
     try:
-        rules.check_plan_running(ctx.plan_status)
-    except AppError as err:
-        return err
-    if ctx.mode != "offline" or ctx.site_lat is None:
-        return AppError("not_offline_lesson", 422, {"lesson_id": ctx.id})
-    try:
-        times = rules.LessonTimes(ctx.starts_at, ctx.ends_at, ctx.class_hours)
-        rules.check_window(ev.kind, times, now, pol)
-        here = [r for r in mine if r.lesson_id == ctx.id and r.accepted]
-        rules.check_sequence(ev.kind, any(r.kind == rules.CHECK_IN for r in here),
-                             any(r.kind == rules.CHECK_OUT for r in here))
-        if ctx.require_site_qr or ctx.site_requires_qr or (params or {}).get("require_site_qr"):
-            if not ev.site_token:
-                return AppError("site_token_invalid", 422, {"reason": "missing"})
-            check_site_token(token_key, ev.site_token, ctx.id, int(now.timestamp()), cfg["SITE_QR_PERIOD_S"])
-        rules.check_fence(distance, ctx.radius_m, ev.accuracy_m, pol)
+        check_site_token(token_key, ev.site_token, ctx.id, int(now.timestamp()), cfg["SITE_QR_PERIOD_S"])
     except AppError as err:
         return err
     return None
-
-
-def _site_qr_proven(ctx, ev: CheckIn, now: datetime, cfg: dict, token_key: bytes, params: dict | None) -> bool:
-    """Whether presence rests on the rotating site QR as well as GPS (an accepted event where the QR is
-    required always scanned it); without it the event is `gps_only` (informational)."""
-    if ctx.require_site_qr or ctx.site_requires_qr or (params or {}).get("require_site_qr"):
-        return True
-    if not ev.site_token:
-        return False
-    try:
-        check_site_token(token_key, ev.site_token, ctx.id, int(now.timestamp()), cfg["SITE_QR_PERIOD_S"])
-    except AppError:
-        return False  # not required here, so a stale or wrong QR does not reject; it just proves nothing
-    return True
-
-
-def _risk_flags(person_id: int, session_key: str, ev: CheckIn, lat: float, lon: float, now: datetime,
-                mine, others, times: rules.LessonTimes, pol: rules.AttendancePolicy) -> list[str]:
-    """Warning flags for an accepted event (domain risk_flags over the few rows that could matter)."""
-    fix = rules.Fix(person_id, lat, lon, ev.accuracy_m, now, session_key)
-    prior = [rules.Fix(person_id, r.lat, r.lon, 0.0, r.received_at) for r in mine if r.accepted and r.lat is not None]
-    nearby = [rules.Fix(r.person_id, r.lat if r.lat is not None else math.nan,
-                        r.lon if r.lon is not None else math.nan, 0.0, r.received_at, r.session_key) for r in others]
-    return rules.risk_flags(fix, prior, nearby, pol, kind=ev.kind, lesson=times)
 
 
 def _after_conflict(person_id: int, ev: CheckIn, values: dict, ctx) -> Outcome:

@@ -10,13 +10,8 @@ from sqlalchemy.exc import IntegrityError
 
 from ..bulk_insert import insert_rows
 from ..domain import trust
-from ..domain.attendance import (
-    PLAN_STATES_TAKING_ATTENDANCE,
-    LessonTimes,
-    check_sequence,
-    check_window,
-)
-from ..domain.errors import AppError
+from ..domain.attendance import LessonTimes
+from ..domain.judge import KIOSK, PIN_METHOD, Event, Facts, judge
 from ..domain.pin_seal import binding
 from ..extensions import db
 from ..models import AttendanceEvent, Device, Enrollment, Institution, Lesson, LiveEvent, Person, TrainingPlan
@@ -88,8 +83,7 @@ def ingest(device: Device, raw_events: list, now: datetime) -> list[dict]:
     # Each plan judged by its own policy's windows and face threshold (frozen at its submission).
     judged_by = {}
     for r in plan_rows:
-        params = params_for(r.region_code, r.policy_params, r.submitted_at, now)
-        judged_by[r.id] = (attendance_policy(cfg, params), float(params["kiosk_face_max_distance"]))
+        judged_by[r.id] = attendance_policy(cfg, params_for(r.region_code, r.policy_params, r.submitted_at, now))
     person_ids = {ev["person_id"] for ev, err in parsed if ev and not err}
     # What each person can prove with: a kiosk may not claim a face match for someone with no
     # template, nor a PIN for someone who never set one (a kiosk is institution-controlled hardware).
@@ -122,7 +116,8 @@ def ingest(device: Device, raw_events: list, now: datetime) -> list[dict]:
     receipts: list[dict | None] = [None] * len(parsed)
     rows: list[dict] = []
     pins = SealedPins({ev["person_id"] for ev, err in parsed if ev and not err and ev["method"] == "card+pin"})
-    batch = _Batch(lessons, plan_of, plan_status, enrolled, state, credentials, judged_by, {}, pins)
+    times = {le.id: LessonTimes(le.starts_at, le.ends_at, le.class_hours) for le in lessons.values()}
+    batch = _Batch(lessons, plan_of, plan_status, enrolled, state, credentials, judged_by, {}, pins, times)
     batch_ids: set[str] = set()
     # Judge in capture order so a check-in and its check-out in one batch are seen in sequence.
     order = sorted(range(len(parsed)), key=lambda i: (parsed[i][0] or {}).get("captured_at") or now)
@@ -192,54 +187,51 @@ class _Batch(NamedTuple):
     enrolled: set
     state: dict
     credentials: dict
-    policy: dict  # plan id -> (AttendancePolicy, kiosk face threshold)
+    policy: dict  # plan id -> AttendancePolicy (windows and face threshold of the plan's policy)
     crops: dict
     pins: SealedPins
+    times: dict  # lesson id -> LessonTimes
 
 
 def _judge(ev, device, b: _Batch, now, future, max_age) -> str | None:
-    """The reason this event is rejected, or None when it counts."""
-    lessons, plan_of, enrolled, state = b.lessons, b.plan_of, b.enrolled, b.state
-    captured = ev["captured_at"]
-    if captured > now + future:
-        return "captured_in_future"
-    if captured < now - max_age:
-        return "captured_too_old"
-    lesson = lessons.get(ev["lesson_id"])
+    """The reason this event is rejected, or None when it counts (backend/domain/judge.py decides)."""
+    lesson = b.lessons.get(ev["lesson_id"])
+    event = Event(ev["kind"], ev["captured_at"], KIOSK, ev["method"], ev["face_distance"])
     if lesson is None:
-        return "unknown_lesson"
-    if lesson.site_id != device.site_id or lesson.mode != "offline":
-        return "wrong_site"
-    if (plan_of[lesson.id], ev["person_id"]) not in enrolled:
-        return "not_enrolled"
-    if b.plan_status.get(plan_of[lesson.id]) not in PLAN_STATES_TAKING_ATTENDANCE:
-        return "plan_not_active"
-    pol, threshold = b.policy[plan_of[lesson.id]]
+        facts = Facts(None, lesson_id=ev["lesson_id"], received_at=now, max_skew=future, max_age=max_age)
+        return judge(event, facts).code
+    plan_id = b.plan_of[lesson.id]
     has_pin, has_face = b.credentials[ev["person_id"]]
-    if ev["method"] == "card+pin":
-        if not has_pin:
-            return "pin_not_set"
+    done = b.state.get((lesson.id, ev["person_id"]), ())
+    facts = Facts(b.times[lesson.id], lesson_id=lesson.id, received_at=now, max_skew=future, max_age=max_age,
+                  at_device_site=lesson.site_id == device.site_id and lesson.mode == "offline",
+                  enrolled=(plan_id, ev["person_id"]) in b.enrolled, plan_status=b.plan_status.get(plan_id),
+                  pin_set=has_pin, has_face=has_face,
+                  checked_in="check_in" in done, checked_out="check_out" in done)
+    policy = b.policy[plan_id]
+    verdict = judge(event, facts, policy)
+    if verdict.needs_proof:
+        problem = _prove(ev, device, b)
+        if problem:
+            return problem
+        facts.proven = True
+        verdict = judge(event, facts, policy)
+    return verdict.code
+
+
+def _prove(ev, device, b: _Batch) -> str | None:
+    """Open the kiosk's evidence of who scanned: the sealed PIN (checked here, counting towards the lock) or the
+    face crop (kept for re-verification). The reason it proves nothing, or None."""
+    if ev["method"] == PIN_METHOD:
         # The kiosk cannot check PINs (it holds no hashes): the server opens the sealed PIN and checks it,
         # counting wrong ones towards the lock. A kiosk claiming "card+pin" without the PIN proves nothing.
         ok, reason, _left = b.pins.check(ev["person_id"], ev["pin_sealed"],
                                          binding(device.id, ev["event_id"], ev["person_id"]))
-        if not ok:
-            return reason
-    else:
-        if not has_face:
-            return "face_not_enrolled"
-        crop, problem = trust.decode_face_crop(ev["face_jpeg_base64"])
-        if problem:
-            return problem  # a face match without the face it matched is a claim, not evidence
-        b.crops[ev["event_id"]] = crop
-        if ev["face_distance"] is None or ev["face_distance"] > threshold:
-            return "face_mismatch"
-    try:
-        check_window(ev["kind"], LessonTimes(lesson.starts_at, lesson.ends_at, lesson.class_hours), captured, pol)
-        done = state.get((lesson.id, ev["person_id"]), set())
-        check_sequence(ev["kind"], "check_in" in done, "check_out" in done)
-    except AppError as err:
-        return err.code
+        return None if ok else reason
+    crop, problem = trust.decode_face_crop(ev["face_jpeg_base64"])
+    if problem:
+        return problem  # a face match without the face it matched is a claim, not evidence
+    b.crops[ev["event_id"]] = crop
     return None
 
 
@@ -278,6 +270,9 @@ def _flag(rows: list[dict], device: Device, lessons: dict, now: datetime) -> dic
             flags.add(trust.LATE_UPLOAD)
         if ("new", r["event_id"]) in burst:
             flags.add(trust.KIOSK_BURST)
+        live_flag = trust.liveness_flag(r["method"], r["details"].get("liveness"))
+        if live_flag:
+            flags.add(live_flag)
         r["flags"] = sorted(flags)
         r["_recheck_all"] = facts[r["person_id"]]["recheck_failed"] or any(trust.is_blocking(f) for f in flags)
     return partners

@@ -7,11 +7,12 @@ from datetime import date, datetime, time, timedelta
 from flask import current_app
 from sqlalchemy import select, update
 
-from ..domain.attendance import SHANGHAI
+from ..domain import trust
+from ..domain.attendance import KIOSK_PARAMS, SHANGHAI
 from ..domain.errors import conflict, forbidden, invalid
 from ..domain.identity import region_in_scope
 from ..extensions import db
-from ..models import Device, DeviceOnlineSpan, Enrollment, Institution, Lesson, Person, Site
+from ..models import Device, DeviceOnlineSpan, Enrollment, Institution, Lesson, Person, Site, TrainingPlan
 from ..security.authz import ensure_institution, get_or_404
 from ..security.crypto import vault
 from ..security.devices import SECRET_CONTEXT
@@ -148,6 +149,7 @@ def manifest(device: Device, day: date) -> dict:
     they set a PIN; never an ID number or a PIN hash (kiosks seal typed PINs to `pin_key`)."""
     from .card_keys import keys_for
     from .pins import public_sealing_key
+    from .trust_flags import person_facts
     site = db.session.get(Site, device.site_id)
     start, end = shanghai_day_bounds(day)
     lessons = db.session.execute(
@@ -174,13 +176,42 @@ def manifest(device: Device, day: date) -> dict:
                                              "card_key": keys.get(person.id), "face_encoding": face,
                                              "pin_set": person.pin_hash is not None, "lesson_ids": []}
             entry["lesson_ids"].extend(by_plan[plan_id])
+        # Kiosks ask these people a liveness challenge (kiosk/core/liveness.py) on every face check.
+        facts = person_facts(set(merged))
+        for pid, entry in merged.items():
+            entry["flagged"] = trust.asks_challenge(facts[pid])
         people = sorted(merged.values(), key=lambda p: p["person_id"])
+    plan_policy = _plan_policies(set(by_plan), start)
     return {"date": day.isoformat(),
             "site": {"id": site.id, "name": site.name, "lat": site.lat, "lon": site.lon, "radius_m": site.radius_m,
                      "card_salt": site.card_salt.hex()},
             "pin_key": public_sealing_key(),
+            "policy": _kiosk_params(_site_region_params(site, day)),
             "lessons": [{"lesson_id": le.id, "plan_id": le.plan_id, "title": le.title,
                          "starts_at": le.starts_at.astimezone(SHANGHAI).isoformat(),
                          "ends_at": le.ends_at.astimezone(SHANGHAI).isoformat(),
-                         "class_hours": float(le.class_hours)} for le in lessons],
+                         "class_hours": float(le.class_hours), "policy": plan_policy[le.plan_id]} for le in lessons],
             "people": people}
+
+
+def _kiosk_params(params: dict) -> dict:
+    """The policy parameters the kiosk's judge applies (backend/domain/attendance.py KIOSK_PARAMS); a key an older
+    snapshot lacks is left out, and the kiosk uses the site's or the built-in value."""
+    return {key: params[key] for key in KIOSK_PARAMS if key in params}
+
+
+def _site_region_params(site: Site, day: date) -> dict:
+    """What is in force on `day` for the region of the site's institution (a new plan there would get it)."""
+    from .policies import effective
+    region = db.session.execute(select(Institution.region_code).where(Institution.id == site.institution_id)).scalar()
+    return effective(region or "", day)[0]
+
+
+def _plan_policies(plan_ids: set[int], at: datetime) -> dict[int, dict]:
+    """Each plan's kiosk parameters from its policy snapshot (every rule of a plan reads its own version)."""
+    from .policies import params_for
+    if not plan_ids:
+        return {}
+    rows = db.session.execute(select(TrainingPlan.id, TrainingPlan.region_code, TrainingPlan.policy_params,
+                                     TrainingPlan.submitted_at).where(TrainingPlan.id.in_(plan_ids))).all()
+    return {r.id: _kiosk_params(params_for(r.region_code, r.policy_params, r.submitted_at, at)) for r in rows}

@@ -11,11 +11,13 @@ from sqlalchemy import insert, select
 
 from ..domain import attendance as rules
 from ..domain.errors import conflict, forbidden, invalid
+from ..domain.judge import MAKEUP, Event, Facts, judge
 from ..extensions import db
 from ..live import publish_attendance
 from ..models import AttendanceEvent, Enrollment, Lesson, MakeupRequest, Person, TrainingPlan
 from ..uploads import clean_image, read_limited, remove_quietly, store_image
 from . import audit
+from .policies import plan_params
 
 KINDS = ("check_in", "check_out", "both")
 PHOTOS = ("sign_sheet", "panorama")
@@ -110,15 +112,23 @@ def _credit(req: MakeupRequest, now: datetime) -> list[str]:
     lesson = db.session.get(Lesson, req.lesson_id)
     plan = db.session.get(TrainingPlan, lesson.plan_id)
     person = db.session.get(Person, req.person_id)
-    # A phone or kiosk event may have arrived since the request was filed: credit only what is missing.
+    # A phone or kiosk event may have arrived since the request was filed: credit only what is missing
+    # (the judge refuses a kind already accepted). Enrolment and plan were checked when it was filed.
     have = _accepted_kinds(lesson.id, req.person_id)
+    times = rules.LessonTimes(lesson.starts_at, lesson.ends_at, lesson.class_hours)
+    pol = rules.policy_from_params(plan_params(plan, now))
     inserted = []
     for kind in _kinds(req.kind):
-        if kind in have:
+        at = lesson.starts_at if kind == rules.CHECK_IN else lesson.ends_at
+        verdict = judge(Event(kind, at, MAKEUP, "makeup"),
+                        Facts(times, lesson_id=lesson.id, checked_in=rules.CHECK_IN in have,
+                              checked_out=rules.CHECK_OUT in have), pol)
+        if not verdict.accepted:
             continue
+        have.add(kind)
         values = {"origin": f"m{req.id}", "event_id": kind, "person_id": req.person_id, "lesson_id": lesson.id,
                   "kind": kind, "source": "makeup", "method": "makeup",
-                  "captured_at": lesson.starts_at if kind == rules.CHECK_IN else lesson.ends_at,
+                  "captured_at": at,
                   "received_at": now, "accepted": True, "reason": None, "details": {"makeup_id": req.id},
                   "flags": [], "status_code": 201}
         db.session.execute(insert(AttendanceEvent), [values])

@@ -12,7 +12,7 @@ from ..domain import policy as rules
 from ..domain.errors import forbidden, invalid
 from ..domain.identity import region_in_scope
 from ..extensions import db
-from ..models import Policy, TrainingPlan
+from ..models import Policy, TrainingPlan, User
 from ..security.actor import Actor
 from . import audit
 from .persons import shanghai_today
@@ -162,7 +162,15 @@ def list_versions(a: Actor, region_code: str | None):
     return out
 
 
+def parameters() -> dict:
+    """Per parameter key, its kind and bounds (min/max for numbers), so a form can offer the right input."""
+    return {key: {"kind": spec.kind, "min": spec.low, "max": spec.high} for key, spec in rules.PARAMS.items()}
+
+
 def version_view(p: Policy) -> dict:
-    """A version as the API lists it."""
+    """A version as the API lists it (with the creator's username, so a page can say who set it)."""
+    # A handful of versions per listing and few distinct creators: the session's identity map keeps this cheap.
+    creator = db.session.get(User, p.created_by) if p.created_by is not None else None
     return {"id": p.id, "region_code": p.region_code, "effective_from": p.effective_from.isoformat(),
-            "params": p.params, "note": p.note, "created_by": p.created_by, "created_at": p.created_at.isoformat()}
+            "params": p.params, "note": p.note, "created_by": p.created_by,
+            "created_by_name": creator.username if creator else None, "created_at": p.created_at.isoformat()}

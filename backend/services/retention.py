@@ -21,6 +21,9 @@ from ..models import (
     IdempotencyRecord,
     LiveEvent,
     MakeupRequest,
+    Notification,
+    NotificationDelivery,
+    NotificationOutboxMessage,
     Person,
     SubsidyClaim,
     SubsidyLine,
@@ -123,12 +126,22 @@ def apply(now: datetime, years: int, actor_label: str = "cli:retention") -> dict
             IdempotencyRecord.created_at < limit)).rowcount,
         "live_events": db.session.execute(delete(LiveEvent).where(LiveEvent.at < limit)).rowcount,
         "device_nonces": db.session.execute(delete(DeviceNonce).where(DeviceNonce.seen_at < limit)).rowcount,
+        # Notifications past the period, with their pushes and the stub copies (which name a phone or openid).
+        "notifications": _purge_notifications(limit),
     }
     db.session.flush()
     if ids or faces:
         audit.record(actor_label, "retention.apply", "retention", limit.date().isoformat(), now,
                      after={"face_templates_deleted": faces, "persons_anonymised": len(ids), **purged})
     return {"cutoff": limit.isoformat(), "face_templates_deleted": faces, "persons_anonymised": len(ids), **purged}
+
+
+def _purge_notifications(limit: datetime) -> int:
+    old = select(Notification.id).where(Notification.created_at < limit)
+    deliveries = select(NotificationDelivery.id).where(NotificationDelivery.notification_id.in_(old))
+    db.session.execute(delete(NotificationOutboxMessage).where(NotificationOutboxMessage.delivery_id.in_(deliveries)))
+    db.session.execute(delete(NotificationDelivery).where(NotificationDelivery.notification_id.in_(old)))
+    return db.session.execute(delete(Notification).where(Notification.created_at < limit)).rowcount
 
 
 def _chunks(ids: list[int], size: int = 500):

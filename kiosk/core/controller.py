@@ -15,10 +15,11 @@ from datetime import UTC, datetime, timedelta
 
 from backend.domain.card_keys import card_key
 from backend.domain.identity import mask_name
+from kiosk.core.liveness import LivenessChecker, Risk
 from kiosk.core.manifest import Manifest, Person
 from kiosk.core.messages import text
 from kiosk.core.pin import PinVerifier
-from kiosk.core.schedule import decide
+from kiosk.core.schedule import decide, judge_scan
 from kiosk.core.state import State, StateMachine
 from kiosk.core.verify import FaceVerifier, Verification, default_face_verifier, verify_face, verify_pin
 
@@ -72,6 +73,10 @@ class ControllerSettings:
     duplicate_window_s: float = 10.0
     bounce_s: float = 1.5
     result_display_s: float = 3.0
+    liveness_attempts: int = 2
+    # A check-out before the lesson ends is recorded only when the person scans again within this many
+    # seconds of being asked (0: never ask): a second tap after the start must not end the lesson by mistake.
+    confirm_check_out_s: float = 20.0
 
 
 class _NullDisplay:
@@ -95,7 +100,8 @@ class Controller:
                  face_verifier: FaceVerifier | None = default_face_verifier,
                  pin_verifier: PinVerifier | None = None,
                  qr_verifier: Callable[[str], dict] | None = None, is_online: Callable[[], bool] = lambda: False,
-                 display=None, settings: ControllerSettings | None = None):
+                 display=None, settings: ControllerSettings | None = None,
+                 liveness: LivenessChecker | None = None):
         self.clock = clock
         self.outbox = outbox
         self.manifest = manifest
@@ -107,8 +113,11 @@ class Controller:
         self.is_online = is_online
         self.display = display or _NullDisplay()
         self.settings = settings or ControllerSettings()
+        # None: no liveness check (its events carry no `liveness`, and the server flags them).
+        self.liveness = liveness
         self.machine = StateMachine()
         self.last_result: Result | None = None
+        self._check_out_asked: dict[tuple[str, str], datetime] = {}  # (person, lesson) -> when asked
         self._shown_at: datetime | None = None
         # Recent scans and people, keyed by hashes so raw ID numbers are not kept in memory.
         self._recent_values: dict[str, tuple[datetime, bool]] = {}
@@ -164,13 +173,21 @@ class Controller:
             return self._finish(value_key, person, Result(ok, decision.refusal, now, name))
         lesson = decision.lesson
         base = dict(name_masked=name, kind=decision.kind, lesson_id=lesson.lesson_id, lesson_title=lesson.title)
+        if self._needs_confirmation(decision.kind, person, lesson, now):
+            return self._finish(value_key, person, Result(False, "confirm_check_out", now, **base))
         self.machine.go(State.VERIFYING)
         # The id exists before verification: a typed PIN is sealed to this very event.
         event_id = str(uuid.uuid4())
-        method, verification = self._verify(scan, person, event_id)
+        method, verification = self._verify(scan, person, event_id, lesson.policy.face_max_distance)
         if not verification.ok:
             return self._finish(value_key, person, Result(
                 False, verification.reason, now, face_distance=verification.face_distance, **base))
+        # The whole event, evidence included, through the server's judge: what it would reject is not recorded.
+        verdict = judge_scan(lesson, decision.kind, now, decision.kind == "check_out", False, method,
+                             verification.face_distance)
+        if not verdict.accepted:
+            return self._finish(value_key, person, Result(
+                False, verdict.code, now, face_distance=verification.face_distance, **base))
         self.machine.go(State.RECORDING)
         event = {
             "event_id": event_id,
@@ -188,6 +205,8 @@ class Controller:
             event["face_jpeg_base64"] = base64.b64encode(verification.crop).decode()
         if verification.pin_sealed is not None:
             event["pin_sealed"] = verification.pin_sealed
+        if verification.liveness is not None:
+            event["liveness"] = verification.liveness.event_field()
         try:
             self.outbox.put(event)
         except Exception:  # noqa: BLE001 - disk full, locked database...: never say OK unrecorded
@@ -196,6 +215,8 @@ class Controller:
         code = "checked_in" if decision.kind == "check_in" else "checked_out"
         if verification.pin_pending:
             code += "_pin_pending"  # off line: recorded; the server checks the PIN when it arrives
+        elif verification.liveness is not None and not verification.liveness.passed:
+            code += "_liveness_review"  # recorded with the failed check: the server flags it for review
         return self._finish(value_key, person, Result(
             True, code, now, method=method, face_distance=event.get("face_distance"),
             event_id=event["event_id"], **base))
@@ -227,8 +248,11 @@ class Controller:
         person = manifest.person(holder["person_id"])
         return (person, None) if person else (None, "not_on_roster")
 
-    def _verify(self, scan: Scan, person: Person, event_id: str) -> tuple[str, Verification]:
+    def _verify(self, scan: Scan, person: Person, event_id: str, policy_threshold: float) -> tuple[str, Verification]:
         s = self.settings
+        # The stricter of the kiosk's own threshold and the plan's policy: a match the server would reject
+        # is retried here, while the person is still in front of the camera.
+        threshold = min(s.face_threshold, policy_threshold)
         face_possible = (self.camera is not None and self.face_verifier is not None
                          and person.face_encoding is not None)
         has_pin = getattr(self.pin_verifier, "has_pin", None)
@@ -237,15 +261,26 @@ class Controller:
         if scan.source == QR and not face_possible:
             return "qr+face", Verification(False, "qr_needs_face")
         if face_possible:
-            result = verify_face(self.camera, person, self.face_verifier, s.face_threshold, s.face_attempts,
-                                 self.display.prompt, s.capture_timeout_s)
-            if result.ok or not (pin_possible and s.pin_fallback):
+            result = verify_face(self.camera, person, self.face_verifier, threshold, s.face_attempts,
+                                 self.display.prompt, s.capture_timeout_s, self.liveness,
+                                 lambda distance: self._risk(person, distance), s.liveness_attempts)
+            live = result.liveness is None or result.liveness.passed
+            if (result.ok and live) or not (pin_possible and s.pin_fallback):
+                # A match whose liveness failed is still recorded when no PIN can prove it: with the
+                # failed check in the event, the server holds it for review instead of it being lost.
                 return f"{scan.source}+face", result
-            self.display.prompt(text(result.reason))
+            self.display.prompt(text(result.reason if not result.ok else "liveness_failed"))
         if not pin_possible:
             return "card+pin", Verification(False, "no_verification_method")
         return "card+pin", verify_pin(self.pinpad, person, self.pin_verifier, s.pin_attempts,
                                       self.display.prompt, event_id, s.pin_timeout_s)
+
+    def _risk(self, person: Person, distance: float | None) -> Risk:
+        """What this kiosk knows about how risky the attempt is (flagged person, weak match, first visit)."""
+        has_person = getattr(self.outbox, "has_person", None)
+        return Risk(flagged=person.flagged,
+                    match_margin=None if distance is None else self.settings.face_threshold - distance,
+                    first_visit=bool(has_person) and not has_person(person.person_id))
 
     def _finish(self, value_key: str, person: Person | None, result: Result) -> Result:
         self.machine.go(State.SHOWING_RESULT)
@@ -259,6 +294,18 @@ class Controller:
         log.log(level, "%s %s %s", result.code, result.name_masked, result.lesson_title)
         self.display.show(result)
         return result
+
+    def _needs_confirmation(self, kind: str | None, person: Person, lesson, now: datetime) -> bool:
+        """True (and remember the question) for an early check-out not yet confirmed by a second scan."""
+        window = self.settings.confirm_check_out_s
+        if kind != "check_out" or window <= 0 or now >= lesson.ends_at:
+            return False
+        key = (str(person.person_id), str(lesson.lesson_id))
+        asked = self._check_out_asked.pop(key, None)
+        if asked is not None and now - asked <= timedelta(seconds=window):
+            return False  # the second scan: confirmed
+        self._check_out_asked[key] = now
+        return True
 
     def _is_repeat_value(self, value_key: str, now: datetime) -> bool:
         seen = self._recent_values.get(value_key)
@@ -274,3 +321,5 @@ class Controller:
         horizon = timedelta(seconds=max(self.settings.duplicate_window_s, self.settings.bounce_s))
         self._recent_values = {k: v for k, v in self._recent_values.items() if now - v[0] < horizon}
         self._recent_people = {k: v for k, v in self._recent_people.items() if now - v < horizon}
+        confirm = timedelta(seconds=self.settings.confirm_check_out_s)
+        self._check_out_asked = {k: v for k, v in self._check_out_asked.items() if now - v <= confirm}

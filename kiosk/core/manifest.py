@@ -5,6 +5,8 @@ import logging
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from backend.domain.attendance import DEFAULT_POLICY, KIOSK_PARAMS, AttendancePolicy, policy_from_params
+
 log = logging.getLogger(__name__)
 
 
@@ -16,6 +18,9 @@ class Lesson:
     starts_at: datetime
     ends_at: datetime
     title: str = ""
+    class_hours: float = 0.0
+    # The plan's attendance parameters (windows, face threshold) the server judges this lesson's events by.
+    policy: AttendancePolicy = DEFAULT_POLICY
 
 
 @dataclass(frozen=True)
@@ -28,6 +33,18 @@ class Person:
     face_encoding: tuple[float, ...] | None
     lesson_ids: frozenset[str]
     pin_set: bool = False
+    flagged: bool = False  # the server holds trust flags on this person: the kiosk asks a liveness challenge
+
+
+def _policy(*layers) -> AttendancePolicy:
+    """The judge's thresholds from the manifest's policy layers (site region, then the lesson's plan): known,
+    well-formed keys only, so a newer server's extra keys or a bad value never stop the kiosk."""
+    merged: dict = {}
+    for layer in layers:
+        if isinstance(layer, dict):
+            merged.update({k: v for k, v in layer.items() if k in KIOSK_PARAMS
+                           and isinstance(v, int | float) and not isinstance(v, bool) and v >= 0})
+    return policy_from_params(merged)
 
 
 def _aware(text: str) -> datetime:
@@ -41,8 +58,9 @@ class Manifest:
     """Read-only view of one day's manifest."""
 
     def __init__(self, day: date, site: dict | None, lessons: list[Lesson], people: list[Person],
-                 pin_key: str | None = None):
+                 pin_key: str | None = None, policy: AttendancePolicy = DEFAULT_POLICY):
         self.day = day
+        self.policy = policy  # the site's region's parameters: what a lesson without its own policy uses
         self.site = site or {}
         self.pin_key = pin_key
         try:
@@ -58,10 +76,12 @@ class Manifest:
     def from_dict(cls, data: dict, day: date) -> Manifest:
         """Parse the server's JSON; malformed rows are skipped with a warning, not fatal."""
         lessons = []
+        site_policy = data.get("policy")
         for row in data.get("lessons") or []:
             try:
                 lessons.append(Lesson(row.get("lesson_id", row.get("id")), _aware(row["starts_at"]),
-                                      _aware(row["ends_at"]), row.get("title") or ""))
+                                      _aware(row["ends_at"]), row.get("title") or "",
+                                      float(row.get("class_hours") or 0), _policy(site_policy, row.get("policy"))))
             except (KeyError, TypeError, ValueError) as exc:
                 log.warning("manifest lesson skipped: %s", exc)
         people = []
@@ -72,10 +92,10 @@ class Manifest:
                     person_id=row["person_id"], name=row.get("name") or "", card_key=row.get("card_key"),
                     face_encoding=tuple(float(x) for x in encoding) if encoding else None,
                     lesson_ids=frozenset(str(i) for i in row.get("lesson_ids") or []),
-                    pin_set=bool(row.get("pin_set"))))
+                    pin_set=bool(row.get("pin_set")), flagged=bool(row.get("flagged"))))
             except (KeyError, TypeError, ValueError) as exc:
                 log.warning("manifest person skipped: %s", exc)
-        return cls(day, data.get("site"), lessons, people, data.get("pin_key"))
+        return cls(day, data.get("site"), lessons, people, data.get("pin_key"), _policy(site_policy))
 
     def by_card_key(self, key: str) -> Person | None:
         """The person whose card key (scrypt of the ID number under the site's salt) this is."""

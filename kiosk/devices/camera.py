@@ -1,12 +1,41 @@
-"""USB/CSI cameras through OpenCV: the only cv2 importer."""
+"""USB/CSI cameras through OpenCV: the only cv2 importer.
+
+Without OpenCV a `camera:` URL opens `MissingOpenCvCamera`, the documented fallback: the fake camera's
+plain grey frame, so the daemon starts (card + PIN keeps working) and faces never match; it says so
+in the log and in `python -m kiosk check`.
+"""
 from __future__ import annotations
 
+import logging
+
 from kiosk.devices.base import DeviceError, DeviceUnavailable
+from kiosk.devices.fake import FakeCamera
 
 try:
     import cv2
 except ImportError:
     cv2 = None
+
+
+log = logging.getLogger(__name__)
+OPENCV_HINT = "pip install 'opencv-python-headless>=4.8'"
+
+
+def opencv_available() -> bool:
+    """Whether OpenCV imported (a `camera:` URL needs it for a real camera)."""
+    return cv2 is not None
+
+
+class MissingOpenCvCamera(FakeCamera):
+    """The fallback for `camera:` URLs when OpenCV is absent: grey frames, and a reason to show."""
+
+    is_fallback = True
+
+    def __init__(self, url: str):
+        super().__init__()
+        self.fallback_reason = (f"未安装 OpenCV，{url} 改用假摄像头（灰色画面，人脸核验不会通过，"
+                                f"刷卡 + 密码照常）：{OPENCV_HINT}")
+        log.warning("OpenCV is not installed: %s serves grey frames, faces will not match (%s)", url, OPENCV_HINT)
 
 
 class OpenCvCamera:

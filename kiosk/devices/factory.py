@@ -1,7 +1,8 @@
 """`open_device(url, role)`: one URL names the adapter, the role names what the kiosk wants from it.
 
 Schemes: serial:///dev/ttyUSB0?baud=9600, hid:/dev/input/by-id/..., pcsc:?reader=ACS&apdu=..,
-camera:0, dir:/path/frames, stdin:, console:, fake:?script=a,b&drop=0.1&seed=1.
+camera:0, dir:/path/frames, stdin:, console:, screen: (the PIN pad of the kiosk screen),
+fake:?script=a,b&drop=0.1&seed=1.
 Adapters import their libraries lazily, so a kiosk without OpenCV still runs with a serial scanner.
 """
 from __future__ import annotations
@@ -59,7 +60,10 @@ def _line_source(scheme: str, target: str, params: dict, role: str):
 
 def _camera(scheme: str, target: str, params: dict):
     if scheme == "camera":
-        from kiosk.devices.camera import OpenCvCamera
+        from kiosk.devices.camera import MissingOpenCvCamera, OpenCvCamera, opencv_available
+
+        if not opencv_available():
+            return MissingOpenCvCamera(f"camera:{target}")
 
         width, height = _one(params, "width"), _one(params, "height")
         return OpenCvCamera(target or "0", int(width) if width else None, int(height) if height else None)
@@ -99,6 +103,10 @@ def open_device(url: str, role: str):
         from kiosk.devices.qr_frames import FrameQrScanner
 
         return FrameQrScanner(_camera(scheme, target, params))
+    if role == "pinpad" and scheme == "screen":
+        from kiosk.devices.screen_pad import ScreenPinPad
+
+        return ScreenPinPad()
     source = _line_source(scheme, target, params, role)
     if source is None:
         raise DeviceUnavailable(f"{url!r} cannot serve as a {role} device")

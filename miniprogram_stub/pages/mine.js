@@ -12,6 +12,7 @@ export default {
         <p>${p ? `${p.id_number_masked} · ${p.phone || ""}` : html`<a href="#/bind" style="color:#fff">去实名认证 ›</a>`}</p>
       </section>
       <ul class="menu">
+        <li><a href="#/inbox">消息</a></li>
         <li><a href="#/my-vouchers">我的培训券</a></li>
         <li><a href="#/hours">我的课时</a></li>
         <li><a href="#/certificates">我的证书</a></li>
@@ -20,6 +21,7 @@ export default {
         <li><a href="#/nearby">附近的培训机构</a></li>
         <li><a href="#/face">人脸信息${p?.face_enrolled ? "（已采集）" : ""}</a></li>
         <li><a href="#/pin">签到密码（刷卡+密码）</a></li>
+        <li><a href="#/notify-settings">消息设置</a></li>
       </ul>
       <button type="button" class="block" id="logout">退出登录</button>`);
     $(root, "#logout").onclick = () => app.logout();

@@ -107,12 +107,20 @@ def test_the_secret_is_never_kept_for_a_replay(client, staff, make_institution, 
     first = client.post("/api/v1/devices", json={"name": "1号机", "site_id": site.id}, headers={**h, **key})
     secret = first.get_json()["secret"]
     assert first.status_code == 201 and secret
+    # The provisioning QR holds exactly the code `python -m kiosk provision` decodes: this server, this
+    # device, this secret (the same QR drawn again from the code is byte for byte the one returned).
+    from backend.domain.device_provisioning import decode, encode
+    from backend.services.certificates import qr_svg
+    code = encode("http://localhost", first.get_json()["device_id"], secret)
+    assert first.get_json()["provisioning_qr_svg"] == qr_svg(code)
+    assert decode(code) == {"url": "http://localhost", "device_id": first.get_json()["device_id"], "secret": secret}
     record = db.session.query(IdempotencyRecord).one()
-    assert secret not in record.body
+    assert secret not in record.body and "<svg" not in record.body
     again = client.post("/api/v1/devices", json={"name": "1号机", "site_id": site.id}, headers={**h, **key})
     assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
     assert again.get_json()["secret"] is None and again.get_json()["device_id"] == first.get_json()["device_id"]
-    assert again.headers["Idempotent-Redacted"] == "secret"
+    assert again.get_json()["provisioning_qr_svg"] is None
+    assert again.headers["Idempotent-Redacted"] == "secret,provisioning_qr_svg"
     assert db.session.query(Device).count() == 1
 
 

@@ -89,6 +89,21 @@ def test_effective_merges_levels_and_names_sources(client, staff, clock):
     assert {v["id"] for v in listed} == {national, province, city, later}
 
 
+def test_versions_name_their_creator_and_effective_describes_each_parameter(client, staff, clock):
+    """What the dashboard page shows: who set a version, and each key's kind and bounds for the form."""
+    clock.set(BASE)
+    user, sup = staff("supervisor", region_code="3501", username="sup-fuzhou")
+    made = create(client, sup, "3501", {"registration_lead_days": 3}).get_json()
+    assert (made["created_by"], made["created_by_name"]) == (user.id, "sup-fuzhou")
+    listed = client.get(f"{API}/policies?region_code=3501", headers=sup).get_json()
+    assert [(v["id"], v["created_by_name"]) for v in listed] == [(made["id"], "sup-fuzhou")]
+    body = client.get(f"{API}/policies/effective?region_code=3501", headers=sup).get_json()
+    assert set(body["parameters"]) == set(body["defaults"]) == set(policies.rules.PARAMS)
+    assert body["parameters"]["registration_lead_days"] == {"kind": "int", "min": 0, "max": 60}
+    assert body["parameters"]["require_site_qr"] == {"kind": "bool", "min": None, "max": None}
+    assert body["parameters"]["subsidy_standards_fen"]["kind"] == "fen_by_code"
+
+
 # ---- a plan keeps the version it was filed under ------------------------------------------------
 
 def _filed(client, inst_h, sup_h, site_id):

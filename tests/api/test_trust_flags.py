@@ -57,7 +57,8 @@ def kev(w, who, kind="check_in", at=None, method="card+face", **over) -> dict:
     e = {"event_id": str(uuid.uuid4()), "person_id": w["people"][who], "lesson_id": w["lesson"].id, "kind": kind,
          "method": method, "captured_at": (at or START - timedelta(minutes=5)).isoformat()}
     if method.endswith("+face"):
-        e.update(face_distance=0.3, face_jpeg_base64=FACE_CROP)
+        # A kiosk that checks liveness (kiosk/core/liveness.py); events without it are flagged liveness_missing.
+        e.update(face_distance=0.3, face_jpeg_base64=FACE_CROP, liveness={"passed": True, "challenge": None})
     if method == "card+pin":
         e["pin_sealed"] = sealed_pin(w["device_id"], e["event_id"], e["person_id"], "135790")
     e.update(over)
@@ -226,3 +227,38 @@ def test_flags_show_in_lesson_attendance_and_scope(site_world, client, staff):
     assert client.get(f"/api/v1/plans/{w['lesson'].plan_id}/flags", headers=w["inst_h"]).status_code == 200
     _, far = staff("supervisor", region_code="3502")
     assert client.get(f"/api/v1/plans/{w['lesson'].plan_id}/flags", headers=far).status_code == 403
+
+
+def test_face_events_without_a_passed_liveness_check_are_held_for_review(site_world, client):
+    """Failed or absent liveness is a blocking flag, not a rejection (kiosks from before the check keep working)."""
+    w = site_world
+    res = upload(w, kev(w, "a", liveness={"passed": False, "challenge": "turn_left"}),
+                 kev(w, "b", liveness=None),
+                 kev(w, "pin", method="card+pin", liveness=None),
+                 kev(w, "ghost", at=START - timedelta(minutes=1), liveness={"passed": True, "challenge": "turn_right"}))
+    assert [r["status"] for r in res] == ["accepted"] * 4
+    assert "liveness_failed" in res[0]["flags"] and "liveness_missing" not in res[0]["flags"]
+    assert "liveness_missing" in res[1]["flags"] and "liveness_failed" not in res[1]["flags"]
+    assert not {"liveness_failed", "liveness_missing"} & set(res[2]["flags"] + res[3]["flags"])  # PIN; passed
+    row = db.session.query(AttendanceEvent).filter_by(event_id=res[0]["event_id"]).one()
+    assert row.details["liveness"] == {"passed": False, "challenge": "turn_left"}
+    failed, missing = flags_of(w, client, "a")["liveness_failed"], flags_of(w, client, "b")["liveness_missing"]
+    assert failed["blocking"] and missing["blocking"]
+    assert failed["detail"].startswith("考勤机活体检测未通过") and missing["event_ids"]
+
+
+@pytest.mark.parametrize("liveness", [{"passed": "yes"}, {"passed": True, "challenge": 3}, ["passed"], True])
+def test_a_malformed_liveness_is_a_malformed_event(site_world, liveness):
+    w = site_world
+    [res] = upload(w, kev(w, "a", liveness=liveness))
+    assert (res["status"], res["reason"]) == ("rejected", "invalid_event")
+
+
+def test_the_manifest_marks_people_kiosks_should_challenge(site_world):
+    """Kiosks ask a liveness challenge of people with a fact behind a trust flag (here: never bound, face by staff)."""
+    w = site_world
+    r = w["kiosk"].get(f"/api/v1/device/manifest?date={START.date().isoformat()}")
+    assert r.status_code == 200, r.get_json()
+    flagged = {p["person_id"]: p["flagged"] for p in r.get_json()["people"]}
+    people = w["people"]
+    assert flagged == {people["a"]: False, people["b"]: False, people["ghost"]: True, people["pin"]: False}

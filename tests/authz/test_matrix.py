@@ -116,6 +116,13 @@ EXPECTED = {
     "POST /api/v1/vouchers/verify": {'device', 'institution'},
     "PUT /api/v1/me/face": {'trainee'},
     "PUT /api/v1/me/pin": {'trainee'},
+    "GET /api/v1/me/notifications": {'trainee'},
+    "POST /api/v1/me/notifications/<int:notification_id>/read": {'trainee'},
+    "GET /api/v1/me/notification-preferences": {'trainee'},
+    "PUT /api/v1/me/notification-preferences": {'trainee'},
+    "GET /api/v1/escalations": {'institution', 'supervisor', 'admin'},
+    "GET /api/v1/notifications/failures": {'admin'},
+    "GET /api/v1/dev/notifications": {'admin'},
     "PUT /api/v1/persons/<int:person_id>/face": {'supervisor', 'institution'},
 }
 

@@ -1,5 +1,5 @@
 """backend.bulk_insert: many rows in one statement, the RETURNING ids in the order of the rows."""
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 from sqlalchemy import event, select
 
@@ -7,7 +7,7 @@ from backend.bulk_insert import insert_rows
 from backend.extensions import db
 from backend.models import LiveEvent
 
-T0 = datetime(2026, 12, 7, 1, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 12, 7, 1, 0, tzinfo=UTC)
 PAYLOADS = [{"kind": "check_in", "n": 1}, [], ["a", {"b": None}], {"名字": "张三", "flags": ["kiosk_burst"]},
             None, 0, "text", {"nested": {"deep": [1, 2, {"x": 1.5}]}}]
 

@@ -6,7 +6,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select, update
+from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select, text, update
 
 from backend.extensions import db
 from backend.jobs import claim, finish, sweep_due
@@ -141,3 +141,15 @@ def test_sweep_due_rolls_back_the_work_of_a_row_finished_elsewhere(app, items, c
 
     assert sweep_due(ITEMS, DUE, work) == 0
     assert _states() == {1: ("done", None)}  # the side effect went with the lost race
+
+
+def test_claim_takes_no_more_than_its_limit_whatever_the_plan(app, items):
+    every = items(10)
+    if db.engine.dialect.name == "postgresql":
+        # The plan that overshot: the candidates as the rescanned inner side of a nested-loop semi-join.
+        for setting in ("enable_hashjoin", "enable_mergejoin", "enable_hashagg", "enable_material", "enable_memoize",
+                        "enable_sort"):
+            db.session.execute(text(f"SET {setting} = off"))
+    assert claim(ITEMS, DUE, T0, limit=3, lease_s=120) == [1, 2, 3]
+    assert claim(ITEMS, DUE, T0, limit=3, lease_s=120) == [4, 5, 6]
+    assert len(claim(ITEMS, DUE, T0, limit=30, lease_s=120)) == len(every) - 6

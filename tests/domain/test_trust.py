@@ -117,3 +117,18 @@ def test_check_decisions(blocked, decisions, outcome):
     if person_ids is not None:
         assert e.value.status == 409 and e.value.details["person_ids"] == person_ids
         assert set(e.value.details["flags"]) == {str(p) for p in person_ids}
+
+
+def test_liveness_flag_only_for_face_events_without_a_passed_check():
+    assert trust.liveness_flag("card+face", {"passed": True, "challenge": None}) is None
+    assert trust.liveness_flag("qr+face", {"passed": False, "challenge": "turn_left"}) == trust.LIVENESS_FAILED
+    assert trust.liveness_flag("card+face", None) == trust.LIVENESS_MISSING
+    assert trust.liveness_flag("card+pin", None) is None
+    assert trust.is_blocking(trust.LIVENESS_FAILED) and trust.is_blocking(trust.LIVENESS_MISSING)
+
+
+def test_who_kiosks_challenge():
+    calm = {"bound": True, "face_by_staff": False, "shared_face": False, "recheck_failed": False}
+    assert not trust.asks_challenge(calm)
+    for fact, value in (("bound", False), ("face_by_staff", True), ("shared_face", True), ("recheck_failed", True)):
+        assert trust.asks_challenge(dict(calm, **{fact: value}))

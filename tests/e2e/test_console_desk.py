@@ -47,7 +47,7 @@ def test_makeup_filed_by_institution_is_reviewed_with_both_photos(browser, serve
     desk.close()
 
 
-def test_kiosk_secret_is_shown_once(browser, server, screenshots):
+def test_kiosk_secret_is_shown_once(browser, server, screenshots, tmp_path):
     desk = new_context(browser, DESK)
     page = desk.new_page()
     login_staff(page, f"{server.url}/console/", "school", DEMO_PASSWORD)
@@ -59,6 +59,18 @@ def test_kiosk_secret_is_shown_once(browser, server, screenshots):
     value = secret.inner_text().strip()
     assert len(value) >= 32
     assert "只显示这一次" in page.locator("#secret").inner_text()
+    # The snippet for the technician: the secret into a 0600 file, the [server] section naming it;
+    # the kiosk's own config loader reads it back as this device with this secret.
+    qr = page.locator("#provisioning-qr")
+    assert qr.evaluate("img => img.complete && img.naturalWidth > 0")  # the QR drew (data: SVG under the CSP)
+    snippet = page.inner_text("#config-snippet")
+    assert f"printf '%s' '{value}' > /etc/peixunquan/device.secret" in snippet
+    toml = snippet[snippet.index("[server]"):].replace("/etc/peixunquan/device.secret", str(tmp_path / "device.secret"))
+    (tmp_path / "kiosk.toml").write_text(toml, encoding="utf-8")
+    (tmp_path / "device.secret").write_text(value)
+    from kiosk.config import load_config
+    config = load_config(tmp_path / "kiosk.toml", {"KIOSK_DATA_DIR": str(tmp_path)})
+    assert config.device_secret == value and config.server_url == server.url and config.device_id.isdigit()
     snap(page, screenshots, "console-kiosk-secret")
     open_page(page, f"{server.url}/console/#/kiosks?again=1")
     assert page.locator("td", has_text="二楼教室-2号机").count() == 1

@@ -82,6 +82,8 @@ def test_dashboard_pages(browser, server, screenshots, viewport):
     _visit(page, f"{base}#/lesson/{server.seeded.lesson_id}", "dashboard-lesson", screenshots, problems)
     for tab in ("plans", "makeups", "completions", "subsidies", "kiosks"):
         _visit(page, f"{base}#/review?tab={tab}", f"dashboard-review-{tab}", screenshots, problems)
+    _visit(page, f"{base}#/overdue", "dashboard-overdue", screenshots, problems)
+    _visit(page, f"{base}#/policies", "dashboard-policies", screenshots, problems)
     _visit(page, f"{base}#/stats", "dashboard-stats", screenshots, problems)
     page.wait_for_selector("#trend figure")
     snap(page, screenshots, "dashboard-stats")

@@ -17,6 +17,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -343,3 +344,123 @@ def outbox_states(db_path: Path) -> dict[str, int]:
         return {}  # the daemon has not created its tables yet
     finally:
         conn.close()
+
+
+def inflight_since(db_path: Path, since_iso: str) -> int:
+    """Outbox events taken into an upload at or after `since_iso` (UTC ISO time): a batch this very
+    process has in flight, not rows a killed predecessor left marked inflight."""
+    if not db_path.exists():
+        return 0
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=10)
+    try:
+        return conn.execute("SELECT COUNT(*) FROM outbox WHERE state = 'inflight' AND updated_at >= ?",
+                            (since_iso,)).fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
+    finally:
+        conn.close()
+
+
+def live_rows_per_event(app, event_ids: set[str]) -> dict[str, int]:
+    """How many live-stream rows name each of these event ids (the stream's replay table)."""
+    from backend.extensions import db
+    from backend.models import LiveEvent
+
+    counts: dict[str, int] = {}
+    with app.app_context():
+        for payload in db.session.execute(db.select(LiveEvent.payload)).scalars():
+            event_id = (payload or {}).get("event_id")
+            if event_id in event_ids:
+                counts[event_id] = counts.get(event_id, 0) + 1
+        db.session.remove()
+    return counts
+
+
+class ReplyDropper:
+    """A TCP proxy in front of the server that can lose one reply: it forwards an upload, lets the
+    server answer (and commit), then closes the kiosk's connection without passing the answer on.
+    That is the failure the kiosk's receipts must survive: stored on the server, unknown to the kiosk."""
+
+    def __init__(self, target_port: int):
+        self.target_port = target_port
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.armed = False
+        self.dropped: list[bytes] = []  # the answers the kiosk never got
+        self._stop = False
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        """What the kiosk is told is the server."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def arm(self) -> None:
+        """Lose the answer to the next event upload."""
+        self.armed = True
+
+    def _serve(self) -> None:
+        while not self._stop:
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._relay, args=(client,), daemon=True).start()
+
+    @staticmethod
+    def _read_request(conn: socket.socket) -> bytes:
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = conn.recv(65536)
+            if not chunk:
+                return data
+            data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value.strip())
+        while len(body) < length:
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            body += chunk
+        return head + b"\r\n\r\n" + body
+
+    def _relay(self, client: socket.socket) -> None:
+        with client:
+            request = self._read_request(client)
+            if not request:
+                return
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=30)
+            except OSError:
+                return  # server down: the kiosk sees the connection close, as without the proxy
+            with upstream:
+                # One request per connection (urllib asks for Connection: close), so the reply ends at EOF.
+                upstream.sendall(request)
+                reply = b""
+                while True:
+                    try:
+                        chunk = upstream.recv(65536)
+                    except OSError:
+                        break
+                    if not chunk:
+                        break
+                    reply += chunk
+            if self.armed and b"/device/events" in request.split(b"\r\n", 1)[0] and b" 200 " in reply[:20]:
+                self.armed = False
+                self.dropped.append(reply)
+                client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                return  # RST: the answer is lost
+            client.sendall(reply)
+
+    def stop(self) -> None:
+        """Stop accepting connections."""
+        self._stop = True
+        self.sock.close()

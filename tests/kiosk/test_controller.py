@@ -106,10 +106,35 @@ def test_card_and_face_checks_in_then_out(make, clock, outbox):
     assert controller.face_verifier.calls[0][1:] == (tuple(ALICE_FACE), 0.5)
 
     clock.advance(2 * 3600)  # 10:50 Shanghai: lesson running
+    asked = controller.handle(Scan(CARD, ALICE_ID))
+    # Before the end a check-out is only asked for: nothing is recorded until she scans again.
+    assert (asked.ok, asked.code, asked.kind) == (False, "confirm_check_out", "check_out")
+    assert outbox.depth() == 1 and "再刷一次" in asked.message
+    clock.advance(2)
     result = controller.handle(Scan(CARD, ALICE_ID))
     assert (result.code, result.kind) == ("checked_out", "check_out")
     clock.advance(60)
     assert controller.handle(Scan(CARD, ALICE_ID)).code == "already_checked_out"
+
+
+@pytest.mark.parametrize(("first_after_start_s", "second_after_s", "window_s", "codes"), [
+    (3600, 2, 20, ["confirm_check_out", "checked_out"]),
+    (3600, 20, 20, ["confirm_check_out", "checked_out"]),             # the window's last moment
+    (3600, 20.01, 20, ["confirm_check_out", "confirm_check_out"]),    # too late: asked again
+    (7200, 11, 20, ["checked_out", "already_checked_out"]),           # at the lesson's end: no question
+    (7199, 2, 20, ["confirm_check_out", "checked_out"]),              # a second before the end
+    (3600, 11, 0, ["checked_out", "already_checked_out"]),            # confirmation turned off
+])
+def test_early_check_out_needs_a_second_scan(make, clock, outbox, first_after_start_s, second_after_s, window_s,
+                                             codes):
+    controller = make(settings=ControllerSettings(pin_timeout_s=0.01, confirm_check_out_s=window_s))
+    assert controller.handle(Scan(CARD, ALICE_ID)).code == "checked_in"
+    clock.now = LESSON_START + timedelta(seconds=first_after_start_s)
+    first = controller.handle(Scan(CARD, ALICE_ID)).code
+    clock.advance(second_after_s)
+    second = controller.handle(Scan(CARD, ALICE_ID)).code
+    assert [first, second] == codes
+    assert outbox.depth() == 1 + codes.count("checked_out")
 
 
 def test_repeat_scans_inside_the_window_are_ignored(make, clock, outbox):
@@ -376,3 +401,31 @@ def test_manifest_skips_malformed_rows():
     data["people"].append({"name": "no id"})
     manifest = Manifest.from_dict(data, DAY)
     assert set(manifest.lessons) == {"101"} and set(manifest.people) == {"1", "2"}
+
+
+@pytest.mark.parametrize("policy, threshold", [({"kiosk_face_max_distance": 0.35}, 0.35),
+                                               ({"kiosk_face_max_distance": 0.6}, 0.5)])
+def test_face_threshold_is_the_stricter_of_the_kiosk_and_the_plans_policy(make, policy, threshold):
+    data = make_manifest()
+    data["lessons"][0]["policy"] = policy
+    controller = make(manifest=Manifest.from_dict(data, DAY))
+    assert controller.handle(Scan(CARD, ALICE_ID)).code == "checked_in"
+    assert controller.face_verifier.calls[0][2] == threshold
+
+
+def test_a_narrower_window_from_the_manifest_refuses_before_it_opens(make, clock, outbox):
+    data = make_manifest()  # the clock stands 10 minutes before the lesson
+    data["policy"] = {"checkin_open_before_min": 5}  # the site region's, for lessons without their own
+    controller = make(manifest=Manifest.from_dict(data, DAY))
+    assert controller.handle(Scan(CARD, ALICE_ID)).code == "no_lesson_now"
+    assert outbox.counts() == {}
+    data["lessons"][0]["policy"] = {"checkin_open_before_min": 10}  # the plan's own wins
+    controller = make(manifest=Manifest.from_dict(data, DAY))
+    assert controller.handle(Scan(CARD, ALICE_ID)).code == "checked_in"
+
+
+def test_manifest_policy_values_that_are_not_numbers_are_ignored():
+    data = make_manifest()
+    data["lessons"][0]["policy"] = {"checkin_open_before_min": "10", "kiosk_face_max_distance": True, "x": 1}
+    lesson = Manifest.from_dict(data, DAY).lessons["101"]
+    assert lesson.policy.check_in_before == timedelta(minutes=30) and lesson.policy.face_max_distance == 0.5

@@ -202,3 +202,27 @@ def test_sync_loop_round_pulls_pushes_and_beats(parts):
     server.routes.pop(("GET", "/api/v1/device/manifest"))
     loop._manifest_at = None
     assert loop.run_once() is False and loop.failures.failures == 1
+
+
+@pytest.mark.parametrize(("secret", "route", "refused"), [
+    ("not-the-device-secret-0000000000", None, "unauthorized:signature"),       # wrong secret
+    (SECRET, (403, {"error": {"code": "device_not_active", "details": {"status": "pending"}}}), "device_not_active"),
+])
+def test_a_refused_device_is_not_offline(tmp_path, fake_server, secret, route, refused):
+    """The server refusing the device is told apart from a network outage, and cleared by a success."""
+    clock = FakeClock(datetime.now(UTC))
+    outbox = Outbox(tmp_path / "k.sqlite3", clock=clock)
+    cache = ManifestCache(tmp_path / "k.sqlite3", DEVICE_ID, secret, clock=clock)
+    client = DeviceClient(fake_server.url, DEVICE_ID, secret, timeout=5)
+    syncer = Syncer(client, outbox, cache, clock=clock, version="9.9.9")
+    if route is not None:
+        fake_server.routes[("GET", "/api/v1/device/manifest")] = lambda p, q: route
+    with pytest.raises(HttpError):
+        syncer.pull_manifest(date(2025, 3, 10))
+    assert (syncer.online, syncer.refused) == (False, refused)
+    fake_server.secret = secret  # activated / secret fixed on the server
+    fake_server.routes[("GET", "/api/v1/device/manifest")] = lambda p, q: (200, make_manifest())
+    syncer.pull_manifest(date(2025, 3, 10))
+    assert (syncer.online, syncer.refused) == (True, None)
+    outbox.close()
+    cache.close()

@@ -131,6 +131,8 @@ export const TRUST_FLAGS = {
   kiosk_burst: "同一考勤机 2 秒内连续人脸核验",
   gps_only: "仅凭定位签到（未扫现场码）",
   face_recheck_failed: "服务器复核人脸不一致",
+  liveness_failed: "考勤机活体检测未通过（可能为照片或翻拍）",
+  liveness_missing: "人脸签到未做活体检测（旧版考勤机）",
 };
 /** Shown but never blocking: GPS without the site QR is the normal case where a region does not require it. */
 export const INFORMATIONAL_FLAGS = new Set(["gps_only"]);

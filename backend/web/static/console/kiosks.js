@@ -5,6 +5,19 @@ import { $, formData, html, mount } from "../common/html.js";
 import { badge, busy, confirmAction, emptyState, errorText, toast } from "../common/ui.js";
 import { fmtDateTime } from "../common/format.js";
 
+// What the technician types on the kiosk: the secret into a 0600 file (never into the TOML, which is
+// often copied around), and the [server] section of kiosk.toml pointing at this server.
+export function configSnippet(r) {
+  return `install -d -m 700 /etc/peixunquan
+printf '%s' '${r.secret}' > /etc/peixunquan/device.secret && chmod 600 /etc/peixunquan/device.secret
+
+# /etc/peixunquan/kiosk.toml（其余设置见 kiosk/kiosk.example.toml）
+[server]
+url = "${location.origin}"
+device_id = "${r.device_id}"
+device_secret_file = "/etc/peixunquan/device.secret"`;
+}
+
 export default {
   title: "考勤机",
   async render({ root, api, navigate }) {
@@ -43,7 +56,14 @@ export default {
           <p><b>考勤机已登记（编号 ${r.device_id}）。以下密钥只显示这一次</b>，请立即填入考勤机配置；离开本页后无法再次查看，丢失只能停用后重新登记。</p>
           <p>考勤机须由所在地人社部门核实安装地点并<b>激活后</b>才能上传考勤；激活前它上传的数据会被拒绝。</p>
           <p class="mono" id="secret-value">${r.secret}</p>
-          <button type="button" id="copy">复制密钥</button></div>`);
+          <button type="button" id="copy">复制密钥</button>
+          ${r.provisioning_qr_svg ? html`<p>用考勤机自带的扫码器扫描下面的二维码即可完成配置（在考勤机上运行 <code>python -m kiosk provision</code>）；二维码含密钥，同样只显示这一次：</p>
+          <img id="provisioning-qr" alt="考勤机配置二维码" width="240" height="240" src="data:image/svg+xml;charset=utf-8,${encodeURIComponent(r.provisioning_qr_svg)}">` : ""}
+          <p>或在考勤机上（以运行考勤程序的用户身份）保存密钥并写入配置，然后运行 <code>python -m kiosk check</code> 逐项检查：</p>
+          <pre class="mono" id="config-snippet">${configSnippet(r)}</pre>
+          <button type="button" id="copy-config">复制配置</button></div>`);
+        $(root, "#copy-config").onclick = () => navigator.clipboard?.writeText($(root, "#config-snippet").textContent)
+          .then(() => toast("已复制", "ok"), () => toast("复制失败，请手动选择复制", "error"));
         $(root, "#copy").onclick = () => navigator.clipboard?.writeText(r.secret).then(() => toast("已复制", "ok"), () => toast("复制失败，请手动选择复制", "error"));
         form.reset();
       }, (err) => toast(errorText(err), "error"));

@@ -13,6 +13,7 @@ startShell({
     { path: "sites", label: "培训场地" },
     { path: "plans", label: "培训方案", also: ["plan", "attendance"] },
     { path: "verify", label: "券核验" },
+    { path: "alerts", label: "缺勤预警" },
     { path: "kiosks", label: "考勤机" },
   ],
   routes: {
@@ -24,5 +25,6 @@ startShell({
     projector: () => import("./projector.js"),
     verify: () => import("./verify.js"),
     kiosks: () => import("./kiosks.js"),
+    alerts: () => import("./alerts.js"),
   },
 });

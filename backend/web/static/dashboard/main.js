@@ -1,4 +1,4 @@
-// Supervisor dashboard: live attendance, review queues, statistics.
+// Supervisor dashboard: live attendance, review queues, overdue items, statistics, policies per region.
 import { startShell } from "../common/shell.js";
 
 startShell({
@@ -10,12 +10,18 @@ startShell({
   nav: [
     { path: "live", label: "实时考勤", also: ["lesson"] },
     { path: "review", label: "审核", also: [] },
+    { path: "overdue", label: "逾期事项" },
     { path: "stats", label: "统计" },
+    { path: "policies", label: "政策参数" },
+    { path: "alerts", label: "缺勤预警" },
   ],
   routes: {
     live: () => import("./live.js"),
     lesson: () => import("./lesson.js"),
     review: () => import("./review.js"),
+    overdue: () => import("./overdue.js"),
     stats: () => import("./stats.js"),
+    policies: () => import("./policies.js"),
+    alerts: () => import("./alerts.js"),
   },
 });
