@@ -241,7 +241,10 @@ def run_wrk(port: int, path: str, lines: list[tuple[str, str]], clients: int, se
     cmd = ["wrk", "-t1", f"-c{clients}", f"-d{max(1, round(seconds))}s", "--timeout", "10s",
            "-s", str(REPO / "bench" / "wrk_prepared.lua"), f"http://127.0.0.1:{port}", "--",
            str(file), path, f"127.0.0.1:{port}"]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    out = done.stdout
+    if done.returncode != 0:
+        raise SystemExit(f"wrk failed ({done.returncode}):\n{out}\n{done.stderr}")
     match = re.search(r"BENCH_JSON (\{.*\})", out)
     if not match:
         raise SystemExit(f"unexpected wrk output:\n{out}")
