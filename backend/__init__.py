@@ -83,7 +83,9 @@ def _init_extensions(app: APIFlask) -> None:
                                                             "max_overflow": app.config["DB_MAX_OVERFLOW"]})
     db.init_app(app)
     migrate.init_app(app, db, directory=str(REPO / "migrations"), render_as_batch=True, compare_type=True)
-    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"] or "memory://")
+    from .security import rate_storage
+    # Without Redis, limits' memory storage minus its per-hit timer thread (backend/security/rate_storage.py).
+    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"] or f"{rate_storage.SCHEME}://")
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
     from .security import login_throttle
     # Registered before the limiter's own hook so that it runs after it (Flask runs them in reverse).

@@ -223,19 +223,29 @@ def _replay(row, event_id: str) -> Outcome:
 def record_mobile_event(person_id: int, session_key: str, ev: CheckIn, now: datetime, cfg: dict,
                         token_key: bytes) -> Outcome:
     """Judge, store and publish one phone check-in/out; a repeated event id replays its first outcome."""
-    if db.engine.dialect.name == "postgresql" and not db.session().in_transaction():
+    if db.session().in_transaction():  # inside a caller's unit of work: read and write in it
+        conn = db.session.connection()
+        return _record(conn, conn, False, person_id, session_key, ev, now, cfg, token_key)
+    if db.engine.dialect.name == "postgresql":
         # On PostgreSQL the event and its live row are one INSERT statement, so that statement can
         # be its own transaction: an autocommit connection saves the BEGIN and COMMIT round trips
         # of the hot path. The read before it sees committed data either way (READ COMMITTED),
-        # and the unique indexes still settle races. SQLite writes two statements: a transaction.
+        # and the unique indexes still settle races.
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            return _record(conn, True, person_id, session_key, ev, now, cfg, token_key)
-    return _record(db.session.connection(), False, person_id, session_key, ev, now, cfg, token_key)
+            return _record(conn, conn, True, person_id, session_key, ev, now, cfg, token_key)
+    # SQLite writes two statements: a transaction, which holds the database's one write lock from
+    # its BEGIN IMMEDIATE. The read runs before it in a plain read transaction, as on PostgreSQL,
+    # so the lock is held for the two inserts only: under gevent a worker waiting for the lock
+    # stops all its requests, so the time the other process holds it is every request's latency.
+    # The unique indexes settle races exactly as on PostgreSQL (_after_conflict).
+    with db.engine.connect().execution_options(read_only=True) as reader:
+        return _record(reader, None, False, person_id, session_key, ev, now, cfg, token_key)
 
 
-def _record(conn, autocommit: bool, person_id: int, session_key: str, ev: CheckIn, now: datetime, cfg: dict,
-            token_key: bytes) -> Outcome:
-    """record_mobile_event on a given connection; `autocommit` when each statement is its own transaction."""
+def _record(conn, writer, autocommit: bool, person_id: int, session_key: str, ev: CheckIn, now: datetime,
+            cfg: dict, token_key: bytes) -> Outcome:
+    """record_mobile_event: read on `conn`, write on `writer` (None: the session's connection, taken
+    only when writing); `autocommit` when each statement is its own transaction."""
     origin = f"p{person_id}"
     lat, lon = to_wgs84(ev.lat, ev.lon, ev.coord_sys)
     rows = conn.execute(_READ_STMT, {
@@ -270,8 +280,11 @@ def _record(conn, autocommit: bool, person_id: int, session_key: str, ev: CheckI
               "session_key": session_key, "accepted": verdict.accepted,
               "reason": verdict.code, "details": verdict.details, "flags": flags, "status_code": verdict.status,
               **_NULL_COLUMNS}
+    if writer is None:
+        conn.rollback()  # end the read transaction before the write one begins
+        writer = db.session.connection()
     try:
-        _store(conn, values, ctx, person_id, autocommit)
+        _store(writer, values, ctx, person_id, autocommit)
     except IntegrityError:
         # Either the same event id arrived twice at once, or another event of this person won
         # the one-accepted-per-kind race (uq_attendance_accepted_once). Nothing else was written.

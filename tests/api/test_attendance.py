@@ -321,17 +321,22 @@ def _body(world, event_id=None) -> dict:
 
 @pytest.fixture
 def paths(monkeypatch):
-    """Which write path each check-in took: True for PostgreSQL's autocommit statement."""
+    """Which write path each check-in took: "autocommit" for PostgreSQL's single statement, "read, then
+    write" for SQLite's read outside the write transaction, "one unit" for both in the session's."""
     from backend.services import attendance as service
     taken = []
     real = service._record
 
-    def spy(conn, autocommit, *args):
-        taken.append(autocommit)
-        return real(conn, autocommit, *args)
+    def spy(conn, writer, autocommit, *args):
+        taken.append("autocommit" if autocommit else "read, then write" if writer is None else "one unit")
+        return real(conn, writer, autocommit, *args)
 
     monkeypatch.setattr(service, "_record", spy)
     return taken
+
+
+def _expected_path() -> str:
+    return "autocommit" if db.engine.dialect.name == "postgresql" else "read, then write"
 
 
 def test_concurrent_check_ins_accept_exactly_one(world, clock, app, paths):
@@ -348,8 +353,9 @@ def test_concurrent_check_ins_accept_exactly_one(world, clock, app, paths):
                               .where(AttendanceEvent.accepted)).scalar() == 1
     # Every outcome, accepted or lost, reached the live stream's table.
     assert db.session.execute(db.select(db.func.count()).select_from(LiveEvent)).scalar() == 8
-    # PostgreSQL writes each event as its own single-statement transaction; SQLite in the session's.
-    assert paths == [db.engine.dialect.name == "postgresql"] * 8
+    # PostgreSQL writes each event as its own single-statement transaction; SQLite reads first, then
+    # writes in the session's transaction: the race is settled by the unique index on both.
+    assert paths == [_expected_path()] * 8
 
 
 def test_concurrent_repeats_of_one_event_id_store_it_once(world, clock, app, paths):
@@ -363,7 +369,7 @@ def test_concurrent_repeats_of_one_event_id_store_it_once(world, clock, app, pat
     assert len({str(body) for _, body in results}) == 1 and results[0][1]["event_id"] == eid
     assert len(events(person_id=pid)) == 1
     assert db.session.execute(db.select(db.func.count()).select_from(LiveEvent)).scalar() == 1
-    assert paths == [db.engine.dialect.name == "postgresql"] * 8
+    assert paths == [_expected_path()] * 8
 
 
 @pytest.mark.parametrize("status, accepted", [("draft", False), ("submitted", False), ("rejected", False),

@@ -1,0 +1,24 @@
+"""gunicorn settings of the naive baseline (bench/naive_checkin_app.py): the same server-level tuning the
+product's gunicorn.conf.py gives its workers, so the comparison is about the request path alone.
+
+Opens the database pool before taking requests, freezes the loaded objects out of the cyclic garbage
+collector, and has gevent accept one connection per wake-up (spreading keep-alive clients between workers).
+"""
+import gc
+
+
+def post_worker_init(worker):
+    """Warm the pool, freeze the loaded objects, accept one connection at a time under gevent."""
+    app = worker.wsgi
+    from bench.naive_checkin_app import db
+    if str(app.config["SQLALCHEMY_DATABASE_URI"]).startswith("postgresql"):
+        with app.app_context():
+            conns = [db.engine.connect() for _ in range(app.config["SQLALCHEMY_ENGINE_OPTIONS"]["pool_size"])]
+            for conn in conns:
+                conn.exec_driver_sql("SELECT 1")
+                conn.close()
+    gc.collect()
+    gc.freeze()
+    if type(worker).__module__.endswith("ggevent"):
+        from gevent.baseserver import BaseServer
+        BaseServer.max_accept = 1
