@@ -73,7 +73,8 @@ def finish(table, row_id: int, due, values: dict | None = None, *, id_column: st
 
 
 def sweep_due(table, due, work, *, limit: int = 50, lease_s: float | None = None,
-              id_column: str = "id", lease_column: str = "lease_until") -> int:
+              id_column: str = "id", lease_column: str = "lease_until", max_rows: int | None = None,
+              clock=clock_now, on_finish=None) -> int:
     """Claim due rows batch by batch and handle each in its own transaction; returns how many were finished.
 
     `work(row_id)` does the row's work in the session and returns the column values that finish it
@@ -81,16 +82,21 @@ def sweep_due(table, due, work, *, limit: int = 50, lease_s: float | None = None
     and the final update commit together, or not at all if another worker finished the row first.
     A row whose work raises is rolled back, logged and retried after its lease; a transient error
     (database gone) stops the sweep and propagates so the task's retries take over.
+    `max_rows` caps how many rows this sweep claims (a provider's per-minute budget); `on_finish(values)`
+    is told each committed outcome; `clock` is read per batch.
     """
     finished = 0
+    claimed = 0
     seen: set[int] = set()
-    while True:
+    while max_rows is None or claimed < max_rows:
         # The clock is read per batch: a long sweep must not lease with a stale time.
-        batch = [i for i in claim(table, due, clock_now(), limit=limit, lease_s=lease_s, id_column=id_column,
+        size = limit if max_rows is None else min(limit, max_rows - claimed)
+        batch = [i for i in claim(table, due, clock(), limit=size, lease_s=lease_s, id_column=id_column,
                                   lease_column=lease_column) if i not in seen]
         if not batch:
             return finished
         seen.update(batch)
+        claimed += len(batch)
         for row_id in batch:
             try:
                 values = work(row_id)
@@ -98,6 +104,8 @@ def sweep_due(table, due, work, *, limit: int = 50, lease_s: float | None = None
                                                  lease_column=lease_column):
                     db.session.commit()
                     finished += 1
+                    if on_finish is not None:
+                        on_finish(values)
                 else:
                     db.session.rollback()
             except Exception as exc:
@@ -105,3 +113,4 @@ def sweep_due(table, due, work, *, limit: int = 50, lease_s: float | None = None
                 if is_transient(exc):
                     raise
                 log.exception("row %s of %s failed; retried once its lease expires", row_id, _table(table).name)
+    return finished

@@ -93,35 +93,22 @@ def _due(now: datetime, channel: str):
 
 def send_due(now: datetime, cfg) -> dict[str, int]:
     """Send the deliveries due at `now`, each channel within its per-minute budget; returns outcome counts."""
-    from ..jobs import claim, finish, is_transient
+    from ..jobs import sweep_due
     counts: dict[str, int] = {}
+
+    def count(values: dict) -> None:
+        counts[values["status"]] = counts.get(values["status"], 0) + 1
+
     for channel, key in PER_MIN_KEY.items():
         # The provider's limit is per minute for the whole deployment: what the last 60 s sent, by any worker,
         # comes off this run's budget (two workers starting at the same instant may each take the rest).
         budget = int(cfg[key]) - db.session.execute(select(func.count()).where(
             NotificationDelivery.channel == channel, NotificationDelivery.sent_at > now - RATE_WINDOW)).scalar()
         db.session.commit()  # end the read: claim() commits its own unit of work
-        due = _due(now, channel)
-        while budget > 0:
-            batch = claim(NotificationDelivery, due, now, limit=min(SEND_BATCH, budget))
-            if not batch:
-                break
-            budget -= len(batch)
-            for delivery_id in batch:
-                try:
-                    values = attempt(delivery_id, now, cfg)
-                    if finish(NotificationDelivery, delivery_id, due, values):
-                        db.session.commit()
-                        counts[values["status"]] = counts.get(values["status"], 0) + 1
-                    else:
-                        db.session.rollback()
-                except Exception as exc:
-                    # The row stays leased and is tried again when the lease runs out; a transient database
-                    # error stops the run so the job's own retries take over.
-                    db.session.rollback()
-                    if is_transient(exc):
-                        raise
-                    log.exception("notification delivery %s failed; retried once its lease expires", delivery_id)
+        if budget > 0:
+            # A failed send reschedules its row (next_try_at later), so it is not due again in this run.
+            sweep_due(NotificationDelivery, _due(now, channel), lambda delivery_id: attempt(delivery_id, now, cfg),
+                      limit=SEND_BATCH, max_rows=budget, clock=lambda: now, on_finish=count)
     return counts
 
 
