@@ -4,12 +4,10 @@ from __future__ import annotations
 import sys
 import threading
 from collections import deque
-from datetime import timedelta, timezone
 
+from backend.domain.attendance import SHANGHAI
 from kiosk.core.controller import Result
 from kiosk.core.state import State
-
-_SHANGHAI = timezone(timedelta(hours=8))
 
 
 class TerminalDisplay:
@@ -21,7 +19,7 @@ class TerminalDisplay:
     def show(self, result: Result) -> None:
         """Print the outcome: time, mark, message, masked name, lesson."""
         mark = "OK " if result.ok else "!! "
-        when = result.at.astimezone(_SHANGHAI).strftime("%H:%M:%S")
+        when = result.at.astimezone(SHANGHAI).strftime("%H:%M:%S")
         details = " ".join(x for x in (result.name_masked, result.lesson_title) if x)
         print(f"[{when}] {mark}{result.message}  {details}".rstrip(), file=self.stream, flush=True)
 

@@ -6,9 +6,9 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
-from backend.domain.attendance import lesson_day
+from backend.domain.attendance import SHANGHAI, lesson_day
 from backend.domain.identity import mask_name
 from kiosk import __version__
 from kiosk.config import KioskConfig
@@ -105,12 +105,11 @@ class Kiosk:
     def _rejected_later(self, pairs: list[tuple[dict, dict]]) -> None:
         # The screen said "recorded" for these; the server's verdict is shown too, until the day ends.
         manifest = self.manifest()
-        shanghai = timezone(timedelta(hours=8))
         late = list(self.board.extra.get("late_rejections", []))
         for event, receipt in pairs:
             person = manifest.person(event.get("person_id")) if manifest else None
             try:
-                at = datetime.fromisoformat(event["captured_at"]).astimezone(shanghai).strftime("%H:%M")
+                at = datetime.fromisoformat(event["captured_at"]).astimezone(SHANGHAI).strftime("%H:%M")
             except (KeyError, TypeError, ValueError):
                 at = ""
             late.insert(0, {"time": at, "name": mask_name(person.name) if person else "",
@@ -225,9 +224,8 @@ def _lesson_lines(manifest) -> list[dict]:
     """Today's lessons at the site for the screen: 'HH:MM-HH:MM' (Asia/Shanghai) and the title."""
     if manifest is None:
         return []
-    shanghai = timezone(timedelta(hours=8))
     lessons = sorted(manifest.lessons.values(), key=lambda le: le.starts_at)
-    return [{"time": f"{le.starts_at.astimezone(shanghai):%H:%M}-{le.ends_at.astimezone(shanghai):%H:%M}",
+    return [{"time": f"{le.starts_at.astimezone(SHANGHAI):%H:%M}-{le.ends_at.astimezone(SHANGHAI):%H:%M}",
              "title": le.title} for le in lessons]
 
 

@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "screen_static"
 KEEPALIVE_S = 15.0
 PREVIEW_SIDE = 480  # the preview is for the person to see where they stand, not evidence
+PREVIEW_INTERVAL_S = 0.25
 MAX_PIN_BODY = 256
 
 
@@ -31,15 +32,23 @@ class PreviewCamera:
     """Wraps the kiosk's camera: every frame the verifier gets is also offered to the screen, small, with
     the face box found in it (the person sees whether the camera sees them)."""
 
-    def __init__(self, camera, board: StatusBoard, detect=None):
+    def __init__(self, camera, board: StatusBoard, detect=None, min_interval_s: float = PREVIEW_INTERVAL_S,
+                 monotonic=time.monotonic):
         self.camera = camera
         self.board = board
         self._detect = detect
+        self.min_interval_s = min_interval_s
+        self._monotonic = monotonic
+        self._last = None
 
     def capture(self, timeout: float = 2.0):
-        """The wrapped camera's frame, unchanged; a preview of it goes to the board."""
+        """The wrapped camera's frame, unchanged; a preview of it (at most every `min_interval_s`) goes to the board."""
         frame = self.camera.capture(timeout=timeout)
-        if frame is not None:
+        now = self._monotonic()
+        # A liveness burst captures 8 frames at camera speed: previewing (a face detection and a JPEG) each
+        # would double the kiosk's CPU per person for frames nobody can see change.
+        if frame is not None and (self._last is None or now - self._last >= self.min_interval_s):
+            self._last = now
             try:
                 self.board.set_preview(*preview_jpeg(frame, self._detect))
             except Exception:  # noqa: BLE001 - the preview must never cost a check-in

@@ -117,3 +117,22 @@ def test_preview_carries_the_face_box_and_never_breaks_a_capture():
         raise RuntimeError("detector crashed")
     assert PreviewCamera(Camera(), board, detect=broken).capture() is frame  # the check-in goes on
     assert board.preview is None
+
+
+def test_a_liveness_burst_is_previewed_at_most_four_times_a_second():
+    board = StatusBoard()
+    frame = np.full((120, 160, 3), 100, np.uint8)
+    clock = iter([0.0, 0.066, 0.133, 0.2, 0.266, 0.333, 0.4, 0.5])
+    detections = []
+
+    class Camera:
+        def capture(self, timeout=2.0):
+            return frame
+
+        def close(self):
+            pass
+
+    camera = PreviewCamera(Camera(), board, detect=lambda small: detections.append(1), monotonic=lambda: next(clock))
+    for _ in range(8):  # an 8-frame burst at 15 fps
+        assert camera.capture() is frame
+    assert len(detections) == 2  # at 0.0 and 0.266 s, not once per frame
