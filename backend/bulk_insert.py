@@ -14,7 +14,10 @@ parameter order, so the sequence hands out ascending ids in that order, and sort
 ids ascending puts them back in parameter order. Other databases use the plain executemany, and so
 do tables with binary columns: psycopg sends a bytea array as escaped text built in Python, which for
 500 face crops (3.6 MB) cost four times the per-value parameters it replaces (measured with
-bench/kiosk_ingest_profile.py), so `face_evidence` keeps one parameter per value.
+bench/kiosk_ingest_profile.py). Rows with a binary column and no RETURNING (the face crops) go in
+through `copy_rows`: PostgreSQL's binary COPY carries the bytes as they are, with no statement text
+to build or parse (500 crops: ~70 ms as one multi-row INSERT, ~40 ms as binary COPY, ~25 ms when
+the crops also stay in the heap row instead of TOAST; bench/README.md "Kiosk sync").
 """
 from __future__ import annotations
 
@@ -22,8 +25,15 @@ import json
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
+    Boolean,
     Column,
+    DateTime,
+    Float,
+    Integer,
     LargeBinary,
+    SmallInteger,
+    String,
     Table,
     Text,
     bindparam,
@@ -66,6 +76,48 @@ def insert_rows(conn: Connection, table: Table, rows: list[dict], returning: Col
     if len(ids) != len(rows):  # cannot happen without ON CONFLICT; never hand back misaligned ids
         raise RuntimeError(f"{table.name}: {len(ids)} ids returned for {len(rows)} rows")
     return ids
+
+
+# Binary COPY needs the PostgreSQL type of every column; the first match in this order wins
+# (BigInteger and SmallInteger are Integers, DateTime covers UTCDateTime's impl).
+_COPY_TYPES = ((BigInteger, "int8"), (SmallInteger, "int2"), (Integer, "int4"), (Float, "float8"),
+               (LargeBinary, "bytea"), (Boolean, "bool"), (DateTime, "timestamp"), (String, "text"), (Text, "text"))
+
+
+def copy_rows(conn: Connection, table: Table, rows: list[dict]) -> None:
+    """Insert `rows` (dicts with the same keys) into `table`; on PostgreSQL as one binary COPY.
+
+    Values go through the columns' own bind processing first (a UTCDateTime becomes naive UTC), so
+    the rows are the same as an INSERT would store. Other databases, and columns of a type the COPY
+    path does not know, use the plain executemany.
+    """
+    if not rows:
+        return
+    keys = tuple(rows[0])
+    pg_types = [_copy_type(table.c[k].type) for k in keys]
+    if conn.dialect.name != "postgresql" or None in pg_types or any(tuple(r) != keys for r in rows):
+        _executemany(conn, table, rows, None)
+        return
+    processors = [table.c[k].type.bind_processor(conn.dialect) for k in keys]
+    names = ", ".join(conn.dialect.identifier_preparer.quote(table.c[k].name) for k in keys)
+    target = conn.dialect.identifier_preparer.format_table(table)
+    with conn.connection.driver_connection.cursor() as cursor, \
+            cursor.copy(f"COPY {target} ({names}) FROM STDIN (FORMAT BINARY)") as copy:
+        copy.set_types(pg_types)
+        for row in rows:
+            copy.write_row([v if p is None or v is None else p(v)
+                            for v, p in zip((row[k] for k in keys), processors, strict=True)])
+
+
+def _copy_type(column_type) -> str | None:
+    """The PostgreSQL type name binary COPY sends a column's values as, or None when not known."""
+    impl = getattr(column_type, "impl", column_type)
+    if isinstance(impl, DateTime) and impl.timezone:
+        return None
+    for sa_type, name in _COPY_TYPES:
+        if isinstance(impl, sa_type):
+            return name
+    return None
 
 
 def _executemany(conn: Connection, table: Table, rows: list[dict], returning: Column | None) -> list:

@@ -89,13 +89,16 @@ class DeviceClient:
         """A signed GET under /api/v1."""
         return self.request("GET", path, None, query, timeout)
 
-    def post(self, path: str, body: dict, timeout: float | None = None):
-        """A signed POST of a JSON body under /api/v1."""
+    def post(self, path: str, body: dict | bytes, timeout: float | None = None):
+        """A signed POST of a JSON body under /api/v1 (a dict, or the JSON text already encoded as bytes)."""
         return self.request("POST", path, body, None, timeout)
 
-    def _send(self, method: str, path: str, body: dict | None, query: dict | None, timeout: float | None):
+    def _send(self, method: str, path: str, body: dict | bytes | None, query: dict | None, timeout: float | None):
         path_with_query = API_PREFIX + path + (f"?{urlencode(query)}" if query else "")
-        data = b"" if body is None else json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        if body is None or isinstance(body, bytes):
+            data = body or b""
+        else:
+            data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
         headers = signature_headers(self.device_id, self._secret, method, path_with_query, data,
                                     self._now() + self.clock_offset)
         headers["Accept"] = "application/json"

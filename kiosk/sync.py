@@ -5,6 +5,7 @@ and logs like Home Assistant's serial sensor: the first failure loudly, later on
 """
 from __future__ import annotations
 
+import json
 import logging
 import random
 import threading
@@ -65,20 +66,21 @@ class Syncer:
 
     def push_batch(self) -> dict[str, int] | None:
         """Upload one batch of ready events; None when the queue is empty, else counts per status."""
-        events = self.outbox.take_batch(self.batch_size)
-        if not events:
+        payloads = self.outbox.take_payloads(self.batch_size)
+        if not payloads:
             return None
-        ids = [e["event_id"] for e in events]
+        ids = [event_id for event_id, _ in payloads]
         try:
-            receipts = self._upload(events)
+            receipts = self._upload(payloads)
             counts = self.outbox.mark(receipts)
         finally:
             # Events without a receipt (or after a failure) are retried; the server dedupes by event_id.
             self.outbox.release(ids)
         rejected = [r for r in receipts if r.get("status") == "rejected"]
         if rejected:
-            by_id = {e["event_id"]: e for e in events}
-            pairs = [(by_id[r["event_id"]], r) for r in rejected if r.get("event_id") in by_id]
+            by_id = dict(payloads)
+            pairs = [(json.loads(by_id[str(r.get("event_id"))]), r) for r in rejected
+                     if str(r.get("event_id")) in by_id]
             for event, receipt in pairs:
                 log.warning("the server rejected event %s (person %s, %s): %s", event["event_id"],
                             event.get("person_id"), event.get("kind"), receipt.get("reason"))
@@ -86,20 +88,22 @@ class Syncer:
                 self.on_rejected(pairs)
         return counts
 
-    def _upload(self, events: list[dict]) -> list[dict]:
-        """POST events and return receipts; a 422 for the whole batch is split to find the culprit."""
+    def _upload(self, payloads: list[tuple[str, str]]) -> list[dict]:
+        """POST events (their stored JSON texts) and return receipts; a 422 for the whole batch is
+        split to find the culprit."""
+        body = b'{"events":[' + ",".join(text for _, text in payloads).encode() + b"]}"
         try:
-            answer = self._call(self.client.post, "/device/events", {"events": events})
+            answer = self._call(self.client.post, "/device/events", body)
         except HttpError as exc:
             if exc.status != 422:
                 raise  # revoked, unknown endpoint...: the device's problem, not the events'
-            if len(events) > 1:
-                mid = len(events) // 2
-                return self._upload(events[:mid]) + self._upload(events[mid:])
+            if len(payloads) > 1:
+                mid = len(payloads) // 2
+                return self._upload(payloads[:mid]) + self._upload(payloads[mid:])
             # The server refuses this one event as a request, so it would block the queue forever.
             log.error("event %s refused by the server (%s); kept locally as rejected",
-                      events[0]["event_id"], exc.code)
-            return [{"event_id": events[0]["event_id"], "status": "rejected", "reason": f"http_422_{exc.code}"}]
+                      payloads[0][0], exc.code)
+            return [{"event_id": payloads[0][0], "status": "rejected", "reason": f"http_422_{exc.code}"}]
         receipts = answer.get("results") if isinstance(answer, dict) else None
         return [r for r in receipts if isinstance(r, dict)] if isinstance(receipts, list) else []
 

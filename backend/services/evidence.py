@@ -13,15 +13,17 @@ from datetime import datetime
 from typing import NamedTuple
 
 from flask import current_app
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, or_, select, update
 
 from .. import faces
+from ..bulk_insert import copy_rows
 from ..domain import trust
 from ..domain.errors import AppError
 from ..extensions import db
 from ..models import Lesson, Person, PublicityObjection, SubsidyClaim
 from ..models.trust import FaceEvidence, TrustFlag
 from ..security.crypto import vault
+from ..sql_lists import among
 from .persons import FACE_CONTEXT
 
 CROP_CONTEXT = "face_evidence.crop"
@@ -52,7 +54,7 @@ def store(rows: list[dict], crops: dict[str, bytes], flagged_people: set[int], n
                       "device_id": row["device_id"], "kiosk_distance": row["face_distance"],
                       "crop_enc": v.encrypt(crop, CROP_CONTEXT), "state": state, "created_at": now})
     if items:
-        db.session.connection().execute(insert(FaceEvidence), items)
+        copy_rows(db.session.connection(), FaceEvidence.__table__, items)
     return due
 
 
@@ -62,7 +64,7 @@ def mark_people_due(person_ids) -> int:
     if not ids:
         return 0
     return db.session.execute(update(FaceEvidence).where(
-        FaceEvidence.person_id.in_(ids), FaceEvidence.state == "stored", FaceEvidence.crop_enc.is_not(None))
+        among(db.session, FaceEvidence.person_id, ids), FaceEvidence.state == "stored", FaceEvidence.crop_enc.is_not(None))
         .values(state="due").execution_options(synchronize_session=False)).rowcount
 
 

@@ -18,6 +18,7 @@ from ..extensions import db
 from ..models import AttendanceEvent, Enrollment, Lesson, Person, TrainingPlan, WechatAccount
 from ..models.trust import CompletionDecision, FaceMatch, TrustFlag
 from ..security.crypto import vault
+from ..sql_lists import among
 from .persons import FACE_CONTEXT
 
 
@@ -29,17 +30,17 @@ def person_facts(person_ids: set[int]) -> dict[int, dict]:
     ids = list(person_ids)
     facts = {pid: {"face_by_staff": False, "bound": False, "shared_face": False, "recheck_failed": False}
              for pid in ids}
-    for pid, by in db.session.execute(select(Person.id, Person.face_enrolled_by).where(Person.id.in_(ids))):
+    for pid, by in db.session.execute(select(Person.id, Person.face_enrolled_by).where(among(db.session, Person.id, ids))):
         facts[pid]["face_by_staff"] = by == "institution"
-    for (pid,) in db.session.execute(select(WechatAccount.person_id).where(WechatAccount.person_id.in_(ids))):
+    for (pid,) in db.session.execute(select(WechatAccount.person_id).where(among(db.session, WechatAccount.person_id, ids))):
         facts[pid]["bound"] = True
     for a, b in db.session.execute(select(FaceMatch.person_id, FaceMatch.other_person_id).where(
-            or_(FaceMatch.person_id.in_(ids), FaceMatch.other_person_id.in_(ids)))):
+            or_(among(db.session, FaceMatch.person_id, ids), among(db.session, FaceMatch.other_person_id, ids)))):
         for pid in (a, b):
             if pid in facts:
                 facts[pid]["shared_face"] = True
     for (pid,) in db.session.execute(select(TrustFlag.person_id).where(
-            TrustFlag.person_id.in_(ids), TrustFlag.code == trust.FACE_RECHECK_FAILED).distinct()):
+            among(db.session, TrustFlag.person_id, ids), TrustFlag.code == trust.FACE_RECHECK_FAILED).distinct()):
         facts[pid]["recheck_failed"] = True
     return facts
 

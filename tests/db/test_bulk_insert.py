@@ -1,11 +1,28 @@
 """backend.bulk_insert: many rows in one statement, the RETURNING ids in the order of the rows."""
 from datetime import UTC, datetime, timedelta, timezone
 
-from sqlalchemy import event, select
+import pytest
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    event,
+    select,
+    text,
+)
 
-from backend.bulk_insert import insert_rows
+from backend.bulk_insert import copy_rows, insert_rows
 from backend.extensions import db
 from backend.models import LiveEvent
+from backend.models.types import UTCDateTime
+from backend.sql_lists import among
 
 T0 = datetime(2026, 12, 7, 1, 0, tzinfo=UTC)
 PAYLOADS = [{"kind": "check_in", "n": 1}, [], ["a", {"b": None}], {"名字": "张三", "flags": ["kiosk_burst"]},
@@ -67,3 +84,65 @@ def test_rows_with_different_keys_and_no_rows(app):
     ids = insert_rows(db.session.connection(), LiveEvent.__table__, rows, returning=LiveEvent.__table__.c.id)
     db.session.commit()
     assert [db.session.get(LiveEvent, i).region_code for i in ids] == ["350102", "350103"]
+
+
+def _crop_storage() -> tuple[str, list]:
+    """(attstorage of face_evidence.crop_enc, the table's reloptions) on PostgreSQL."""
+    with db.engine.connect() as conn:
+        storage = conn.execute(text(
+            "SELECT attstorage FROM pg_attribute WHERE attrelid = 'face_evidence'::regclass AND attname = 'crop_enc'"
+        )).scalar()
+        options = conn.execute(text("SELECT reloptions FROM pg_class WHERE oid = 'face_evidence'::regclass")).scalar()
+    return storage, options or []
+
+
+def test_copy_rows_stores_what_an_insert_would(app):
+    # Every column type the COPY path knows, NULLs, bytes that are not text, aware datetimes.
+    table = Table("copy_probe", MetaData(), Column("id", Integer, primary_key=True), Column("n", Integer),
+                  Column("big", BigInteger), Column("x", Float), Column("blob", LargeBinary), Column("s", String(12)),
+                  Column("t", Text), Column("ok", Boolean), Column("at", UTCDateTime()))
+    table.create(db.engine)
+    try:
+        rows = [{"n": i, "big": 2**40 + i, "x": None if i % 3 == 0 else i / 7, "blob": bytes([i % 256, 0, 255]) * 50,
+                 "s": f"状态{i}", "t": "a\tb\nc\\d" if i % 2 else None, "ok": i % 2 == 0,
+                 "at": (T0 + timedelta(minutes=i)).astimezone(timezone(timedelta(hours=8)))} for i in range(300)]
+        seen, stop = _statements(app)
+        try:
+            copy_rows(db.session.connection(), table, rows)
+        finally:
+            stop()
+        db.session.commit()
+        got = [dict(r._mapping) for r in db.session.execute(select(table).order_by(table.c.n))]
+        assert [{k: v for k, v in r.items() if k != "id"} for r in got] == rows
+        inserts = [s for s, _ in seen if s.lstrip().upper().startswith("INSERT")]
+        # PostgreSQL: one binary COPY, no INSERT statement at all; elsewhere the plain executemany.
+        if db.engine.dialect.name == "postgresql":
+            assert inserts == []
+        else:
+            assert inserts
+        copy_rows(db.session.connection(), table, [])  # nothing to do, no statement
+    finally:
+        db.session.rollback()
+        table.drop(db.engine)
+
+
+def test_among_matches_in_and_keeps_one_short_statement(app):
+    rows = _rows(30)
+    ids = insert_rows(db.session.connection(), LiveEvent.__table__, rows, returning=LiveEvent.__table__.c.id)
+    db.session.commit()
+    seen, stop = _statements(app)
+    try:
+        for wanted in ([], ids[:1], ids[::3], ids + [10**9], set(ids[5:9])):
+            got = set(db.session.execute(select(LiveEvent.id).where(among(db.session, LiveEvent.id, wanted))).scalars())
+            assert got == set(wanted) & set(ids)
+    finally:
+        stop()
+    if db.engine.dialect.name == "postgresql":
+        # The same short text whatever the number of values: psycopg converts it once.
+        assert len({s for s, _ in seen}) == 1 and all(len(s) < 300 for s, _ in seen)
+
+
+def test_face_crops_stay_uncompressed_in_the_row_on_postgresql(app):
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("a PostgreSQL storage setting")
+    assert _crop_storage() == ("e", ["toast_tuple_target=8160"])

@@ -43,11 +43,37 @@ def test_put_is_visible_to_another_connection_at_once(outbox, db):
     # What the screen relies on: a separate connection (a restarted process) sees the row.
     conn = sqlite3.connect(db)
     try:
-        payload, state = conn.execute("SELECT payload, state FROM outbox").fetchone()
+        payload, state = conn.execute("SELECT p.payload, o.state FROM outbox o JOIN outbox_payloads p USING (seq)"
+                                      ).fetchone()
     finally:
         conn.close()
     assert state == "ready"
     assert json.loads(payload) == e  # JSON, not pickle
+
+
+def test_rows_queued_before_the_payload_table_are_still_sent(db):
+    """A kiosk updated with events in its queue: rows that keep their JSON in outbox.payload."""
+    old = event()
+    conn = sqlite3.connect(db)
+    try:
+        conn.executescript("""CREATE TABLE outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL UNIQUE,
+            person_id TEXT NOT NULL, lesson_id TEXT NOT NULL, kind TEXT NOT NULL, payload TEXT NOT NULL,
+            state TEXT NOT NULL DEFAULT 'ready', reason TEXT, attempts INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL, updated_at TEXT NOT NULL)""")
+        conn.execute("INSERT INTO outbox (event_id, person_id, lesson_id, kind, payload, created_at, updated_at)"
+                     " VALUES (?, ?, ?, ?, ?, 'x', 'x')", (old["event_id"], str(old["person_id"]),
+                                                        str(old["lesson_id"]), old["kind"], json.dumps(old)))
+        conn.commit()
+    finally:
+        conn.close()
+    box = Outbox(db)
+    try:
+        new = event()
+        assert box.put(new) is True
+        assert [json.loads(p) for _, p in box.take_payloads(10)] == [old, new]
+        assert box.get(old["event_id"])["event_id"] == old["event_id"]
+    finally:
+        box.close()
 
 
 def test_put_same_event_id_twice_keeps_one(outbox):
