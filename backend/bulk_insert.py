@@ -22,6 +22,7 @@ the crops also stay in the heap row instead of TOAST; bench/README.md "Kiosk syn
 from __future__ import annotations
 
 import json
+import re
 
 from sqlalchemy import (
     JSON,
@@ -60,7 +61,7 @@ def insert_rows(conn: Connection, table: Table, rows: list[dict], returning: Col
             or any(isinstance(table.c[k].type, JSON) and table.c[k].type.none_as_null for k in keys)
             or any(tuple(r) != keys for r in rows)):
         return _executemany(conn, table, rows, returning)
-    stmt = _unnest_statement(table, keys, returning)
+    sql = _unnest_sql(conn, table, keys, returning)
     dumps = getattr(conn.dialect, "_json_serializer", None) or json.dumps
     params = {}
     for i, k in enumerate(keys):
@@ -68,8 +69,14 @@ def insert_rows(conn: Connection, table: Table, rows: list[dict], returning: Col
         if isinstance(column_type, JSON):
             params[f"a{i}"] = dumps([r[k] for r in rows])
         else:
-            params[f"a{i}"] = [r[k] for r in rows]
-    result = conn.execute(stmt, params)
+            process = column_type.bind_processor(conn.dialect)
+            values = [r[k] for r in rows]
+            if isinstance(column_type, Float):
+                # A binary array takes its element type from the values (a JSON `0` among 0.31s is an int):
+                # all floats, so it travels as float8[] like the column.
+                values = [None if v is None else float(v) for v in values]
+            params[f"a{i}"] = values if process is None else [None if v is None else process(v) for v in values]
+    result = conn.exec_driver_sql(sql, params)
     if returning is None:
         return []
     ids = sorted(result.scalars().all())
@@ -127,6 +134,27 @@ def _executemany(conn: Connection, table: Table, rows: list[dict], returning: Co
         conn.execute(stmt, rows)
         return []
     return conn.execute(stmt.returning(returning, sort_by_parameter_order=True), rows).scalars().all()
+
+
+_binary_re = re.compile(r"%\((a\d+)\)s(::[A-Z ]+(?:\(\d+\))?\[\])")
+_sql: dict[tuple, str] = {}
+
+
+def _unnest_sql(conn: Connection, table: Table, keys: tuple, returning: Column | None) -> str:
+    """The unnest INSERT as driver SQL with binary array parameters (`%(aN)b`), built once per shape.
+
+    psycopg dumps a list in text format for a `%s` placeholder, element by element in Python (a
+    500-row batch of datetimes or strings: ~1.5 ms per column, ~40 ms for a kiosk upload); in binary
+    format it packs the same list in ~0.15 ms. SQLAlchemy always renders `%s`, so the compiled text
+    is rewritten for the array parameters; the JSON arrays stay text (one string each).
+    """
+    cache_key = (table.name, keys, returning.key if returning is not None else None)
+    sql = _sql.get(cache_key)
+    if sql is None:
+        compiled = _unnest_statement(table, keys, returning).compile(dialect=conn.dialect)
+        sql = _binary_re.sub(r"%(\1)b\2", compiled.string)
+        _sql[cache_key] = sql
+    return sql
 
 
 def _unnest_statement(table: Table, keys: tuple, returning: Column | None):

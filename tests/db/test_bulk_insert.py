@@ -146,3 +146,20 @@ def test_face_crops_stay_uncompressed_in_the_row_on_postgresql(app):
     if db.engine.dialect.name != "postgresql":
         pytest.skip("a PostgreSQL storage setting")
     assert _crop_storage() == ("e", ["toast_tuple_target=8160"])
+
+
+def test_attendance_rows_with_mixed_numbers_and_nulls(app):
+    # What a kiosk may send: a distance as a JSON integer next to floats, NULL columns, non-ASCII text.
+    from backend.models import AttendanceEvent
+    t = AttendanceEvent.__table__
+    base = {"origin": "d1", "kind": "check_in", "source": "kiosk", "method": "card+face", "accepted": True,
+            "reason": None, "captured_at": T0, "received_at": T0, "details": {"名字": "张三"}, "flags": [],
+            "status_code": 201}
+    rows = [dict(base, event_id=f"mix-{i}", face_distance=[0, 0.31, None, 1][i % 4]) for i in range(8)]
+    keys = [c for c in rows[0] if c in t.c]
+    rows = [{k: r[k] for k in keys} for r in rows]
+    ids = insert_rows(db.session.connection(), t, rows, returning=t.c.id)
+    db.session.commit()
+    got = {e.id: e for e in db.session.execute(select(AttendanceEvent).where(AttendanceEvent.id.in_(ids))).scalars()}
+    assert [got[i].face_distance for i in ids] == [r["face_distance"] for r in rows]
+    assert [got[i].details for i in ids] == [{"名字": "张三"}] * 8
