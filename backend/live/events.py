@@ -43,10 +43,15 @@ def attendance_payload(event_row, lesson_id: int, person_id: int | None, person_
 
 def queue_publication(message: dict) -> None:
     """Publish `message` once the current transaction commits; dropped if it rolls back."""
+    queue_publications([message])
+
+
+def queue_publications(messages: list[dict]) -> None:
+    """Publish `messages`, in order, once the current transaction commits; dropped if it rolls back."""
     # Make sure a transaction is open, so its rollback (not just a later commit) settles the list.
     db.session.connection()
-    pending = db.session.info.setdefault(_PENDING, [])
-    pending.append((broker(), message))
+    target = broker()
+    db.session.info.setdefault(_PENDING, []).extend((target, message) for message in messages)
 
 
 # Built once: a statement built per call (`insert(...).values(...)`) is coerced and cache-keyed anew

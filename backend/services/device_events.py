@@ -159,7 +159,7 @@ def _publish(device: Device, rows: list[dict]) -> None:
     """
     if not rows:
         return
-    from ..live.events import attendance_payload, queue_publication
+    from ..live.events import attendance_payload, queue_publications
     region = db.session.execute(select(Institution.region_code).where(Institution.id == device.institution_id)).scalar()
     names = dict(db.session.execute(select(Person.id, Person.name).where(
         among(db.session, Person.id, {r["person_id"] for r in rows}))).all())
@@ -175,8 +175,8 @@ def _publish(device: Device, rows: list[dict]) -> None:
         return
     # RETURNING in parameter order: each id (the SSE id) belongs to the payload at the same index.
     ids = insert_rows(db.session.connection(), LiveEvent.__table__, live, returning=LiveEvent.__table__.c.id)
-    for live_id, item in zip(ids, live, strict=True):
-        queue_publication({"id": live_id, "region_code": region, "payload": item["payload"]})
+    queue_publications([{"id": live_id, "region_code": region, "payload": item["payload"]}
+                        for live_id, item in zip(ids, live, strict=True)])
 
 
 class _Batch(NamedTuple):
