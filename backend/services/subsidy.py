@@ -238,7 +238,13 @@ def claim_summary(claim: SubsidyClaim, now: datetime) -> dict:
             "disbursed_at": iso(claim.disbursed_at), "rejected_reason": claim.rejected_reason,
             "review_due_on": claim.review_due_on.isoformat() if claim.review_due_on else None,
             "payment_due_on": claim.payment_due_on.isoformat() if claim.payment_due_on else None,
-            "overdue": overdue(claim, now)}
+            "overdue": overdue(claim, now), "approved_by_name": _username(claim.approved_by),
+            "disbursed_by_name": _username(claim.disbursed_by)}
+
+
+def _username(user_id: int | None) -> str | None:
+    user = db.session.get(User, user_id) if user_id else None
+    return user.username if user else None
 
 
 def overdue(claim: SubsidyClaim, now: datetime) -> str | None:
@@ -254,6 +260,12 @@ def claim_view(claim: SubsidyClaim, now: datetime) -> dict:
     """The claim with every line, the per-trainee explanations and recorded objections."""
     out = claim_summary(claim, now)
     out["lines"] = [line_view(line, name, code) for line, name, code in _line_rows([claim.id])]
+    revoked = {pid: (num, reason) for pid, num, reason in db.session.execute(
+        select(Certificate.person_id, Certificate.number, Certificate.revoked_reason)
+        .where(Certificate.plan_id == claim.plan_id, Certificate.revoked_at.is_not(None))).all()}
+    for line in out["lines"]:
+        num, reason = revoked.get(line["person_id"], (None, None))
+        line.update(certificate_revoked=num is not None, revoked_certificate=num, revoked_reason=reason)
     out["explanations"] = claim.explanations or []
     out["objections"] = [objection_view(o) for o in db.session.execute(
         select(PublicityObjection).where(PublicityObjection.claim_id == claim.id)
