@@ -56,6 +56,21 @@ class CompletionOut(Schema):
     excluded = List(Integer(), metadata={"description": "person ids excluded by the review's decisions"})
 
 
+class CompletionPreviewOut(Schema):
+    person_id = Integer()
+    name = String()
+    credited_hours = Float()
+    completed = Boolean(metadata={"description": "credited hours reach the policy's share of the class hours"})
+    passed = Boolean()
+    score = Float(allow_none=True)
+    eligible = Boolean()
+    amount_fen = Integer(allow_none=True, metadata={"description": "the training subsidy the policy would pay; "
+                                                                   "null when the trainee would get none"})
+    limited_by = String(allow_none=True)
+    reasons = List(String(), metadata={"description": "why no subsidy: not_completed, not_passed, not_eligible, "
+                                                      "voucher_not_usable"})
+
+
 class CompletionRejectOut(Schema):
     id = Integer()
     status = String()

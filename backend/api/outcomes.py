@@ -22,6 +22,7 @@ from .outcome_schemas import (
     ClaimStatusOut,
     ClaimSummaryOut,
     CompletionApproveIn,
+    CompletionPreviewOut,
     CompletionRejectOut,
     CompletionOut,
     DisburseOut,
@@ -121,6 +122,15 @@ def post_completion(plan_id):
 def post_completion_approve(plan_id, body):
     decisions = [trust.Decision(d["person_id"], d["accept"], d["reason"]) for d in body.get("decisions") or []]
     return certificates.approve_completion(actor(), plan_id, now(), decisions)
+
+
+@bp.get("/plans/<int:plan_id>/completion/preview")
+@bp.output(CompletionPreviewOut(many=True))
+@bp.doc(summary="Per trainee, what approving the completion now would give: completion, result, eligibility and "
+                "the subsidy amount under the plan's policy (before decisions on trust flags)")
+@requires("institution", "supervisor", "admin")
+def get_completion_preview(plan_id):
+    return page_list(subsidy.completion_preview(actor(), plan_id, now()))
 
 
 @bp.post("/plans/<int:plan_id>/completion/reject")

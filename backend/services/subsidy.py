@@ -144,6 +144,33 @@ def create_claim(actor_label: str, plan: TrainingPlan, outcomes: list, certified
     return claim
 
 
+def completion_preview(a: Actor, plan_id: int, now: datetime) -> list[dict]:
+    """What approving the completion now would give each trainee: completed, passed, eligible, and the training
+    subsidy the policy would pay (before any decision on trust flags, and before a certificate exists)."""
+    from .certificates import trainee_outcomes
+    plan = get_or_404(TrainingPlan, plan_id)
+    ensure_institution(a, plan.institution_id, plan.region_code)
+    params = plan_params(plan, now)
+    year = rules.subsidy_year(now)
+    out = []
+    for o in trainee_outcomes(plan, now):
+        reasons = [r for r in _reasons(o, {o.person.id}) if r != "no_certificate"]
+        amount, limited_by = None, None
+        if not reasons:
+            face_value = None
+            if o.voucher is not None:
+                face_value = db.session.get(VoucherBatch, o.voucher.batch_id).face_value_fen
+            groups = set(o.enrollment.groups or ()) | set(o.person.groups or ())
+            amount, _capped, limited_by, _basis = rules.policy_amount(
+                o.credited_hours, groups, plan.occupation_code, params, face_value, already_claimed_fen(o.person.id, year))
+        out.append({"person_id": o.person.id, "name": o.person.name, "credited_hours": number(o.credited_hours),
+                    "completed": o.completed, "passed": o.passed,
+                    "score": number(o.result.score) if o.result is not None and o.result.score is not None else None,
+                    "eligible": o.enrollment.eligible, "amount_fen": amount, "limited_by": limited_by,
+                    "reasons": reasons})
+    return out
+
+
 def review_due_on(plan: TrainingPlan, params: dict):
     """The day the bureau's answer to a completion is due (004: 15 working days after it was applied for)."""
     applied = plan.completion_submitted_at

@@ -142,3 +142,33 @@ def test_claim_names_its_people_and_flags_a_revoked_certificate(client, clock, w
     line = next(x for x in body["lines"] if x["person_id"] == w.a)
     assert line["certificate_revoked"] is True and line["revoked_reason"] == "冒名参训"
     assert all(not x["certificate_revoked"] for x in body["lines"] if x["person_id"] != w.a)
+
+
+def test_completion_preview_gives_the_amount_per_trainee(client, clock, staff, world):
+    w = world
+    _apply_for_completion(client, clock, w)
+    r = client.get(f"{API}/plans/{w.plan.id}/completion/preview", headers=w.sup1_h)
+    assert r.status_code == 200, r.get_json()
+    by = {x["person_id"]: x for x in r.get_json()}
+    assert by[w.a]["amount_fen"] == 30000 and by[w.a]["limited_by"] == "voucher" and by[w.a]["reasons"] == []
+    assert by[w.b]["amount_fen"] == 36000 and by[w.b]["score"] == 90.5
+    assert by[w.c]["amount_fen"] is None and by[w.c]["reasons"] == ["not_completed"]
+    assert by[w.d]["reasons"] == ["not_passed"] and by[w.e]["reasons"] == ["not_eligible"]
+    assert by[w.f]["amount_fen"] == 20000 and by[w.f]["limited_by"] == "annual_cap"
+    # The same numbers as the claim the approval then creates.
+    claim_id = client.post(f"{API}/plans/{w.plan.id}/completion/approve", headers=w.sup1_h).get_json()["subsidy_claim_id"]
+    lines = {x["person_id"]: x["amount_fen"] for x in client.get(f"{API}/subsidy-claims/{claim_id}", headers=w.sup1_h)
+             .get_json()["lines"] if x["line_type"] == "training"}
+    assert lines == {pid: by[pid]["amount_fen"] for pid in by if by[pid]["amount_fen"] is not None}
+    _, xiamen_h = staff("supervisor", region_code="3502")
+    r = client.get(f"{API}/plans/{w.plan.id}/completion/preview", headers=xiamen_h)
+    assert r.status_code == 403 and error(r) == "forbidden"  # as GET /plans/{id}/hours for another region
+    assert client.get(f"{API}/plans/{w.plan.id}/completion/preview", headers=w.a_h).status_code == 403
+
+
+def test_hours_by_source(client, world):
+    w = world
+    r = client.get(f"{API}/plans/{w.plan.id}/hours", headers=w.sup1_h)
+    rows = {t["person_id"]: t for t in r.get_json()["trainees"]}
+    assert sum(rows[w.a]["by_source"].values()) == rows[w.a]["total_hours"] == 12
+    assert sum(rows[w.c]["by_source"].values()) == rows[w.c]["total_hours"] == 8

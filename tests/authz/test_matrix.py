@@ -17,6 +17,7 @@ EXPECTED = {
     "GET /api/v1/occupations": {'supervisor', 'institution', 'trainee', 'admin'},
     "GET /api/v1/voucher-batches/<int:batch_id>/vouchers": {'supervisor', 'admin'},
     "POST /api/v1/plans/<int:plan_id>/completion/reject": {'supervisor'},
+    "GET /api/v1/plans/<int:plan_id>/completion/preview": {'supervisor', 'institution', 'admin'},
     "DELETE /api/v1/me/face": {'trainee'},
     "GET /api/v1/audit": {'supervisor', 'admin'},
     "GET /api/v1/certificates/<number>": {'public'},

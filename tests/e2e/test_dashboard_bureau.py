@@ -194,6 +194,15 @@ def test_supervisor_rejects_a_completion_with_a_reason(browser, server, screensh
     errors = watch_errors(page)
     login_staff(page, f"{server.url}/dashboard/", "supervisor", DEMO_PASSWORD)
     open_page(page, f"{server.url}/dashboard/#/review?tab=completions")
+    # The evidence of the flagged plan (demo_data.flagged_completion): hours by source, result, flags, amount.
+    flagged = page.locator(f'article[data-plan="{server.seeded.flagged["plan_id"]}"]')
+    chen = flagged.locator(".evidence-table tr", has_text="陈静")
+    chen.wait_for()
+    assert "考勤机 12" in chen.inner_text() and "合格" in chen.inner_text() and "¥" in chen.locator("td.amount").inner_text()
+    zhang = flagged.locator(".evidence-table tr", has_text="张伟").inner_text()
+    assert "从未绑定手机" in zhang or "人脸由机构人员代为采集" in zhang
+    flagged.locator(".evidence").scroll_into_view_if_needed()
+    snap(page, screenshots, "dashboard-completion-evidence")
     card = page.locator("article[data-plan]", has_text=REJECT_PLAN)
     card.locator(".evidence table").wait_for()
     assert "未录入" in card.locator(".evidence").inner_text()  # no results were recorded for this plan

@@ -125,26 +125,35 @@ async function plansTab(el, api, status) {
   }
 }
 
-/** Per trainee: the result, credited hours offline / online against the plan's bar, and the trust flags. */
+const SOURCE_NAME = { mobile: "手机", kiosk: "考勤机", makeup: "补卡", online: "线上" };
+const sourceName = (key) => key.split("+").map((k) => SOURCE_NAME[k] || k).join("+");
+const NO_SUBSIDY = { not_completed: "课时未达标", not_passed: "考核不合格", not_eligible: "不符合补贴条件", voucher_not_usable: "培训券不可用" };
+
+/** Per trainee: the result, credited hours by how they were proven, the trust flags and the subsidy the policy
+ * would pay if the completion is approved now (GET /plans/{id}/completion/preview). */
 async function loadEvidence(api, card) {
   const box = $(card, ".evidence");
   const id = card.dataset.plan;
   try {
-    const [h, results, flags] = await Promise.all([
-      api.get(`/plans/${id}/hours`), api.get(`/plans/${id}/results`, { per_page: 500 }), api.get(`/plans/${id}/flags`)]);
-    const byPerson = new Map(results.map((r) => [r.person_id, r]));
+    const [h, preview, flags] = await Promise.all([
+      api.get(`/plans/${id}/hours`), api.get(`/plans/${id}/completion/preview`, { per_page: 500 }), api.get(`/plans/${id}/flags`)]);
+    const byPerson = new Map(preview.map((r) => [r.person_id, r]));
     const flagged = new Map(flags.map((f) => [f.person_id, f]));
-    mount(box, html`<h4>学员成绩与认定课时</h4><div class="table-wrap"><table class="evidence-table">
-      <thead><tr><th>姓名</th><th>成绩</th><th>线下课时（签到认定）</th><th>线上课时</th><th>合计</th><th>可信度</th></tr></thead>
+    const total = preview.reduce((sum, r) => sum + (r.amount_fen || 0), 0);
+    mount(box, html`<h4>学员成绩、认定课时与补贴测算</h4><div class="table-wrap"><table class="evidence-table">
+      <thead><tr><th>姓名</th><th>成绩</th><th>认定课时（按来源）</th><th>合计</th><th>可信度</th><th>补贴测算</th></tr></thead>
       <tbody>${h.trainees.map((t) => {
-        const r = byPerson.get(t.person_id);
+        const r = byPerson.get(t.person_id) || {};
         const f = flagged.get(t.person_id);
+        const sources = Object.entries(t.by_source || {});
         return html`<tr data-person="${t.person_id}"><td>${t.name}</td>
-          <td>${r ? html`${r.score} ${r.passed ? badge("合格", "ok") : badge("不合格", "error")}` : badge("未录入", "warn")}</td>
-          <td>${t.offline_hours}</td><td>${t.online_hours}</td><td><b>${t.total_hours}</b></td>
-          <td>${f ? planFlagBadges(f) : "—"}</td></tr>`;
+          <td>${r.score == null ? badge("未录入", "warn") : html`${r.score} ${r.passed ? badge("合格", "ok") : badge("不合格", "error")}`}</td>
+          <td class="small">${sources.length ? sources.map(([k, v]) => `${sourceName(k)} ${v}`).join("，") : "—"}</td>
+          <td><b>${t.total_hours}</b>${r.completed === false ? html` ${badge("未达标", "warn")}` : ""}</td>
+          <td>${f ? planFlagBadges(f) : "—"}</td>
+          <td class="nowrap amount">${r.amount_fen == null ? html`<span class="small muted">${(r.reasons || []).map((x) => NO_SUBSIDY[x] || x).join("、") || "—"}</span>` : fmtMoney(r.amount_fen)}</td></tr>`;
       })}</tbody></table></div>
-      <p class="small muted">结业须认定课时达到方案总课时的规定比例且考核合格；补贴金额在通过审核后按政策逐人核定，见“补贴审核与拨付”。</p>`);
+      <p class="small muted">补贴测算合计 ${fmtMoney(total)}：按方案适用的政策版本测算，未计可信度标记的决定；通过审核后逐人核定，见“补贴审核与拨付”。</p>`);
   } catch (err) {
     mount(box, html`<div class="notice notice-error">成绩与课时加载失败：${errorText(err)}</div>`);
   }
