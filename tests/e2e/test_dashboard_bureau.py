@@ -222,6 +222,13 @@ def test_supervisor_rejects_a_completion_with_a_reason(browser, server, screensh
     row.wait_for()
     assert "未录入考核成绩" in row.inner_text() and "supervisor" in row.inner_text()
     snap(page, screenshots, "dashboard-audit")
+    # Each kiosk links to its own trail (supervisors read devices of their region).
+    open_page(page, f"{server.url}/dashboard/#/review?tab=kiosks")
+    page.locator("tr[data-device] a", has_text="审计").first.click()
+    settled(page, "audit")
+    page.wait_for_function("() => !document.querySelector('#audit-out .loading')")
+    assert page.locator("#audit-out .notice-error").count() == 0
+    assert page.locator("select[name=object_type]").input_value() == "device"
     assert not errors, errors
     ctx.close()
 
@@ -274,4 +281,48 @@ def test_statistics_error_in_place_and_expired_session_is_said(browser, server, 
     login_staff(page, f"{server.url}/dashboard/", "supervisor", DEMO_PASSWORD)
     assert page.inner_text("#app")
     assert not [e for e in errors if "401" not in e], errors
+    ctx.close()
+
+
+def _seed_pending_kiosk(server) -> int:
+    """Seed: a kiosk the demo school registered at its site, waiting for the bureau (as POST /devices leaves it)."""
+    from backend.extensions import db
+    from backend.models import Device, Site
+
+    with server.app.app_context():
+        site = db.session.execute(db.select(Site)).scalars().first()
+        device = Device(institution_id=site.institution_id, site_id=site.id, name="二号教室考勤机",
+                        secret_enc=b"\0" * 16, status="pending", created_at=datetime.now(UTC))
+        db.session.add(device)
+        db.session.commit()
+        device_id = device.id
+        db.session.remove()
+        return device_id
+
+
+def test_supervisor_activates_then_revokes_a_kiosk(browser, server, screenshots):
+    device_id = _seed_pending_kiosk(server)
+    ctx = new_context(browser, DESK)
+    page = ctx.new_page()
+    errors = watch_errors(page)
+    login_staff(page, f"{server.url}/dashboard/", "supervisor", DEMO_PASSWORD)
+    open_page(page, f"{server.url}/dashboard/#/review?tab=kiosks")
+    row = page.locator(f'tr[data-device="{device_id}"]')
+    assert "待激活" in row.inner_text()
+    page.once("dialog", lambda d: d.accept())
+    row.locator("button.activate").click()
+    page.locator(f'tr[data-device="{device_id}"] button.activate').wait_for(state="detached")
+    settled(page, "review")
+    assert "离线" in page.locator(f'tr[data-device="{device_id}"]').inner_text()  # active, no heartbeat yet
+    snap(page, screenshots, "dashboard-kiosk-activated")
+    page.once("dialog", lambda d: d.accept())
+    page.locator(f'tr[data-device="{device_id}"] button.revoke').click()
+    page.locator(f'tr[data-device="{device_id}"] button.revoke').wait_for(state="detached")
+    settled(page, "review")
+    assert "已停用" in page.locator(f'tr[data-device="{device_id}"]').inner_text()
+    page.locator(f'tr[data-device="{device_id}"] a', has_text="审计").click()
+    settled(page, "audit")
+    trail = page.locator("table.audit tbody").inner_text()
+    assert "device.activate" in trail and "device.revoke" in trail, trail
+    assert not errors, errors
     ctx.close()

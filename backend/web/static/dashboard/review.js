@@ -468,7 +468,8 @@ async function kiosksTab(el, api, navigate) {
         <td>${d.clock_skew_s == null ? "—" : `${Math.round(d.clock_skew_s)} 秒`}</td>
         <td>${d.queue_depth ?? "—"}</td><td>${d.version || "—"}</td>
         <td class="nowrap">${d.status === "pending" ? html`<button type="button" class="primary small activate">激活</button>` : ""}
-          ${d.status !== "revoked" ? html`<button type="button" class="danger small revoke">停用</button>` : ""}</td></tr>`)}</tbody></table></div>` : emptyState("辖区内没有登记的考勤机")}`);
+          ${d.status !== "revoked" ? html`<button type="button" class="danger small revoke">停用</button>` : ""}
+          <a class="small" href="#/audit?object_type=device&object_id=${d.device_id}">审计</a></td></tr>`)}</tbody></table></div>` : emptyState("辖区内没有登记的考勤机")}`);
   el.querySelectorAll("button.activate").forEach((btn) => {
     btn.onclick = () => busy(btn, async () => {
       if (!confirmAction("请确认该考勤机已安装在登记的培训场地。激活后它上传的考勤将计入学时，确定激活？")) return;
