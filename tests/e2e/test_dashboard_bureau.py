@@ -206,6 +206,7 @@ def test_supervisor_rejects_a_completion_with_a_reason(browser, server, screensh
     card = page.locator("article[data-plan]", has_text=REJECT_PLAN)
     card.locator(".evidence table").wait_for()
     assert "未录入" in card.locator(".evidence").inner_text()  # no results were recorded for this plan
+    assert "保育师（4-10-01-03）" in card.locator("dl.kv").inner_text()  # occupations by name
     form = card.locator("form.reject-completion")
     form.locator("button").click()
     assert "驳回原因" in form.locator('.field-error[data-for="reason"]').inner_text()
@@ -243,6 +244,7 @@ def test_supervisor_revokes_a_certificate_and_the_claim_flags_it(browser, server
     page.fill("#cert-form input[name=number]", number)
     page.click("#cert-form button")
     page.locator("#revoke-form").wait_for()
+    assert "中式面点师（4-03-02-02）" in page.locator("[data-certificate]").inner_text()
     page.click("#revoke-form button")
     assert "撤销原因" in page.locator('#revoke-form .field-error[data-for="reason"]').inner_text()
     page.fill("#revoke-form input[name=reason]", "经核查冒名参训")

@@ -3,6 +3,7 @@
 import { $, formData, html, mount, showFieldErrors } from "../common/html.js";
 import { badge, busy, confirmAction, errorText, toast } from "../common/ui.js";
 import { fieldErrors, fmtDate } from "../common/format.js";
+import { occupationLabel, occupations } from "./catalogue.js";
 
 export default {
   title: "证书管理",
@@ -26,6 +27,7 @@ export default {
     if (!number) return;
     const out = $(root, "#cert-out");
     let c;
+    const names = await occupations(api);
     try {
       c = await api.get(`/certificates/${encodeURIComponent(number)}`);
     } catch (err) {
@@ -34,7 +36,7 @@ export default {
     }
     mount(out, html`<section class="card" data-certificate="${c.number}">
       <div class="card-head"><h2 class="mono">${c.number}</h2>${c.valid ? badge("有效", "ok") : badge("已撤销", "error")}</div>
-      <dl class="kv small"><dt>持证人</dt><dd>${c.holder_name_masked}</dd><dt>职业（工种）</dt><dd>${c.occupation_code}</dd>
+      <dl class="kv small"><dt>持证人</dt><dd>${c.holder_name_masked}</dd><dt>职业（工种）</dt><dd>${occupationLabel(names, c.occupation_code)}</dd>
         <dt>培训机构</dt><dd>${c.institution}</dd><dt>发证日期</dt><dd>${fmtDate(c.issued_on)}</dd>
         ${c.revoked_on ? html`<dt>撤销日期</dt><dd>${fmtDate(c.revoked_on)}</dd>` : ""}</dl>
       ${c.valid ? html`<form id="revoke-form" novalidate><label>撤销原因<input name="reason" maxlength="500"></label>
