@@ -184,11 +184,15 @@ def site_qr(lesson_id, query):
 
 
 def _hours_json(row: dict) -> dict:
-    return {k: (float(v) if k.endswith("_hours") else v) for k, v in row.items()}
+    out = {k: (float(v) if k.endswith("_hours") else v) for k, v in row.items()}
+    out["by_source"] = {k: float(v) for k, v in row.get("by_source", {}).items()}
+    return out
 
 
 @bp.get("/plans/<int:plan_id>/hours")
-@bp.doc(summary="Credited hours per trainee: offline (proven attendance), online (minutes, capped), total")
+@bp.doc(summary="Credited hours per trainee: offline (proven attendance), online (minutes, capped), total",
+        description="`by_source` splits the credited hours by how they were proven: mobile, kiosk, makeup (joined "
+                    "with + when one lesson was proven two ways) and online.")
 @requires("institution", "supervisor", "admin")
 def plan_hours(plan_id):
     plan = get_or_404(TrainingPlan, plan_id)

@@ -13,6 +13,7 @@ from ..extensions import db
 from ..models import Institution, User
 from ..security.authz import actor, ensure_region, get_or_404, requires
 from ..services import audit
+from .paging import paginate
 
 bp = APIBlueprint("institutions", __name__, tag="Institutions")
 
@@ -124,6 +125,30 @@ def _scope_check_for(a, role: str | None = None):
 def post_institution(body):
     a = actor()
     return create_institution(body, a.label, _scope_check_for(a))
+
+
+@bp.get("/institutions")
+@bp.output(InstitutionOut(many=True))
+@bp.doc(summary="Institutions: every one for admins, those of the region for supervisors; newest first")
+@requires("admin", "supervisor")
+def list_institutions():
+    a = actor()
+    stmt = db.select(Institution).order_by(Institution.id.desc())
+    if a.role != "admin":
+        stmt = stmt.where(Institution.region_code.startswith(identity.region_prefix(a.region_code or "")))
+    return paginate(stmt, lambda i: i)
+
+
+@bp.get("/users")
+@bp.output(UserOut(many=True))
+@bp.doc(summary="Staff accounts: every one for admins; for supervisors the accounts of their region; newest first")
+@requires("admin", "supervisor")
+def list_users():
+    a = actor()
+    stmt = db.select(User).where(User.role.in_(("admin", "supervisor", "institution"))).order_by(User.id.desc())
+    if a.role != "admin":
+        stmt = stmt.where(User.region_code.startswith(identity.region_prefix(a.region_code or "")))
+    return paginate(stmt, lambda u: u)
 
 
 @bp.get("/institutions/<int:institution_id>")

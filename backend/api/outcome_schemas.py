@@ -56,6 +56,28 @@ class CompletionOut(Schema):
     excluded = List(Integer(), metadata={"description": "person ids excluded by the review's decisions"})
 
 
+class CompletionPreviewOut(Schema):
+    person_id = Integer()
+    name = String()
+    credited_hours = Float()
+    completed = Boolean(metadata={"description": "credited hours reach the policy's share of the class hours"})
+    passed = Boolean()
+    score = Float(allow_none=True)
+    eligible = Boolean()
+    amount_fen = Integer(allow_none=True, metadata={"description": "the training subsidy the policy would pay; "
+                                                                   "null when the trainee would get none"})
+    limited_by = String(allow_none=True)
+    reasons = List(String(), metadata={"description": "why no subsidy: not_completed, not_passed, not_eligible, "
+                                                      "voucher_not_usable"})
+
+
+class CompletionRejectOut(Schema):
+    id = Integer()
+    status = String()
+    reject_reason = String()
+    reviewed_at = String(metadata={"format": "date-time"})
+
+
 class CompletionDecisionIn(Schema):
     person_id = Integer(required=True)
     accept = Boolean(required=True, metadata={"description": "true: count the trainee despite the flags; "
@@ -103,6 +125,9 @@ class LineOut(Schema):
                                                            "ratio_percent, rate_fen_per_hour, caps"})
     explanation = String(allow_none=True, metadata={"description": "the same in words (zh-CN), naming the policy "
                                                                    "version"})
+    certificate_revoked = Boolean(metadata={"description": "the trainee's certificate of this plan was revoked"})
+    revoked_certificate = String(allow_none=True)
+    revoked_reason = String(allow_none=True)
 
 
 class ObjectionIn(Schema):
@@ -154,6 +179,8 @@ class ClaimSummaryOut(Schema):
                                                                                         "working days after "
                                                                                         "publicity)"})
     overdue = String(allow_none=True, metadata={"description": "payment when not paid by its due day"})
+    approved_by_name = String(allow_none=True, metadata={"description": "username of the approver"})
+    disbursed_by_name = String(allow_none=True, metadata={"description": "username of the disburser"})
 
 
 class ClaimOut(ClaimSummaryOut):

@@ -23,6 +23,8 @@ from .outcome_schemas import (
     ClaimSummaryOut,
     CompletionApproveIn,
     CompletionOut,
+    CompletionPreviewOut,
+    CompletionRejectOut,
     DisburseOut,
     EvaluationIn,
     EvaluationOut,
@@ -38,6 +40,7 @@ from .outcome_schemas import (
     ResultsIn,
 )
 from .paging import page_list, paginate
+from .schemas import ReasonIn
 
 bp = APIBlueprint("outcomes", __name__, tag="Outcomes")
 # Printable and verification pages live outside /api/v1 (registered by backend.web).
@@ -119,6 +122,29 @@ def post_completion(plan_id):
 def post_completion_approve(plan_id, body):
     decisions = [trust.Decision(d["person_id"], d["accept"], d["reason"]) for d in body.get("decisions") or []]
     return certificates.approve_completion(actor(), plan_id, now(), decisions)
+
+
+@bp.get("/plans/<int:plan_id>/completion/preview")
+@bp.output(CompletionPreviewOut(many=True))
+@bp.doc(summary="Per trainee, what approving the completion now would give: completion, result, eligibility and "
+                "the subsidy amount under the plan's policy (before decisions on trust flags)")
+@requires("institution", "supervisor", "admin")
+def get_completion_preview(plan_id):
+    return page_list(subsidy.completion_preview(actor(), plan_id, now()))
+
+
+@bp.post("/plans/<int:plan_id>/completion/reject")
+@bp.input(ReasonIn, arg_name="body")
+@bp.output(CompletionRejectOut)
+@bp.doc(summary="Reject a completion with a reason (supervisor of the plan's region): no certificates, no claim",
+        description="The plan goes back to in_progress with `reject_reason` set; the institution may correct "
+                    "results and apply for completion again. Audited (plan.completion_reject).",
+        responses={409: "invalid_state", 422: "validation_error (details.fields.reason)"})
+@requires("supervisor")
+def post_completion_reject(plan_id, body):
+    plan = certificates.reject_completion(actor(), plan_id, body["reason"], now())
+    return {"id": plan.id, "status": plan.status, "reject_reason": plan.reject_reason,
+            "reviewed_at": plan.reviewed_at.isoformat()}
 
 
 @bp.get("/plans/<int:plan_id>/flags")

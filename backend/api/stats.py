@@ -11,7 +11,16 @@ from ..clock import now
 from ..domain import identity
 from ..domain.errors import forbidden, invalid, not_found
 from ..extensions import db
-from ..models import AuditEntry, Institution, SubsidyClaim, TrainingPlan, VoucherBatch
+from ..models import (
+    AuditEntry,
+    Certificate,
+    Device,
+    Institution,
+    SubsidyClaim,
+    TrainingPlan,
+    Voucher,
+    VoucherBatch,
+)
 from ..security.actor import Actor
 from ..security.authz import actor, ensure_region, requires
 from ..services import stats
@@ -106,9 +115,18 @@ def get_export(query):
 
 
 # object_type in the audit log → how to find the region a supervisor must cover
-_REGION_OF = {"plan": (TrainingPlan, TrainingPlan.region_code), "subsidy_claim": (SubsidyClaim, SubsidyClaim.region_code),
-              "voucher_batch": (VoucherBatch, VoucherBatch.region_code),
-              "institution": (Institution, Institution.region_code)}
+# (a select of the region column, joined as needed, filtered on the object's id below).
+_REGION_OF = {
+    "plan": (select(TrainingPlan.region_code), TrainingPlan.id),
+    "training_plan": (select(TrainingPlan.region_code), TrainingPlan.id),
+    "subsidy_claim": (select(SubsidyClaim.region_code), SubsidyClaim.id),
+    "voucher_batch": (select(VoucherBatch.region_code), VoucherBatch.id),
+    "institution": (select(Institution.region_code), Institution.id),
+    "voucher": (select(VoucherBatch.region_code).join(Voucher, Voucher.batch_id == VoucherBatch.id), Voucher.id),
+    "certificate": (select(TrainingPlan.region_code).join(Certificate, Certificate.plan_id == TrainingPlan.id),
+                    Certificate.id),
+    "device": (select(Institution.region_code).join(Device, Device.institution_id == Institution.id), Device.id),
+}
 
 
 def _audit_view(e: AuditEntry) -> dict:
@@ -132,7 +150,7 @@ def get_audit(query):
         if not (known and query["object_id"] and query["object_id"].isascii() and query["object_id"].isdigit()):
             raise forbidden("forbidden", reason="filter_by_object",
                             object_types=sorted(_REGION_OF))
-        region = db.session.execute(select(known[1]).where(known[0].id == int(query["object_id"]))).scalar()
+        region = db.session.execute(known[0].where(known[1] == int(query["object_id"]))).scalar()
         if region is None:
             raise not_found("not_found", object=query["object_type"], id=query["object_id"])
         ensure_region(a, region)

@@ -133,6 +133,17 @@ class VerifyOut(Schema):
                                             "face_value_fen}, holder: {person_id, name_masked, id_number_masked}}"})
 
 
+class ClaimantOut(Schema):
+    code = String()
+    status = String(metadata={"description": "claimed, used, returned, expired, written_off, voided"})
+    person_id = Integer()
+    name_masked = String()
+    id_number_masked = String()
+    claimed_at = String(metadata=_DATETIME)
+    expires_at = String(metadata=_DATETIME)
+    used_at = String(metadata=_DATETIME, allow_none=True)
+
+
 class VoidIn(Schema):
     reason = String(required=True, validate=Length(min=1, max=500))
 
@@ -209,6 +220,16 @@ def get_batch(batch_id):
     return view
 
 
+@bp.get("/voucher-batches/<int:batch_id>/vouchers")
+@bp.output(ClaimantOut(many=True))
+@bp.doc(summary="The claimant list of a batch: masked holder and the voucher's status (supervisor of the region)")
+@requires("supervisor", "admin")
+def batch_vouchers(batch_id):
+    batch = svc.batch_in_scope(actor(), batch_id)
+    t = now()
+    return paginate(voucher_use.batch_vouchers_stmt(batch.id), lambda v: voucher_use.claimant_view(v, t))
+
+
 # ---- claims and the holder's vouchers -----------------------------------------------------------------
 
 @bp.post("/voucher-batches/<int:batch_id>/claims")
@@ -275,8 +296,10 @@ def voucher_qr_token(code, query):
 @bp.post("/vouchers/verify")
 @bp.input(VerifyIn, arg_name="body")
 @bp.output(VerifyOut)
-@bp.doc(summary="Check a voucher QR token or code at an institution desk or kiosk")
-@requires("institution", "device")
+@bp.doc(summary="Check a voucher QR token or code at an institution desk or kiosk, or by the bureau",
+        description="Supervisors check vouchers of batches in their region (403 out_of_scope otherwise) and admins "
+                    "any; for them `usable_here` only says whether the voucher is live.")
+@requires("institution", "device", "supervisor", "admin")
 def verify(body):
     return voucher_use.verify(actor(), body.get("token"), body.get("code"), now())
 

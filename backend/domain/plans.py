@@ -32,7 +32,10 @@ TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
     "start": (frozenset({APPROVED}), IN_PROGRESS),
     "submit_completion": (frozenset({IN_PROGRESS}), COMPLETION_SUBMITTED),
     "approve_completion": (frozenset({COMPLETION_SUBMITTED}), COMPLETED),
+    # The bureau sends a completion back: the plan runs again until the institution applies anew.
+    "reject_completion": (frozenset({COMPLETION_SUBMITTED}), IN_PROGRESS),
 }
+MIN_REASON_CHARS = 2
 
 PLAN_CHANGE_LEAD = timedelta(days=2)   # source 000
 LESSON_CHANGE_LEAD = timedelta(hours=4)  # source 000
@@ -46,6 +49,14 @@ def transition(current: str, action: str) -> str:
     if allowed is None or current not in allowed[0]:
         raise conflict("invalid_state", status=current, action=action)
     return allowed[1]
+
+
+def completion_rejection(status: str, reason: str | None) -> tuple[str, str]:
+    """(next status, cleaned reason) for rejecting a completion; 422 without a reason, 409 in another state."""
+    cleaned = (reason or "").strip()
+    if len(cleaned) < MIN_REASON_CHARS:
+        raise invalid("validation_error", fields={"reason": [f"at least {MIN_REASON_CHARS} characters"]})
+    return transition(status, "reject_completion"), cleaned
 
 
 def _iso_shanghai(moment: datetime) -> str:

@@ -209,6 +209,26 @@ def approve_completion(a: Actor, plan_id: int, now: datetime, decisions: list[tr
             "excluded": sorted(pid for pid, d in by_person.items() if not d.accept)}
 
 
+def reject_completion(a: Actor, plan_id: int, reason: str, now: datetime) -> TrainingPlan:
+    """Supervisor of the region sends a completion back with a reason: no certificate, no claim; the plan
+    runs again (in_progress) and the institution may correct results and apply anew. Audited."""
+    plan = get_or_404(TrainingPlan, plan_id)
+    ensure_region(a, plan.region_code)
+    status, cleaned = plan_rules.completion_rejection(plan.status, reason)
+    _lock()
+    # Conditional update: a concurrent approval or rejection wins at most once.
+    done = db.session.execute(
+        update(TrainingPlan).where(TrainingPlan.id == plan.id, TrainingPlan.status == plan_rules.COMPLETION_SUBMITTED)
+        .values(status=status, reject_reason=cleaned, reviewed_by=a.user_id, reviewed_at=now)).rowcount
+    if done != 1:
+        db.session.refresh(plan)
+        raise conflict("invalid_state", status=plan.status, action="reject_completion")
+    db.session.refresh(plan)
+    audit.record(a.label, "plan.completion_reject", "plan", plan.id, now,
+                 before={"status": plan_rules.COMPLETION_SUBMITTED}, after={"status": status, "reason": cleaned})
+    return plan
+
+
 # ---- verification and printing -------------------------------------------------------------
 
 def find_certificate(number_text: str) -> Certificate:

@@ -113,11 +113,20 @@ def plan_hours(plan_id: int, cfg=None) -> list[dict]:
             minutes[(row.lesson_id, row.person_id)] = row.minutes
     out = []
     for person in roster(plan_id):
-        off = sum((credit(lesson, seen.get((lesson.id, person.id)), pol)[1] for lesson in offline), ZERO)
+        off, by_source = ZERO, defaultdict(lambda: ZERO)
+        for lesson in offline:
+            presence = seen.get((lesson.id, person.id))
+            got = credit(lesson, presence, pol)[1]
+            if got:
+                off += got
+                # A lesson proven by two ways (kiosk check-in, make-up check-out) counts under both together.
+                by_source["+".join(sorted(presence.sources)) or "unknown"] += got
         on = sum((online_hours(lesson.class_hours, minutes.get((lid, person.id), 0))
                   for lid, lesson in online.items()), ZERO)
+        if on:
+            by_source["online"] += on
         out.append({"person_id": person.id, "name": person.name, "offline_hours": Decimal(off),
-                    "online_hours": Decimal(on), "total_hours": Decimal(off + on)})
+                    "online_hours": Decimal(on), "total_hours": Decimal(off + on), "by_source": dict(by_source)})
     return out
 
 

@@ -144,6 +144,33 @@ def create_claim(actor_label: str, plan: TrainingPlan, outcomes: list, certified
     return claim
 
 
+def completion_preview(a: Actor, plan_id: int, now: datetime) -> list[dict]:
+    """What approving the completion now would give each trainee: completed, passed, eligible, and the training
+    subsidy the policy would pay (before any decision on trust flags, and before a certificate exists)."""
+    from .certificates import trainee_outcomes
+    plan = get_or_404(TrainingPlan, plan_id)
+    ensure_institution(a, plan.institution_id, plan.region_code)
+    params = plan_params(plan, now)
+    year = rules.subsidy_year(now)
+    out = []
+    for o in trainee_outcomes(plan, now):
+        reasons = [r for r in _reasons(o, {o.person.id}) if r != "no_certificate"]
+        amount, limited_by = None, None
+        if not reasons:
+            face_value = None
+            if o.voucher is not None:
+                face_value = db.session.get(VoucherBatch, o.voucher.batch_id).face_value_fen
+            groups = set(o.enrollment.groups or ()) | set(o.person.groups or ())
+            amount, _capped, limited_by, _basis = rules.policy_amount(
+                o.credited_hours, groups, plan.occupation_code, params, face_value, already_claimed_fen(o.person.id, year))
+        out.append({"person_id": o.person.id, "name": o.person.name, "credited_hours": number(o.credited_hours),
+                    "completed": o.completed, "passed": o.passed,
+                    "score": number(o.result.score) if o.result is not None and o.result.score is not None else None,
+                    "eligible": o.enrollment.eligible, "amount_fen": amount, "limited_by": limited_by,
+                    "reasons": reasons})
+    return out
+
+
 def review_due_on(plan: TrainingPlan, params: dict):
     """The day the bureau's answer to a completion is due (004: 15 working days after it was applied for)."""
     applied = plan.completion_submitted_at
@@ -238,7 +265,13 @@ def claim_summary(claim: SubsidyClaim, now: datetime) -> dict:
             "disbursed_at": iso(claim.disbursed_at), "rejected_reason": claim.rejected_reason,
             "review_due_on": claim.review_due_on.isoformat() if claim.review_due_on else None,
             "payment_due_on": claim.payment_due_on.isoformat() if claim.payment_due_on else None,
-            "overdue": overdue(claim, now)}
+            "overdue": overdue(claim, now), "approved_by_name": _username(claim.approved_by),
+            "disbursed_by_name": _username(claim.disbursed_by)}
+
+
+def _username(user_id: int | None) -> str | None:
+    user = db.session.get(User, user_id) if user_id else None
+    return user.username if user else None
 
 
 def overdue(claim: SubsidyClaim, now: datetime) -> str | None:
@@ -254,6 +287,12 @@ def claim_view(claim: SubsidyClaim, now: datetime) -> dict:
     """The claim with every line, the per-trainee explanations and recorded objections."""
     out = claim_summary(claim, now)
     out["lines"] = [line_view(line, name, code) for line, name, code in _line_rows([claim.id])]
+    revoked = {pid: (num, reason) for pid, num, reason in db.session.execute(
+        select(Certificate.person_id, Certificate.number, Certificate.revoked_reason)
+        .where(Certificate.plan_id == claim.plan_id, Certificate.revoked_at.is_not(None))).all()}
+    for line in out["lines"]:
+        num, reason = revoked.get(line["person_id"], (None, None))
+        line.update(certificate_revoked=num is not None, revoked_certificate=num, revoked_reason=reason)
     out["explanations"] = claim.explanations or []
     out["objections"] = [objection_view(o) for o in db.session.execute(
         select(PublicityObjection).where(PublicityObjection.claim_id == claim.id)

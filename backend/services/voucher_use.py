@@ -68,13 +68,18 @@ def verify(a: Actor, token: str | None, code: str | None, now: datetime) -> dict
             return {"valid": False, "reason": err.code, "usable_here": False}
         raise
     batch = db.session.get(VoucherBatch, voucher.batch_id)
+    if a.role in ("supervisor", "admin"):
+        ensure_region(a, batch.region_code)  # the bureau checks vouchers of its own region only
     person = db.session.get(Person, voucher.person_id)
     reason = rules.verify_reason(voucher.status, voucher.expires_at, now)
     if reason is None and _consumed(nonce_key):
         reason = "token_consumed"
     valid = reason is None
-    inst = db.session.get(Institution, a.institution_id) if a.institution_id else None
-    where = _not_usable_reason(batch, inst, None)
+    if a.role in ("supervisor", "admin"):
+        where = None  # no desk: "usable here" is just whether the voucher is live
+    else:
+        inst = db.session.get(Institution, a.institution_id) if a.institution_id else None
+        where = _not_usable_reason(batch, inst, None)
     return {"valid": valid, "reason": reason or where, "usable_here": valid and where is None,
             "voucher": {"code": voucher.code,
                         "status": rules.effective_status(voucher.status, voucher.expires_at, now),
@@ -83,6 +88,21 @@ def verify(a: Actor, token: str | None, code: str | None, now: datetime) -> dict
                                   "face_value_fen": batch.face_value_fen},
                         "holder": {"person_id": person.id, "name_masked": identity.mask_name(person.name),
                                    "id_number_masked": person.id_number_masked}}}
+
+
+def batch_vouchers_stmt(batch_id: int):
+    """The claimed vouchers of one batch with their holders, newest first (the claimant list)."""
+    return select(Voucher).where(Voucher.batch_id == batch_id).order_by(Voucher.id.desc())
+
+
+def claimant_view(voucher: Voucher, now: datetime) -> dict:
+    """One claimant as the bureau sees it: masked name and ID number, the voucher's effective status."""
+    person = db.session.get(Person, voucher.person_id)
+    iso = lambda t: t.isoformat() if t else None  # noqa: E731
+    return {"code": voucher.code, "status": rules.effective_status(voucher.status, voucher.expires_at, now),
+            "person_id": person.id, "name_masked": identity.mask_name(person.name),
+            "id_number_masked": person.id_number_masked, "claimed_at": iso(voucher.claimed_at),
+            "expires_at": iso(voucher.expires_at), "used_at": iso(voucher.used_at)}
 
 
 def use_voucher(a: Actor, plan: TrainingPlan, token_or_code: str, now: datetime) -> Voucher:

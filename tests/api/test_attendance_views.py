@@ -86,7 +86,7 @@ def test_plan_hours_offline_plus_online(world, clock):
     assert r.status_code == 200, r.get_json()
     rows = {t["person_id"]: t for t in r.get_json()["trainees"]}
     assert rows[full] == {"person_id": full, "name": "张三", "offline_hours": 5.0, "online_hours": 2.0,
-                          "total_hours": 7.0}
+                          "total_hours": 7.0, "by_source": {"mobile": 5.0, "online": 2.0}}
     assert rows[partial]["offline_hours"] == 0.0 and rows[partial]["online_hours"] == 1.0
     assert plan_credited_hours(world.plan.id) == {full: Decimal("7"), partial: Decimal("1")}
     _u, sup = world.staff("supervisor", region_code="35")

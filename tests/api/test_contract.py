@@ -938,7 +938,7 @@ def test_openapi_describes_every_contract_route(app, client):
     assert "Idempotency-Key" in [p["name"] for p in claims.get("parameters", [])]
     assert paths[f"{API}/certificates/{{number}}"]["get"]["security"] == []
     assert paths[f"{API}/device/manifest"]["get"]["security"] == [{"DeviceSignature": []}]
-    assert set(paths[f"{API}/vouchers/verify"]["post"]["x-roles"]) == {"institution", "device"}
+    assert set(paths[f"{API}/vouchers/verify"]["post"]["x-roles"]) == {"institution", "device", "supervisor", "admin"}
     for path in ("/voucher-batches", "/me/vouchers", "/me/certificates", "/institutions/nearby", "/audit"):
         assert "X-Total-Count" in paths[API + path]["get"]["responses"]["200"]["headers"], path
     assert "people" in paths[f"{API}/device/manifest"]["get"]["responses"]["200"]["content"]["application/json"][

@@ -12,6 +12,12 @@ from tests.authz.routes import declared_roles
 
 # "METHOD /path": roles allowed ("public" = anyone, no token)
 EXPECTED = {
+    "GET /api/v1/institutions": {'supervisor', 'admin'},
+    "GET /api/v1/users": {'supervisor', 'admin'},
+    "GET /api/v1/occupations": {'supervisor', 'institution', 'trainee', 'admin'},
+    "GET /api/v1/voucher-batches/<int:batch_id>/vouchers": {'supervisor', 'admin'},
+    "POST /api/v1/plans/<int:plan_id>/completion/reject": {'supervisor'},
+    "GET /api/v1/plans/<int:plan_id>/completion/preview": {'supervisor', 'institution', 'admin'},
     "DELETE /api/v1/me/face": {'trainee'},
     "GET /api/v1/audit": {'supervisor', 'admin'},
     "GET /api/v1/certificates/<number>": {'public'},
@@ -113,7 +119,7 @@ EXPECTED = {
     "POST /api/v1/voucher-batches/<int:batch_id>/close": {'supervisor', 'admin'},
     "POST /api/v1/voucher-batches/<int:batch_id>/publish": {'supervisor', 'admin'},
     "POST /api/v1/vouchers/<code>/void": {'supervisor', 'admin'},
-    "POST /api/v1/vouchers/verify": {'device', 'institution'},
+    "POST /api/v1/vouchers/verify": {'institution', 'device', 'supervisor', 'admin'},
     "PUT /api/v1/me/face": {'trainee'},
     "PUT /api/v1/me/pin": {'trainee'},
     "GET /api/v1/me/notifications": {'trainee'},

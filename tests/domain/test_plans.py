@@ -244,3 +244,21 @@ def test_lesson_change_lead_is_a_parameter(now, closed):
         assert e.value.code == "change_window_closed"
     else:
         plans.check_lesson_time_change(*args)
+
+
+@pytest.mark.parametrize("status", [s for s in plans.STATES if s != plans.COMPLETION_SUBMITTED])
+def test_completion_rejection_only_from_completion_submitted(status):
+    with pytest.raises(AppError) as err:
+        plans.completion_rejection(status, "成绩与签到不符")
+    assert err.value.status == 409 and err.value.code == "invalid_state"
+
+
+@pytest.mark.parametrize("reason", [None, "", "   ", "否", " 否 "])
+def test_completion_rejection_needs_a_reason(reason):
+    with pytest.raises(AppError) as err:
+        plans.completion_rejection(plans.COMPLETION_SUBMITTED, reason)
+    assert err.value.status == 422 and "reason" in err.value.details["fields"]
+
+
+def test_completion_rejection_sends_the_plan_back_to_run():
+    assert plans.completion_rejection(plans.COMPLETION_SUBMITTED, "  请补录成绩 ") == (plans.IN_PROGRESS, "请补录成绩")

@@ -102,8 +102,8 @@ def inserted(plan_template, person_ids: list[int]) -> None:
     today = t.date()
     approver = db.session.execute(db.select(User).where(User.username == "supervisor")).scalar_one()
     plans = []
-    for title, code, status in (("面点师（初级）岗前培训", "4-03-02-03", "completed"),
-                                ("保育师（五级）转岗培训", "4-10-03-01", "completion_submitted")):
+    for title, code, status in (("面点师（初级）岗前培训", "4-03-02-02", "completed"),
+                                ("保育师（五级）转岗培训", "4-10-01-03", "completion_submitted")):
         plan = TrainingPlan(institution_id=plan_template.institution_id, region_code=plan_template.region_code,
                             title=title, occupation_code=code, plan_type="pre_job", delivery="offline",
                             starts_on=today - timedelta(days=60), ends_on=today - timedelta(days=30), status=status,

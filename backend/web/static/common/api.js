@@ -116,6 +116,7 @@ export function createApi({ prefix, base = "/api/v1", onLogout = () => {} }) {
 
   async function send(method, path, opts = {}, retried = false) {
     const headers = { Accept: "application/json", ...(opts.headers || {}) };
+    const hadSession = Boolean(tokens.access || tokens.refresh); // a refused refresh clears them below
     if (tokens.access) headers.Authorization = `Bearer ${tokens.access}`;
     let body;
     if (opts.json !== undefined) {
@@ -140,7 +141,8 @@ export function createApi({ prefix, base = "/api/v1", onLogout = () => {} }) {
     }
     if (response.status === 401 && !isAuthCall) {
       tokens.clear();
-      onLogout();
+      // The reason is an extra argument: callers that take none keep working unchanged.
+      onLogout({ reason: hadSession ? "expired" : "unauthorized" });
     }
     if (!response.ok) throw await errorFrom(response);
     if (opts.raw) return response;

@@ -15,7 +15,12 @@ export function startShell({ prefix, roles, appTitle, roleHint, nav, routes, hom
   let leaveHandlers = [];
   let renderSeq = 0;
 
-  const api = createApi({ prefix, onLogout: () => { if (!location.hash.startsWith("#/login")) navigate("login"); } });
+  const expiredKey = `${prefix}.expired`;
+  const api = createApi({ prefix, onLogout: (info) => {
+    // A session that ended under the user (expired or revoked) is said on the login page, not silently.
+    if (info?.reason === "expired") sessionStorage.setItem(expiredKey, "1");
+    if (!location.hash.startsWith("#/login")) navigate("login");
+  } });
   const getUser = () => { try { return JSON.parse(localStorage.getItem(userKey)); } catch { return null; } };
 
   function navigate(path, query) {
@@ -44,7 +49,7 @@ export function startShell({ prefix, roles, appTitle, roleHint, nav, routes, hom
           <small class="field-error" data-for="username"></small>
           <label>密码<input name="password" type="password" autocomplete="current-password" required></label>
           <small class="field-error" data-for="password"></small>
-          <div id="login-msg" class="form-msg" role="alert"></div>
+          <div id="login-msg" class="form-msg" role="alert">${sessionStorage.getItem(expiredKey) ? "登录已过期或已在别处退出，请重新登录。" : ""}</div>
           <button class="primary block" type="submit">登录</button>
         </form>
       </section>`);
@@ -67,6 +72,7 @@ export function startShell({ prefix, roles, appTitle, roleHint, nav, routes, hom
           return;
         }
         api.tokens.set(r);
+        sessionStorage.removeItem(expiredKey);
         localStorage.setItem(userKey, JSON.stringify(r.user));
         navigate(home);
       } catch (err) {

@@ -1,4 +1,5 @@
-// Supervisor dashboard: live attendance, review queues, overdue items, statistics, policies per region.
+// Supervisor dashboard: live attendance, review queues, overdue items, statistics, policies per region, and the
+// bureau's administration: voucher batches, institutions and accounts, certificates, the audit trail.
 import { startShell } from "../common/shell.js";
 
 startShell({
@@ -14,6 +15,10 @@ startShell({
     { path: "stats", label: "统计" },
     { path: "policies", label: "政策参数" },
     { path: "alerts", label: "缺勤预警" },
+    { path: "vouchers", label: "培训券" },
+    { path: "bureau", label: "机构与账号" },
+    { path: "certificates", label: "证书" },
+    { path: "audit", label: "审计" },
   ],
   routes: {
     live: () => import("./live.js"),
@@ -23,5 +28,9 @@ startShell({
     stats: () => import("./stats.js"),
     policies: () => import("./policies.js"),
     alerts: () => import("./alerts.js"),
+    vouchers: () => import("./vouchers.js"),
+    bureau: () => import("./bureau.js"),
+    certificates: () => import("./certificates.js"),
+    audit: () => import("./audit.js"),
   },
 });

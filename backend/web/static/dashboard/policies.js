@@ -5,6 +5,7 @@
 import { $, $$, html, mount, showFieldErrors } from "../common/html.js";
 import { badge, busy, emptyState, errorText, notice, toast } from "../common/ui.js";
 import { GROUPS, fieldErrors, fmtDate, fmtDateTime, fmtMoney, label } from "../common/format.js";
+import { occupationLabel, occupations } from "./catalogue.js";
 
 // key → [Chinese name, unit]; unit "fen" shows money, "" a bare value. Unknown keys show the key itself.
 const PARAM_TEXT = {
@@ -68,15 +69,18 @@ function canon(v) {
 }
 const sameValue = (a, b) => canon(a) === canon(b);
 
+// The occupation catalogue (code → name), loaded once when the page renders.
+let OCCUPATIONS = {};
+
 /** A parameter value in words, with its unit. */
 function fmtParam(key, kind, v) {
   const unit = paramUnit(key);
   if (kind === "bool") return v ? "是" : "否";
-  if (kind === "codes") return v && v.length ? v.join("、") : "不限";
+  if (kind === "codes") return v && v.length ? v.map((c) => occupationLabel(OCCUPATIONS, c)).join("、") : "不限";
   if (kind === "groups") return v && v.length ? v.map((g) => label(GROUPS, g)).join("、") : "（无）";
   if (kind === "fen_by_code") {
     const e = Object.entries(v || {});
-    return e.length ? e.map(([k, n]) => `${k}：${fmtMoney(n)}`).join("；") : "（未设置）";
+    return e.length ? e.map(([k, n]) => `${occupationLabel(OCCUPATIONS, k)}：${fmtMoney(n)}`).join("；") : "（未设置）";
   }
   if (kind === "percent_by_group") {
     const e = Object.entries(v || {});
@@ -134,6 +138,7 @@ function paramInput(key, spec, def) {
 export default {
   title: "政策参数",
   async render({ root, api, user, query, isCurrent }) {
+    OCCUPATIONS = await occupations(api);
     const own = user.role === "admin" ? "" : (user.region_code || "");
     const chosen = { region_code: query.has("region_code") ? query.get("region_code") : own, on: query.get("on") || "" };
     const scopeText = user.role === "admin"

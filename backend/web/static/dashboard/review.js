@@ -7,8 +7,10 @@ import { $, html, mount, showFieldErrors } from "../common/html.js";
 import { badge, busy, confirmAction, emptyState, errorText, loading, toast } from "../common/ui.js";
 import {
   CLAIM_STATUS, DELIVERY, FLAGS, KIND, PLAN_TYPE, fmtDate, fmtDateTime, fmtHours, fmtMoney, fmtShort, fmtTime, label,
+  fieldErrors,
 } from "../common/format.js";
 import { decisionsTable, flaggedSummary, planFlagBadges } from "../common/trust.js";
+import { occupationLabel, occupations } from "./catalogue.js";
 
 const OBJECTION_STATUS = { open: "待处理", dismissed: "异议不成立", upheld: "异议成立" };
 
@@ -32,7 +34,7 @@ async function institutionName(api, id) {
 
 async function plansTab(el, api, status) {
   const { items, total } = await api.list("/plans", { status, per_page: 50 });
-  const names = await Promise.all(items.map((p) => institutionName(api, p.institution_id)));
+  const [names, occ] = await Promise.all([Promise.all(items.map((p) => institutionName(api, p.institution_id))), occupations(api)]);
   const approving = status === "submitted";
   mount(el, html`
     <p class="muted small">共 ${total} 个${approving ? "待审核方案" : "结业申请"}。</p>
@@ -40,7 +42,7 @@ async function plansTab(el, api, status) {
       <article class="card" data-plan="${p.id}">
         <div class="card-head"><h3>${p.title}</h3><span class="muted small">${names[i]}</span></div>
         <dl class="kv small">
-          <dt>职业（工种）</dt><dd>${p.occupation_code}</dd>
+          <dt>职业（工种）</dt><dd>${occupationLabel(occ, p.occupation_code)}</dd>
           <dt>类型</dt><dd>${label(PLAN_TYPE, p.plan_type)} · ${label(DELIVERY, p.delivery)}${p.online_platform ? `（${p.online_platform}）` : ""}</dd>
           <dt>培训日期</dt><dd>${fmtDate(p.starts_on)} 至 ${fmtDate(p.ends_on)}</dd>
           <dt>课时</dt><dd>线下 ${fmtHours(p.class_hours?.offline)} · 线上 ${fmtHours(p.class_hours?.online)}</dd>
@@ -48,14 +50,20 @@ async function plansTab(el, api, status) {
           ${approving ? html`<dt>提交时间</dt><dd>${fmtDateTime(p.submitted_at)}</dd>`
             : p.completion_submitted_at ? html`<dt>结业申请</dt><dd>${fmtDateTime(p.completion_submitted_at)}</dd>` : ""}
         </dl>
-        ${approving ? "" : html`<section class="trust">${loading("正在加载可信度标记…")}</section>`}
+        ${approving ? "" : html`<section class="evidence">${loading("正在加载成绩与课时…")}</section>
+          <section class="trust">${loading("正在加载可信度标记…")}</section>`}
         <details class="more"><summary>${approving ? "查看课次安排" : "查看学员课时"}</summary><div class="more-body">加载中…</div></details>
         <div class="result"></div>
         <div class="row">
           ${approving
             ? html`<button type="button" class="primary approve">通过</button><button type="button" class="danger reject">驳回</button>`
             : html`<button type="button" class="primary complete">通过结业审核（发证并生成补贴申请）</button>`}
+          <a class="small" href="#/audit?object_type=plan&object_id=${p.id}">审计记录</a>
         </div>
+        ${approving ? "" : html`<form class="reject-completion" novalidate>
+          <label>驳回原因（将告知培训机构，机构修改后可重新申请）<input name="reason" maxlength="1000" autocomplete="off"></label>
+          <small class="field-error" data-for="reason"></small>
+          <button type="submit" class="danger">驳回结业申请</button></form>`}
       </article>`) : emptyState(approving ? "没有待审核的培训方案" : "没有待审核的结业申请")}`);
 
   el.querySelectorAll("details.more").forEach((d) => {
@@ -99,7 +107,56 @@ async function plansTab(el, api, status) {
     card.remove();
   });
   act("button.complete", (card, id) => approveCompletion(api, card, id));
-  if (!approving) await Promise.all(Array.from(el.querySelectorAll("article[data-plan]"), (card) => loadTrust(api, card)));
+  el.querySelectorAll("form.reject-completion").forEach((form) => {
+    form.onsubmit = (e) => {
+      e.preventDefault();
+      const card = form.closest("article");
+      const reason = form.elements.reason.value.trim();
+      if (showFieldErrors(form, reason.length >= 2 ? {} : { reason: "请填写驳回原因（至少 2 个字）" })) return;
+      busy(form.querySelector("button"), async () => {
+        await api.post(`/plans/${card.dataset.plan}/completion/reject`, { reason });
+        mount($(card, ".result"), html`<div class="notice notice-ok rejected">已驳回结业申请：${reason}。培训机构修改后可重新申请。</div>`);
+        card.querySelectorAll("button.complete, form.reject-completion, .trust input").forEach((x) => { if (x.matches("input")) x.disabled = true; else x.remove(); });
+      }, (err) => { showFieldErrors(form, fieldErrors(err)); mount($(card, ".result"), html`<div class="notice notice-error">${errorText(err)}</div>`); });
+    };
+  });
+  if (!approving) {
+    await Promise.all(Array.from(el.querySelectorAll("article[data-plan]"), (card) => Promise.all([loadTrust(api, card), loadEvidence(api, card)])));
+  }
+}
+
+const SOURCE_NAME = { mobile: "手机", kiosk: "考勤机", makeup: "补卡", online: "线上" };
+const sourceName = (key) => key.split("+").map((k) => SOURCE_NAME[k] || k).join("+");
+const NO_SUBSIDY = { not_completed: "课时未达标", not_passed: "考核不合格", not_eligible: "不符合补贴条件", voucher_not_usable: "培训券不可用" };
+
+/** Per trainee: the result, credited hours by how they were proven, the trust flags and the subsidy the policy
+ * would pay if the completion is approved now (GET /plans/{id}/completion/preview). */
+async function loadEvidence(api, card) {
+  const box = $(card, ".evidence");
+  const id = card.dataset.plan;
+  try {
+    const [h, preview, flags] = await Promise.all([
+      api.get(`/plans/${id}/hours`), api.get(`/plans/${id}/completion/preview`, { per_page: 500 }), api.get(`/plans/${id}/flags`)]);
+    const byPerson = new Map(preview.map((r) => [r.person_id, r]));
+    const flagged = new Map(flags.map((f) => [f.person_id, f]));
+    const total = preview.reduce((sum, r) => sum + (r.amount_fen || 0), 0);
+    mount(box, html`<h4>学员成绩、认定课时与补贴测算</h4><div class="table-wrap"><table class="evidence-table">
+      <thead><tr><th>姓名</th><th>成绩</th><th>认定课时（按来源）</th><th>合计</th><th>可信度</th><th>补贴测算</th></tr></thead>
+      <tbody>${h.trainees.map((t) => {
+        const r = byPerson.get(t.person_id) || {};
+        const f = flagged.get(t.person_id);
+        const sources = Object.entries(t.by_source || {});
+        return html`<tr data-person="${t.person_id}"><td>${t.name}</td>
+          <td>${r.score == null ? badge("未录入", "warn") : html`${r.score} ${r.passed ? badge("合格", "ok") : badge("不合格", "error")}`}</td>
+          <td class="small">${sources.length ? sources.map(([k, v]) => `${sourceName(k)} ${v}`).join("，") : "—"}</td>
+          <td><b>${t.total_hours}</b>${r.completed === false ? html` ${badge("未达标", "warn")}` : ""}</td>
+          <td>${f ? planFlagBadges(f) : "—"}</td>
+          <td class="nowrap amount">${r.amount_fen == null ? html`<span class="small muted">${(r.reasons || []).map((x) => NO_SUBSIDY[x] || x).join("、") || "—"}</span>` : fmtMoney(r.amount_fen)}</td></tr>`;
+      })}</tbody></table></div>
+      <p class="small muted">补贴测算合计 ${fmtMoney(total)}：按方案适用的政策版本测算，未计可信度标记的决定；通过审核后逐人核定，见“补贴审核与拨付”。</p>`);
+  } catch (err) {
+    mount(box, html`<div class="notice notice-error">成绩与课时加载失败：${errorText(err)}</div>`);
+  }
 }
 
 // ---- completion review: trust flags and a decision per flagged trainee ------------------------------
@@ -299,7 +356,7 @@ function disburseBlock(c, me) {
   const why = mine ? "您是本申请的审核人。按“审核与拨付分离”的两人原则，拨付必须由另一名监管人员操作。"
     : publicityOpen ? `公示期至 ${fmtDateTime(c.publicity_ends_at)} 结束，期满无异议后才能拨付。` : "";
   return html`<div class="notice notice-warn two-person small">
-      两人原则：审核人 ${mine ? "（您）" : ""}用户 #${c.approved_by}，于 ${fmtDateTime(c.approved_at)} 审核通过；拨付人须为另一人。
+      两人原则：审核人 <b class="approver">${c.approved_by_name || `用户 #${c.approved_by}`}</b>${mine ? "（您）" : ""}，于 ${fmtDateTime(c.approved_at)} 审核通过；拨付人须为另一人。
       ${why ? html`<br><b>${why}</b>` : ""}</div>
     <button type="button" class="primary disburse" ${why ? "disabled" : ""}>拨付并核销培训券</button>`;
 }
@@ -317,6 +374,8 @@ async function subsidiesTab(el, api, user) {
         <div class="card-head"><h3>${c.plan_title}</h3><b>${fmtMoney(c.total_fen)}</b></div>
         <p class="small muted">${c.institution} · 申请 #${c.id} · ${fmtDateTime(c.created_at)} · ${badge(label(CLAIM_STATUS, c.status), c.status === "approved" ? "info" : "")}</p>
         ${c.publicity_ends_at ? html`<p class="small">公示截止：${fmtDateTime(c.publicity_ends_at)}</p>` : ""}
+        ${c.approved_by_name ? html`<p class="small">审核人：${c.approved_by_name}${c.disbursed_by_name ? ` · 拨付人：${c.disbursed_by_name}` : ""}</p>` : ""}
+        <p class="small"><a href="#/audit?object_type=subsidy_claim&object_id=${c.id}">审计记录</a></p>
         <details class="lines"><summary>查看补贴明细</summary><div class="lines-body">加载中…</div></details>
         <div class="result"></div>
         ${c.status === "submitted" ? html`<button type="button" class="primary approve">审核通过（开始公示）</button>` : disburseBlock(c, user)}
@@ -331,7 +390,7 @@ async function subsidiesTab(el, api, user) {
         const c = await api.get(`/subsidy-claims/${d.closest("article").dataset.claim}`);
         mount(box, html`<div class="table-wrap"><table>
           <thead><tr><th>学员</th><th>认定课时</th><th>培训券</th><th>金额</th><th>说明</th></tr></thead>
-          <tbody>${c.lines.map((l) => html`<tr><td>${l.name}</td><td>${l.credited_hours}</td><td class="mono">${l.voucher_code || "—"}</td>
+          <tbody>${c.lines.map((l) => html`<tr class="${l.certificate_revoked ? "row-error revoked" : ""}"><td>${l.name}${l.certificate_revoked ? html` ${badge("证书已撤销", "error")}<br><span class="small">${l.revoked_certificate}：${l.revoked_reason || ""}</span>` : ""}</td><td>${l.credited_hours}</td><td class="mono">${l.voucher_code || "—"}</td>
             <td>${fmtMoney(l.amount_fen)}</td><td>${label(LIMITED, l.limited_by) || ""}${l.capped ? " · 已封顶" : ""}</td></tr>`)}</tbody></table></div>
           ${(c.explanations || []).length ? html`<h4>未纳入补贴的学员</h4><ul class="explanations">${c.explanations.map((x) => html`<li data-person="${x.person_id}">${x.name}：${notPaidText(x)}</li>`)}</ul>` : ""}
           ${(c.decisions || []).length ? html`<h4>结业审核决定（可信度标记）</h4>${decisionsTable(c.decisions)}` : ""}
@@ -409,7 +468,8 @@ async function kiosksTab(el, api, navigate) {
         <td>${d.clock_skew_s == null ? "—" : `${Math.round(d.clock_skew_s)} 秒`}</td>
         <td>${d.queue_depth ?? "—"}</td><td>${d.version || "—"}</td>
         <td class="nowrap">${d.status === "pending" ? html`<button type="button" class="primary small activate">激活</button>` : ""}
-          ${d.status !== "revoked" ? html`<button type="button" class="danger small revoke">停用</button>` : ""}</td></tr>`)}</tbody></table></div>` : emptyState("辖区内没有登记的考勤机")}`);
+          ${d.status !== "revoked" ? html`<button type="button" class="danger small revoke">停用</button>` : ""}
+          <a class="small" href="#/audit?object_type=device&object_id=${d.device_id}">审计</a></td></tr>`)}</tbody></table></div>` : emptyState("辖区内没有登记的考勤机")}`);
   el.querySelectorAll("button.activate").forEach((btn) => {
     btn.onclick = () => busy(btn, async () => {
       if (!confirmAction("请确认该考勤机已安装在登记的培训场地。激活后它上传的考勤将计入学时，确定激活？")) return;

@@ -1,8 +1,8 @@
 // Statistics of the region: voucher funnel, trainees by age band / gender / province, rejection
 // reasons (total and per day), completion and subsidy money; CSV and xlsx export.
-import { $, formData, html, mount } from "../common/html.js";
+import { $, formData, html, mount, showFieldErrors } from "../common/html.js";
 import { errorText, toast } from "../common/ui.js";
-import { GENDER, REJECT_REASON, fmtMoney, label, shanghaiDay } from "../common/format.js";
+import { GENDER, REJECT_REASON, fieldErrors, fmtMoney, label, provinceName, shanghaiDay } from "../common/format.js";
 import { hbarChart, stackedChart, vbarChart } from "../common/charts.js";
 
 const FUNNEL = [["issued", "发放（额度）"], ["claimed", "领取"], ["used", "使用（报名）"], ["written_off", "核销"],
@@ -36,9 +36,10 @@ export default {
       <div class="card-head"><h1>统计分析</h1>
         <div class="row"><button type="button" id="csv">导出 CSV</button><button type="button" id="xlsx">导出 Excel</button></div></div>
       <form class="card form-grid compact" id="filters">
-        <label>行政区划代码<input name="region_code" value="${filters.region_code}" placeholder="${user.region_code || "全部"}" inputmode="numeric" maxlength="6"></label>
-        <label>开始日期<input name="from" type="date" value="${filters.from}"></label>
-        <label>结束日期<input name="to" type="date" value="${filters.to}" max="${today}"></label>
+        <label>行政区划代码<input name="region_code" value="${filters.region_code}" placeholder="${user.region_code || "全部"}" inputmode="numeric" maxlength="6">
+          <small class="field-error" data-for="region_code"></small></label>
+        <label>开始日期<input name="from" type="date" value="${filters.from}"><small class="field-error" data-for="from"></small></label>
+        <label>结束日期<input name="to" type="date" value="${filters.to}" max="${today}"><small class="field-error" data-for="to"></small></label>
         <div style="align-self:end"><button class="primary block" type="submit">查询</button></div>
       </form>
       <div id="out"><p class="muted">加载中…</p></div>`);
@@ -58,7 +59,19 @@ export default {
       };
     }
 
-    const data = await api.get("/stats/overview", params());
+    let data;
+    try {
+      data = await api.get("/stats/overview", params());
+    } catch (err) {
+      if (!isCurrent()) return;
+      // In place: the filters stay, the region field says what is wrong (e.g. outside the user's region).
+      const form = $(root, "#filters");
+      const fields = fieldErrors(err);
+      if (err.code === "out_of_scope" || err.status === 403) fields.region_code = `超出您的监管范围（${user.region_code || ""}）`;
+      showFieldErrors(form, fields);
+      mount($(root, "#out"), html`<div class="notice notice-error" role="alert">${errorText(err)}</div>`);
+      return;
+    }
     if (!isCurrent()) return;
     const v = data.vouchers || {};
     const t = data.trainees || {};
@@ -80,7 +93,7 @@ export default {
           <p class="small muted">已核销券对应补贴 ${fmtMoney(v.written_off_fen ?? 0)}</p></section>
         <section class="card">${vbarChart("参训人员年龄结构", ageColumns(t.by_age_band), { unit: " 人" })}
           <p class="small muted">性别：${entries(t.by_gender).map(([k, n]) => `${label(GENDER, k)} ${n} 人`).join("，") || "—"}</p></section>
-        <section class="card">${hbarChart("参训人员户籍省份", entries(t.by_province).sort((x, y) => y[1] - x[1]).map(([k, n]) => ({ label: k, value: n })), { unit: " 人", color: "#2da44e" })}</section>
+        <section class="card">${hbarChart("参训人员户籍省份", entries(t.by_province).sort((x, y) => y[1] - x[1]).map(([k, n]) => ({ label: provinceName(k), value: n })), { unit: " 人", color: "#2da44e" })}</section>
         <section class="card">${hbarChart("考勤拒绝原因（合计）", entries(a.by_reason).sort((x, y) => y[1] - x[1]).map(([k, n]) => ({ label: label(REJECT_REASON, k), value: n })), { unit: " 次", color: "#cf222e" })}</section>
         <section class="card" id="trend"><p class="muted">正在统计近 ${TREND_DAYS} 天的拒绝原因…</p></section>
         <section class="card">${hbarChart("补贴资金", [
