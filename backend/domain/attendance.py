@@ -218,6 +218,17 @@ def makeup_window_open(lesson_starts_at: datetime, now: datetime) -> bool:
     return lesson_day(now) == day and lesson_starts_at <= now
 
 
+def makeup_can_fix(kind: str, lesson: LessonTimes, check_in_at: datetime | None, check_out_at: datetime | None,
+                   policy: AttendancePolicy = DEFAULT_POLICY) -> bool:
+    """Whether a make-up of `kind` can still change the lesson's credit: the kind is missing, or its accepted
+    event lies beyond the credit line (a check-in after start + grace, a check-out before end - grace: an
+    early leaver's check-out earns nothing, so it is no reason to refuse the make-up)."""
+    _check_kind(kind)
+    if kind == CHECK_IN:
+        return check_in_at is None or check_in_at > lesson.starts_at + policy.grace
+    return check_out_at is None or check_out_at < lesson.ends_at - policy.grace
+
+
 def check_makeup_window(lesson_starts_at: datetime, now: datetime) -> None:
     """Raise makeup_window_closed unless a make-up may be filed now (the lesson's own day)."""
     if not makeup_window_open(lesson_starts_at, now):
