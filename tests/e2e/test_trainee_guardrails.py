@@ -94,6 +94,7 @@ def test_check_in_opens_by_the_server_clock_and_early_check_out_asks(browser, se
     assert check_in.is_disabled() and check_in.inner_text() == f"签到（{_hm(opens)} 开放）"
     assert check_out.is_disabled()
     assert f"可签到 {_hm(opens)}–{_hm(starts + timedelta(hours=3))}" in card.locator(".windows").inner_text()
+    card.scroll_into_view_if_needed()
     snap(page, screenshots, "m-lessons-check-in-not-open")
 
     # The server's clock reaches the window: the button is live.
@@ -116,6 +117,7 @@ def test_check_in_opens_by_the_server_clock_and_early_check_out_asks(browser, se
         card.locator(".result .notice-info").filter(has_text="已取消签退").wait_for()
         assert "早退" in asked[0] and "0 课时" in asked[0] and _hm(starts + timedelta(hours=2, minutes=45)) in asked[0]
         assert check_out.is_enabled() and card.get_attribute("data-out") == ""
+        card.locator(".result").scroll_into_view_if_needed()
         snap(page, screenshots, "m-lessons-early-check-out-cancelled")
         page.once("dialog", lambda d: (asked.append(d.message), d.accept()))
         check_out.click()
