@@ -14,6 +14,7 @@ export default {
     mount(root, items.length ? items.map((s) => {
       const steps = s.steps || [];
       const current = steps.findIndex((st) => !st.done);
+      // ends_at is the instant publicity ends (the midnight after its last day): the last day is shown.
       const publicity = steps.find((st) => st.step === "公示中");
       return html`<article class="card">
         <div class="card-head"><h3>${s.plan_title || "培训补贴"}</h3><b>${fmtMoney(s.amount_fen)}</b></div>
@@ -26,7 +27,7 @@ export default {
           ${s.voucher_code ? html`<dt>培训券</dt><dd class="mono">${s.voucher_code}</dd>` : ""}
           <dt>补贴发放给</dt><dd>${s.payee_label || s.payee || "—"}</dd>
           ${s.limited_by && LIMITED[s.limited_by] ? html`<dt>金额说明</dt><dd>${LIMITED[s.limited_by]}</dd>` : ""}
-          ${publicity?.ends_at && !publicity.done ? html`<dt>公示截止</dt><dd>${fmtDate(publicity.ends_at)}</dd>` : ""}
+          ${publicity?.ends_at && !publicity.done ? html`<dt>公示截止</dt><dd>${fmtDate(new Date(Date.parse(publicity.ends_at) - 1000))}</dd>` : ""}
         </dl>
       </article>`;
     }) : emptyState("暂无补贴记录：取得培训合格证书后由培训机构统一申请"));

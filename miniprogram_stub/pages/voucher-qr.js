@@ -45,7 +45,7 @@ export default {
         const r = await app.api.request("GET", path, { raw: true });
         const info = await r.json();
         // The server's clock is the reference: convert its expiry into local time via Date.
-        const serverNow = Date.parse(r.headers.get("Date") || "") || Date.now();
+        const serverNow = Date.parse(r.headers.get("X-Server-Time") || r.headers.get("Date") || "") || Date.now();
         const remaining = Math.max(Date.parse(info.expires_at) - serverNow, 1000);
         const url = await app.api.imageUrl(path, { format: "svg" });
         if (!alive()) { URL.revokeObjectURL(url); return; }
