@@ -171,6 +171,21 @@ def _certificates_for(server, openid: str, first_sequence: int) -> tuple[str, st
     return _in_app(server, add)
 
 
+def _bound_trainee(server, code: str, name: str, birth: str) -> None:
+    """A person already bound to the WeChat login `code` (stub openid "stub-<code>")."""
+    from backend.models import WechatAccount
+    from backend.seed import REGION, demo_id
+    from backend.services import persons
+
+    def add():
+        t = datetime.now(UTC)
+        person = persons.new_person(name, demo_id(REGION + birth, "071"), t, "13800000071", ["unemployed"])
+        db.session.add(person)
+        db.session.flush()
+        db.session.add(WechatAccount(openid=f"stub-{code}", person_id=person.id, created_at=t, bound_at=t))
+    _in_app(server, add)
+
+
 def test_true_status_on_the_trainee_pages(browser, server, screenshots):
     valid, revoked = _certificates_for(server, "stub-demo2", 900)
     ctx = new_context(browser, PHONE, geolocation=INSIDE, permissions=["geolocation"])
@@ -209,12 +224,13 @@ def test_true_status_on_the_trainee_pages(browser, server, screenshots):
     assert not errors, errors
     ctx.close()
 
-    # The voucher QR page says what the desk can do with the code printed under the QR (张三 claims one
-    # here: 李四 and 王五 claim theirs in test_pages).
+    # The voucher QR page says what the desk can do with the code printed under the QR, for a trainee of
+    # its own who claims one here (the demo trainees' claims belong to the other tests).
+    _bound_trainee(server, "e2e-qr", "钱八", "19930415")
     ctx = new_context(browser, PHONE)
     page = ctx.new_page()
     errors = watch_errors(page)
-    login_trainee(page, server.url, "demo1")
+    login_trainee(page, server.url, "e2e-qr")
     open_page(page, f"{server.url}/m/#/vouchers")
     page.locator("button.claim").first.click()
     page.locator("article.voucher .notice-ok").wait_for()
