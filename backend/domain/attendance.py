@@ -19,6 +19,9 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 CHECK_IN = "check_in"
 CHECK_OUT = "check_out"
 KINDS = (CHECK_IN, CHECK_OUT)
+# The reason kept on an event accepted when it came and later replaced by an approved make-up (补卡) of its
+# kind, because it earned nothing (an early check-out, a late check-in). It still counts as accepted then.
+SUPERSEDED = "superseded"
 
 
 def _require_aware(value: datetime, name: str) -> None:

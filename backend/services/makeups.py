@@ -27,9 +27,6 @@ def _kinds(kind: str) -> tuple[str, ...]:
     return rules.KINDS if kind == "both" else (kind,)
 
 
-SUPERSEDED = "superseded"  # reason kept on an accepted event an approved make-up replaced
-
-
 def _accepted(lesson_id: int, person_id: int) -> dict[str, AttendanceEvent]:
     """The person's accepted events of the lesson by kind."""
     return {ev.kind: ev for ev in db.session.execute(
@@ -146,7 +143,7 @@ def _credit(req: MakeupRequest, now: datetime) -> list[str]:
         replaced = accepted.get(kind)
         if replaced is not None:
             replaced.accepted = False
-            replaced.reason = SUPERSEDED
+            replaced.reason = rules.SUPERSEDED
             replaced.details = {**(replaced.details or {}), "superseded_by_makeup": req.id}
             db.session.flush()  # free the one-accepted-per-kind slot before the make-up event takes it
         values = {"origin": f"m{req.id}", "event_id": kind, "person_id": req.person_id, "lesson_id": lesson.id,

@@ -242,6 +242,11 @@ def test_early_leaver_can_be_made_up(setup, clock):
     again = world.post(h, kind="check_out", event_id=early_id)
     assert again.status_code == 200 and again.get_json()["accepted"] is True
     assert len(events(person_id=pid)) == 3
+    # Statistics still count the superseded check-out as accepted when it came (it was no refusal).
+    stats = world.client.get("/api/v1/stats/overview?region_code=3501&from=2026-01-01&to=2026-12-31", headers=sup)
+    att_stats = stats.get_json()["attendance"]
+    assert stats.status_code == 200 and "superseded" not in att_stats["by_reason"]
+    assert att_stats["events"] == 3 and att_stats["accepted"] == 3 and att_stats["rejected"] == 0
     # Now complete: a further check-out make-up is refused.
     r = _file(world, inst, pid, kind="check_out")
     assert r.status_code == 409 and r.get_json()["error"]["code"] == "already_checked_out"
