@@ -53,7 +53,7 @@ export function windowPhase(win, now) {
 
 /** The button's words for a kind in a phase: "签到", "签到 15:30 开放", "签到已截止". */
 export function buttonText(kind, win, phase) {
-  if (phase === "before") return `${WORD[kind]}（${fmtTime(win.opens_at)} 开放）`;
+  if (phase === "before") return `${WORD[kind]} ${fmtTime(win.opens_at)} 开放`;
   if (phase === "after") return `${WORD[kind]}已截止`;
   return WORD[kind];
 }
