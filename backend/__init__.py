@@ -108,6 +108,8 @@ def _register(app: APIFlask) -> None:
     app.before_request(json_limits.before_request)  # a JSON body's depth and size, before anything parses it
     app.before_request(idempotency.before_request)
     app.after_request(idempotency.after_request)
+    from .clock import add_server_time_header
+    app.after_request(add_server_time_header)  # clients read time windows against this, never the phone's clock
     register_api(app, API_PREFIX)
     register_web(app)
     register_cli(app)

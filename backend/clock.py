@@ -15,3 +15,12 @@ def now() -> datetime:
         if clock is not None:
             return clock()
     return utcnow()
+
+
+SERVER_TIME_HEADER = "X-Server-Time"
+
+
+def add_server_time_header(response):
+    """Stamp every response with the server's clock (ISO 8601, UTC), so clients judge time windows by it."""
+    response.headers.setdefault(SERVER_TIME_HEADER, now().isoformat(timespec="milliseconds"))
+    return response

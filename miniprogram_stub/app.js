@@ -22,7 +22,11 @@ let me = null; // GET /me result, cached for the session
 
 const api = createApi({
   prefix: "m",
-  onLogout: () => { me = null; if (current() !== "login") navigate("login", { next: location.hash.slice(1) }); },
+  // The server refused the session (expired or signed out elsewhere): say so on the login page.
+  onLogout: () => {
+    me = null;
+    if (current() !== "login") navigate("login", { next: location.hash.slice(1), expired: "1" });
+  },
 });
 
 function current() {

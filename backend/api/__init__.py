@@ -12,7 +12,7 @@ from .schemas import ERROR_SCHEMA, VALIDATION_ERROR_SCHEMA, error_schema
 
 # One module per area; each exposes `bp`. Order only affects the OpenAPI tag order.
 MODULES = ("auth", "identity", "nearby", "institutions", "sites", "vouchers", "faces", "plans", "attendance", "live", "devices",
-           "outcomes", "policies", "stats", "notifications", "health")
+           "outcomes", "publicity", "policies", "stats", "notifications", "health")
 
 
 def register_api(app, prefix: str) -> None:

@@ -31,6 +31,8 @@ class NearbyOut(Schema):
     address = String()
     distance_m = Float(metadata={"description": "geodesic metres from the phone"})
     rating = Float(metadata={"description": "Bayesian average (GET /institutions/{id}/rating score)"})
+    rating_count = Integer(metadata={"description": "evaluations behind the rating; 0: the score is only the "
+                                                    "prior (no one has rated the institution yet)"})
     usable_vouchers = List(String(), metadata={"description": "codes of the trainee's vouchers usable there"})
 
 

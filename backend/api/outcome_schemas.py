@@ -239,6 +239,8 @@ class CertificateOut(Schema):
     valid = Boolean()
     verify_url = String()
     print_url = String(metadata={"description": "printable page with the holder's full name"})
+    revoked_on = String(allow_none=True, metadata={"description": "Asia/Shanghai date, when revoked"})
+    revoked_reason = String(allow_none=True, metadata={"description": "why it was revoked (owner and staff)"})
 
 
 class MySubsidyOut(Schema):

@@ -105,6 +105,8 @@ class VoucherOut(Schema):
     expires_at = String(metadata=_DATETIME)
     used_at = String(metadata=_DATETIME, allow_none=True)
     returned_at = String(metadata=_DATETIME, allow_none=True)
+    code_enrollment_allowed = Boolean(metadata={"description": "the desk may enrol with the bare code (typed) "
+                                                               "instead of the live QR"})
 
 
 class QrQuery(Schema):

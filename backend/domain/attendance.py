@@ -19,6 +19,9 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 CHECK_IN = "check_in"
 CHECK_OUT = "check_out"
 KINDS = (CHECK_IN, CHECK_OUT)
+# The reason kept on an event accepted when it came and later replaced by an approved make-up (补卡) of its
+# kind, because it earned nothing (an early check-out, a late check-in). It still counts as accepted then.
+SUPERSEDED = "superseded"
 
 
 def _require_aware(value: datetime, name: str) -> None:
@@ -216,6 +219,17 @@ def makeup_window_open(lesson_starts_at: datetime, now: datetime) -> bool:
     """True from the lesson's start until the end of its Asia/Shanghai day."""
     day = lesson_day(lesson_starts_at)
     return lesson_day(now) == day and lesson_starts_at <= now
+
+
+def makeup_can_fix(kind: str, lesson: LessonTimes, check_in_at: datetime | None, check_out_at: datetime | None,
+                   policy: AttendancePolicy = DEFAULT_POLICY) -> bool:
+    """Whether a make-up of `kind` can still change the lesson's credit: the kind is missing, or its accepted
+    event lies beyond the credit line (a check-in after start + grace, a check-out before end - grace: an
+    early leaver's check-out earns nothing, so it is no reason to refuse the make-up)."""
+    _check_kind(kind)
+    if kind == CHECK_IN:
+        return check_in_at is None or check_in_at > lesson.starts_at + policy.grace
+    return check_out_at is None or check_out_at < lesson.ends_at - policy.grace
 
 
 def check_makeup_window(lesson_starts_at: datetime, now: datetime) -> None:

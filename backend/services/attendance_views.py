@@ -54,7 +54,11 @@ def lesson_attendance(lesson: Lesson, cfg) -> dict:
                          "credited_hours": float(credited),
                          "status": status, "sources": sorted(p.sources),
                          "flags": sorted(set(credit_flags) | p.flags),
-                         "positions": positions.get(person.id, [])})
+                         "positions": positions.get(person.id, []),
+                         # What a make-up (补卡) could still fix: a missing kind, or one that earns nothing
+                         # (a late check-in, an early check-out). Empty: nothing to make up.
+                         "makeup_kinds": [k for k in rules.KINDS if lesson.mode == "offline" and rules.makeup_can_fix(
+                             k, hours.lesson_times(lesson), p.check_in_at, p.check_out_at, pol)]})
     return {"lesson": lesson_view(lesson, site), "trainees": trainees}
 
 
@@ -120,6 +124,10 @@ def my_lessons(person_id: int, day: date, cfg) -> list[dict]:
             for kind in rules.KINDS:
                 opens, closes = rules.window(kind, times, pol)
                 view[f"{kind}_window"] = {"opens_at": iso(opens), "closes_at": iso(closes)}
+            # The credit lines (rules.credited): a check-in after the first or a check-out before the second
+            # leaves the lesson incomplete (0 hours), which the client says before an early check-out.
+            view["check_in_credit_until"] = iso(times.starts_at + pol.grace)
+            view["check_out_credit_from"] = iso(times.ends_at - pol.grace)
             view["status"], view["credited_hours"] = status, float(credited)
         view["flags"] = sorted(p.flags)
         out.append(view)

@@ -292,8 +292,10 @@ def certificate_view(cert: Certificate, institution_name: str, owner_or_staff: b
     out = {"number": cert.number, "plan_id": cert.plan_id, "person_id": cert.person_id,
            "occupation_code": cert.occupation_code, "institution": institution_name,
            "issued_on": cert.issued_on.isoformat(), "valid": cert.revoked_at is None,
-           "verify_url": verify_url(cert.number)}
+           "verify_url": verify_url(cert.number),
+           "revoked_on": shanghai_today(cert.revoked_at).isoformat() if cert.revoked_at else None}
     if owner_or_staff:
+        out["revoked_reason"] = cert.revoked_reason if cert.revoked_at else None
         out["print_url"] = print_path(cert.number)
     return out
 

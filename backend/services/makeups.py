@@ -16,7 +16,7 @@ from ..extensions import db
 from ..live import publish_attendance
 from ..models import AttendanceEvent, Enrollment, Lesson, MakeupRequest, Person, TrainingPlan
 from ..uploads import clean_image, read_limited, remove_quietly, store_image
-from . import audit
+from . import audit, hours
 from .policies import plan_params
 
 KINDS = ("check_in", "check_out", "both")
@@ -27,11 +27,19 @@ def _kinds(kind: str) -> tuple[str, ...]:
     return rules.KINDS if kind == "both" else (kind,)
 
 
-def _accepted_kinds(lesson_id: int, person_id: int) -> set[str]:
-    return set(db.session.execute(
-        select(AttendanceEvent.kind).where(AttendanceEvent.lesson_id == lesson_id,
-                                           AttendanceEvent.person_id == person_id,
-                                           AttendanceEvent.accepted)).scalars())
+def _accepted(lesson_id: int, person_id: int) -> dict[str, AttendanceEvent]:
+    """The person's accepted events of the lesson by kind."""
+    return {ev.kind: ev for ev in db.session.execute(
+        select(AttendanceEvent).where(AttendanceEvent.lesson_id == lesson_id, AttendanceEvent.person_id == person_id,
+                                      AttendanceEvent.accepted)).scalars()}
+
+
+def _settled_kinds(lesson: Lesson, accepted: dict[str, AttendanceEvent], pol: rules.AttendancePolicy) -> set[str]:
+    """The kinds whose accepted event already counts for credit (a make-up of them would change nothing)."""
+    times = rules.LessonTimes(lesson.starts_at, lesson.ends_at, lesson.class_hours)
+    at = {kind: hours.event_time(ev.source, ev.captured_at, ev.received_at) for kind, ev in accepted.items()}
+    return {kind for kind in accepted
+            if not rules.makeup_can_fix(kind, times, at.get(rules.CHECK_IN), at.get(rules.CHECK_OUT), pol)}
 
 
 def clean_photos(files: dict) -> dict[str, tuple[bytes, str]]:
@@ -64,7 +72,8 @@ def file_makeup(lesson: Lesson, plan: TrainingPlan, person_id: int, kind: str, r
     if enrollment_id is None:
         raise forbidden("not_enrolled", person_id=person_id, lesson_id=lesson.id)
     rules.check_makeup_window(lesson.starts_at, now)
-    have = _accepted_kinds(lesson.id, person_id)
+    pol = rules.policy_from_params(plan_params(plan, now))
+    have = _settled_kinds(lesson, _accepted(lesson.id, person_id), pol)
     for k in _kinds(kind):
         if k in have:
             raise conflict("already_checked_in" if k == rules.CHECK_IN else "already_checked_out", kind=k)
@@ -108,28 +117,40 @@ def decide(req: MakeupRequest, approve: bool, note: str | None, user_id: int, ac
 
 
 def _credit(req: MakeupRequest, now: datetime) -> list[str]:
-    """Insert accepted make-up events for the kinds still missing; returns the kinds inserted."""
+    """Insert accepted make-up events for the kinds still missing or not creditable; returns the kinds inserted.
+
+    An accepted event that earns nothing (an early check-out, a late check-in) is superseded: kept as
+    evidence with reason `superseded`, no longer accepted, so the make-up event takes its place.
+    """
     lesson = db.session.get(Lesson, req.lesson_id)
     plan = db.session.get(TrainingPlan, lesson.plan_id)
     person = db.session.get(Person, req.person_id)
-    # A phone or kiosk event may have arrived since the request was filed: credit only what is missing
-    # (the judge refuses a kind already accepted). Enrolment and plan were checked when it was filed.
-    have = _accepted_kinds(lesson.id, req.person_id)
     times = rules.LessonTimes(lesson.starts_at, lesson.ends_at, lesson.class_hours)
     pol = rules.policy_from_params(plan_params(plan, now))
+    # A phone or kiosk event may have arrived since the request was filed: credit only what still needs it
+    # (the judge refuses a kind already settled). Enrolment and plan were checked when it was filed.
+    accepted = _accepted(lesson.id, req.person_id)
+    settled = _settled_kinds(lesson, accepted, pol)
     inserted = []
     for kind in _kinds(req.kind):
         at = lesson.starts_at if kind == rules.CHECK_IN else lesson.ends_at
         verdict = judge(Event(kind, at, MAKEUP, "makeup"),
-                        Facts(times, lesson_id=lesson.id, checked_in=rules.CHECK_IN in have,
-                              checked_out=rules.CHECK_OUT in have), pol)
+                        Facts(times, lesson_id=lesson.id, checked_in=rules.CHECK_IN in settled,
+                              checked_out=rules.CHECK_OUT in settled), pol)
         if not verdict.accepted:
             continue
-        have.add(kind)
+        settled.add(kind)
+        replaced = accepted.get(kind)
+        if replaced is not None:
+            replaced.accepted = False
+            replaced.reason = rules.SUPERSEDED
+            replaced.details = {**(replaced.details or {}), "superseded_by_makeup": req.id}
+            db.session.flush()  # free the one-accepted-per-kind slot before the make-up event takes it
         values = {"origin": f"m{req.id}", "event_id": kind, "person_id": req.person_id, "lesson_id": lesson.id,
                   "kind": kind, "source": "makeup", "method": "makeup",
                   "captured_at": at,
-                  "received_at": now, "accepted": True, "reason": None, "details": {"makeup_id": req.id},
+                  "received_at": now, "accepted": True, "reason": None,
+                  "details": {"makeup_id": req.id, **({"superseded_event": replaced.id} if replaced else {})},
                   "flags": [], "status_code": 201}
         db.session.execute(insert(AttendanceEvent), [values])
         publish_attendance(values, lesson, person, plan.region_code)

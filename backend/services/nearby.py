@@ -18,16 +18,17 @@ from ..models import Evaluation, Institution, Site, TrainingPlan, Voucher, Vouch
 _KM_PER_DEG = 111.0
 
 
-def _ratings(institution_ids: set[int]) -> dict[int, float]:
-    """Bayesian overall score per institution, in one grouped query."""
+def _ratings(institution_ids: set[int]) -> dict[int, tuple[float, int]]:
+    """(Bayesian overall score, number of evaluations) per institution, in one grouped query."""
     if not institution_ids:
         return {}
     rows = db.session.execute(
         select(Evaluation.institution_id, func.count(Evaluation.id),
                func.sum(Evaluation.teaching + Evaluation.facilities + Evaluation.organisation))
         .where(Evaluation.institution_id.in_(institution_ids)).group_by(Evaluation.institution_id)).all()
-    found = {iid: float(rating_rules.bayesian_rating(Decimal(int(total)) / 3, int(n))) for iid, n, total in rows}
-    prior = float(rating_rules.bayesian_rating(0, 0))
+    found = {iid: (float(rating_rules.bayesian_rating(Decimal(int(total)) / 3, int(n))), int(n))
+             for iid, n, total in rows}
+    prior = (float(rating_rules.bayesian_rating(0, 0)), 0)
     return {iid: found.get(iid, prior) for iid in institution_ids}
 
 
@@ -65,6 +66,6 @@ def nearby(lat: float, lon: float, coord_sys: str, occupation_code: str | None, 
                   if voucher_rules.usable_at(b.institution_ids, region_prefix(b.region_code), inst.id,
                                              inst.region_code, occupation_code, b.occupation_codes) is None]
         out.append({"institution_id": inst.id, "name": inst.name, "site_id": site.id, "site_name": site.name,
-                    "address": site.address, "distance_m": round(distance, 1), "rating": ratings[inst.id],
-                    "usable_vouchers": usable})
+                    "address": site.address, "distance_m": round(distance, 1), "rating": ratings[inst.id][0],
+                    "rating_count": ratings[inst.id][1], "usable_vouchers": usable})
     return out

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from ..clock import now as clock_now
 from ..domain import identity
-from ..domain.attendance import SHANGHAI
+from ..domain.attendance import SHANGHAI, SUPERSEDED
 from ..domain.subsidy import completed
 from ..extensions import db
 from ..models import (
@@ -97,6 +97,8 @@ def attendance_section(prefix: str, date_from: date | None, date_to: date | None
         .join(Lesson, Lesson.id == AttendanceEvent.lesson_id)
         .join(TrainingPlan, TrainingPlan.id == Lesson.plan_id)
         .where(*_region(TrainingPlan.region_code, prefix), *_in_range(AttendanceEvent.received_at, start, end))).all()
+    # An event a make-up later superseded was accepted when it came: it is not a refusal.
+    rows = [(ok or reason == SUPERSEDED, reason, flags) for ok, reason, flags in rows]
     accepted = sum(1 for ok, _, _ in rows if ok)
     reasons = Counter(reason or "unknown" for ok, reason, _ in rows if not ok)
     flagged = sum(1 for ok, _, flags in rows if ok and flags)

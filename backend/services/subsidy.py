@@ -207,13 +207,19 @@ def progress(claim: SubsidyClaim, now: datetime) -> str:
 
 
 def _steps(claim: SubsidyClaim, now: datetime) -> list[dict]:
+    """The claim's steps in the order they happen: applied, reviewed (approved), publicity, disbursed.
+
+    Approval starts the publicity period, so while it runs 已审核 is done and 公示中 is the current step.
+    """
     iso = lambda t: t.astimezone(rules.SHANGHAI).isoformat() if t else None  # noqa: E731
+    approved = claim.status in ("approved", "disbursed") and claim.approved_at is not None
     in_publicity = claim.status == "approved" and claim.publicity_ends_at and now < claim.publicity_ends_at
-    publicity_over = claim.status == "disbursed" or (claim.status == "approved" and not in_publicity)
+    publicity_over = claim.status == "disbursed" or (approved and not in_publicity)
     return [{"step": "已申请", "done": True, "at": iso(claim.created_at)},
-            {"step": "公示中", "done": claim.approved_at is not None, "at": iso(claim.approved_at),
-             "ends_at": iso(claim.publicity_ends_at)},
-            {"step": "已审核", "done": bool(publicity_over), "at": iso(claim.publicity_ends_at) if publicity_over else None},
+            {"step": "已审核", "done": approved, "at": iso(claim.approved_at) if approved else None},
+            {"step": "公示中", "done": bool(publicity_over), "at": iso(claim.publicity_ends_at) if publicity_over else None,
+             "starts_at": iso(claim.approved_at) if approved else None,
+             "ends_at": iso(claim.publicity_ends_at) if approved else None},
             {"step": "已拨付", "done": claim.status == "disbursed", "at": iso(claim.disbursed_at)}]
 
 

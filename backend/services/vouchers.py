@@ -375,7 +375,8 @@ def voucher_view(voucher: Voucher, now: datetime, batch: VoucherBatch | None = N
             "status": rules.effective_status(voucher.status, voucher.expires_at, now),
             "face_value_fen": batch.face_value_fen, "occupation_codes": batch.occupation_codes,
             "claimed_at": iso(voucher.claimed_at), "expires_at": iso(voucher.expires_at),
-            "used_at": iso(voucher.used_at), "returned_at": iso(voucher.returned_at)}
+            "used_at": iso(voucher.used_at), "returned_at": iso(voucher.returned_at),
+            "code_enrollment_allowed": bool(batch.code_enrollment_allowed)}
 
 
 def my_vouchers_stmt(a: Actor):

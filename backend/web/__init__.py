@@ -9,12 +9,26 @@ the Content-Security-Policy below also enforces.
 from __future__ import annotations
 
 import mimetypes
+import re
 from pathlib import Path
 
-from flask import Blueprint, render_template, send_from_directory
+from flask import Blueprint, redirect, render_template, request, send_from_directory
+
+from ..clock import now as clock_now
+from ..domain.certificates import normalize_certificate_number
+from ..services import publicity
 
 REPO = Path(__file__).resolve().parent.parent.parent
 MINIPROGRAM_DIR = REPO / "miniprogram_stub"
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+REGION_QUERY = re.compile(r"\d{1,6}")
+
+
+def yuan(fen: int) -> str:
+    """Integer fen as yuan for people: 30000 -> '300.00 元', 1234567 -> '12,345.67 元'."""
+    sign = "-" if fen < 0 else ""
+    whole, cents = divmod(abs(int(fen)), 100)
+    return f"{sign}{whole:,}.{cents:02d} 元"
 
 # ES modules must be served with a JavaScript type; some platforms' mime tables lack one.
 mimetypes.add_type("text/javascript", ".js")
@@ -32,8 +46,38 @@ staff = Blueprint("staff", __name__, template_folder="templates")
 
 @bp.get("/")
 def index():
-    """Landing page linking the clients."""
+    """Landing page: the certificate lookup form and links to the clients and the publicity list."""
     return render_template("index.html")
+
+
+@bp.get("/favicon.ico")
+def favicon():
+    """The site icon (browsers ask for it on every origin; a 404 would fill the logs)."""
+    return send_from_directory(STATIC_DIR, "favicon.ico", mimetype="image/x-icon", max_age=86400)
+
+
+@bp.get("/certificates/")
+def certificate_lookup():
+    """Public certificate lookup: a typed number goes to its verification page; a malformed one is explained."""
+    typed = request.args.get("number", "")
+    if not typed.strip():
+        return render_template("public/certificates.html", number="")
+    number = normalize_certificate_number(typed[:64])
+    if number is None:
+        return render_template("public/certificates.html", number=typed[:64],
+                               error="证书编号格式不正确：应为 17 位，由数字组成（最后一位可能是 X），请核对后重试。"), 422
+    return redirect(f"/certificates/{number}", code=303)
+
+
+@bp.get("/publicity/")
+def publicity_page():
+    """The publicity (公示) list: claims in their publicity period, names masked by the server, amounts in yuan."""
+    region_code = request.args.get("region_code", "").strip()
+    if region_code and not REGION_QUERY.fullmatch(region_code):
+        return render_template("public/publicity.html", claims=[], region_code=region_code[:6], yuan=yuan,
+                               error="地区代码应为 1 至 6 位数字，例如 3501。"), 422
+    claims = publicity.in_publicity(region_code or None, clock_now())
+    return render_template("public/publicity.html", claims=claims, region_code=region_code, yuan=yuan)
 
 
 @mobile.get("/")

@@ -19,7 +19,7 @@ export default {
           ${p.startsOn ? html`<dt>培训日期</dt><dd>${fmtDate(p.startsOn)} 至 ${fmtDate(p.endsOn)}</dd>` : ""}
           <dt>认定课时</dt><dd>${fmtHours(p.credited)}${p.required ? ` / ${fmtHours(p.required)}` : ""}</dd>
           <dt>考核成绩</dt><dd>${p.result ? `${Number(p.result.score)} 分 · ${p.result.passed ? "合格" : "不合格"}` : "—"}</dd>
-          <dt>证书</dt><dd class="mono">${p.certificate?.number || "—"}</dd>
+          <dt>证书</dt><dd><span class="mono">${p.certificate?.number || "—"}</span>${p.certificate?.valid === false ? html` <span class="badge badge-error">已撤销</span>${p.certificate.revoked_reason ? html`<br><span class="small">撤销原因：${p.certificate.revoked_reason}</span>` : ""}` : ""}</dd>
           <dt>补贴</dt><dd>${p.subsidies.length ? p.subsidies.map((s) => `${fmtMoney(s.amount_fen)} · ${s.progress_label || label(CLAIM_STATUS, s.status)}`).join("；") : "—"}</dd>
         </dl>
         ${p.completed && !p.evaluated ? html`<a class="button primary" href="#/rating?plan_id=${p.planId}">评价培训机构</a>` : ""}

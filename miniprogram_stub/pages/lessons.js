@@ -1,10 +1,12 @@
 // Today's lessons with the trainee's own state, and check-in / check-out by the phone's position.
 // Every refusal is explained in plain words: permission, timeout, distance to the fence, accuracy,
 // time window. An optional site QR (shown on the classroom projector) can be scanned or typed.
+// The buttons follow the lesson's windows as the server states them, read against the server's clock
+// (X-Server-Time), never the phone's: a button outside its window says when it opens or that it closed.
 import { $, html, mount } from "/static/common/html.js";
-import { uuid } from "/static/common/api.js";
+import { serverNow, uuid } from "/static/common/api.js";
 import { canScan, scanQr } from "/static/common/scan.js";
-import { badge, emptyState, errorText } from "/static/common/ui.js";
+import { badge, confirmAction, emptyState, errorText } from "/static/common/ui.js";
 import { FLAGS, fmtMetres, fmtTime, label, shanghaiDay } from "/static/common/format.js";
 import { getPosition } from "../lib/geo.js";
 
@@ -35,7 +37,25 @@ function view(l) {
     checkOut: l.check_out_at ?? l.checked_out_at ?? att.check_out_at ?? null,
     credited: l.credited_hours ?? att.credited_hours ?? null,
     needsQr: Boolean(site.require_site_qr ?? l.require_site_qr),
+    windows: { check_in: l.check_in_window || null, check_out: l.check_out_window || null },
+    creditOutFrom: l.check_out_credit_from || null,
   };
+}
+
+/** Where `now` lies against a window {opens_at, closes_at}: "before", "open" or "after" (no window: "open"). */
+export function windowPhase(win, now) {
+  if (!win) return "open";
+  const t = now.getTime();
+  if (t < Date.parse(win.opens_at)) return "before";
+  if (t > Date.parse(win.closes_at)) return "after";
+  return "open";
+}
+
+/** The button's words for a kind in a phase: "签到", "签到 15:30 开放", "签到已截止". */
+export function buttonText(kind, win, phase) {
+  if (phase === "before") return `${WORD[kind]} ${fmtTime(win.opens_at)} 开放`;
+  if (phase === "after") return `${WORD[kind]}已截止`;
+  return WORD[kind];
 }
 
 /** The plain-words explanation of a refused check-in/out. */
@@ -71,16 +91,17 @@ export function explain(err, kind, fix) {
 export default {
   title: "今日课程签到",
   auth: "bound",
-  async onLoad({ root, app, query }) {
-    const today = shanghaiDay();
+  async onLoad({ root, app, query, onUnload }) {
+    const { items } = await app.api.list("/me/lessons", query.get("date") ? { date: query.get("date") } : undefined);
+    const today = shanghaiDay(serverNow()); // after the first response: the server's day, not the phone's
     const day = query.get("date") || today;
     const shift = (n) => {
       const d = new Date(`${day}T12:00:00+08:00`);
       d.setUTCDate(d.getUTCDate() + n);
       return shanghaiDay(d);
     };
-    const { items } = await app.api.list("/me/lessons", query.get("date") ? { date: day } : undefined);
     const lessons = items.map(view);
+    const byId = new Map(lessons.map((l) => [String(l.id), l]));
     const stateOf = (l) => (l.checkOut ? "done" : l.checkIn ? "in" : "none");
     const stateBadge = (l) => (l.checkOut ? badge(`已签退 ${fmtTime(l.checkOut)}`, "ok")
       : l.checkIn ? badge(`已签到 ${fmtTime(l.checkIn)}`, "info") : badge("未签到"));
@@ -89,12 +110,13 @@ export default {
         <div class="card-head"><h3>${l.title}</h3>${stateBadge(l)}</div>
         ${l.plan ? html`<p class="small muted">${l.plan}</p>` : ""}
         <p>${fmtTime(l.starts_at)} – ${fmtTime(l.ends_at)}${l.class_hours ? ` · ${Number(l.class_hours)} 课时` : ""}</p>
+        ${l.mode !== "online" && l.windows.check_in && l.windows.check_out ? html`<p class="small muted windows">可签到 ${fmtTime(l.windows.check_in.opens_at)}–${fmtTime(l.windows.check_in.closes_at)} · 可签退 ${fmtTime(l.windows.check_out.opens_at)}–${fmtTime(l.windows.check_out.closes_at)}</p>` : ""}
         <p class="small muted">${l.mode === "online" ? "线上课程" : html`地点：${l.site.name || "—"}${l.site.address ? `（${l.site.address}）` : ""}`}</p>
         ${l.mode === "online" ? "" : html`
           <details class="site-qr" ${l.needsQr ? "open" : ""}>
             <summary class="small">${l.needsQr ? "本课需扫描现场二维码" : "使用现场二维码（可选）"}</summary>
             <div class="row">
-              <input class="site-token" name="site_token" placeholder="现场二维码内容" aria-label="现场二维码内容">
+              <input class="site-token" name="site_token" placeholder="现场二维码内容（扫码或手动输入）" aria-label="现场二维码内容" autocomplete="off">
               ${canScan() ? html`<button type="button" class="scan small">扫码</button>` : ""}
             </div>
           </details>
@@ -116,21 +138,47 @@ export default {
 
     root.querySelectorAll("button.scan").forEach((btn) => {
       btn.onclick = async () => {
-        const input = btn.closest("article").querySelector(".site-token");
+        const article = btn.closest("article");
+        const input = article.querySelector(".site-token");
+        const out = $(article, ".result");
         try {
           const value = await scanQr({ title: "扫描教室屏幕上的二维码" });
-          if (value) input.value = value;
+          if (value) {
+            input.value = value.trim();
+            mount(out, html`<div class="notice notice-ok">已读取现场二维码，请点“签到”或“签退”。</div>`);
+          }
         } catch (err) {
-          app.toast(err.message, "error");
+          // No camera, refused, or busy: the typed code works the same.
+          mount(out, html`<div class="notice notice-error scan-error">${err.message}
+            ${byId.get(article.dataset.lesson)?.needsQr ? "本课要求现场二维码：也可以把二维码内容粘贴到输入框，或请培训机构工作人员协助。" : "本课不要求现场二维码，不扫码也可以直接签到。"}</div>`);
+          input.focus();
         }
       };
     });
 
-    // Which buttons make sense now: check-in until done, check-out only after check-in.
+    // Which buttons make sense now: inside the kind's window (server clock), check-in until done,
+    // check-out only after check-in.
     const enable = (article) => {
-      article.querySelector('[data-kind="check_in"]').disabled = article.dataset.in === "1";
-      article.querySelector('[data-kind="check_out"]').disabled = article.dataset.in !== "1" || article.dataset.out === "1";
+      const l = byId.get(article.dataset.lesson);
+      const now = serverNow();
+      for (const kind of ["check_in", "check_out"]) {
+        const btn = article.querySelector(`[data-kind="${kind}"]`);
+        if (!btn || btn.dataset.busy) continue;
+        const win = l?.windows[kind];
+        const phase = windowPhase(win, now);
+        const done = kind === "check_in" ? article.dataset.in === "1" : article.dataset.out === "1";
+        const blocked = done || (kind === "check_out" && article.dataset.in !== "1");
+        btn.dataset.phase = phase;
+        btn.textContent = done ? WORD[kind] : buttonText(kind, win, phase);
+        btn.disabled = blocked || phase !== "open";
+      }
     };
+    const refreshAll = () => root.querySelectorAll("article.lesson").forEach((a) => {
+      if (a.querySelector("button.attend") && !a.dataset.submitting) enable(a);
+    });
+    refreshAll();
+    const ticker = setInterval(refreshAll, 5000); // a window opening while the page is open lights the button
+    onUnload(() => clearInterval(ticker));
 
     root.querySelectorAll("button.attend").forEach((btn) => {
       btn.onclick = async () => {
@@ -138,6 +186,16 @@ export default {
         const kind = btn.dataset.kind;
         const out = $(article, ".result");
         const fixLine = $(article, ".fix");
+        const l = byId.get(article.dataset.lesson);
+        // Leaving before the credit line gives 0 hours for the lesson: ask first.
+        if (kind === "check_out" && l?.creditOutFrom && serverNow() < new Date(l.creditOutFrom)) {
+          const ok = confirmAction(`现在签退属于早退：这节课将不计课时（计 0 课时）。\n课程 ${fmtTime(l.ends_at)} 结束，${fmtTime(l.creditOutFrom)} 以后签退才能计入课时。\n确定现在签退吗？`);
+          if (!ok) {
+            mount(out, html`<div class="notice notice-info">已取消签退。请在 ${fmtTime(l.creditOutFrom)} 以后签退，以免本节课不计课时。</div>`);
+            return;
+          }
+        }
+        article.dataset.submitting = "1";
         article.querySelectorAll("button.attend").forEach((b) => { b.disabled = true; });
         mount(out, html`<div class="notice notice-info">正在获取您的位置…</div>`);
         let fix;
@@ -145,6 +203,7 @@ export default {
           fix = await getPosition();
         } catch (err) {
           mount(out, html`<div class="notice notice-error">${err.message}</div>`);
+          delete article.dataset.submitting;
           enable(article);
           return;
         }
@@ -162,16 +221,18 @@ export default {
           mount(out, html`<div class="notice notice-ok"><b>${WORD[kind]}成功</b>，距培训地点约 ${fmtMetres(r.distance_m)}。
             ${flags.length ? html`<br><span class="small">提示：${flags.join("、")}</span>` : ""}</div>`);
           const head = article.querySelector(".card-head .badge");
-          const nowIso = new Date().toISOString();
+          const nowIso = serverNow().toISOString();
           if (head) mount(head, kind === "check_in" ? `已签到 ${fmtTime(nowIso)}` : `已签退 ${fmtTime(nowIso)}`);
           article.classList.remove("state-none", "state-in");
           article.classList.add(kind === "check_in" ? "state-in" : "state-done");
           article.dataset[kind === "check_in" ? "in" : "out"] = "1";
+          delete article.dataset.submitting;
           enable(article);
         } catch (err) {
           mount(out, html`<div class="notice notice-error">${explain(err, kind, fix)}</div>`);
           if (err.code === "already_checked_in") article.dataset.in = "1";
           if (err.code === "already_checked_out") article.dataset.out = "1";
+          delete article.dataset.submitting;
           enable(article);
         }
       };

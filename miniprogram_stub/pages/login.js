@@ -11,6 +11,7 @@ export default {
     const next = query.get("next");
     mount(root, html`
       <section class="hero"><h2>职业技能电子培训券</h2><p>领券 · 签到 · 课时 · 证书 · 补贴，一站办理</p></section>
+      ${query.get("expired") ? html`<div class="notice notice-warn" id="session-expired" role="alert">登录已过期，请重新登录。登录后将回到刚才的页面。</div>` : ""}
       <form class="card" id="login-form" novalidate>
         <h2>微信登录</h2>
         <p class="muted small">演示环境：微信授权由“登录代码”模拟，同一代码代表同一微信用户（示例：demo1）。</p>

@@ -5,12 +5,12 @@ import { badge, emptyState, errorText } from "/static/common/ui.js";
 import { fmtMetres } from "/static/common/format.js";
 import { getPosition } from "../lib/geo.js";
 
-function ratingText(r) {
-  if (r === null || r === undefined) return "暂无评分";
-  const score = typeof r === "object" ? r.score : r;
-  const count = typeof r === "object" ? r.count : null;
-  if (score === null || score === undefined) return "暂无评分";
-  return `${Number(score).toFixed(1)} 分${count != null ? `（${count} 人评价）` : ""}`;
+/** The rating in words: "暂无评价" until someone rated (the score alone is then only the prior), else score and count. */
+export function ratingText(r, count) {
+  const score = r !== null && typeof r === "object" ? r.score : r;
+  const n = r !== null && typeof r === "object" ? r.count : count;
+  if (score === null || score === undefined || n === 0) return "暂无评价";
+  return `${Number(score).toFixed(1)} 分${n != null ? `（${n} 人评价）` : ""}`;
 }
 
 export default {
@@ -48,7 +48,7 @@ export default {
           <article class="card">
             <div class="card-head"><h3>${i.name}</h3><b>${fmtMetres(i.distance_m)}</b></div>
             <p class="small muted">${i.site_name || ""}${i.address ? ` · ${i.address}` : ""}</p>
-            <p class="small">评分：${ratingText(i.rating)}</p>
+            <p class="small">评分：${ratingText(i.rating, i.rating_count)}</p>
             ${(i.usable_vouchers || []).length
               ? html`<p>${badge("可使用我的培训券", "ok")} <span class="mono small">${(i.usable_vouchers || []).map((v) => (typeof v === "object" ? v.code : v)).join("、")}</span></p>`
               : html`<p>${badge("我的培训券不适用")}</p>`}

@@ -45,7 +45,11 @@ def test_lesson_attendance_statuses_and_credit(world, clock):
     assert rows[early]["status"] == "incomplete" and "no_check_out" in rows[early]["flags"]
     assert rows[absent].pop("positions", []) == []
     assert rows[absent] == {"person_id": absent, "name": "赵六", "check_in_at": None, "check_out_at": None,
-                            "credited_hours": 0.0, "status": "absent", "sources": [], "flags": []}
+                            "credited_hours": 0.0, "status": "absent", "sources": [], "flags": [],
+                            "makeup_kinds": ["check_in", "check_out"]}
+    # What a make-up could still fix: nothing for the complete one, the late check-in, the missing check-out.
+    assert (rows[on_time]["makeup_kinds"], rows[late]["makeup_kinds"], rows[early]["makeup_kinds"]) == (
+        [], ["check_in"], ["check_out"])
 
 
 def test_lesson_attendance_scope(world, clock, staff, make_institution):

@@ -861,6 +861,8 @@ def test_institutions_nearby(client, clock, world, make_institution, staff):
     assert len(items) == 3 and all(keys <= set(x) for x in items)
     assert items[0]["institution_id"] == w.inst.id and items[-1]["institution_id"] == far_inst.id
     assert [x["distance_m"] for x in items] == sorted(x["distance_m"] for x in items)
+    # Nobody rated these institutions: the score is only the prior, and the count says so.
+    assert all(x["rating_count"] == 0 for x in items)
 
 
 # ---- Statistics and audit ---------------------------------------------------------------------

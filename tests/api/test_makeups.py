@@ -208,3 +208,45 @@ def test_online_lesson_has_no_makeup(setup, clock):
     online = world.add_lesson(mode="online", starts_at=START)
     r = _file(world, inst, pid, lesson=online)
     assert r.status_code == 422 and r.get_json()["error"]["code"] == "not_offline_lesson"
+
+
+def test_early_leaver_can_be_made_up(setup, clock):
+    """A trainee who signed out early (0 hours) is not refused a check-out make-up: the early check-out earns
+    nothing, so approval supersedes it (kept as evidence) and the lesson is credited."""
+    world, _pid, inst, sup = setup
+    clock.set(START)
+    pid, h = world.person("王五")
+    check_in = world.post(h)
+    assert check_in.status_code == 201
+    clock.set(START + H)  # an hour before the end: accepted, but left_early
+    early_id = "0c5e7a56-9d8e-4d5e-8a43-6f3f5f8a2b11"
+    assert world.post(h, kind="check_out", event_id=early_id).status_code == 201
+    att = world.client.get(f"/api/v1/lessons/{world.lesson.id}/attendance", headers=inst).get_json()
+    [me] = [t for t in att["trainees"] if t["person_id"] == pid]
+    assert (me["status"], me["credited_hours"], me["makeup_kinds"]) == ("incomplete", 0.0, ["check_out"])
+    # The check-in on time is settled: a check-in make-up would change nothing and is still refused.
+    r = _file(world, inst, pid, kind="check_in")
+    assert r.status_code == 409 and r.get_json()["error"]["code"] == "already_checked_in"
+    r = _file(world, inst, pid, kind="check_out")
+    assert r.status_code == 201, r.get_json()
+    r = world.client.post(f"/api/v1/makeups/{r.get_json()['id']}/approve", json={}, headers=sup)
+    assert r.status_code == 200, r.get_json()
+    rows = events(person_id=pid)
+    assert [(e.kind, e.source, e.accepted, e.reason) for e in rows] == [
+        ("check_in", "mobile", True, None), ("check_out", "mobile", False, "superseded"),
+        ("check_out", "makeup", True, None)]
+    att = world.client.get(f"/api/v1/lessons/{world.lesson.id}/attendance", headers=inst).get_json()
+    [me] = [t for t in att["trainees"] if t["person_id"] == pid]
+    assert (me["status"], me["credited_hours"], me["makeup_kinds"]) == ("complete", 2.0, [])
+    # The phone repeating its early check-out still gets its first (accepted) answer, and nothing changes.
+    again = world.post(h, kind="check_out", event_id=early_id)
+    assert again.status_code == 200 and again.get_json()["accepted"] is True
+    assert len(events(person_id=pid)) == 3
+    # Statistics still count the superseded check-out as accepted when it came (it was no refusal).
+    stats = world.client.get("/api/v1/stats/overview?region_code=3501&from=2026-01-01&to=2026-12-31", headers=sup)
+    att_stats = stats.get_json()["attendance"]
+    assert stats.status_code == 200 and "superseded" not in att_stats["by_reason"]
+    assert att_stats["events"] == 3 and att_stats["accepted"] == 3 and att_stats["rejected"] == 0
+    # Now complete: a further check-out make-up is refused.
+    r = _file(world, inst, pid, kind="check_out")
+    assert r.status_code == 409 and r.get_json()["error"]["code"] == "already_checked_out"

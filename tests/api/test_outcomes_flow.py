@@ -67,6 +67,8 @@ def test_results_to_written_off_vouchers_and_statistics(app, client, clock, worl
     mine = r.get_json()
     assert r.status_code == 200 and len(mine) == 1
     assert (mine[0]["amount_fen"], mine[0]["progress"], mine[0]["progress_label"]) == (30000, "applied", "已申请")
+    assert [(st["step"], st["done"]) for st in mine[0]["steps"]] == [
+        ("已申请", True), ("已审核", False), ("公示中", False), ("已拨付", False)]
     assert mine[0]["payee"] == "institution" and mine[0]["payee_label"] == w.inst.name
 
     # Approval starts 公示 (5 working days: Fri 6, Mon 9 … Thu 12 March → ends 13 March 00:00 Shanghai).
@@ -78,7 +80,12 @@ def test_results_to_written_off_vouchers_and_statistics(app, client, clock, worl
     assert claim_row.publicity_ends_at == sh(2026, 3, 13)
     r = client.post(f"{API}/subsidy-claims/{claim_id}/approve", headers=w.sup2_h)
     assert r.status_code == 409 and error(r) == "invalid_state"
-    assert client.get(f"{API}/me/subsidies", headers=w.a_h).get_json()[0]["progress_label"] == "公示中"
+    mine = client.get(f"{API}/me/subsidies", headers=w.a_h).get_json()[0]
+    assert mine["progress_label"] == "公示中"
+    # The steps follow the real order: reviewed (approval) first, then the publicity it started.
+    assert [(st["step"], st["done"]) for st in mine["steps"]] == [
+        ("已申请", True), ("已审核", True), ("公示中", False), ("已拨付", False)]
+    assert mine["steps"][2]["ends_at"] == "2026-03-13T00:00:00+08:00"
 
     r = client.post(f"{API}/subsidy-claims/{claim_id}/objections", json={"text": "有学员反映未实际参训"},
                     headers=w.sup2_h)
@@ -94,7 +101,9 @@ def test_results_to_written_off_vouchers_and_statistics(app, client, clock, worl
     assert db.session.get(Voucher, w.va.id).status == "used"
     assert client.get(f"{API}/me/subsidies", headers=w.a_h).get_json()[0]["progress_label"] == "公示中"
     clock.set(sh(2026, 3, 13, 9))
-    assert client.get(f"{API}/me/subsidies", headers=w.a_h).get_json()[0]["progress_label"] == "已审核"
+    mine = client.get(f"{API}/me/subsidies", headers=w.a_h).get_json()[0]
+    assert mine["progress_label"] == "已审核"
+    assert [st["done"] for st in mine["steps"]] == [True, True, True, False]  # publicity over, not yet paid
     # The objection raised during publicity holds the money until a supervisor settles it.
     r = client.post(f"{API}/subsidy-claims/{claim_id}/disburse", headers=w.sup2_h)
     assert r.status_code == 409 and error(r) == "objection_open"

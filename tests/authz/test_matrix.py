@@ -35,6 +35,7 @@ EXPECTED = {
     "GET /api/v1/institutions/<int:institution_id>": {'supervisor', 'institution', 'trainee', 'admin'},
     "GET /api/v1/institutions/<int:institution_id>/rating": {'public'},
     "GET /api/v1/institutions/nearby": {'supervisor', 'institution', 'trainee', 'admin'},
+    "GET /api/v1/publicity": {'public'},
     "GET /api/v1/lessons/<int:lesson_id>": {'supervisor', 'institution', 'admin'},
     "GET /api/v1/lessons/<int:lesson_id>/attendance": {'supervisor', 'institution', 'admin'},
     "GET /api/v1/lessons/<int:lesson_id>/site-qr": {'institution'},

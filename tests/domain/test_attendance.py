@@ -15,6 +15,7 @@ from backend.domain.attendance import (
     check_window,
     credited,
     lesson_day,
+    makeup_can_fix,
     makeup_window_open,
     risk_flags,
 )
@@ -276,3 +277,16 @@ def test_check_plan_running(status, ok):
         with pytest.raises(AppError) as exc:
             check_plan_running(status)
         assert exc.value.code == "plan_not_active" and exc.value.status == 409
+
+
+@pytest.mark.parametrize(("kind", "check_in", "check_out", "fixable"), [
+    ("check_in", None, None, True),                      # missing
+    ("check_in", START + 15 * M, None, False),            # on the credit line: counts
+    ("check_in", START + 15 * M + S, None, True),         # late: earns nothing
+    ("check_out", START, None, True),                     # missing
+    ("check_out", START, END - 15 * M, False),            # on the credit line: counts
+    ("check_out", START, END - 15 * M - S, True),         # left early: earns nothing
+    ("check_out", START, END + 20 * M, False),
+])
+def test_makeup_can_fix_missing_or_uncredited(kind, check_in, check_out, fixable):
+    assert makeup_can_fix(kind, LESSON, check_in, check_out) is fixable

@@ -87,11 +87,15 @@ def test_check_in_journey_shows_live_on_dashboard(browser, server, screenshots):
     assert card.locator('button[data-kind="check_out"]').is_enabled()
     snap(m, screenshots, "m-checkin-accepted")
 
-    # Check-out right away: accepted, with the early-leave warning in plain words.
+    # Check-out right away: the page first asks (leaving now yields 0 hours), then it is accepted, with
+    # the early-leave warning in plain words.
+    asked: list[str] = []
+    m.once("dialog", lambda d: (asked.append(d.message), d.accept()))
     card.locator('button[data-kind="check_out"]').click()
     card.locator(".result .notice-ok").filter(has_text="签退成功").wait_for()
     assert "早退" in card.locator(".result").inner_text()
     assert card.locator('button[data-kind="check_out"]').is_disabled()
+    assert len(asked) == 1 and "0 课时" in asked[0], asked
 
     accepted = dash.locator("#feed li", has_text="成功").filter(has_text="签到").first
     accepted.wait_for()

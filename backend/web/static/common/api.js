@@ -23,6 +23,24 @@ export function uuid() {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
+// The server's clock as last seen in a response's X-Server-Time header, as an offset from this device's
+// clock: time windows (check-in opens, QR expiry) are the server's rules, and a phone's clock may be off.
+let clockOffsetMs = 0;
+let clockKnown = false;
+
+function noteServerTime(response) {
+  const t = Date.parse(response.headers?.get("X-Server-Time") || "");
+  if (!Number.isNaN(t)) { clockOffsetMs = t - Date.now(); clockKnown = true; }
+}
+
+/** The server's current time (this device's clock corrected by the last X-Server-Time seen). */
+export function serverNow() {
+  return new Date(Date.now() + clockOffsetMs);
+}
+
+/** Whether serverNow() has been calibrated by a server response yet. */
+export const serverClockKnown = () => clockKnown;
+
 function query(params) {
   if (!params) return "";
   const q = new URLSearchParams();
@@ -133,6 +151,7 @@ export function createApi({ prefix, base = "/api/v1", onLogout = () => {} }) {
       if (err.name === "AbortError") throw err;
       throw new ApiError(0, "network", "网络连接失败，请检查网络后重试");
     }
+    noteServerTime(response);
     const isAuthCall = path.startsWith("/auth/");
     if (response.status === 401 && !retried && !isAuthCall && tokens.refresh) {
       const renewed = await refresh();
