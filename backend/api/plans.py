@@ -14,6 +14,7 @@ from ..domain.errors import invalid
 from ..domain.plans import STATES
 from ..security.authz import actor, requires
 from ..services import lessons as lesson_service
+from ..services import occupations as occupation_service
 from ..services import plans as plan_service
 from .paging import page_args
 from .schemas import ReasonIn
@@ -86,6 +87,8 @@ class PlanOut(Schema):
     region_code = String()
     title = String()
     occupation_code = String()
+    occupation_name = String(allow_none=True, metadata={"description": "from the occupation catalogue; null when "
+                                                                       "the code is not in it"})
     plan_type = String()
     delivery = String()
     starts_on = Date()
@@ -108,6 +111,21 @@ def _status_filter() -> str | None:
     if status is not None and status not in STATES:
         raise invalid("validation_error", fields={"status": [f"one of {', '.join(STATES)}"]})
     return status
+
+
+class OccupationOut(Schema):
+    code = String()
+    name = String()
+
+
+@bp.get("/occupations")
+@bp.output(OccupationOut(many=True))
+@bp.doc(summary="The occupation catalogue (national occupation classification codes and names) for forms and "
+                "display; codes not listed are still accepted on plans")
+@requires("institution", "supervisor", "admin")
+def list_occupations():
+    items = [{"code": code, "name": name} for code, name in occupation_service.catalogue().items()]
+    return items, 200, {"X-Total-Count": str(len(items))}
 
 
 # ---- plans ------------------------------------------------------------------------------------
@@ -245,6 +263,19 @@ def patch_lesson(lesson_id, body):
     a, t = actor(), now()
     lesson, plan = lesson_service.load_lesson(a, lesson_id, lock=True)
     return lesson_service.lesson_view(lesson_service.update_lesson(a, lesson, plan, body, t))
+
+
+@bp.delete("/lessons/<int:lesson_id>")
+@bp.output(LessonOut)
+@bp.doc(summary="Remove a lesson before it starts (a whole-plan change: drafts freely, approved plans until "
+                "their change deadline); 409 change_window_closed, 409 attendance_exists; returns the "
+                "removed lesson")
+@requires("institution")
+def delete_lesson(lesson_id):
+    a, t = actor(), now()
+    lesson, plan = lesson_service.load_lesson(a, lesson_id, lock=True)
+    plan_service.start_if_due(plan, t)
+    return lesson_service.delete_lesson(a, lesson, plan, t)
 
 
 from . import roster  # noqa: E402,F401  (registers the roster routes on this blueprint)

@@ -7,7 +7,7 @@ from apiflask.validators import Length
 from flask import Response, current_app, request
 
 from ..clock import now
-from ..domain.errors import invalid
+from ..domain.errors import invalid, not_found
 from ..errors import request_lang
 from ..extensions import limiter
 from ..security.authz import actor, requires
@@ -194,6 +194,22 @@ def patch_enrollment(enrollment_id, body):
     a, t = actor(), now()
     e, plan = enrollment_service.load_enrollment(a, enrollment_id)
     return enrollment_service.update_enrollment(a, e, plan, body, t)
+
+
+@bp.delete("/plans/<int:plan_id>/enrollments/<int:enrollment_id>")
+@bp.output(EnrollmentOut)
+@bp.doc(summary="Take a trainee off the roster before it freezes (status becomes withdrawn; a voucher used "
+                "for the enrolment goes back to its holder); 409 roster_frozen, 409 attendance_exists, "
+                "409 invalid_state")
+@requires("institution")
+def remove_enrollment(plan_id, enrollment_id):
+    a, t = actor(), now()
+    plan = plan_service.own_plan(a, plan_id)
+    e, _plan = enrollment_service.load_enrollment(a, enrollment_id)
+    if e.plan_id != plan.id:
+        raise not_found("not_found", object="enrollment")
+    plan_service.start_if_due(plan, t)
+    return enrollment_service.remove_enrollment(a, e, plan, t)
 
 
 @bp.post("/enrollments/<int:enrollment_id>/contract")

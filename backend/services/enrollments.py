@@ -8,15 +8,19 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from ..domain import plans as plan_rules
+from ..domain import roster as roster_rules
+from ..domain import vouchers as voucher_rules
 from ..domain.errors import AppError, conflict, forbidden, invalid
 from ..domain.identity import validate_phone
 from ..domain.roster import parse_groups
 from ..extensions import db
-from ..models import Enrollment, Person, TrainingPlan, Voucher, VoucherBatch
+from ..models import (AttendanceEvent, Enrollment, Lesson, MakeupRequest, OnlineRecord, Person, TrainingPlan,
+                      Voucher, VoucherBatch)
 from ..security.actor import Actor
 from ..security.authz import ensure_institution, get_or_404
 from ..uploads import check_image_header
 from . import audit
+from .plans import first_lesson_start
 from .roster import RosterContext, check_roster_open
 from .voucher_use import use_voucher
 
@@ -187,3 +191,39 @@ def contract_file(e: Enrollment, upload_dir: str) -> tuple[Path, str]:
         raise AppError("not_found", 404, {"object": "contract"})
     return path, MIME_BY_EXT.get(path.suffix.lstrip("."), "application/octet-stream")
 
+
+
+def _has_records(plan_id: int, person_id: int, enrollment_id: int) -> bool:
+    """Whether anything proves or claims the person's presence on this plan (attendance, make-up, online)."""
+    lesson_ids = select(Lesson.id).where(Lesson.plan_id == plan_id)
+    checks = (
+        select(AttendanceEvent.id).where(AttendanceEvent.person_id == person_id,
+                                         AttendanceEvent.lesson_id.in_(lesson_ids)),
+        select(MakeupRequest.id).where(MakeupRequest.enrollment_id == enrollment_id),
+        select(OnlineRecord.id).where(OnlineRecord.plan_id == plan_id, OnlineRecord.person_id == person_id),
+    )
+    return any(db.session.execute(stmt.limit(1)).first() is not None for stmt in checks)
+
+
+def remove_enrollment(a: Actor, e: Enrollment, plan: TrainingPlan, now: datetime) -> dict:
+    """Take a trainee off the roster before it freezes (status withdrawn, audited); a voucher used for
+    the enrolment goes back to the holder as claimed, so it can be used elsewhere."""
+    _own(a, plan)
+    frozen = plan_rules.roster_frozen(first_lesson_start(plan.id), now)
+    roster_rules.check_enrollment_removal(plan.status, e.status, frozen,
+                                          _has_records(plan.id, e.person_id, e.id))
+    before = {"status": e.status, "voucher_id": e.voucher_id}
+    voucher_code = None
+    if e.voucher_id is not None:
+        voucher = db.session.get(Voucher, e.voucher_id)
+        voucher_code = voucher.code
+        if voucher.status == voucher_rules.USED:
+            voucher.status, voucher.used_at = voucher_rules.CLAIMED, None
+            audit.record(a.label, "voucher.release", "voucher", voucher.id, now,
+                         before={"status": voucher_rules.USED}, after={"status": voucher_rules.CLAIMED,
+                                                                       "enrollment_id": e.id})
+    e.status, e.voucher_id = "withdrawn", None
+    db.session.flush()
+    audit.record(a.label, "enrollment.remove", "enrollment", e.id, now, before=before,
+                 after={"status": e.status, "voucher_id": None, "released_voucher": voucher_code})
+    return enrollment_view(e, db.session.get(Person, e.person_id), None)
