@@ -86,6 +86,28 @@ class ContractIn(Schema):
     file = File(required=True, metadata={"description": "PDF, JPEG or PNG, at most 10 MB"})
 
 
+class ContractsIn(Schema):
+    files = List(File(), required=True, validate=Length(min=1, max=enrollment_service.MAX_BULK_FILES),
+                 metadata={"description": "PDF, JPEG or PNG files (≤ 10 MB each, ≤ 24 MB per request), each named "
+                                          "with the trainee's 18-character ID number"})
+
+
+class ContractRowOut(Schema):
+    filename = String()
+    status = String(metadata={"description": "ok or error"})
+    code = String(metadata={"description": "error rows: no_id_number_in_name, invalid_id_number, not_on_roster, "
+                                            "unsupported_file_type, payload_too_large, ..."})
+    enrollment_id = Integer()
+    name = String()
+    id_number_masked = String()
+
+
+class ContractsOut(Schema):
+    stored = Integer()
+    failed = Integer()
+    rows = List(Nested(ContractRowOut))
+
+
 class RecordIn(Schema):
     id_number = Raw(allow_none=True)
     person_id = Raw(allow_none=True)
@@ -223,6 +245,20 @@ def upload_contract(enrollment_id, upload):
     e, plan = enrollment_service.load_enrollment(a, enrollment_id)
     data = upload["file"].stream.read(enrollment_service.CONTRACT_MAX_BYTES + 1)
     return enrollment_service.store_contract(a, e, plan, data, current_app.config["UPLOAD_DIR"], t)
+
+
+@bp.post("/plans/<int:plan_id>/contracts")
+@bp.input(ContractsIn, location="files", arg_name="upload")
+@bp.output(ContractsOut)
+@bp.doc(summary="Upload many labour contracts at once (in-post plans), each matched to its trainee by the ID "
+                "number in the file name; one result per file")
+@limiter.limit(upload_limits.CONTRACT_BULK)
+@requires("institution")
+def upload_contracts(plan_id, upload):
+    a, t = actor(), now()
+    files = [(f.filename or "", f.stream.read(enrollment_service.CONTRACT_MAX_BYTES + 1)) for f in upload["files"]]
+    plan = plan_service.own_plan(a, plan_id)
+    return enrollment_service.store_contracts_bulk(a, plan, files, current_app.config["UPLOAD_DIR"], t)
 
 
 @bp.get("/enrollments/<int:enrollment_id>/contract")

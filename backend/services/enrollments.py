@@ -1,6 +1,7 @@
 """Enrolments (参训名单): joining with a voucher at the desk, non-ID edits, labour contracts, listing."""
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import datetime
 from pathlib import Path
@@ -11,7 +12,7 @@ from ..domain import plans as plan_rules
 from ..domain import roster as roster_rules
 from ..domain import vouchers as voucher_rules
 from ..domain.errors import AppError, conflict, forbidden, invalid
-from ..domain.identity import validate_phone
+from ..domain.identity import validate_id_number, validate_phone
 from ..domain.roster import parse_groups
 from ..extensions import db
 from ..models import (AttendanceEvent, Enrollment, Lesson, MakeupRequest, OnlineRecord, Person, TrainingPlan,
@@ -20,6 +21,7 @@ from ..security.actor import Actor
 from ..security.authz import ensure_institution, get_or_404
 from ..uploads import check_image_header
 from . import audit
+from .persons import find_by_id_number, shanghai_today
 from .plans import first_lesson_start
 from .roster import RosterContext, check_roster_open
 from .voucher_use import use_voucher
@@ -227,3 +229,54 @@ def remove_enrollment(a: Actor, e: Enrollment, plan: TrainingPlan, now: datetime
     audit.record(a.label, "enrollment.remove", "enrollment", e.id, now, before=before,
                  after={"status": e.status, "voucher_id": None, "released_voucher": voucher_code})
     return enrollment_view(e, db.session.get(Person, e.person_id), None)
+
+
+MAX_BULK_FILES = 50
+_ID_IN_NAME = re.compile(r"(?<![0-9])([0-9]{17}[0-9Xx])(?![0-9Xx])")
+
+
+def _bulk_row(filename: str, status: str, **more) -> dict:
+    return {"filename": filename[:255], "status": status, **more}
+
+
+def store_contracts_bulk(a: Actor, plan: TrainingPlan, files: list[tuple[str, bytes]], upload_dir: str,
+                         now: datetime) -> dict:
+    """Store many labour contracts at once, each matched to its trainee by the ID number in the file name
+    (e.g. 350102199001011234-张三.pdf); one result per file, and the files that match nobody are skipped."""
+    _own(a, plan)
+    if plan.plan_type != "in_post":
+        raise invalid("validation_error", field="files", reason="contracts_only_for_in_post_plans")
+    if plan.status in _FINAL:
+        raise conflict("invalid_state", status=plan.status, action="contract")
+    if not files:
+        raise invalid("validation_error", field="files", reason="empty")
+    if len(files) > MAX_BULK_FILES:
+        raise invalid("validation_error", field="files", reason="too_many_files", max_files=MAX_BULK_FILES)
+    today = shanghai_today(now)
+    rows = []
+    for filename, data in files:
+        match = _ID_IN_NAME.search(filename or "")
+        if match is None:
+            rows.append(_bulk_row(filename, "error", code="no_id_number_in_name"))
+            continue
+        try:
+            number = validate_id_number(match.group(1), today)
+        except AppError:
+            rows.append(_bulk_row(filename, "error", code="invalid_id_number"))
+            continue
+        person = find_by_id_number(number)
+        e = db.session.execute(select(Enrollment).where(
+            Enrollment.plan_id == plan.id, Enrollment.person_id == person.id,
+            Enrollment.status == "active")).scalar() if person is not None else None
+        if e is None:
+            rows.append(_bulk_row(filename, "error", code="not_on_roster"))
+            continue
+        try:
+            view = store_contract(a, e, plan, data, upload_dir, now)
+        except AppError as err:
+            rows.append(_bulk_row(filename, "error", code=err.code))
+            continue
+        rows.append(_bulk_row(filename, "ok", enrollment_id=e.id, name=view["name"],
+                              id_number_masked=view["id_number_masked"]))
+    stored = sum(1 for r in rows if r["status"] == "ok")
+    return {"stored": stored, "failed": len(rows) - stored, "rows": rows}

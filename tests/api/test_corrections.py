@@ -222,3 +222,49 @@ def test_change_password_contains_username_and_needs_staff(client, world, clock)
              json={"old_password": "x", "new_password": "Xin-mima-2026"})
     assert r.status_code == 403
     assert post(client, "/auth/password", {}, json={"old_password": "x", "new_password": "y"}).status_code == 401
+
+
+# ---- many labour contracts at once ------------------------------------------------------------
+
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+
+
+def _send_many(client, headers, plan_id, files):
+    boundary = "----bulk-contract-boundary"
+    body = b""
+    for name, data in files:
+        body += (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"{name}\"\r\n"
+                 f"Content-Type: application/octet-stream\r\n\r\n").encode() + data + b"\r\n"
+    body += f"--{boundary}--\r\n".encode()
+    return client.post(f"{API}/plans/{plan_id}/contracts", headers=headers, data=body,
+                       content_type=f"multipart/form-data; boundary={boundary}")
+
+
+def test_bulk_contracts_matched_by_id_number(client, world, staff, make_institution):
+    from tests.api.plan_helpers import make_plan
+    plan = make_plan(client, world["inst_h"], plan_type="in_post", title="电工岗位技能提升培训")
+    add_lesson(client, world["inst_h"], plan["id"], site_id=world["site"])
+    rows = [trainee_row(1, "张三"), trainee_row(2, "李四")]
+    body = client.post(f"{API}/plans/{plan['id']}/roster", json={"trainees": rows}, headers=world["inst_h"]).get_json()
+    ids = [r["enrollment_id"] for r in body["rows"]]
+    stranger = trainee_row(7, "王五")["id_number"]
+    r = _send_many(client, world["inst_h"], plan["id"], [
+        (f"{rows[0]['id_number']}-张三.pdf", PDF),
+        (f"合同_{rows[1]['id_number']}.pdf", b"not a document"),
+        (f"{stranger}.pdf", PDF),
+        ("说明.pdf", PDF),
+    ])
+    assert r.status_code == 200, r.get_json()
+    out = r.get_json()
+    assert out["stored"] == 1 and out["failed"] == 3
+    assert [x["status"] for x in out["rows"]] == ["ok", "error", "error", "error"]
+    assert [x.get("code") for x in out["rows"][1:]] == ["unsupported_file_type", "not_on_roster",
+                                                        "no_id_number_in_name"]
+    assert out["rows"][0]["enrollment_id"] == ids[0]
+    assert db.session.get(Enrollment, ids[0]).contract_path and not db.session.get(Enrollment, ids[1]).contract_path
+    # Only for in-post plans, and only by the plan's own institution.
+    r = _send_many(client, world["inst_h"], world["plan"]["id"], [(f"{rows[0]['id_number']}.pdf", PDF)])
+    assert r.status_code == 422
+    _, other_h = staff("institution", institution=make_institution("350102"))
+    assert _send_many(client, other_h, plan["id"], [(f"{rows[0]['id_number']}.pdf", PDF)]).status_code in (403, 404)
+    assert _send_many(client, world["sup_h"], plan["id"], [(f"{rows[0]['id_number']}.pdf", PDF)]).status_code == 403
