@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from apiflask import Schema
 from apiflask.fields import AwareDateTime, Boolean, Dict, File, Integer, List, Nested, Raw, String
-from apiflask.validators import Length
+from apiflask.validators import Length, OneOf
 from flask import Response, current_app, request
 
 from ..clock import now
@@ -12,7 +12,7 @@ from ..errors import request_lang
 from ..extensions import limiter
 from ..security.authz import actor, requires
 from ..services import enrollments as enrollment_service
-from ..services import online_records, roster_xlsx, spreadsheets
+from ..services import exports, online_records, roster_xlsx, spreadsheets
 from ..services import plans as plan_service
 from ..services import roster as roster_service
 from . import upload_limits
@@ -273,6 +273,52 @@ def download_contract(enrollment_id):
     return Response(path.read_bytes(), mimetype=mime, headers={
         "Content-Disposition": f"attachment; filename=contract-{e.id}{path.suffix}",
         "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
+
+
+# ---- exports ----------------------------------------------------------------------------------
+
+class ExportQuery(Schema):
+    format = String(load_default="xlsx", validate=OneOf(exports.FORMATS))
+
+
+def _export(plan_id: int, kind: str, query: dict):
+    plan = plan_service.load_plan(actor(), plan_id)
+    data, mime, ext = exports.export(plan, kind, query["format"])
+    name = f"{kind}-{plan.id}.{ext}"
+    label = {"roster": "%E5%8F%82%E8%AE%AD%E5%90%8D%E5%8D%95", "hours": "%E5%AD%A6%E6%97%B6",
+             "claim": "%E8%A1%A5%E8%B4%B4%E7%94%B3%E8%AF%B7"}[kind]
+    return Response(data, mimetype=mime, headers={
+        "Content-Disposition": f"attachment; filename={name}; filename*=UTF-8''{label}-{plan.id}.{ext}",
+        "Cache-Control": "no-store"})
+
+
+_EXPORT_CONTENT = {200: {"description": "xlsx or CSV (UTF-8 with BOM)",
+                         "content": binary_content(spreadsheets.XLSX_MIME, "text/csv")}}
+
+
+@bp.get("/plans/<int:plan_id>/exports/roster")
+@bp.input(ExportQuery, location="query", arg_name="query")
+@bp.doc(summary="Export the active roster (Chinese headers; ID numbers masked)", responses=_EXPORT_CONTENT)
+@requires("institution", "supervisor", "admin")
+def export_roster(plan_id, query):
+    return _export(plan_id, "roster", query)
+
+
+@bp.get("/plans/<int:plan_id>/exports/hours")
+@bp.input(ExportQuery, location="query", arg_name="query")
+@bp.doc(summary="Export credited class hours per trainee (Chinese headers)", responses=_EXPORT_CONTENT)
+@requires("institution", "supervisor", "admin")
+def export_hours(plan_id, query):
+    return _export(plan_id, "hours", query)
+
+
+@bp.get("/plans/<int:plan_id>/exports/claim")
+@bp.input(ExportQuery, location="query", arg_name="query")
+@bp.doc(summary="Export the plan's subsidy claim: amounts in yuan (补贴金额（元）) and in fen (amount_fen); "
+                "404 before the completion review created one", responses=_EXPORT_CONTENT)
+@requires("institution", "supervisor", "admin")
+def export_claim(plan_id, query):
+    return _export(plan_id, "claim", query)
 
 
 # ---- online records ---------------------------------------------------------------------------

@@ -117,7 +117,7 @@ def test_institution_corrects_plans_roster_sites_and_password(browser, server, s
     form.locator("input[name=end]").fill("13:00")
     form.locator("button[type=submit]").click()
     overlap = page.locator("#lesson-form .field-error[data-for=start]")
-    page.wait_for_function("() => document.querySelector(\"#lesson-form .field-error[data-for=start]\").textContent")
+    page.wait_for_function("() => document.querySelector(\"#lesson-form .field-error[data-for=start]\")?.textContent")
     assert "重叠" in overlap.inner_text()
     page.locator("#lessons tr:has(td:text-is('线路安装')) button[data-edit]").click()
     dlg = page.locator("#lesson-edit")
@@ -125,7 +125,7 @@ def test_institution_corrects_plans_roster_sites_and_password(browser, server, s
     dlg.locator("input[name=end]").fill("16:30")
     dlg.locator("button[type=submit]").click()
     moved = page.locator("#lessons tr:has(td:text-is('线路安装'))")
-    page.wait_for_function("() => /13:30/.test(document.querySelector('#lessons').innerText)")
+    page.wait_for_function("() => /13:30/.test((document.querySelector('#lessons')?.innerText || ''))")
     assert "13:30" in moved.inner_text() and "16:30" in moved.inner_text()
     snap(page, screenshots, "console-corrections-lessons")
     page.locator("#lessons tr:has(td:text-is('安全用电')) button[data-delete]").click()
@@ -158,7 +158,7 @@ def test_institution_corrects_plans_roster_sites_and_password(browser, server, s
     dlg.locator("input[name=phone]").fill("13911112222")
     dlg.locator("input[name=g_migrant_worker]").check()
     dlg.locator("button[type=submit]").click()
-    page.wait_for_function("() => /13911112222/.test(document.querySelector('#enrollments').innerText)")
+    page.wait_for_function("() => /13911112222/.test((document.querySelector('#enrollments')?.innerText || ''))")
     assert "农民工" in page.locator("#enrollments tr:has(td:text-is('周一'))").inner_text()
     page.locator("#enrollments tr:has(td:text-is('吴二')) button[data-remove]").click()
     page.wait_for_function("() => document.querySelectorAll('#enrollments tbody tr').length === 1")
@@ -177,6 +177,12 @@ def test_institution_corrects_plans_roster_sites_and_password(browser, server, s
     assert "文件名中没有身份证号" in results.locator("tbody tr.row-error").inner_text()
     assert "已上传" in page.locator("#enrollments tr:has(td:text-is('周一'))").inner_text()
     snap(page, screenshots, "console-corrections-roster")
+    with page.expect_download() as dl:
+        page.click("button[data-export=roster]")
+    exported = load_workbook(io.BytesIO(open(dl.value.path(), "rb").read())).worksheets[0]
+    table = [[c.value for c in row] for row in exported.iter_rows()]
+    assert table[0][:2] == ["姓名", "身份证号"] and [r[0] for r in table[1:]] == ["周一"]
+    assert table[1][3] == "13911112222" and table[1][8] == "已上传"
 
     # ---- the plan list refreshed: one trainee, the occupation by name ----
     page.click("nav#nav a[href='#/plans']")

@@ -228,6 +228,8 @@ async function rosterTab(el, api, plan, reload) {
   const inPost = plan.plan_type === "in_post";
   const editable = !LOCKED.includes(plan.status);
   const missing = items.filter((e) => !e.contract_uploaded).length;
+  const count = document.getElementById("plan-enrolled");
+  if (count) count.textContent = String(total);   // the header follows the roster after each action
   mount(el, html`
     <div class="row">
       <button type="button" id="template">下载名单模板（Excel）</button>
@@ -248,7 +250,8 @@ async function rosterTab(el, api, plan, reload) {
       </form>
       <div id="contracts-result" style="margin-top:10px"></div>
     </section>` : ""}
-    <h3 style="margin-top:16px">当前名单（${total} 人）</h3>
+    <div class="row" style="margin-top:16px"><h3 style="margin:0">当前名单（${total} 人）</h3><span class="spacer"></span>
+      <button type="button" class="small" data-export="roster">导出名单（Excel）</button></div>
     <div id="enrollments-msg"></div>
     ${items.length ? html`<div class="table-wrap"><table id="enrollments">
       <thead><tr><th>姓名</th><th>身份证号</th><th>性别</th><th>手机号</th><th>人员类别</th><th>比对</th><th>培训券</th>${inPost ? html`<th>劳动合同</th>` : ""}<th>操作</th></tr></thead>
@@ -421,7 +424,8 @@ async function completionTab(el, api, plan, reload, flags) {
   const required = plan.class_hours?.total || 0;
   const canApply = ["approved", "in_progress"].includes(plan.status);
   mount(el, html`
-    <h3>学员课时（结业需达到总课时 ${fmtHours(required)} 的 80%）</h3>
+    <div class="row"><h3 style="margin:0">学员课时（结业需达到总课时 ${fmtHours(required)} 的 80%）</h3><span class="spacer"></span>
+      <button type="button" class="small" data-export="hours">导出学时（Excel）</button></div>
     ${hours.trainees.length ? html`<div class="table-wrap"><table><thead><tr><th>姓名</th><th>线下</th><th>线上</th><th>合计</th><th>达标</th></tr></thead>
       <tbody>${hours.trainees.map((t) => html`<tr><td>${t.name}</td><td>${t.offline_hours}</td><td>${t.online_hours}</td><td>${t.total_hours}</td>
         <td>${required && t.total_hours >= required * 0.8 ? badge("是", "ok") : badge("否")}</td></tr>`)}</tbody></table></div>` : emptyState("名单为空")}
@@ -433,7 +437,8 @@ async function completionTab(el, api, plan, reload, flags) {
       <tbody>${certs.items.map((c) => html`<tr><td class="mono">${c.number}</td><td>${c.name}</td><td>${fmtDate(c.issued_on)}</td>
         <td>${c.print_url ? html`<a href="${c.print_url}" target="_blank" rel="noopener">打印</a>` : ""}</td></tr>`)}</tbody></table></div>` : emptyState("尚未发证")}
     <h3 style="margin-top:16px">补贴申请</h3>
-    ${claim ? html`<dl class="kv"><dt>状态</dt><dd>${badge(label(CLAIM_STATUS, claim.status), "info")}</dd><dt>金额</dt><dd>${fmtMoney(claim.total_fen)}</dd>
+    ${claim ? html`<div class="row"><span class="spacer"></span><button type="button" class="small" data-export="claim">导出补贴明细（Excel，金额单位：元）</button></div>
+      <dl class="kv"><dt>状态</dt><dd>${badge(label(CLAIM_STATUS, claim.status), "info")}</dd><dt>金额</dt><dd>${fmtMoney(claim.total_fen)}</dd>
         ${claim.publicity_ends_at ? html`<dt>公示截止</dt><dd>${fmtDateTime(claim.publicity_ends_at)}</dd>` : ""}
         ${claim.disbursed_at ? html`<dt>拨付时间</dt><dd>${fmtDateTime(claim.disbursed_at)}</dd>` : ""}</dl>
       <div class="table-wrap"><table><thead><tr><th>学员</th><th>认定课时</th><th>培训券</th><th>金额</th></tr></thead>
@@ -518,7 +523,7 @@ export default {
           <dt>类型</dt><dd>${label(PLAN_TYPE, plan.plan_type)} · ${label(DELIVERY, plan.delivery)}</dd>
           <dt>日期</dt><dd>${fmtDate(plan.starts_on)} 至 ${fmtDate(plan.ends_on)}</dd>
           <dt>课时</dt><dd>线下 ${fmtHours(plan.class_hours?.offline)} · 线上 ${fmtHours(plan.class_hours?.online)}</dd>
-          <dt>参训人数</dt><dd>${plan.enrolled}</dd>
+          <dt>参训人数</dt><dd id="plan-enrolled">${plan.enrolled}</dd>
           ${plan.reject_reason ? html`<dt>驳回原因</dt><dd class="notice notice-error">${plan.reject_reason}</dd>` : ""}
         </dl>
         ${blocking ? html`<div class="notice notice-warn" id="flags-hint">⚠ ${blocking} 名学员带有须人社部门决定的可信度标记，结业审核时将逐人认可或排除。
@@ -544,6 +549,14 @@ export default {
     const edit = $(root, "#edit-plan");
     if (edit) edit.onclick = () => editPlan(api, plan, names, reload);
     const el = $(root, "#tab-body");
+    // Export buttons of any tab (roster, hours, claim): xlsx with Chinese headers, money in yuan.
+    el.addEventListener("click", (e) => {
+      const btn = e.target.closest("button[data-export]");
+      if (!btn) return;
+      const kind = btn.dataset.export;
+      const name = { roster: "参训名单", hours: "学时", claim: "补贴明细" }[kind];
+      busy(btn, () => api.download(`/plans/${id}/exports/${kind}`, `${name}-${plan.title}.xlsx`, { format: "xlsx" }));
+    });
     if (tab === "lessons") await lessonsTab(el, api, plan, reload);
     else if (tab === "roster") await rosterTab(el, api, plan, reload);
     else if (tab === "online") await onlineTab(el, api, plan, reload);
