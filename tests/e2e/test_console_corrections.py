@@ -164,6 +164,21 @@ def test_institution_corrects_plans_roster_sites_and_password(browser, server, s
     page.wait_for_function("() => document.querySelectorAll('#enrollments tbody tr').length === 1")
     assert "当前名单（1 人）" in page.inner_text("#tab-body")
 
+    # ---- staff face enrolment: consent is required, and a photo without a face is refused under the field ----
+    from PIL import Image
+    blank = tmp_path / "blank.jpg"
+    Image.new("RGB", (320, 240), (235, 235, 235)).save(blank)
+    page.locator("#enrollments tr:has(td:text-is('周一')) button[data-face]").click()
+    dlg = page.locator("#face-enrol")
+    dlg.locator("input[name=photo]").set_input_files(str(blank))
+    dlg.locator("button[type=submit]").click()
+    assert "同意" in dlg.locator(".field-error[data-for=consent]").inner_text()
+    dlg.locator("input[name=consent]").check()
+    dlg.locator("button[type=submit]").click()
+    page.wait_for_function("() => document.querySelector('#face-enrol .field-error[data-for=photo]')?.textContent")
+    assert "未检测到人脸" in dlg.locator(".field-error[data-for=photo]").inner_text()
+    dlg.locator("button[data-role=cancel]").click()
+
     # ---- labour contracts in bulk, matched by the ID number in each file name ----
     good = tmp_path / f"{first}-周一.pdf"
     good.write_bytes(PDF)
@@ -179,7 +194,8 @@ def test_institution_corrects_plans_roster_sites_and_password(browser, server, s
     snap(page, screenshots, "console-corrections-roster")
     with page.expect_download() as dl:
         page.click("button[data-export=roster]")
-    exported = load_workbook(io.BytesIO(open(dl.value.path(), "rb").read())).worksheets[0]
+    from pathlib import Path
+    exported = load_workbook(io.BytesIO(Path(dl.value.path()).read_bytes())).worksheets[0]
     table = [[c.value for c in row] for row in exported.iter_rows()]
     assert table[0][:2] == ["姓名", "身份证号"] and [r[0] for r in table[1:]] == ["周一"]
     assert table[1][3] == "13911112222" and table[1][8] == "已上传"

@@ -198,6 +198,46 @@ function editEnrollment(api, e, after) {
   });
 }
 
+const FACE_ERRORS = {
+  no_face: "照片中未检测到人脸，请正对镜头、光线充足后重拍", multiple_faces: "照片中有多张人脸，请只拍学员本人",
+  consent_required: "须学员本人当面同意后勾选", face_already_enrolled: "该学员已采集人脸（本人采集的不能由机构替换）",
+};
+
+function readBase64(file) {
+  return new Promise((resolve, reject) => {
+    const r = new FileReader();
+    r.onload = () => resolve(String(r.result).split(",", 2)[1] || "");
+    r.onerror = () => reject(r.error);
+    r.readAsDataURL(file);
+  });
+}
+
+/** Staff face enrolment in person: a photo of the trainee and the consent they gave at the desk. */
+function enrolFace(api, e, after) {
+  formDialog({
+    id: "face-enrol", title: `采集人脸：${e.name}`, submitLabel: "采集",
+    fields: html`
+      <p class="small">${e.name}（${e.id_number_masked}）。人脸信息仅用于考勤机核验本人，系统只保存加密的特征值，不保存照片；学员可随时撤回同意，撤回后改用社保卡 + 密码签到。</p>
+      <label>学员正面照片（JPG/PNG）<input type="file" name="photo" accept="image/jpeg,image/png" capture="user"></label>
+      <small class="field-error" data-for="photo"></small>
+      <label class="check"><input type="checkbox" name="consent"> 已当面告知上述用途，学员本人同意采集人脸信息</label>
+      <small class="field-error" data-for="consent"></small>`,
+    check: (d) => {
+      const p = {};
+      if (!d.photo?.length) p.photo = "请选择或拍摄学员照片";
+      else if (d.photo[0].size > 8 * 1024 * 1024) p.photo = "照片不能超过 8 MB";
+      if (!d.consent) p.consent = "须学员本人当面同意后勾选";
+      return p;
+    },
+    fieldsFor: (err) => (FACE_ERRORS[err.code] ? { [err.code === "consent_required" ? "consent" : "photo"]: FACE_ERRORS[err.code] } : {}),
+    submit: async (d) => {
+      await api.put(`/persons/${e.person_id}/face`, { image_base64: await readBase64(d.photo[0]), consent: true });
+      toast(`${e.name} 的人脸已采集（同意已记录）`, "ok");
+      after();
+    },
+  });
+}
+
 function contractResults(result) {
   return html`
     <div class="notice ${result.failed ? "notice-warn" : "notice-ok"}">已上传 ${result.stored} 份劳动合同${result.failed ? `，${result.failed} 个文件未能匹配或不合格` : ""}。</div>
@@ -262,6 +302,7 @@ async function rosterTab(el, api, plan, reload) {
         ${inPost ? html`<td class="contract-cell">${e.contract_uploaded ? html`${badge("已上传", "ok")} <button type="button" class="link small" data-contract-view="${e.id}">查看</button>` : badge("未上传", "warn")}
           ${editable ? html`<label class="button small file-button">${e.contract_uploaded ? "重新上传" : "上传"}<input type="file" hidden data-contract="${e.id}" accept=".pdf,.jpg,.jpeg,.png"></label>` : ""}</td>` : ""}
         <td><div class="lesson-actions">${editable ? html`<button type="button" class="small" data-edit-enrollment="${e.id}">修改</button>
+          <button type="button" class="small" data-face="${e.id}">采集人脸</button>
           <button type="button" class="small danger" data-remove="${e.id}">移出名单</button>` : "—"}</div></td></tr>`)}</tbody></table></div>` : emptyState("名单为空")}`);
   $(el, "#template").onclick = (e) => busy(e.target, () => api.download(`/plans/${plan.id}/roster/template.xlsx`, `参训名单-${plan.id}.xlsx`));
   const form = $(el, "#roster-form");
@@ -285,6 +326,9 @@ async function rosterTab(el, api, plan, reload) {
       : err.code === "attendance_exists" ? "该学员已有考勤、补卡或线上学习记录，不能移出。" : errorText(err)}</div>`);
   el.querySelectorAll("button[data-edit-enrollment]").forEach((btn) => {
     btn.onclick = () => editEnrollment(api, byId.get(Number(btn.dataset.editEnrollment)), () => rosterTab(el, api, plan, reload));
+  });
+  el.querySelectorAll("button[data-face]").forEach((btn) => {
+    btn.onclick = () => enrolFace(api, byId.get(Number(btn.dataset.face)), () => rosterTab(el, api, plan, reload));
   });
   el.querySelectorAll("button[data-remove]").forEach((btn) => {
     btn.onclick = () => {
