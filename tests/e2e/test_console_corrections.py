@@ -132,6 +132,40 @@ def test_institution_corrects_plans_roster_sites_and_password(browser, server, s
     page.wait_for_function("() => document.querySelectorAll('#lessons tbody tr').length === 1")
     assert page.locator("#lessons td:text-is('安全用电')").count() == 0
 
+    # ---- lessons from the template: a bad sheet is refused whole with the row named, then a good one ----
+    with page.expect_download() as dl:
+        page.click("#lesson-template")
+    lesson_tpl = tmp_path / "lessons.xlsx"
+    dl.value.save_as(lesson_tpl)
+    next_day = (start + timedelta(days=1)).isoformat()
+
+    def lesson_sheet(rows):
+        wb = load_workbook(lesson_tpl)
+        ws = wb["课次"]
+        for i, values in enumerate(rows, start=2):
+            for j, value in enumerate(values, start=1):
+                ws.cell(i, j, value)
+        path = tmp_path / f"lessons-{len(rows)}.xlsx"
+        wb.save(path)
+        return str(path)
+
+    page.set_input_files("#lesson-import-form input[name=file]", lesson_sheet([
+        ["配电实操", "线下", next_day, "09:00", "12:00", 4, "仓山实训楼（二层）", "否"],
+        ["故障排查", "线下", next_day, "14:00", "15:00", 4, "仓山实训楼（二层）", "否"],
+    ]))
+    page.click("#lesson-import-form button[type=submit]")
+    bad_row = page.locator("table.lesson-import-errors tr[data-row='3']")
+    bad_row.wait_for()
+    assert "课时超过课次时长" in bad_row.inner_text()
+    assert page.locator("#lessons td:text-is('配电实操')").count() == 0
+    page.set_input_files("#lesson-import-form input[name=file]", lesson_sheet([
+        ["配电实操", "线下", next_day, "09:00", "12:00", 4, "仓山实训楼（二层）", "否"],
+        ["故障排查", "线下", next_day, "14:00", "17:00", 4, "仓山实训楼（二层）", "否"],
+    ]))
+    page.click("#lesson-import-form button[type=submit]")
+    page.locator("#lessons td:text-is('故障排查')").wait_for()
+    assert page.locator("#lessons tbody tr").count() == 3
+
     # ---- roster: import two, edit one, remove the other ----
     page.click("nav.tabs a:has-text('参训名单')")
     page.wait_for_selector("#roster-form")

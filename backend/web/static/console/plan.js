@@ -58,6 +58,26 @@ function rowResults(result) {
       </tr>`)}</tbody></table></div>`;
 }
 
+const IMPORT_COLUMNS = {
+  title: "课次名称", mode: "方式", date: "日期", start: "开始时间", end: "结束时间", class_hours: "课时", site: "场地",
+  require_site_qr: "须扫现场码", starts_at: "时间", ends_at: "时间", site_id: "场地",
+};
+const IMPORT_REASONS = {
+  required: "必填", too_long: "过长", not_offline_or_online: "应为“线下”或“线上”", not_a_date: "日期格式应为 2026-03-10",
+  not_a_time: "时间格式应为 09:00", not_a_number_0_5_to_24: "应为 0.5–24 的数字", unknown_site: "不是本机构登记的场地",
+  required_for_offline: "线下课次须填写场地", yes_or_no: "应为“是”或“否”", ...FIELD_REASONS,
+};
+const IMPORT_CODES = {
+  class_hours_too_long: "课时超过课次时长（每课时不少于 45 分钟）", online_share_exceeded: "线上课时超过总课时的 40%",
+  change_window_closed: "已超过方案变更截止时间",
+};
+
+/** One row error of a lesson import in words: which column and why. */
+function lessonRowError(e) {
+  const col = IMPORT_COLUMNS[e.field] ? `${IMPORT_COLUMNS[e.field]}：` : "";
+  return col + (IMPORT_CODES[e.code] || IMPORT_REASONS[e.reason] || e.reason || e.code);
+}
+
 function lessonTimes(d) {
   return { starts_at: `${d.date}T${d.start}:00+08:00`, ends_at: `${d.date}T${d.end}:00+08:00` };
 }
@@ -120,6 +140,17 @@ async function lessonsTab(el, api, plan, reload) {
           ${editable && new Date(l.starts_at).getTime() > now ? html`<button type="button" class="small danger" data-delete="${l.id}">删除</button>` : ""}</div></td>
       </tr>`)}</tbody></table></div>` : emptyState("还没有课次")}
     <div id="lesson-list-msg"></div>
+    ${editable ? html`<section id="lesson-import" style="margin-top:16px">
+      <h3>从模板批量导入课次</h3>
+      <div class="row"><button type="button" id="lesson-template">下载课次模板（Excel）</button>
+        <span class="small muted">模板列：课次名称、方式、日期、开始时间、结束时间、课时、场地、须扫现场码</span></div>
+      <form id="lesson-import-form" style="margin-top:8px">
+        <label>上传填好的课次表<input type="file" name="file" accept=".xlsx"></label>
+        <button class="primary" type="submit" style="margin-top:8px">导入课次</button>
+        <p class="small muted">整表校验：任何一行有误则全部不导入，请按提示修改后重新上传。</p>
+      </form>
+      <div id="lesson-import-result"></div>
+    </section>` : ""}
     <h3 style="margin-top:16px">添加课次</h3>
     <form id="lesson-form" novalidate>
       <div class="form-grid">
@@ -142,6 +173,28 @@ async function lessonsTab(el, api, plan, reload) {
   form.mode.onchange = syncMode;
   syncMode();
   const byId = new Map(lessons.items.map((l) => [l.id, l]));
+  const tpl = $(el, "#lesson-template");
+  if (tpl) tpl.onclick = () => busy(tpl, () => api.download(`/plans/${plan.id}/lessons/template.xlsx`, `课次-${plan.id}.xlsx`));
+  const iform = $(el, "#lesson-import-form");
+  if (iform) {
+    iform.onsubmit = async (e) => {
+      e.preventDefault();
+      const out = $(el, "#lesson-import-result");
+      if (!iform.file.files.length) { mount(out, html`<div class="notice notice-warn">请选择 Excel 文件</div>`); return; }
+      const fd = new FormData();
+      fd.append("file", iform.file.files[0]);
+      await busy(iform.querySelector("button"), async () => {
+        const r = await api.upload(`/plans/${plan.id}/lessons/import`, fd);
+        toast(`已导入 ${r.imported} 个课次`, "ok");
+        reload();
+      }, (err) => {
+        const rows = (err.details?.rows || []).filter((r) => (r.errors || []).length);
+        mount(out, html`<div class="notice notice-error" role="alert">${errorText(err)}</div>
+          ${rows.length ? html`<div class="table-wrap"><table class="lesson-import-errors"><thead><tr><th>行号</th><th>问题</th></tr></thead>
+            <tbody>${rows.map((r) => html`<tr class="row-error" data-row="${r.row}"><td>${r.row}</td><td>${r.errors.map(lessonRowError).join("；")}</td></tr>`)}</tbody></table></div>` : ""}`);
+      });
+    };
+  }
   el.querySelectorAll("button[data-edit]").forEach((btn) => {
     btn.onclick = () => editLesson(api, plan, byId.get(Number(btn.dataset.edit)), sites.items, reload);
   });
