@@ -13,6 +13,16 @@ from tests.authz.routes import declared_roles
 # "METHOD /path": roles allowed ("public" = anyone, no token)
 EXPECTED = {
     "DELETE /api/v1/me/face": {'trainee'},
+    "DELETE /api/v1/lessons/<int:lesson_id>": {'institution'},
+    "DELETE /api/v1/plans/<int:plan_id>/enrollments/<int:enrollment_id>": {'institution'},
+    "POST /api/v1/auth/password": {'institution', 'supervisor', 'admin'},
+    "POST /api/v1/plans/<int:plan_id>/contracts": {'institution'},
+    "GET /api/v1/occupations": {'institution', 'supervisor', 'admin'},
+    "GET /api/v1/plans/<int:plan_id>/exports/roster": {'institution', 'supervisor', 'admin'},
+    "GET /api/v1/plans/<int:plan_id>/exports/hours": {'institution', 'supervisor', 'admin'},
+    "GET /api/v1/plans/<int:plan_id>/exports/claim": {'institution', 'supervisor', 'admin'},
+    "GET /api/v1/plans/<int:plan_id>/lessons/template.xlsx": {'institution', 'supervisor', 'admin'},
+    "POST /api/v1/plans/<int:plan_id>/lessons/import": {'institution'},
     "GET /api/v1/audit": {'supervisor', 'admin'},
     "GET /api/v1/certificates/<number>": {'public'},
     "GET /api/v1/device/manifest": {'device'},
