@@ -89,7 +89,8 @@ class ContractIn(Schema):
 class ContractsIn(Schema):
     files = List(File(), required=True, validate=Length(min=1, max=enrollment_service.MAX_BULK_FILES),
                  metadata={"description": "PDF, JPEG or PNG files (≤ 10 MB each, ≤ 24 MB per request), each named "
-                                          "with the trainee's 18-character ID number"})
+                                          "with the trainee's 18-character ID number; a zip stands for the "
+                                          "files in it"})
 
 
 class ContractRowOut(Schema):

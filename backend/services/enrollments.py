@@ -20,7 +20,7 @@ from ..models import (AttendanceEvent, Enrollment, Lesson, MakeupRequest, Online
 from ..security.actor import Actor
 from ..security.authz import ensure_institution, get_or_404
 from ..uploads import check_image_header
-from . import audit
+from . import audit, contract_archive
 from .persons import find_by_id_number, shanghai_today
 from .plans import first_lesson_start
 from .roster import RosterContext, check_roster_open
@@ -242,7 +242,8 @@ def _bulk_row(filename: str, status: str, **more) -> dict:
 def store_contracts_bulk(a: Actor, plan: TrainingPlan, files: list[tuple[str, bytes]], upload_dir: str,
                          now: datetime) -> dict:
     """Store many labour contracts at once, each matched to its trainee by the ID number in the file name
-    (e.g. 350102199001011234-张三.pdf); one result per file, and the files that match nobody are skipped."""
+    (e.g. 350102199001011234-张三.pdf), a zip standing for the files in it; one result per file, and the
+    files that match nobody are skipped."""
     _own(a, plan)
     if plan.plan_type != "in_post":
         raise invalid("validation_error", field="files", reason="contracts_only_for_in_post_plans")
@@ -254,8 +255,11 @@ def store_contracts_bulk(a: Actor, plan: TrainingPlan, files: list[tuple[str, by
         raise invalid("validation_error", field="files", reason="too_many_files", max_files=MAX_BULK_FILES)
     today = shanghai_today(now)
     rows = []
-    for filename, data in files:
-        match = _ID_IN_NAME.search(filename or "")
+    for filename, data, problem in contract_archive.expand(files, CONTRACT_MAX_BYTES):
+        if problem is not None:
+            rows.append(_bulk_row(filename, "error", code=problem))
+            continue
+        match = _ID_IN_NAME.search(filename.rsplit("/", 1)[-1] if filename else "")
         if match is None:
             rows.append(_bulk_row(filename, "error", code="no_id_number_in_name"))
             continue

@@ -268,3 +268,39 @@ def test_bulk_contracts_matched_by_id_number(client, world, staff, make_institut
     _, other_h = staff("institution", institution=make_institution("350102"))
     assert _send_many(client, other_h, plan["id"], [(f"{rows[0]['id_number']}.pdf", PDF)]).status_code in (403, 404)
     assert _send_many(client, world["sup_h"], plan["id"], [(f"{rows[0]['id_number']}.pdf", PDF)]).status_code == 403
+
+
+def test_bulk_contracts_from_a_zip(client, world):
+    import io
+    import zipfile
+
+    from tests.api.plan_helpers import make_plan
+    plan = make_plan(client, world["inst_h"], plan_type="in_post", title="电工岗位技能提升培训")
+    add_lesson(client, world["inst_h"], plan["id"], site_id=world["site"])
+    rows = [trainee_row(1, "张三"), trainee_row(2, "李四")]
+    body = client.post(f"{API}/plans/{plan['id']}/roster", json={"trainees": rows}, headers=world["inst_h"]).get_json()
+    ids = [r["enrollment_id"] for r in body["rows"]]
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(f"合同/{rows[0]['id_number']}-张三.pdf", PDF)
+        zf.writestr(f"合同/{rows[1]['id_number']}-李四.pdf", PDF + b"0" * 1000)
+        zf.writestr("__MACOSX/._junk", b"x")
+    r = _send_many(client, world["inst_h"], plan["id"], [("合同.zip", buf.getvalue()), ("坏的.zip", b"PK\x03\x04broken")])
+    assert r.status_code == 200, r.get_json()
+    out = r.get_json()
+    assert out["stored"] == 2 and out["failed"] == 1
+    assert out["rows"][-1] == {"filename": "坏的.zip", "status": "error", "code": "invalid_archive"}
+    assert all(db.session.get(Enrollment, i).contract_path for i in ids)
+
+
+def test_zip_entries_over_the_limit_are_refused_unread():
+    import io
+    import zipfile
+
+    from backend.services import contract_archive
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("350102199003070012.pdf", b"%PDF-" + b"0" * (2 * 1024 * 1024))   # compresses to a few KB
+    out = contract_archive.expand([("a.zip", buf.getvalue())], max_file_bytes=1024 * 1024)
+    assert out == [("a.zip/350102199003070012.pdf", None, "payload_too_large")]
+    assert len(buf.getvalue()) < 64 * 1024

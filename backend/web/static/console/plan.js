@@ -23,7 +23,7 @@ const FIELD_REASONS = {
 const ROW_CODES = {
   no_id_number_in_name: "文件名中没有身份证号", invalid_id_number: "文件名中的身份证号不合法",
   not_on_roster: "该身份证号不在本方案名单中", unsupported_file_type: "只支持 PDF、JPG、PNG 文件",
-  payload_too_large: "文件超过 10 MB", image_too_large: "图片像素过大", validation_error: "文件为空或不合法",
+  payload_too_large: "文件超过 10 MB", invalid_archive: "压缩包无法读取，或文件过多、过大", image_too_large: "图片像素过大", validation_error: "文件为空或不合法",
 };
 const LOCKED = ["completion_submitted", "completed"];
 
@@ -337,8 +337,8 @@ async function rosterTab(el, api, plan, reload) {
       <h3 style="margin-top:16px">劳动合同（岗位技能提升培训须逐人上传）</h3>
       <p class="small ${missing ? "" : "muted"}">${missing ? `还有 ${missing} 人未上传劳动合同，提交审核前须全部上传。` : "名单中的学员均已上传劳动合同。"}</p>
       <form id="contracts-form">
-        <label>批量上传（可多选；文件名须包含学员身份证号，如 350102199001011234-张三.pdf）
-          <input type="file" name="files" multiple accept=".pdf,.jpg,.jpeg,.png,application/pdf,image/jpeg,image/png"></label>
+        <label>批量上传（可多选，也可上传 zip 压缩包；文件名须包含学员身份证号，如 350102199001011234-张三.pdf）
+          <input type="file" name="files" multiple accept=".pdf,.jpg,.jpeg,.png,.zip,application/pdf,image/jpeg,image/png,application/zip"></label>
         <button class="primary" type="submit" style="margin-top:8px">上传并按身份证号匹配</button>
       </form>
       <div id="contracts-result" style="margin-top:10px"></div>
