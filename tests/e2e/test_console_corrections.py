@@ -10,7 +10,7 @@ from datetime import date, timedelta
 import pytest
 from openpyxl import load_workbook
 
-from .helpers import DESK, login_staff, new_context, settled, snap, watch_errors
+from .helpers import DESK, login_staff, new_context, open_page, settled, snap, watch_errors
 
 pytestmark = pytest.mark.browser
 
@@ -240,6 +240,16 @@ def test_institution_corrects_plans_roster_sites_and_password(browser, server, s
     plan_row = page.locator("tr:has(a:text-is('电工（四级）岗位技能提升培训'))")
     assert "电工（6-31-01-03）" in plan_row.inner_text()
 
+    # ---- after the freeze: the running demo plan refuses removing a trainee, and says why ----
+    open_page(page, f"{server.url}/console/#/plan/{server.seeded.plan_id}?tab=roster")
+    page.locator("#enrollments").wait_for()
+    before = page.locator("#enrollments tbody tr").count()
+    page.locator("#enrollments button[data-remove]").first.click()
+    page.locator("#enrollments-msg .notice-error").wait_for()
+    assert "名单已锁定" in page.inner_text("#enrollments-msg")
+    assert page.locator("#enrollments tbody tr").count() == before
+    snap(page, screenshots, "console-corrections-frozen")
+
     # ---- password: a weak one refused under its field, a good one signs in, then set back ----
     _change_password(page, DEMO_PASSWORD, "12345678901")
     weak = page.locator("#password-dialog .field-error[data-for=new_password]")
@@ -258,5 +268,8 @@ def test_institution_corrects_plans_roster_sites_and_password(browser, server, s
     login_staff(page, f"{server.url}/console/", "school", NEW_PASSWORD)
     _change_password(page, NEW_PASSWORD, DEMO_PASSWORD)
     page.locator("#password-dialog").wait_for(state="detached")
+    # The supervisors' dashboard has the same widget in its header.
+    login_staff(page, f"{server.url}/dashboard/", "supervisor", DEMO_PASSWORD)
+    assert page.locator("#who #change-password").is_visible()
     assert not errors, errors
     ctx.close()
