@@ -9,8 +9,8 @@ from ..domain.errors import AppError, invalid
 from ..domain.passwords import check_new_password
 from ..extensions import db
 from ..models import User
-from ..security.actor import Actor
 from ..security import tokens
+from ..security.actor import Actor
 from . import audit
 
 

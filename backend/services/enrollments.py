@@ -15,8 +15,17 @@ from ..domain.errors import AppError, conflict, forbidden, invalid
 from ..domain.identity import validate_id_number, validate_phone
 from ..domain.roster import parse_groups
 from ..extensions import db
-from ..models import (AttendanceEvent, Enrollment, Lesson, MakeupRequest, OnlineRecord, Person, TrainingPlan,
-                      Voucher, VoucherBatch)
+from ..models import (
+    AttendanceEvent,
+    Enrollment,
+    Lesson,
+    MakeupRequest,
+    OnlineRecord,
+    Person,
+    TrainingPlan,
+    Voucher,
+    VoucherBatch,
+)
 from ..security.actor import Actor
 from ..security.authz import ensure_institution, get_or_404
 from ..uploads import check_image_header
