@@ -324,6 +324,18 @@ def export_claim(plan_id, query):
 
 # ---- online records ---------------------------------------------------------------------------
 
+@bp.get("/plans/<int:plan_id>/online-records/template.xlsx")
+@bp.doc(summary="A sheet for online minutes by hand: a row per trainee and online lesson (人员编号, 姓名, 课次编号, "
+                "课次名称, 学习时长（分钟） to fill in, 0 for none)",
+        responses={200: {"description": "xlsx file", "content": {spreadsheets.XLSX_MIME: {}}}})
+@requires("institution", "supervisor", "admin")
+def online_records_template(plan_id):
+    plan = plan_service.load_plan(actor(), plan_id)
+    return Response(online_records.template_bytes(plan), mimetype=spreadsheets.XLSX_MIME, headers={
+        "Content-Disposition": f"attachment; filename=online-records-{plan.id}.xlsx; "
+                               f"filename*=UTF-8''%E7%BA%BF%E4%B8%8A%E5%AD%A6%E6%97%B6-{plan.id}.xlsx"})
+
+
 @bp.post("/plans/<int:plan_id>/online-records")
 @bp.input(RecordsIn, arg_name="body")
 @bp.output(ImportOut)

@@ -23,6 +23,7 @@ EXPECTED = {
     "GET /api/v1/plans/<int:plan_id>/exports/claim": {'institution', 'supervisor', 'admin'},
     "GET /api/v1/plans/<int:plan_id>/lessons/template.xlsx": {'institution', 'supervisor', 'admin'},
     "POST /api/v1/plans/<int:plan_id>/lessons/import": {'institution'},
+    "GET /api/v1/plans/<int:plan_id>/online-records/template.xlsx": {'institution', 'supervisor', 'admin'},
     "GET /api/v1/audit": {'supervisor', 'admin'},
     "GET /api/v1/certificates/<number>": {'public'},
     "GET /api/v1/device/manifest": {'device'},

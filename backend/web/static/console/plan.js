@@ -439,7 +439,9 @@ async function onlineTab(el, api, plan, reload) {
   mount(el, html`
     <h3>导入线上学习时长</h3>
     ${plan.delivery === "offline" ? html`<div class="notice notice-info">本方案为线下培训，没有线上课次。</div>` : html`
-      <p class="small">从线上学习平台导出 Excel，列为：<b>身份证号</b>、<b>课次编号</b>、<b>学习时长（分钟）</b>。课次编号见下表；只能导入已开始的线上课次。同一学员同一课次再次导入时以新数据为准。</p>
+      <p class="small">从线上学习平台导出 Excel，列为：<b>身份证号</b>（或人员编号）、<b>课次编号</b>、<b>学习时长（分钟）</b>。课次编号见下表；只能导入已开始的线上课次。同一学员同一课次再次导入时以新数据为准。</p>
+      <div class="row"><button type="button" id="online-template">下载手工填报表（含名单和课次）</button>
+        <span class="small muted">平台无法导出时使用：逐行填写学习分钟数，没有学习的填 0；尚未开始的课次请删除该行。</span></div>
       ${lessons.length ? html`<div class="table-wrap"><table id="online-lessons"><thead><tr><th>课次编号</th><th>课次</th><th>时间</th><th>课时</th></tr></thead>
         <tbody>${lessons.map((l) => html`<tr><td class="mono">${l.id}</td><td>${l.title}</td><td class="nowrap">${fmtShort(l.starts_at)}–${fmtTime(l.ends_at)}</td><td>${l.class_hours}</td></tr>`)}</tbody></table></div>`
         : emptyState("还没有线上课次")}
@@ -448,6 +450,8 @@ async function onlineTab(el, api, plan, reload) {
         <button class="primary" type="submit" style="margin-top:8px">导入学习时长</button>
       </form>` : html`<div class="notice notice-info">方案审核通过后才能导入线上学习时长。</div>`}
       <div id="online-result" style="margin-top:10px"></div>`}`);
+  const tpl = $(el, "#online-template");
+  if (tpl) tpl.onclick = () => busy(tpl, () => api.download(`/plans/${plan.id}/online-records/template.xlsx`, `线上学时-${plan.id}.xlsx`));
   const form = $(el, "#online-form");
   if (!form) return;
   form.onsubmit = async (e) => {
