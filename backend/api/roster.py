@@ -284,7 +284,7 @@ class ExportQuery(Schema):
 
 def _export(plan_id: int, kind: str, query: dict):
     plan = plan_service.load_plan(actor(), plan_id)
-    data, mime, ext = exports.export(plan, kind, query["format"])
+    data, mime, ext = exports.export(plan, kind, query["format"], current_app.config)
     name = f"{kind}-{plan.id}.{ext}"
     label = {"roster": "%E5%8F%82%E8%AE%AD%E5%90%8D%E5%8D%95", "hours": "%E5%AD%A6%E6%97%B6",
              "claim": "%E8%A1%A5%E8%B4%B4%E7%94%B3%E8%AF%B7"}[kind]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from flask import current_app
 from openpyxl import Workbook
 from sqlalchemy import select
 
@@ -34,7 +33,7 @@ def _hours(value) -> str:
     return format(Decimal(str(value)).normalize(), "f")
 
 
-def roster_table(plan: TrainingPlan) -> list[list]:
+def roster_table(plan: TrainingPlan, cfg) -> list[list]:
     """The active roster: header row first; ID numbers masked as on screen."""
     items, _total = enrollments_page(plan, 1, 100_000, "active")
     rows = [["姓名", "身份证号", "性别", "手机号", "人员类别", "比对结果", "不符合原因", "培训券码", "劳动合同"]]
@@ -46,15 +45,15 @@ def roster_table(plan: TrainingPlan) -> list[list]:
     return rows
 
 
-def hours_table(plan: TrainingPlan) -> list[list]:
+def hours_table(plan: TrainingPlan, cfg) -> list[list]:
     """Credited class hours per trainee (offline proven attendance, online minutes, total)."""
     rows = [["姓名", "线下认定课时", "线上认定课时", "合计课时"]]
-    for r in hour_service.plan_hours(plan.id, current_app.config):
+    for r in hour_service.plan_hours(plan.id, cfg):
         rows.append([r["name"], _hours(r["offline_hours"]), _hours(r["online_hours"]), _hours(r["total_hours"])])
     return rows
 
 
-def claim_table(plan: TrainingPlan) -> list[list]:
+def claim_table(plan: TrainingPlan, cfg) -> list[list]:
     """The plan's subsidy claim, one line per trainee: amounts in yuan plus amount_fen for machines."""
     claim = db.session.execute(select(SubsidyClaim).where(SubsidyClaim.plan_id == plan.id)
                                .order_by(SubsidyClaim.id.desc())).scalars().first()
@@ -71,12 +70,12 @@ def claim_table(plan: TrainingPlan) -> list[list]:
 TABLES = {"roster": ("参训名单", roster_table), "hours": ("学时", hours_table), "claim": ("补贴申请", claim_table)}
 
 
-def export(plan: TrainingPlan, kind: str, fmt: str) -> tuple[bytes, str, str]:
-    """(bytes, mime type, file extension) of one export of a plan."""
+def export(plan: TrainingPlan, kind: str, fmt: str, cfg) -> tuple[bytes, str, str]:
+    """(bytes, mime type, file extension) of one export of a plan; `cfg` holds the attendance settings."""
     if fmt not in FORMATS:
         raise invalid("validation_error", fields={"format": ["xlsx or csv"]})
     title, build = TABLES[kind]
-    rows = build(plan)
+    rows = build(plan, cfg)
     if fmt == "csv":
         return csv_bytes(rows), "text/csv; charset=utf-8", "csv"
     wb = Workbook()
