@@ -1,6 +1,8 @@
 """Login (staff password, WeChat code), token refresh and the caller (`GET /me`); binding is in identity.py."""
 from __future__ import annotations
 
+import hashlib
+
 from apiflask import APIBlueprint, Schema
 from apiflask.fields import Boolean, Dict, Integer, String
 from apiflask.validators import Length
@@ -14,7 +16,7 @@ from ..models import User, WechatAccount
 from ..security import login_throttle, tokens
 from ..security.actor import bound_person_id
 from ..security.authz import actor, public, requires
-from ..services import persons, wechat
+from ..services import accounts, persons, wechat
 from ..services.idempotency import redact_on_replay
 
 bp = APIBlueprint("auth", __name__, tag="Auth")
@@ -34,6 +36,13 @@ class LoginIn(Schema):
 
 class RefreshIn(Schema):
     refresh_token = String(required=True, validate=Length(min=10, max=4096))
+
+
+class PasswordIn(Schema):
+    old_password = String(required=True, validate=Length(min=1, max=256))
+    new_password = String(required=True, validate=Length(min=1, max=256),
+                          metadata={"description": "at least 10 characters of two kinds (letters, digits, symbols), "
+                                                   "not containing the username, not the old password"})
 
 
 class LogoutOut(Schema):
@@ -86,6 +95,12 @@ def _family_key() -> str:
 
 def _junk_key() -> str:
     return "refresh-junk:" + (request.remote_addr or "unknown")
+
+
+def _session_key() -> str:
+    """The presented access token (hashed): password changes are limited per signed-in session."""
+    bearer = request.headers.get("Authorization", "")
+    return "password:" + hashlib.sha256(bearer.encode("utf-8", "replace")).hexdigest()[:32]
 
 
 def _limit(name: str):
@@ -194,6 +209,25 @@ def logout(body):
     """Revoke the presented refresh token's session (its whole family) on the server."""
     tokens.revoke(body["refresh_token"], now())
     return {"logged_out": True}
+
+
+@bp.post("/auth/password")
+@bp.input(PasswordIn, arg_name="body")
+@bp.output(TokensOut)
+@bp.doc(summary="Change one's own staff password; every other session is signed out",
+        description="Checks the current password (422 wrong_password, field old_password) and the new one's "
+                    "strength (422 weak_password with details.reason). All refresh tokens of the account are "
+                    "revoked; the answer carries a new token pair for the caller. Access tokens already handed "
+                    "out lapse within ACCESS_TOKEN_MINUTES.",
+        responses={422: "wrong_password / weak_password / validation_error", 429: "rate_limited"})
+@limiter.limit("10 per minute", key_func=_session_key)
+@requires("institution", "supervisor", "admin")
+@redact_on_replay("access_token", "refresh_token")
+def change_password(body):
+    """Change the caller's password and rotate the caller onto a new session."""
+    a = actor()
+    pair = accounts.change_password(a, body["old_password"], body["new_password"], now())
+    return dict(pair, user=staff_user_view(db.session.get(User, a.user_id)))
 
 
 def _current_claims(claims: dict) -> dict:

@@ -5,16 +5,20 @@ Roster, enrolment, contract and online-record routes live in api/roster.py on th
 from __future__ import annotations
 
 from apiflask import APIBlueprint, Schema
-from apiflask.fields import AwareDateTime, Boolean, Date, Dict, Float, Integer, List, String
+from apiflask.fields import AwareDateTime, Boolean, Date, Dict, File, Float, Integer, List, String
 from apiflask.validators import Length, OneOf, Range, Regexp
-from flask import request
+from flask import Response, request
 
 from ..clock import now
 from ..domain.errors import invalid
+from ..domain.occupations import occupations
 from ..domain.plans import STATES
+from ..extensions import limiter
 from ..security.authz import actor, requires
+from ..services import lesson_import, spreadsheets
 from ..services import lessons as lesson_service
 from ..services import plans as plan_service
+from . import upload_limits
 from .paging import page_args
 from .schemas import ReasonIn
 
@@ -86,6 +90,8 @@ class PlanOut(Schema):
     region_code = String()
     title = String()
     occupation_code = String()
+    occupation_name = String(allow_none=True, metadata={"description": "from the occupation catalogue; null when "
+                                                                       "the code is not in it"})
     plan_type = String()
     delivery = String()
     starts_on = Date()
@@ -108,6 +114,21 @@ def _status_filter() -> str | None:
     if status is not None and status not in STATES:
         raise invalid("validation_error", fields={"status": [f"one of {', '.join(STATES)}"]})
     return status
+
+
+class OccupationOut(Schema):
+    code = String()
+    name = String()
+
+
+@bp.get("/occupations")
+@bp.output(OccupationOut(many=True))
+@bp.doc(summary="The occupation catalogue (national occupation classification codes and names) for forms and "
+                "display; codes not listed are still accepted on plans")
+@requires("trainee", "institution", "supervisor", "admin")
+def list_occupations():
+    items = [{"code": code, "name": name} for code, name in sorted(occupations().items())]
+    return items, 200, {"X-Total-Count": str(len(items))}
 
 
 # ---- plans ------------------------------------------------------------------------------------
@@ -226,6 +247,45 @@ def list_lessons(plan_id):
     return [lesson_service.lesson_view(lsn) for lsn in chunk], 200, {"X-Total-Count": str(len(lessons))}
 
 
+@bp.get("/plans/<int:plan_id>/lessons/template.xlsx")
+@bp.doc(summary="The lesson import template (课次名称, 方式, 日期, 开始时间, 结束时间, 课时, 场地, 须扫现场码)",
+        responses={200: {"description": "xlsx file", "content": {spreadsheets.XLSX_MIME: {}}}})
+@requires("institution", "supervisor", "admin")
+def lesson_template(plan_id):
+    plan = plan_service.load_plan(actor(), plan_id)
+    return Response(lesson_import.template_bytes(plan), mimetype=spreadsheets.XLSX_MIME, headers={
+        "Content-Disposition": f"attachment; filename=lessons-{plan.id}.xlsx; "
+                               f"filename*=UTF-8''%E8%AF%BE%E6%AC%A1-{plan.id}.xlsx"})
+
+
+class LessonFileIn(Schema):
+    file = File(required=True, metadata={"description": "the filled lesson template (xlsx)"})
+
+
+class LessonImportOut(Schema):
+    imported = Integer()
+    failed = Integer()
+    ineligible = Integer()
+    rows = List(Dict())
+
+
+@bp.post("/plans/<int:plan_id>/lessons/import")
+@bp.input(LessonFileIn, location="files", arg_name="upload")
+@bp.output(LessonImportOut)
+@bp.doc(summary="Import lessons from the filled template; any bad row refuses the whole sheet (422 invalid_rows "
+                "with each row's errors)",
+        responses={422: "invalid_rows / too_many_rows / file_too_large / invalid_file / validation_error",
+                   429: "rate_limited"})
+@limiter.limit(upload_limits.SPREADSHEET_IMPORT)
+@requires("institution")
+def import_lessons(plan_id, upload):
+    a, t = actor(), now()
+    # Parsed before the first query, as the roster import does (SQLite's write lock).
+    rows = lesson_import.read_xlsx(spreadsheets.read_upload(upload["file"].stream))
+    plan = plan_service.own_plan(a, plan_id)
+    return lesson_import.import_lessons(a, plan, rows, t)
+
+
 @bp.get("/lessons/<int:lesson_id>")
 @bp.output(LessonOut)
 @bp.doc(summary="One lesson")
@@ -245,6 +305,19 @@ def patch_lesson(lesson_id, body):
     a, t = actor(), now()
     lesson, plan = lesson_service.load_lesson(a, lesson_id, lock=True)
     return lesson_service.lesson_view(lesson_service.update_lesson(a, lesson, plan, body, t))
+
+
+@bp.delete("/lessons/<int:lesson_id>")
+@bp.output(LessonOut)
+@bp.doc(summary="Remove a lesson before it starts (a whole-plan change: drafts freely, approved plans until "
+                "their change deadline); 409 change_window_closed, 409 attendance_exists; returns the "
+                "removed lesson")
+@requires("institution")
+def delete_lesson(lesson_id):
+    a, t = actor(), now()
+    lesson, plan = lesson_service.load_lesson(a, lesson_id, lock=True)
+    plan_service.start_if_due(plan, t)
+    return lesson_service.delete_lesson(a, lesson, plan, t)
 
 
 from . import roster  # noqa: E402,F401  (registers the roster routes on this blueprint)

@@ -10,7 +10,6 @@ from flask import request
 
 from ..clock import now
 from ..domain.errors import invalid
-from ..domain.occupations import occupations
 from ..security.authz import actor, requires
 from ..services import policies as svc
 from ..services.persons import shanghai_today
@@ -98,16 +97,3 @@ def effective_policy():
     params, sources = svc.effective(region, on)
     return {"region_code": region, "on": on.isoformat(), "params": params, "sources": sources,
             "defaults": svc.builtin(), "parameters": svc.parameters()}
-
-
-class OccupationsOut(Schema):
-    occupations = Dict(keys=String(), values=String(),
-                       metadata={"description": "national occupation classification code → name (zh-CN)"})
-
-
-@bp.get("/occupations")
-@bp.output(OccupationsOut)
-@bp.doc(summary="The occupation catalogue: code → name (codes not listed remain valid, shown as the code)")
-@requires("trainee", "institution", "supervisor", "admin")
-def occupation_catalogue():
-    return {"occupations": occupations()}

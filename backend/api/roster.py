@@ -3,16 +3,16 @@ from __future__ import annotations
 
 from apiflask import Schema
 from apiflask.fields import AwareDateTime, Boolean, Dict, File, Integer, List, Nested, Raw, String
-from apiflask.validators import Length
+from apiflask.validators import Length, OneOf
 from flask import Response, current_app, request
 
 from ..clock import now
-from ..domain.errors import invalid
+from ..domain.errors import invalid, not_found
 from ..errors import request_lang
 from ..extensions import limiter
 from ..security.authz import actor, requires
 from ..services import enrollments as enrollment_service
-from ..services import online_records, roster_xlsx, spreadsheets
+from ..services import exports, online_records, roster_xlsx, spreadsheets
 from ..services import plans as plan_service
 from ..services import roster as roster_service
 from . import upload_limits
@@ -84,6 +84,29 @@ class EnrollmentOut(Schema):
 
 class ContractIn(Schema):
     file = File(required=True, metadata={"description": "PDF, JPEG or PNG, at most 10 MB"})
+
+
+class ContractsIn(Schema):
+    files = List(File(), required=True, validate=Length(min=1, max=enrollment_service.MAX_BULK_FILES),
+                 metadata={"description": "PDF, JPEG or PNG files (≤ 10 MB each, ≤ 24 MB per request), each named "
+                                          "with the trainee's 18-character ID number; a zip stands for the "
+                                          "files in it"})
+
+
+class ContractRowOut(Schema):
+    filename = String()
+    status = String(metadata={"description": "ok or error"})
+    code = String(metadata={"description": "error rows: no_id_number_in_name, invalid_id_number, not_on_roster, "
+                                            "unsupported_file_type, payload_too_large, ..."})
+    enrollment_id = Integer()
+    name = String()
+    id_number_masked = String()
+
+
+class ContractsOut(Schema):
+    stored = Integer()
+    failed = Integer()
+    rows = List(Nested(ContractRowOut))
 
 
 class RecordIn(Schema):
@@ -196,6 +219,22 @@ def patch_enrollment(enrollment_id, body):
     return enrollment_service.update_enrollment(a, e, plan, body, t)
 
 
+@bp.delete("/plans/<int:plan_id>/enrollments/<int:enrollment_id>")
+@bp.output(EnrollmentOut)
+@bp.doc(summary="Take a trainee off the roster before it freezes (status becomes withdrawn; a voucher used "
+                "for the enrolment goes back to its holder); 409 roster_frozen, 409 attendance_exists, "
+                "409 invalid_state")
+@requires("institution")
+def remove_enrollment(plan_id, enrollment_id):
+    a, t = actor(), now()
+    plan = plan_service.own_plan(a, plan_id)
+    e, _plan = enrollment_service.load_enrollment(a, enrollment_id)
+    if e.plan_id != plan.id:
+        raise not_found("not_found", object="enrollment")
+    plan_service.start_if_due(plan, t)
+    return enrollment_service.remove_enrollment(a, e, plan, t)
+
+
 @bp.post("/enrollments/<int:enrollment_id>/contract")
 @bp.input(ContractIn, location="files", arg_name="upload")
 @bp.output(EnrollmentOut, status_code=201)
@@ -207,6 +246,20 @@ def upload_contract(enrollment_id, upload):
     e, plan = enrollment_service.load_enrollment(a, enrollment_id)
     data = upload["file"].stream.read(enrollment_service.CONTRACT_MAX_BYTES + 1)
     return enrollment_service.store_contract(a, e, plan, data, current_app.config["UPLOAD_DIR"], t)
+
+
+@bp.post("/plans/<int:plan_id>/contracts")
+@bp.input(ContractsIn, location="files", arg_name="upload")
+@bp.output(ContractsOut)
+@bp.doc(summary="Upload many labour contracts at once (in-post plans), each matched to its trainee by the ID "
+                "number in the file name; one result per file")
+@limiter.limit(upload_limits.CONTRACT_BULK)
+@requires("institution")
+def upload_contracts(plan_id, upload):
+    a, t = actor(), now()
+    files = [(f.filename or "", f.stream.read(enrollment_service.CONTRACT_MAX_BYTES + 1)) for f in upload["files"]]
+    plan = plan_service.own_plan(a, plan_id)
+    return enrollment_service.store_contracts_bulk(a, plan, files, current_app.config["UPLOAD_DIR"], t)
 
 
 @bp.get("/enrollments/<int:enrollment_id>/contract")
@@ -223,7 +276,65 @@ def download_contract(enrollment_id):
         "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
 
 
+# ---- exports ----------------------------------------------------------------------------------
+
+class ExportQuery(Schema):
+    format = String(load_default="xlsx", validate=OneOf(exports.FORMATS))
+
+
+def _export(plan_id: int, kind: str, query: dict):
+    plan = plan_service.load_plan(actor(), plan_id)
+    data, mime, ext = exports.export(plan, kind, query["format"], current_app.config)
+    name = f"{kind}-{plan.id}.{ext}"
+    label = {"roster": "%E5%8F%82%E8%AE%AD%E5%90%8D%E5%8D%95", "hours": "%E5%AD%A6%E6%97%B6",
+             "claim": "%E8%A1%A5%E8%B4%B4%E7%94%B3%E8%AF%B7"}[kind]
+    return Response(data, mimetype=mime, headers={
+        "Content-Disposition": f"attachment; filename={name}; filename*=UTF-8''{label}-{plan.id}.{ext}",
+        "Cache-Control": "no-store"})
+
+
+_EXPORT_CONTENT = {200: {"description": "xlsx or CSV (UTF-8 with BOM)",
+                         "content": binary_content(spreadsheets.XLSX_MIME, "text/csv")}}
+
+
+@bp.get("/plans/<int:plan_id>/exports/roster")
+@bp.input(ExportQuery, location="query", arg_name="query")
+@bp.doc(summary="Export the active roster (Chinese headers; ID numbers masked)", responses=_EXPORT_CONTENT)
+@requires("institution", "supervisor", "admin")
+def export_roster(plan_id, query):
+    return _export(plan_id, "roster", query)
+
+
+@bp.get("/plans/<int:plan_id>/exports/hours")
+@bp.input(ExportQuery, location="query", arg_name="query")
+@bp.doc(summary="Export credited class hours per trainee (Chinese headers)", responses=_EXPORT_CONTENT)
+@requires("institution", "supervisor", "admin")
+def export_hours(plan_id, query):
+    return _export(plan_id, "hours", query)
+
+
+@bp.get("/plans/<int:plan_id>/exports/claim")
+@bp.input(ExportQuery, location="query", arg_name="query")
+@bp.doc(summary="Export the plan's subsidy claim: amounts in yuan (补贴金额（元）) and in fen (amount_fen); "
+                "404 before the completion review created one", responses=_EXPORT_CONTENT)
+@requires("institution", "supervisor", "admin")
+def export_claim(plan_id, query):
+    return _export(plan_id, "claim", query)
+
+
 # ---- online records ---------------------------------------------------------------------------
+
+@bp.get("/plans/<int:plan_id>/online-records/template.xlsx")
+@bp.doc(summary="A sheet for online minutes by hand: a row per trainee and online lesson (人员编号, 姓名, 课次编号, "
+                "课次名称, 学习时长（分钟） to fill in, 0 for none)",
+        responses={200: {"description": "xlsx file", "content": {spreadsheets.XLSX_MIME: {}}}})
+@requires("institution", "supervisor", "admin")
+def online_records_template(plan_id):
+    plan = plan_service.load_plan(actor(), plan_id)
+    return Response(online_records.template_bytes(plan), mimetype=spreadsheets.XLSX_MIME, headers={
+        "Content-Disposition": f"attachment; filename=online-records-{plan.id}.xlsx; "
+                               f"filename*=UTF-8''%E7%BA%BF%E4%B8%8A%E5%AD%A6%E6%97%B6-{plan.id}.xlsx"})
+
 
 @bp.post("/plans/<int:plan_id>/online-records")
 @bp.input(RecordsIn, arg_name="body")

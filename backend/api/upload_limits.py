@@ -19,6 +19,8 @@ VOUCHER_CLAIM = "10 per minute;60 per day"
 MAKEUP = "20 per minute;300 per day"
 # POST /enrollments/{id}/contract: one document per trainee of an in-post plan, up to 10 MB each on disk.
 CONTRACT = "30 per minute;500 per day"
+# POST /plans/{id}/contracts: up to 50 documents per request (24 MB in all), matched by ID number.
+CONTRACT_BULK = "10 per minute;100 per day"
 # Roster, results and online-record imports: a parse of up to tens of thousands of rows; a person
 # correcting and re-sending a sheet sends a few a minute.
 SPREADSHEET_IMPORT = "10 per minute;200 per day"

@@ -15,6 +15,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "idempotency_key_reused": ("幂等键已用于不同的请求", "Idempotency key reused with a different request"),
     "request_in_progress": ("相同请求正在处理中", "The same request is still in progress"),
     "invalid_credentials": ("用户名或密码错误", "Wrong username or password"),
+    "wrong_password": ("原密码不正确", "The current password is wrong"),
     "token_reused": ("刷新令牌已被使用，登录已撤销", "Refresh token reused; the session was revoked"),
     "wechat_error": ("微信登录失败", "WeChat login failed"),
     "invalid_id_number": ("身份证号不合法", "Invalid ID number"),
@@ -63,6 +64,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "online_share_exceeded": ("线上课时超过总课时的40%", "Online hours exceed 40% of the total"),
     "roster_frozen": ("培训已开始，名单已锁定", "Training started; the roster is frozen"),
     "already_enrolled": ("已在参训名单中", "Already on the roster"),
+    "attendance_exists": ("已有考勤、补卡或线上学习记录，不能删除", "Attendance, make-up or online records exist; it cannot be removed"),
+    "weak_password": ("新密码强度不足：至少10位，含字母、数字或符号中的两类，且不能包含用户名或与原密码相同",
+                      "The new password is too weak: at least 10 characters of two kinds (letters, digits, symbols), "
+                      "not containing the username nor equal to the old one"),
     "out_of_fence": ("不在培训地点范围内", "Outside the site's fence"),
     "low_accuracy": ("定位精度不足", "Location accuracy is too low"),
     "outside_time_window": ("不在签到/签退时间内", "Outside the check-in/check-out window"),

@@ -14,6 +14,6 @@ def occupations() -> dict[str, str]:
     return json.loads(CATALOGUE.read_text(encoding="utf-8"))
 
 
-def occupation_name(code: str) -> str | None:
+def occupation_name(code: str | None) -> str | None:
     """The name of an occupation code, or None when the catalogue does not list it."""
-    return occupations().get(code)
+    return occupations().get((code or "").strip())

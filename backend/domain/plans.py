@@ -206,3 +206,15 @@ def check_registration_open(first_lesson_start: datetime | None, now: datetime, 
     deadline = registration_deadline(first_lesson_start, lead_days)
     if now >= deadline:
         raise conflict("registration_closed", closed_at=_iso_shanghai(deadline), lead_days=lead_days)
+
+
+def check_lesson_removal(status: str, starts_on: date, lesson_starts_at: datetime, now: datetime,
+                         has_attendance: bool, lead: timedelta = PLAN_CHANGE_LEAD) -> None:
+    """Raise unless a lesson may be removed now: a whole-plan change (draft freely, approved until the
+    plan's change deadline), the lesson not started, and nothing recorded against it yet."""
+    check_plan_change(status, starts_on, now, lead)
+    if has_attendance:
+        raise conflict("attendance_exists", object="lesson")
+    if now >= lesson_starts_at:
+        raise conflict("change_window_closed", reason="lesson_started",
+                       deadline=_iso_shanghai(lesson_starts_at))

@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 from datetime import date, timedelta
 
+from backend.domain.errors import conflict
 from backend.domain.identity import age_on
 from backend.domain.vouchers import eligibility_reasons
 
@@ -80,3 +81,21 @@ def comparison_reasons(birth_date: date, household_region: str, groups, plan_sta
     if other_live_enrolment:
         reasons.add("duplicate_occupation_enrolment")
     return [r for r in REASON_ORDER if r in reasons]
+
+
+# Plan states in which a roster row may still be removed (the plan has not run; review may be pending).
+REMOVABLE_PLAN_STATES = ("draft", "rejected", "submitted", "approved")
+
+
+def check_enrollment_removal(plan_status: str, enrollment_status: str, roster_is_frozen: bool,
+                             has_attendance: bool) -> None:
+    """Raise unless a roster row may be removed: the roster not frozen (no lesson started), the plan not
+    running or closed, the row still active, and no attendance, make-up or online record for the person."""
+    if roster_is_frozen:
+        raise conflict("roster_frozen")
+    if plan_status not in REMOVABLE_PLAN_STATES:
+        raise conflict("invalid_state", status=plan_status, action="remove_trainee")
+    if enrollment_status != "active":
+        raise conflict("invalid_state", status=enrollment_status, action="remove_trainee")
+    if has_attendance:
+        raise conflict("attendance_exists", object="enrollment")

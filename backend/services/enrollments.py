@@ -1,6 +1,7 @@
 """Enrolments (参训名单): joining with a voucher at the desk, non-ID edits, labour contracts, listing."""
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import datetime
 from pathlib import Path
@@ -8,15 +9,29 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from ..domain import plans as plan_rules
+from ..domain import roster as roster_rules
+from ..domain import vouchers as voucher_rules
 from ..domain.errors import AppError, conflict, forbidden, invalid
-from ..domain.identity import validate_phone
+from ..domain.identity import validate_id_number, validate_phone
 from ..domain.roster import parse_groups
 from ..extensions import db
-from ..models import Enrollment, Person, TrainingPlan, Voucher, VoucherBatch
+from ..models import (
+    AttendanceEvent,
+    Enrollment,
+    Lesson,
+    MakeupRequest,
+    OnlineRecord,
+    Person,
+    TrainingPlan,
+    Voucher,
+    VoucherBatch,
+)
 from ..security.actor import Actor
 from ..security.authz import ensure_institution, get_or_404
 from ..uploads import check_image_header
-from . import audit
+from . import audit, contract_archive
+from .persons import find_by_id_number, shanghai_today
+from .plans import first_lesson_start
 from .roster import RosterContext, check_roster_open
 from .voucher_use import use_voucher
 
@@ -187,3 +202,94 @@ def contract_file(e: Enrollment, upload_dir: str) -> tuple[Path, str]:
         raise AppError("not_found", 404, {"object": "contract"})
     return path, MIME_BY_EXT.get(path.suffix.lstrip("."), "application/octet-stream")
 
+
+
+def _has_records(plan_id: int, person_id: int, enrollment_id: int) -> bool:
+    """Whether anything proves or claims the person's presence on this plan (attendance, make-up, online)."""
+    lesson_ids = select(Lesson.id).where(Lesson.plan_id == plan_id)
+    checks = (
+        select(AttendanceEvent.id).where(AttendanceEvent.person_id == person_id,
+                                         AttendanceEvent.lesson_id.in_(lesson_ids)),
+        select(MakeupRequest.id).where(MakeupRequest.enrollment_id == enrollment_id),
+        select(OnlineRecord.id).where(OnlineRecord.plan_id == plan_id, OnlineRecord.person_id == person_id),
+    )
+    return any(db.session.execute(stmt.limit(1)).first() is not None for stmt in checks)
+
+
+def remove_enrollment(a: Actor, e: Enrollment, plan: TrainingPlan, now: datetime) -> dict:
+    """Take a trainee off the roster before it freezes (status withdrawn, audited); a voucher used for
+    the enrolment goes back to the holder as claimed, so it can be used elsewhere."""
+    _own(a, plan)
+    frozen = plan_rules.roster_frozen(first_lesson_start(plan.id), now)
+    roster_rules.check_enrollment_removal(plan.status, e.status, frozen,
+                                          _has_records(plan.id, e.person_id, e.id))
+    before = {"status": e.status, "voucher_id": e.voucher_id}
+    voucher_code = None
+    if e.voucher_id is not None:
+        voucher = db.session.get(Voucher, e.voucher_id)
+        voucher_code = voucher.code
+        if voucher.status == voucher_rules.USED:
+            voucher.status, voucher.used_at = voucher_rules.CLAIMED, None
+            audit.record(a.label, "voucher.release", "voucher", voucher.id, now,
+                         before={"status": voucher_rules.USED}, after={"status": voucher_rules.CLAIMED,
+                                                                       "enrollment_id": e.id})
+    e.status, e.voucher_id = "withdrawn", None
+    db.session.flush()
+    audit.record(a.label, "enrollment.remove", "enrollment", e.id, now, before=before,
+                 after={"status": e.status, "voucher_id": None, "released_voucher": voucher_code})
+    return enrollment_view(e, db.session.get(Person, e.person_id), None)
+
+
+MAX_BULK_FILES = 50
+_ID_IN_NAME = re.compile(r"(?<![0-9])([0-9]{17}[0-9Xx])(?![0-9Xx])")
+
+
+def _bulk_row(filename: str, status: str, **more) -> dict:
+    return {"filename": filename[:255], "status": status, **more}
+
+
+def store_contracts_bulk(a: Actor, plan: TrainingPlan, files: list[tuple[str, bytes]], upload_dir: str,
+                         now: datetime) -> dict:
+    """Store many labour contracts at once, each matched to its trainee by the ID number in the file name
+    (e.g. 350102199001011234-张三.pdf), a zip standing for the files in it; one result per file, and the
+    files that match nobody are skipped."""
+    _own(a, plan)
+    if plan.plan_type != "in_post":
+        raise invalid("validation_error", field="files", reason="contracts_only_for_in_post_plans")
+    if plan.status in _FINAL:
+        raise conflict("invalid_state", status=plan.status, action="contract")
+    if not files:
+        raise invalid("validation_error", field="files", reason="empty")
+    if len(files) > MAX_BULK_FILES:
+        raise invalid("validation_error", field="files", reason="too_many_files", max_files=MAX_BULK_FILES)
+    today = shanghai_today(now)
+    rows = []
+    for filename, data, problem in contract_archive.expand(files, CONTRACT_MAX_BYTES):
+        if problem is not None:
+            rows.append(_bulk_row(filename, "error", code=problem))
+            continue
+        match = _ID_IN_NAME.search(filename.rsplit("/", 1)[-1] if filename else "")
+        if match is None:
+            rows.append(_bulk_row(filename, "error", code="no_id_number_in_name"))
+            continue
+        try:
+            number = validate_id_number(match.group(1), today)
+        except AppError:
+            rows.append(_bulk_row(filename, "error", code="invalid_id_number"))
+            continue
+        person = find_by_id_number(number)
+        e = db.session.execute(select(Enrollment).where(
+            Enrollment.plan_id == plan.id, Enrollment.person_id == person.id,
+            Enrollment.status == "active")).scalar() if person is not None else None
+        if e is None:
+            rows.append(_bulk_row(filename, "error", code="not_on_roster"))
+            continue
+        try:
+            view = store_contract(a, e, plan, data, upload_dir, now)
+        except AppError as err:
+            rows.append(_bulk_row(filename, "error", code=err.code))
+            continue
+        rows.append(_bulk_row(filename, "ok", enrollment_id=e.id, name=view["name"],
+                              id_number_masked=view["id_number_masked"]))
+    stored = sum(1 for r in rows if r["status"] == "ok")
+    return {"stored": stored, "failed": len(rows) - stored, "rows": rows}

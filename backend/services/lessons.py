@@ -9,7 +9,7 @@ from sqlalchemy import select
 from ..domain import plans as rules
 from ..domain.errors import conflict, forbidden, invalid
 from ..extensions import db
-from ..models import Lesson, Site, TrainingPlan
+from ..models import AttendanceEvent, Lesson, MakeupRequest, OnlineRecord, Site, TrainingPlan
 from ..security.actor import Actor
 from ..security.authz import ensure_institution, get_or_404
 from . import audit
@@ -171,3 +171,37 @@ def update_lesson(a: Actor, lesson: Lesson, plan: TrainingPlan, data: dict, now:
         db.session.flush()
         audit.record(a.label, "lesson.update", "lesson", lesson.id, now, before=before, after=after)
     return lesson
+
+
+def _lesson_has_records(lesson_id: int) -> bool:
+    """Whether any attendance event, make-up request or online record refers to the lesson."""
+    checks = (select(AttendanceEvent.id).where(AttendanceEvent.lesson_id == lesson_id),
+              select(MakeupRequest.id).where(MakeupRequest.lesson_id == lesson_id),
+              select(OnlineRecord.id).where(OnlineRecord.lesson_id == lesson_id))
+    return any(db.session.execute(stmt.limit(1)).first() is not None for stmt in checks)
+
+
+def delete_lesson(a: Actor, lesson: Lesson, plan: TrainingPlan, now: datetime) -> dict:
+    """Remove a lesson before it starts, as a whole-plan change (draft freely, approved until the plan's
+    change deadline), when nothing was recorded against it; audited with the lesson as it was."""
+    if a.role != "institution" or plan.institution_id != a.institution_id:
+        raise forbidden("forbidden", institution_id=plan.institution_id)
+    rules.check_lesson_removal(plan.status, plan.starts_on, lesson.starts_at, now,
+                               _lesson_has_records(lesson.id), plan_change_lead(plan, now))
+    view = lesson_view(lesson)
+    before = audit.snapshot(lesson, _AUDITED)
+    if plan.status not in (rules.DRAFT, rules.REJECTED):
+        # An approved plan must still fit its delivery and online share without this lesson.
+        offline, online = hour_totals(plan.id)
+        if lesson.mode == "online":
+            online -= lesson.class_hours
+        else:
+            offline -= lesson.class_hours
+        check_hours(plan.delivery, offline, online, enforce_share=True, max_share=max_online_share(plan, now))
+    # Rows that only describe the lesson (live-stream replay, evidence caches) never exist without an
+    # attendance event, which the rule above refused; the lesson row itself can go.
+    db.session.delete(lesson)
+    db.session.flush()
+    audit.record(a.label, "lesson.delete", "lesson", view["id"], now, before=before,
+                 after={"plan_id": plan.id, "deleted": True})
+    return view

@@ -124,3 +124,29 @@ def import_records(a: Actor, plan: TrainingPlan, raw_rows: list[tuple[int, dict]
                       **({"errors": r["errors"]} if r["errors"] else {"person_id": r["person_id"],
                                                                       "lesson_id": r["lesson_id"]})}
                      for r in rows]}
+
+
+def template_bytes(plan: TrainingPlan) -> bytes:
+    """A sheet to fill in by hand when the platform has no export: one row per active trainee and online
+    lesson (人员编号, 姓名, 课次编号, 课次名称) with 学习时长（分钟） to fill in (0 for none)."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    from .spreadsheets import workbook_bytes
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "线上学习记录"
+    ws.append(["人员编号", "姓名", "课次编号", "课次名称", "学习时长（分钟）"])
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+    lessons = db.session.execute(select(Lesson).where(Lesson.plan_id == plan.id, Lesson.mode == "online")
+                                 .order_by(Lesson.starts_at, Lesson.id)).scalars().all()
+    people = db.session.execute(select(Person.id, Person.name).join(Enrollment, Enrollment.person_id == Person.id)
+                                .where(Enrollment.plan_id == plan.id, Enrollment.status == "active")
+                                .order_by(Person.id)).all()
+    for lesson in lessons:
+        for person_id, name in people:
+            ws.append([person_id, name, lesson.id, lesson.title, None])
+    for letter, width in (("A", 10), ("B", 12), ("C", 10), ("D", 30), ("E", 18)):
+        ws.column_dimensions[letter].width = width
+    return workbook_bytes(wb)

@@ -10,6 +10,7 @@ from ..clock import now as clock_now
 from ..domain import plans as rules
 from ..domain.errors import conflict, forbidden, invalid
 from ..domain.identity import region_prefix
+from ..domain.occupations import occupation_name
 from ..extensions import db
 from ..models import Enrollment, Institution, Lesson, TrainingPlan
 from ..security.actor import Actor
@@ -151,6 +152,7 @@ def plan_view(plan: TrainingPlan, lessons: list | None = None, figures: tuple | 
     out.update(id=plan.id, institution_id=plan.institution_id, region_code=plan.region_code, status=plan.status,
                reject_reason=plan.reject_reason, submitted_at=plan.submitted_at, reviewed_at=plan.reviewed_at,
                created_at=plan.created_at, enrolled=enrolled,
+               occupation_name=occupation_name(plan.occupation_code),
                change_deadline=rules.plan_change_deadline(plan.starts_on, plan_change_lead(plan, clock_now())).astimezone(
                    rules.SHANGHAI), policy_id=plan.policy_id,
                class_hours={"offline": float(offline), "online": float(online), "total": float(offline + online)})

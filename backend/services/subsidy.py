@@ -230,6 +230,11 @@ def _line_rows(claim_ids: list[int]):
         .where(SubsidyLine.claim_id.in_(claim_ids)).order_by(SubsidyLine.id)).all()
 
 
+def claim_line_rows(claim_id: int):
+    """(line, person name, voucher code) of one claim's lines in order."""
+    return _line_rows([claim_id])
+
+
 def line_view(line: SubsidyLine, name: str, voucher_code: str | None) -> dict:
     """One line as staff see it."""
     return {"person_id": line.person_id, "name": name, "credited_hours": number(line.credited_hours),

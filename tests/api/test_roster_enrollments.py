@@ -325,3 +325,26 @@ def test_cli_roster_import_refusals(app, world, tmp_path):
     assert result.exit_code != 0 and "invalid_file" in result.output
     result = runner.invoke(args=["roster", "import", "424242", str(bad)])
     assert result.exit_code != 0 and "not_found" in result.output
+
+
+def test_online_records_template_round_trip(client, world, blended):
+    from openpyxl import load_workbook
+    b = blended
+    r = client.get(f"{API}/plans/{b['plan']['id']}/online-records/template.xlsx", headers=b["h"])
+    assert r.status_code == 200
+    wb = load_workbook(io.BytesIO(r.data))
+    ws = wb.worksheets[0]
+    assert [c.value for c in ws[1]] == ["人员编号", "姓名", "课次编号", "课次名称", "学习时长（分钟）"]
+    rows = list(ws.iter_rows(min_row=2))
+    assert len(rows) == 4   # two trainees × two online lessons, no offline one
+    assert {row[2].value for row in rows} == {b["online"], b["later"]}
+    started = [row for row in rows if row[2].value == b["online"]]
+    for i, row in enumerate(started):
+        row[4].value = 60 + i
+    for number in sorted((row[0].row for row in rows if row[2].value == b["later"]), reverse=True):
+        ws.delete_rows(number)   # not started yet: nothing to report
+    buf = io.BytesIO()
+    wb.save(buf)
+    r = client.post(f"{API}/plans/{b['plan']['id']}/online-records", headers=b["h"],
+                    data={"file": (io.BytesIO(buf.getvalue()), "filled.xlsx")}, content_type="multipart/form-data")
+    assert r.status_code == 200 and r.get_json()["imported"] == 2 and r.get_json()["failed"] == 0, r.get_json()

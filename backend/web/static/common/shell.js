@@ -6,6 +6,7 @@ import { createApi } from "./api.js";
 import { $, formData, html, mount, showFieldErrors } from "./html.js";
 import { errorText } from "./ui.js";
 import { fieldErrors } from "./format.js";
+import { openPasswordDialog } from "./password.js";
 
 export function startShell({ prefix, roles, appTitle, roleHint, nav, routes, home }) {
   const userKey = `${prefix}.user`;
@@ -33,9 +34,11 @@ export function startShell({ prefix, roles, appTitle, roleHint, nav, routes, hom
     const user = getUser();
     const loggedIn = Boolean(api.tokens.access && user);
     mount(navEl, loggedIn ? nav.map((n) => html`<a href="#/${n.path}" class="${active === n.path ? "active" : ""}">${n.label}</a>`) : "");
-    mount(who, loggedIn ? html`<span class="who-name">${user.username || ""}</span><button type="button" class="link" id="logout">退出</button>` : "");
+    mount(who, loggedIn ? html`<span class="who-name">${user.username || ""}</span><button type="button" class="link" id="change-password">修改密码</button><button type="button" class="link" id="logout">退出</button>` : "");
     const btn = $(who, "#logout");
     if (btn) btn.onclick = async () => { btn.disabled = true; await api.logout(); navigate("login"); };
+    const pw = $(who, "#change-password");
+    if (pw) pw.onclick = () => openPasswordDialog(api);
   }
 
   function loginPage(root) {

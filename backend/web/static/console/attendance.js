@@ -40,10 +40,12 @@ export default {
         <h2>申请补卡</h2>
         <p class="small muted">仅限课程当天申请；须上传签到表照片和教室全景照片（JPEG/PNG，不超过 10 MB），经人社部门审核通过后计入课时。</p>
         <form id="makeup-form" novalidate>
-          <div class="form-grid">
-            <label>学员<select name="person_id">${missing.map((t) => html`<option value="${t.person_id}">${t.name}${t.check_in_at ? "（缺签退）" : "（缺签到）"}</option>`)}</select></label>
-            <label>补卡类型<select name="kind"><option value="both">签到和签退</option><option value="check_in">签到</option><option value="check_out">签退</option></select></label>
-          </div>
+          <fieldset class="makeup-people"><legend>学员（可多选，同一批照片和原因为每人各提交一份申请）</legend>
+            ${missing.length > 1 ? html`<label class="check"><input type="checkbox" id="makeup-all"> 全选</label>` : ""}
+            ${missing.map((t) => html`<label class="check"><input type="checkbox" name="p_${t.person_id}" data-person="${t.person_id}" ${missing.length === 1 ? "checked" : ""}> ${t.name}${!t.check_in_at && !t.check_out_at ? "（缺签到和签退）" : t.check_in_at ? "（缺签退）" : "（缺签到）"}</label>`)}
+          </fieldset>
+          <small class="field-error" data-for="people"></small>
+          <label>补卡类型<select name="kind"><option value="auto">按所缺自动选择</option><option value="both">签到和签退</option><option value="check_in">签到</option><option value="check_out">签退</option></select></label>
           <label>原因<textarea name="reason" rows="2" maxlength="1000" required></textarea></label>
           <small class="field-error" data-for="reason"></small>
           <div class="form-grid">
@@ -54,33 +56,62 @@ export default {
           <div class="form-msg" id="makeup-msg" role="alert"></div>
           <button class="primary" type="submit" ${missing.length ? "" : "disabled"}>提交补卡申请</button>
         </form>
+        <div id="makeup-results" style="margin-top:10px"></div>
         ${mine.length ? html`<h3 style="margin-top:14px">本课次补卡记录</h3><ul>${mine.map((m) => html`<li>${m.name} · ${label(MAKEUP_STATUS, m.status)} · ${fmtDateTime(m.created_at)}${m.decision_note ? ` · ${m.decision_note}` : ""}</li>`)}</ul>` : ""}
       </section>`);
     const form = $(root, "#makeup-form");
+    const all = $(root, "#makeup-all");
+    if (all) all.onchange = () => form.querySelectorAll("input[data-person]").forEach((x) => { x.checked = all.checked; });
+    const byPerson = new Map(missing.map((t) => [String(t.person_id), t]));
+    const kindFor = (t, chosen) => {
+      if (chosen !== "auto") return chosen;
+      if (!t.check_in_at && !t.check_out_at) return "both";
+      return t.check_in_at ? "check_out" : "check_in";
+    };
     form.onsubmit = async (e) => {
       e.preventDefault();
       const d = formData(form);
+      const people = Array.from(form.querySelectorAll("input[data-person]:checked")).map((x) => byPerson.get(x.dataset.person));
       const problems = {};
+      if (!people.length) problems.people = "请至少选择一名学员";
       if (!d.reason) problems.reason = "请填写补卡原因";
       for (const f of ["sign_sheet", "panorama"]) {
         const file = d[f]?.[0];
         if (!file) problems[f] = "请选择照片";
         else if (file.size > MAX_PHOTO) problems[f] = "照片不能超过 10 MB";
       }
-      if (showFieldErrors(form, problems)) return;
-      const fd = new FormData();
-      fd.append("person_id", d.person_id);
-      fd.append("kind", d.kind);
-      fd.append("reason", d.reason);
-      fd.append("sign_sheet", d.sign_sheet[0]);
-      fd.append("panorama", d.panorama[0]);
+      if (showFieldErrors(form, problems)) {
+        if (problems.people) $(form, ".field-error[data-for=people]").textContent = problems.people;
+        return;
+      }
+      const out = $(root, "#makeup-results");
       await busy(form.querySelector("button"), async () => {
-        await api.upload(`/lessons/${id}/makeups`, fd, { idempotent: true });
-        toast("补卡申请已提交，等待审核", "ok");
-        navigate(`attendance/${id}`, { t: Date.now() });
-      }, (err) => {
-        showFieldErrors(form, fieldErrors(err));
-        $(root, "#makeup-msg").textContent = errorText(err);
+        const results = [];
+        for (const t of people) {
+          const fd = new FormData();
+          fd.append("person_id", String(t.person_id));
+          fd.append("kind", kindFor(t, d.kind));
+          fd.append("reason", d.reason);
+          fd.append("sign_sheet", d.sign_sheet[0]);
+          fd.append("panorama", d.panorama[0]);
+          try {
+            await api.upload(`/lessons/${id}/makeups`, fd, { idempotent: true });
+            results.push({ name: t.name, ok: true });
+          } catch (err) {
+            const fields = fieldErrors(err);
+            if (people.length === 1) showFieldErrors(form, fields);
+            results.push({ name: t.name, ok: false, text: errorText(err) });
+          }
+        }
+        const okCount = results.filter((r) => r.ok).length;
+        if (okCount === results.length) {
+          toast(`已提交 ${okCount} 份补卡申请，等待审核`, "ok");
+          navigate(`attendance/${id}`, { t: Date.now() });
+          return;
+        }
+        mount(out, html`<div class="notice notice-warn">已提交 ${okCount} 份，${results.length - okCount} 份未能提交：</div>
+          <ul class="makeup-results">${results.map((r) => html`<li class="${r.ok ? "ok" : "error"}">${r.name}：${r.ok ? "已提交" : r.text}</li>`)}</ul>`);
+        if (people.length === 1) $(root, "#makeup-msg").textContent = results[0].text;
       });
     };
   },

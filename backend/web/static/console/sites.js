@@ -4,6 +4,51 @@ import { $, formData, html, mount, showFieldErrors } from "../common/html.js";
 import { emptyState, errorText, toast } from "../common/ui.js";
 import { fieldErrors } from "../common/format.js";
 import { fencePlot, fromLocal } from "../common/charts.js";
+import { formDialog } from "../common/dialog.js";
+
+function editSite(api, site, after) {
+  formDialog({
+    id: "site-edit", title: `修改场地：${site.name}`,
+    fields: html`
+      <label>场地名称<input name="name" value="${site.name}" maxlength="128" required></label>
+      <small class="field-error" data-for="name"></small>
+      <label>详细地址<input name="address" value="${site.address}" maxlength="255" required></label>
+      <small class="field-error" data-for="address"></small>
+      <div class="form-grid">
+        <label>纬度（WGS-84）<input name="lat" inputmode="decimal" value="${Number(site.lat).toFixed(6)}"></label>
+        <label>经度（WGS-84）<input name="lon" inputmode="decimal" value="${Number(site.lon).toFixed(6)}"></label>
+      </div>
+      <small class="field-error" data-for="lat"></small><small class="field-error" data-for="lon"></small>
+      <label>签到半径（米）<input name="radius_m" type="number" min="10" max="2000" step="10" value="${site.radius_m}"></label>
+      <small class="field-error" data-for="radius_m"></small>
+      <label class="check"><input type="checkbox" name="require_site_qr" ${site.require_site_qr ? "checked" : ""}> 签到须扫描教室现场二维码</label>
+      <p class="small muted">修改对尚未结束的课次生效；已结束课次的考勤按当时的场地判定。</p>`,
+    check: (d) => {
+      const p = {};
+      if (!d.name) p.name = "请输入场地名称";
+      if (!d.address) p.address = "请输入详细地址";
+      if (!d.lat || Number.isNaN(Number(d.lat)) || Math.abs(Number(d.lat)) > 90) p.lat = "纬度应在 -90 到 90 之间";
+      if (!d.lon || Number.isNaN(Number(d.lon)) || Math.abs(Number(d.lon)) > 180) p.lon = "经度应在 -180 到 180 之间";
+      const r = Number(d.radius_m);
+      if (!Number.isInteger(r) || r < 10 || r > 2000) p.radius_m = "半径应在 10 到 2000 米之间";
+      return p;
+    },
+    submit: async (d) => {
+      const body = {};
+      if (d.name !== site.name) body.name = d.name;
+      if (d.address !== site.address) body.address = d.address;
+      if (Number(d.lat).toFixed(6) !== Number(site.lat).toFixed(6) || Number(d.lon).toFixed(6) !== Number(site.lon).toFixed(6)) {
+        Object.assign(body, { lat: Number(d.lat), lon: Number(d.lon), coord_sys: "wgs84" });
+      }
+      if (Number(d.radius_m) !== site.radius_m) body.radius_m = Number(d.radius_m);
+      if (d.require_site_qr !== site.require_site_qr) body.require_site_qr = d.require_site_qr;
+      if (!Object.keys(body).length) return;
+      await api.patch(`/sites/${site.id}`, body);
+      toast("场地已修改", "ok");
+      after();
+    },
+  });
+}
 
 const COORD = { wgs84: "WGS-84（GPS / 浏览器定位）", gcj02: "GCJ-02（高德、腾讯地图坐标）" };
 
@@ -47,12 +92,17 @@ export default {
       <section class="card">
         <h2>已登记场地（${items.length}）</h2>
         ${items.length ? html`<div class="table-wrap"><table>
-          <thead><tr><th>名称</th><th>地址</th><th>坐标（WGS-84）</th><th>半径</th><th>现场码</th></tr></thead>
+          <thead><tr><th>名称</th><th>地址</th><th>坐标（WGS-84）</th><th>半径</th><th>现场码</th><th>操作</th></tr></thead>
           <tbody>${items.map((s) => html`<tr><td>${s.name}</td><td>${s.address}</td>
             <td class="mono">${Number(s.lat).toFixed(6)}, ${Number(s.lon).toFixed(6)}</td><td>${s.radius_m} 米</td>
-            <td>${s.require_site_qr ? "需要" : "—"}</td></tr>`)}</tbody></table></div>` : emptyState("还没有登记场地")}
+            <td>${s.require_site_qr ? "需要" : "—"}</td>
+            <td><button type="button" class="small" data-edit-site="${s.id}">修改</button></td></tr>`)}</tbody></table></div>` : emptyState("还没有登记场地")}
       </section>`);
 
+    root.querySelectorAll("button[data-edit-site]").forEach((btn) => {
+      btn.onclick = () => editSite(api, items.find((x) => x.id === Number(btn.dataset.editSite)),
+        () => { location.hash = `#/sites?edited=${btn.dataset.editSite}&t=${Date.now()}`; });
+    });
     const form = $(root, "#site-form");
     const preview = $(root, "#preview");
     let scale = 1;

@@ -5,11 +5,13 @@
 import { $, html, mount } from "../common/html.js";
 import { canScan, scanQr } from "../common/scan.js";
 import { badge, busy, errorText, toast } from "../common/ui.js";
+import { occupationLabel, occupationNames } from "../common/occupations.js";
 import { PLAN_STATUS, VERIFY_REASON, VOUCHER_STATUS, fmtDate, fmtMoney, label } from "../common/format.js";
 
 export default {
   title: "券核验",
   async render({ root, api }) {
+    const names = await occupationNames(api);
     const plans = (await api.list("/plans", { per_page: 200 })).items
       .filter((p) => ["draft", "submitted", "approved", "rejected"].includes(p.status));
     mount(root, html`
@@ -42,12 +44,12 @@ export default {
               <dt>状态</dt><dd>${label(VOUCHER_STATUS, v.status)}</dd>
               <dt>批次</dt><dd>${v.batch.name}</dd>
               <dt>面值</dt><dd>${fmtMoney(v.batch.face_value_fen)}</dd>
-              <dt>适用职业</dt><dd>${(v.batch.occupation_codes || []).join("、")}</dd>
+              <dt>适用职业</dt><dd>${(v.batch.occupation_codes || []).map((c) => occupationLabel(names, c)).join("、")}</dd>
               <dt>持券人</dt><dd>${v.holder.name_masked}（${v.holder.id_number_masked}）</dd>
               <dt>有效期至</dt><dd>${fmtDate(v.expires_at)}</dd></dl>` : ""}
             ${r.valid && r.usable_here ? html`
               <h3 style="margin-top:12px">报名到培训方案（使用此券）</h3>
-              <div class="row"><select id="plan" style="flex:1;margin-top:0">${plans.map((p) => html`<option value="${p.id}">${p.title}（${p.occupation_code}，${label(PLAN_STATUS, p.status)}）</option>`)}</select>
+              <div class="row"><select id="plan" style="flex:1;margin-top:0">${plans.map((p) => html`<option value="${p.id}">${p.title}（${occupationLabel(names, p.occupation_code, p.occupation_name)}，${label(PLAN_STATUS, p.status)}）</option>`)}</select>
                 <button type="button" class="primary" id="enrol" ${plans.length ? "" : "disabled"}>确认报名</button></div>
               <p class="small muted">报名后券状态变为“已使用”，不能再用于其他培训。二维码仅能使用一次。</p>
               <div id="enrol-msg"></div>` : ""}

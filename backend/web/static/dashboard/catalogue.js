@@ -4,7 +4,9 @@ let occupationsPromise = null;
 
 /** {code: name} of the occupation catalogue (an empty map when it cannot be loaded). */
 export function occupations(api) {
-  if (!occupationsPromise) occupationsPromise = api.get("/occupations").then((r) => r.occupations || {}).catch(() => ({}));
+  if (!occupationsPromise) occupationsPromise = api.get("/occupations")
+      .then((list) => Object.fromEntries((Array.isArray(list) ? list : []).map((o) => [o.code, o.name])))
+      .catch(() => ({}));
   return occupationsPromise;
 }
 
