@@ -19,7 +19,17 @@ export default {
     ]);
     const { lesson } = data;
     const mine = makeups.items.filter((m) => m.lesson_id === id);
-    const missing = data.trainees.filter((t) => !t.check_in_at || !t.check_out_at);
+    // What a make-up could still fix, as the server judges it (makeup_kinds): a missing check-in or
+    // check-out, or one that earns nothing (a late check-in, an early check-out).
+    const fixable = (t) => (Array.isArray(t.makeup_kinds) ? t.makeup_kinds : [
+      ...(t.check_in_at ? [] : ["check_in"]), ...(t.check_out_at ? [] : ["check_out"])]);
+    const missing = data.trainees.filter((t) => fixable(t).length);
+    const gap = (t) => {
+      const k = fixable(t);
+      if (k.length === 2) return !t.check_in_at && !t.check_out_at ? "（缺签到和签退）" : "（签到签退均不计学时）";
+      if (k[0] === "check_out") return t.check_out_at ? "（签退过早，不计学时）" : "（缺签退）";
+      return t.check_in_at ? "（签到过晚，不计学时）" : "（缺签到）";
+    };
     mount(root, html`
       <p><a href="#/plan/${lesson.plan_id}">‹ 返回方案</a></p>
       <section class="card">
@@ -42,7 +52,7 @@ export default {
         <form id="makeup-form" novalidate>
           <fieldset class="makeup-people"><legend>学员（可多选，同一批照片和原因为每人各提交一份申请）</legend>
             ${missing.length > 1 ? html`<label class="check"><input type="checkbox" id="makeup-all"> 全选</label>` : ""}
-            ${missing.map((t) => html`<label class="check"><input type="checkbox" name="p_${t.person_id}" data-person="${t.person_id}" ${missing.length === 1 ? "checked" : ""}> ${t.name}${!t.check_in_at && !t.check_out_at ? "（缺签到和签退）" : t.check_in_at ? "（缺签退）" : "（缺签到）"}</label>`)}
+            ${missing.map((t) => html`<label class="check"><input type="checkbox" name="p_${t.person_id}" data-person="${t.person_id}" ${missing.length === 1 ? "checked" : ""}> ${t.name}${gap(t)}</label>`)}
           </fieldset>
           <small class="field-error" data-for="people"></small>
           <label>补卡类型<select name="kind"><option value="auto">按所缺自动选择</option><option value="both">签到和签退</option><option value="check_in">签到</option><option value="check_out">签退</option></select></label>
@@ -65,8 +75,8 @@ export default {
     const byPerson = new Map(missing.map((t) => [String(t.person_id), t]));
     const kindFor = (t, chosen) => {
       if (chosen !== "auto") return chosen;
-      if (!t.check_in_at && !t.check_out_at) return "both";
-      return t.check_in_at ? "check_out" : "check_in";
+      const k = fixable(t);
+      return k.length === 2 ? "both" : k[0];
     };
     form.onsubmit = async (e) => {
       e.preventDefault();
