@@ -15,7 +15,7 @@ from ..security import login_throttle, tokens
 from ..security.actor import bound_person_id
 from ..security.authz import actor, public, requires
 from ..services import persons, wechat
-from ..services.idempotency import redact_on_replay
+from .idempotency import redact_on_replay
 
 bp = APIBlueprint("auth", __name__, tag="Auth")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from apiflask import APIBlueprint, Schema
 from apiflask.fields import AwareDateTime, Boolean, Dict, Integer, List, String
 from apiflask.validators import Length, Range
-from flask import g, request
+from flask import current_app, g, request
 
 from ..clock import now
 from ..domain.identity import region_in_scope
@@ -12,7 +12,7 @@ from ..extensions import db, limiter
 from ..models import Device, Institution
 from ..security.authz import actor, requires
 from ..services import devices as svc
-from ..services.idempotency import redact_on_replay
+from .idempotency import redact_on_replay
 from .paging import page_list
 from .schemas import StatusOut
 
@@ -130,7 +130,7 @@ def list_devices():
         stmt = stmt.where(Device.institution_id == a.institution_id)
     rows = db.session.execute(stmt.order_by(Device.id)).all()
     t = now()
-    items = [svc.device_health(d, t) for d, region in rows if a.role != "supervisor" or region_in_scope(region, a.region_code)]
+    items = [svc.device_health(d, t, current_app.config) for d, region in rows if a.role != "supervisor" or region_in_scope(region, a.region_code)]
     status = request.args.get("status")
     if status in ("pending", "active", "revoked"):
         items = [i for i in items if i["status"] == status]
@@ -147,7 +147,8 @@ def list_devices():
         responses={200: {"description": "the manifest", "content": {"application/json": {"schema": _MANIFEST_DOC}}}})
 @requires("device")
 def device_manifest():
-    return svc.manifest(g.device, svc.manifest_day(request.args.get("date"), now()))
+    return svc.manifest(g.device, svc.manifest_day(request.args.get("date"), now()),
+                        float(current_app.config["CARD_KEY_BUDGET_S"]))
 
 
 class PinCheckIn(Schema):
@@ -191,7 +192,8 @@ def device_pin_check(body):
 @requires("device")
 def device_heartbeat(body):
     t = now()
-    svc.heartbeat(g.device, body["queue_depth"], body["clock"], body["version"], t)
+    svc.heartbeat(g.device, body["queue_depth"], body["clock"], body["version"], t,
+                  current_app.config["DEVICE_OFFLINE_AFTER_S"])
     return {"server_time": t}
 
 
@@ -204,4 +206,4 @@ def device_heartbeat(body):
 @requires("device")
 def device_events(body):
     from ..services.device_events import ingest
-    return {"results": ingest(g.device, body["events"], now())}
+    return {"results": ingest(g.device, body["events"], now(), current_app.config)}

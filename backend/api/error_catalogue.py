@@ -64,7 +64,7 @@ _PEOPLE = {"trainee", "institution", "supervisor", "admin"}
 _BEARER = "backend.security.actor:bearer_actor"
 _DEVICE = "backend.security.devices:device_actor"
 _JSON_LIMITS = "backend.security.json_limits:before_request"
-_IDEMPOTENCY = "backend.services.idempotency:before_request"
+_IDEMPOTENCY = "backend.api.idempotency:before_request"
 
 
 def operation_errors(view, method: str, op: dict) -> dict[int, set[str]]:

@@ -1,6 +1,7 @@
 """Training plans and lessons: the institution declares, the region's supervisor reviews.
 
-Roster, enrolment, contract and online-record routes live in api/roster.py on the same blueprint.
+Roster, enrolment, contract and online-record routes live in api/roster.py on the same blueprint
+(register_api imports it: this module does not import it back).
 """
 from __future__ import annotations
 
@@ -246,5 +247,3 @@ def patch_lesson(lesson_id, body):
     lesson, plan = lesson_service.load_lesson(a, lesson_id, lock=True)
     return lesson_service.lesson_view(lesson_service.update_lesson(a, lesson, plan, body, t))
 
-
-from . import roster  # noqa: E402,F401  (registers the roster routes on this blueprint)

@@ -29,7 +29,7 @@ from ..models import (
 from ..security.actor import Actor
 from ..security.authz import ensure_institution, ensure_region, get_or_404
 from . import audit
-from .certificates import number
+from .hours import number
 from .policies import plan_params
 
 COUNTED_STATUSES = ("submitted", "approved", "disbursed")  # lines that use up a person's annual cap
