@@ -7,9 +7,7 @@ from apiflask.validators import Length, Range
 from flask import current_app, g, request
 
 from ..clock import now
-from ..domain.identity import region_in_scope
-from ..extensions import db, limiter
-from ..models import Device, Institution
+from ..extensions import limiter
 from ..security.authz import actor, requires
 from ..services import devices as svc
 from .idempotency import redact_on_replay
@@ -124,13 +122,8 @@ def activate_device(device_id):
                 "`?status=pending` lists those awaiting activation")
 @requires("institution", "supervisor", "admin")
 def list_devices():
-    a = actor()
-    stmt = db.select(Device, Institution.region_code).join(Institution, Institution.id == Device.institution_id)
-    if a.role == "institution":
-        stmt = stmt.where(Device.institution_id == a.institution_id)
-    rows = db.session.execute(stmt.order_by(Device.id)).all()
     t = now()
-    items = [svc.device_health(d, t, current_app.config) for d, region in rows if a.role != "supervisor" or region_in_scope(region, a.region_code)]
+    items = [svc.device_health(d, t, current_app.config) for d in svc.devices_in_scope(actor())]
     status = request.args.get("status")
     if status in ("pending", "active", "revoked"):
         items = [i for i in items if i["status"] == status]

@@ -18,6 +18,7 @@ from ..security.crypto import vault
 from ..security.devices import SECRET_CONTEXT
 from . import audit
 from .persons import FACE_CONTEXT
+from .scoping import scoped
 
 
 def register(actor, name: str, site_id: int, t: datetime) -> tuple[Device, str]:
@@ -103,6 +104,13 @@ def online_during(device_id: int, start: datetime, end: datetime) -> bool:
     return db.session.execute(select(DeviceOnlineSpan.id).where(
         DeviceOnlineSpan.device_id == device_id, DeviceOnlineSpan.first_at <= end,
         DeviceOnlineSpan.last_at >= start).limit(1)).first() is not None
+
+
+def devices_in_scope(a) -> list[Device]:
+    """The kiosks the caller may see (institution: own; supervisor: the region's institutions), by id."""
+    stmt = db.select(Device).join(Institution, Institution.id == Device.institution_id).order_by(Device.id)
+    return list(db.session.execute(scoped(stmt, a, region=Institution.region_code,
+                                          institution=Device.institution_id)).scalars())
 
 
 def device_health(device: Device, t: datetime, cfg: Mapping) -> dict:
