@@ -123,9 +123,10 @@ def post_attendance(body):
                           site_token=body.get("site_token"))
     out = checkins.record_mobile_event(a.person_id, _session_key(a), ev, now(), current_app.config,
                                        vault().token_key)
-    if out.code is not None:
-        return _json(error_body(out.code, out.details), out.status)
-    return _json(out.body, out.status)
+    if out.error is not None:
+        # Returned, not raised: the rejected event is stored, and the unit of work commits it.
+        return _json(error_body(out.error.code, out.error.details), out.error.status)
+    return _json(out.body, 200 if out.replayed else 201)
 
 
 def _lesson_in_scope(lesson_id: int) -> tuple[Lesson, TrainingPlan]:
