@@ -124,11 +124,7 @@ def staff_claims(user: User) -> dict:
 def wechat_login(body):
     t = now()
     openid = wechat.code_to_openid(body["code"], current_app.config)
-    account = db.session.execute(db.select(WechatAccount).where(WechatAccount.openid == openid)).scalar()
-    if account is None:
-        account = WechatAccount(openid=openid, created_at=t)
-        db.session.add(account)
-        db.session.flush()
+    account = wechat.account_for(openid, t)
     extra = {"pid": account.person_id} if account.person_id else {}
     pair = tokens.issue_pair(f"w:{account.id}", "trainee", t, extra)
     person = None
