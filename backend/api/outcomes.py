@@ -262,7 +262,7 @@ def my_archive():
 @requires("trainee")
 def post_evaluation(body):
     a = actor()
-    return evaluations.evaluation_view(evaluations.evaluate(a.label, _person_id(), body, now()))
+    return evaluations.evaluate(a.label, _person_id(), body, now())
 
 
 @bp.get("/institutions/<int:institution_id>/rating")
