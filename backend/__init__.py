@@ -98,11 +98,10 @@ def _init_extensions(app: APIFlask) -> None:
 
 
 def _register(app: APIFlask) -> None:
-    from .api import register_api
+    from .api import idempotency, register_api
     from .cli import register_cli
     from .security import json_limits
     from .security.authz import gate
-    from .services import idempotency
     from .web import register_web
     app.before_request(gate)  # authentication first: nothing is parsed or replayed for strangers
     app.before_request(json_limits.before_request)  # a JSON body's depth and size, before anything parses it

@@ -16,15 +16,15 @@ users_cli = AppGroup("users", help="Staff accounts.")
 @click.option("--institution", "institution_id", type=int, default=None)
 def create_user_cmd(username, password, role, region_code, institution_id):
     """Create a staff user."""
-    from .api.institutions import create_user
+    from .clock import now
     from .domain.errors import AppError
-    from .extensions import db
+    from .services.users import create_user
+    from .unit_of_work import unit_of_work
     try:
-        user = create_user({"username": username, "password": password, "role": role,
-                            "region_code": region_code, "institution_id": institution_id}, "cli:admin")
-        db.session.commit()
+        with unit_of_work():
+            user = create_user({"username": username, "password": password, "role": role,
+                                "region_code": region_code, "institution_id": institution_id}, "cli:admin", now())
     except AppError as err:
-        db.session.rollback()
         raise click.ClickException(f"{err.code}: {err.details}") from None
     click.echo(f"created user {user.id} ({user.role})")
 

@@ -36,4 +36,7 @@ def _rate_key() -> str:
     return request.remote_addr or "unknown"
 
 
+# Public lookups of a certificate by number (its API record and its pages): numbers are sequential,
+# so slow down anyone walking through them (per client address).
+PUBLIC_LOOKUP_LIMIT = "120 per minute"
 limiter = Limiter(key_func=_rate_key, default_limits=[], headers_enabled=True)

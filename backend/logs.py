@@ -9,6 +9,8 @@ import time
 
 from flask import Flask, g, has_request_context, request
 
+from .request_id import current_request_id
+
 
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message, request id."""
@@ -47,6 +49,11 @@ def init_app(app: Flask) -> None:
         # fork) rather than a getrandom system call per request: an id to correlate logs, not a secret.
         g.request_id = rid[:64] if rid and rid.isprintable() else f"{random.getrandbits(128):032x}"
         g.started = time.perf_counter()
+        current_request_id.set(g.request_id)
+
+    @app.teardown_request
+    def _end_request_id(_exc=None):
+        current_request_id.set(None)
 
     @app.after_request
     def _access_log(response):

@@ -25,6 +25,7 @@ from .models import (
 )
 from .security.crypto import vault
 from .services import audit, persons
+from .unit_of_work import unit_of_work
 
 DEMO_PASSWORD = "demo-pass-2026"
 REGION = "350102"  # 福州市鼓楼区
@@ -40,6 +41,11 @@ def demo_id(prefix17_without_seq: str, seq: str = "123") -> str:
 
 def seed_demo(if_empty: bool = False) -> list[str] | None:
     """Insert the demo data; returns the login lines, or None when skipped."""
+    with unit_of_work():
+        return _seed_demo(if_empty)
+
+
+def _seed_demo(if_empty: bool = False) -> list[str] | None:
     if if_empty and db.session.execute(db.select(User.id).limit(1)).scalar():
         return None
     t = now()
@@ -97,6 +103,5 @@ def seed_demo(if_empty: bool = False) -> list[str] | None:
     db.session.add(device)
     db.session.flush()
     audit.record("cli:seed", "seed.demo", "institution", inst.id, t, after={"plan_id": plan.id})
-    db.session.commit()
     lines.append(f"考勤机 device_id = {device.id}, secret = {secret}")
     return lines

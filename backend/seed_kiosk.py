@@ -21,6 +21,7 @@ from .models import Device, Enrollment, Institution, Lesson, Person, Site, Train
 from .security.crypto import vault
 from .services import audit
 from .services.persons import ID_CONTEXT
+from .unit_of_work import unit_of_work
 
 DEMO_CREDIT_CODE = "91350100M000100Y43"  # the demo institution of backend/seed.py
 # Not "simple" (backend/domain/pins.py refuses repeated or consecutive digits), easy to type in a demo.
@@ -101,6 +102,11 @@ camera = "{camera}"    # replays the demo face photo ("" = card + PIN only)
 def seed_kiosk_demo(t: datetime, out_dir: Path, server_url: str, face_rgb=None) -> KioskDemo:
     """Prepare the kiosk quick start at server time `t`; `face_rgb` (an RGB array) becomes the first
     demo trainee's enrolled face and the fake camera's picture."""
+    with unit_of_work():
+        return _seed_kiosk_demo(t, out_dir, server_url, face_rgb)
+
+
+def _seed_kiosk_demo(t: datetime, out_dir: Path, server_url: str, face_rgb=None) -> KioskDemo:
     inst = db.session.execute(db.select(Institution).where(Institution.credit_code == DEMO_CREDIT_CODE)) \
         .scalar_one_or_none()
     if inst is None:
@@ -157,5 +163,4 @@ def seed_kiosk_demo(t: datetime, out_dir: Path, server_url: str, face_rgb=None) 
     config_path = out_dir / "kiosk.toml"
     config_path.write_text(_config_text(server_url, device.id, secret_path, out_dir / "data", camera),
                            encoding="utf-8")
-    db.session.commit()
     return KioskDemo(device.id, config_path, secret_path, lesson.title, lesson.starts_at, lesson.ends_at, cards)

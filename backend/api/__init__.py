@@ -15,10 +15,17 @@ MODULES = ("auth", "identity", "nearby", "institutions", "sites", "vouchers", "f
            "outcomes", "publicity", "policies", "stats", "notifications", "health")
 
 
+# Modules whose routes sit on another area's blueprint (roster routes on the plans blueprint): imported
+# after that area, before registration, so that the area's module never imports them back.
+ATTACHED = {"plans": ("roster",)}
+
+
 def register_api(app, prefix: str) -> None:
     """Register every area's blueprint under the API prefix."""
     for name in MODULES:
         module = importlib.import_module(f"{__name__}.{name}")
+        for attached in ATTACHED.get(name, ()):
+            importlib.import_module(f"{__name__}.{attached}")
         app.register_blueprint(module.bp, url_prefix=prefix)
     _document_conventions(app, prefix)
 

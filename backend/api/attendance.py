@@ -7,12 +7,10 @@ from apiflask import APIBlueprint, Schema
 from apiflask.fields import UUID, AwareDateTime, Boolean, Date, File, Float, Integer, List, String
 from apiflask.validators import Length, OneOf, Range
 from flask import Response, current_app, g, jsonify, request
-from sqlalchemy import select
 
 from ..clock import now
 from ..domain import attendance as rules
 from ..domain.errors import AppError, forbidden, not_found
-from ..domain.identity import region_prefix
 from ..domain.vouchers import site_token, site_token_window
 from ..errors import error_body
 from ..extensions import db, limiter
@@ -125,9 +123,10 @@ def post_attendance(body):
                           site_token=body.get("site_token"))
     out = checkins.record_mobile_event(a.person_id, _session_key(a), ev, now(), current_app.config,
                                        vault().token_key)
-    if out.code is not None:
-        return _json(error_body(out.code, out.details), out.status)
-    return _json(out.body, out.status)
+    if out.error is not None:
+        # Returned, not raised: the rejected event is stored, and the unit of work commits it.
+        return _json(error_body(out.error.code, out.error.details), out.error.status)
+    return _json(out.body, 200 if out.replayed else 201)
 
 
 def _lesson_in_scope(lesson_id: int) -> tuple[Lesson, TrainingPlan]:
@@ -259,19 +258,8 @@ def reject_makeup(makeup_id, body):
 @bp.doc(summary="Make-up requests: the supervisor's region queue (?status=pending), or the institution's own")
 @requires("supervisor", "institution", "admin")
 def list_makeups(query):
-    a = actor()
-    stmt = (select(MakeupRequest).join(Lesson, Lesson.id == MakeupRequest.lesson_id)
-            .join(TrainingPlan, TrainingPlan.id == Lesson.plan_id)
-            .order_by(MakeupRequest.created_at, MakeupRequest.id))
-    if a.role == "supervisor":
-        stmt = stmt.where(TrainingPlan.region_code.startswith(region_prefix(a.region_code)))
-    elif a.role == "institution":
-        stmt = stmt.where(TrainingPlan.institution_id == a.institution_id)
-    if query.get("status"):
-        stmt = stmt.where(MakeupRequest.status == query["status"])
-    items, status, headers = paginate(stmt, lambda r: r)
-    names = dict(db.session.execute(select(Person.id, Person.name)
-                                    .where(Person.id.in_({r.person_id for r in items}))).all()) if items else {}
+    items, status, headers = paginate(makeups.makeups_stmt(actor(), query.get("status")), lambda r: r)
+    names = makeups.person_names({r.person_id for r in items})
     return [makeups.makeup_view(r, names.get(r.person_id)) for r in items], status, headers
 
 

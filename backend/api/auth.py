@@ -17,7 +17,7 @@ from ..security import login_throttle, tokens
 from ..security.actor import bound_person_id
 from ..security.authz import actor, public, requires
 from ..services import accounts, persons, wechat
-from ..services.idempotency import redact_on_replay
+from .idempotency import redact_on_replay
 
 bp = APIBlueprint("auth", __name__, tag="Auth")
 
@@ -139,11 +139,7 @@ def staff_claims(user: User) -> dict:
 def wechat_login(body):
     t = now()
     openid = wechat.code_to_openid(body["code"], current_app.config)
-    account = db.session.execute(db.select(WechatAccount).where(WechatAccount.openid == openid)).scalar()
-    if account is None:
-        account = WechatAccount(openid=openid, created_at=t)
-        db.session.add(account)
-        db.session.flush()
+    account = wechat.account_for(openid, t)
     extra = {"pid": account.person_id} if account.person_id else {}
     pair = tokens.issue_pair(f"w:{account.id}", "trainee", t, extra)
     person = None

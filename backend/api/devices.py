@@ -4,15 +4,13 @@ from __future__ import annotations
 from apiflask import APIBlueprint, Schema
 from apiflask.fields import AwareDateTime, Boolean, Dict, Integer, List, String
 from apiflask.validators import Length, Range
-from flask import g, request
+from flask import current_app, g, request
 
 from ..clock import now
-from ..domain.identity import region_in_scope
-from ..extensions import db, limiter
-from ..models import Device, Institution
+from ..extensions import limiter
 from ..security.authz import actor, requires
 from ..services import devices as svc
-from ..services.idempotency import redact_on_replay
+from .idempotency import redact_on_replay
 from .paging import page_list
 from .schemas import StatusOut
 
@@ -124,13 +122,8 @@ def activate_device(device_id):
                 "`?status=pending` lists those awaiting activation")
 @requires("institution", "supervisor", "admin")
 def list_devices():
-    a = actor()
-    stmt = db.select(Device, Institution.region_code).join(Institution, Institution.id == Device.institution_id)
-    if a.role == "institution":
-        stmt = stmt.where(Device.institution_id == a.institution_id)
-    rows = db.session.execute(stmt.order_by(Device.id)).all()
     t = now()
-    items = [svc.device_health(d, t) for d, region in rows if a.role != "supervisor" or region_in_scope(region, a.region_code)]
+    items = [svc.device_health(d, t, current_app.config) for d in svc.devices_in_scope(actor())]
     status = request.args.get("status")
     if status in ("pending", "active", "revoked"):
         items = [i for i in items if i["status"] == status]
@@ -147,7 +140,8 @@ def list_devices():
         responses={200: {"description": "the manifest", "content": {"application/json": {"schema": _MANIFEST_DOC}}}})
 @requires("device")
 def device_manifest():
-    return svc.manifest(g.device, svc.manifest_day(request.args.get("date"), now()))
+    return svc.manifest(g.device, svc.manifest_day(request.args.get("date"), now()),
+                        float(current_app.config["CARD_KEY_BUDGET_S"]))
 
 
 class PinCheckIn(Schema):
@@ -191,7 +185,8 @@ def device_pin_check(body):
 @requires("device")
 def device_heartbeat(body):
     t = now()
-    svc.heartbeat(g.device, body["queue_depth"], body["clock"], body["version"], t)
+    svc.heartbeat(g.device, body["queue_depth"], body["clock"], body["version"], t,
+                  current_app.config["DEVICE_OFFLINE_AFTER_S"])
     return {"server_time": t}
 
 
@@ -204,4 +199,4 @@ def device_heartbeat(body):
 @requires("device")
 def device_events(body):
     from ..services.device_events import ingest
-    return {"results": ingest(g.device, body["events"], now())}
+    return {"results": ingest(g.device, body["events"], now(), current_app.config)}

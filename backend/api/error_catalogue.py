@@ -35,6 +35,10 @@ SITE_OVERRIDES: dict[str, tuple[tuple[str, int], ...]] = {
     # The attendance judge's verdict (backend/domain/judge.py), answered as an error: its table of codes per
     # source, which tests/domain/test_judge.py reaches rule by rule.
     "backend.services.attendance:_verdict": _judge_reasons("mobile"),
+    # A repeated event id answers its stored first outcome again: one of the codes the two sites above
+    # and _after_conflict stored.
+    "backend.services.attendance:_replay": tuple(dict.fromkeys(
+        _judge_reasons("mobile") + (("already_checked_in", 409), ("already_checked_out", 409)))),
 }
 # Functions returning codes read from stored data: the strings they can return.
 RETURN_OVERRIDES: dict[str, tuple[str, ...]] = {
@@ -64,7 +68,7 @@ _PEOPLE = {"trainee", "institution", "supervisor", "admin"}
 _BEARER = "backend.security.actor:bearer_actor"
 _DEVICE = "backend.security.devices:device_actor"
 _JSON_LIMITS = "backend.security.json_limits:before_request"
-_IDEMPOTENCY = "backend.services.idempotency:before_request"
+_IDEMPOTENCY = "backend.api.idempotency:before_request"
 
 
 def operation_errors(view, method: str, op: dict) -> dict[int, set[str]]:

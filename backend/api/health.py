@@ -4,10 +4,9 @@ from __future__ import annotations
 import swagger_ui_bundle
 from apiflask import APIBlueprint
 from flask import send_from_directory
-from sqlalchemy import text
 
-from ..extensions import db
 from ..security.authz import public
+from ..services import health
 
 bp = APIBlueprint("health", __name__, tag="Health")
 
@@ -28,11 +27,8 @@ def healthz():
               "status": {"type": "string", "enum": ["unavailable"]}, "error": {"type": "string"}}}}}}})
 @public
 def readyz():
-    try:
-        db.session.execute(text("SELECT 1"))
-    except Exception as exc:  # noqa: BLE001 — any failure means not ready
-        return {"status": "unavailable", "error": type(exc).__name__}, 503
-    return {"status": "ok", "database": db.engine.dialect.name}
+    body = health.readiness()
+    return body, 200 if body["status"] == "ok" else 503
 
 
 @bp.get("/docs/assets/<path:filename>")

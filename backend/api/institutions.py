@@ -4,15 +4,15 @@ from __future__ import annotations
 from apiflask import APIBlueprint, Schema
 from apiflask.fields import Integer, String
 from apiflask.validators import Length, OneOf
-from werkzeug.security import generate_password_hash
 
 from ..clock import now
 from ..domain import identity
 from ..domain.errors import conflict, forbidden, invalid
 from ..extensions import db
-from ..models import Institution, User
+from ..models import Institution
 from ..security.authz import actor, ensure_region, get_or_404, requires
 from ..services import audit
+from ..services.users import create_user, institutions_for, staff_accounts
 from .paging import paginate
 
 bp = APIBlueprint("institutions", __name__, tag="Institutions")
@@ -69,40 +69,6 @@ def create_institution(data: dict, actor_label: str, scope_check) -> Institution
     return inst
 
 
-def create_user(data: dict, actor_label: str, scope_check=None, created_by: int | None = None) -> User:
-    """Validate and add a staff user (API, CLI and seed); `created_by` is the creating staff account."""
-    role = data["role"]
-    region = data.get("region_code")
-    inst_id = data.get("institution_id")
-    if role == "supervisor":
-        if not region:
-            raise invalid("validation_error", fields={"region_code": ["required for supervisors"]})
-        region = identity.validate_region_code(region)
-        if scope_check:
-            scope_check(region)
-    if role == "institution":
-        if not inst_id:
-            raise invalid("validation_error", fields={"institution_id": ["required for institution staff"]})
-        inst = get_or_404(Institution, inst_id)
-        region = inst.region_code
-        if scope_check:
-            scope_check(inst.region_code)
-    if role == "admin" and scope_check is not None:
-        scope_check(None)
-    if db.session.execute(db.select(User.id).where(User.username == data["username"])).scalar():
-        raise conflict("username_taken", field="username")
-    t = now()
-    user = User(username=data["username"], password_hash=generate_password_hash(data["password"]), role=role,
-                region_code=region, institution_id=inst_id if role == "institution" else None, created_at=t,
-                created_by=created_by)
-    db.session.add(user)
-    db.session.flush()
-    audit.record(actor_label, "user.create", "user", user.id, t,
-                 after={"username": user.username, "role": role, "region_code": region, "institution_id": inst_id,
-                        "created_by": created_by})
-    return user
-
-
 def _scope_check_for(a, role: str | None = None):
     def check(region):
         # Separation of duties: a supervisor who could make another supervisor could approve and
@@ -132,11 +98,7 @@ def post_institution(body):
 @bp.doc(summary="Institutions: every one for admins, those of the region for supervisors; newest first")
 @requires("admin", "supervisor")
 def list_institutions():
-    a = actor()
-    stmt = db.select(Institution).order_by(Institution.id.desc())
-    if a.role != "admin":
-        stmt = stmt.where(Institution.region_code.startswith(identity.region_prefix(a.region_code or "")))
-    return paginate(stmt, lambda i: i)
+    return paginate(institutions_for(actor()), lambda i: i)
 
 
 @bp.get("/users")
@@ -144,11 +106,7 @@ def list_institutions():
 @bp.doc(summary="Staff accounts: every one for admins; for supervisors the accounts of their region; newest first")
 @requires("admin", "supervisor")
 def list_users():
-    a = actor()
-    stmt = db.select(User).where(User.role.in_(("admin", "supervisor", "institution"))).order_by(User.id.desc())
-    if a.role != "admin":
-        stmt = stmt.where(User.region_code.startswith(identity.region_prefix(a.region_code or "")))
-    return paginate(stmt, lambda u: u)
+    return paginate(staff_accounts(actor()), lambda u: u)
 
 
 @bp.get("/institutions/<int:institution_id>")
@@ -166,4 +124,4 @@ def get_institution(institution_id):
 @requires("admin", "supervisor")
 def post_user(body):
     a = actor()
-    return create_user(body, a.label, _scope_check_for(a, body["role"]), created_by=a.user_id)
+    return create_user(body, a.label, now(), _scope_check_for(a, body["role"]), created_by=a.user_id)

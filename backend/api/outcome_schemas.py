@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from apiflask import Schema
-from apiflask.fields import Boolean, Dict, Float, Integer, List, Nested, Raw, String
+from apiflask.fields import AwareDateTime, Boolean, Dict, Float, Integer, List, Nested, Raw, String
 from apiflask.validators import Length, OneOf, Range
 
 
@@ -289,7 +289,7 @@ class EvaluationOut(Schema):
     facilities = Integer()
     organisation = Integer()
     comment = String(allow_none=True)
-    created_at = String()
+    created_at = AwareDateTime()
 
 
 class RatingOut(Schema):

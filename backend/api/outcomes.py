@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 from apiflask import APIBlueprint
-from flask import Blueprint, Response, render_template, request
+from flask import Response, request
 
 from ..clock import now
 from ..domain import trust
-from ..domain.errors import AppError, forbidden, invalid
-from ..extensions import limiter
+from ..domain.errors import forbidden, invalid
+from ..extensions import PUBLIC_LOOKUP_LIMIT, limiter
 from ..security.authz import actor, public, requires
 from ..services import certificates, evaluations, results, spreadsheets, subsidy, trust_flags
 from . import upload_limits
@@ -43,12 +43,8 @@ from .paging import page_list, paginate
 from .schemas import ReasonIn
 
 bp = APIBlueprint("outcomes", __name__, tag="Outcomes")
-# Printable and verification pages live outside /api/v1 (registered by backend.web).
-pages = Blueprint("certificate_pages", __name__)
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-# Numbers are sequential: slow down anyone walking through them (per client address).
-PUBLIC_LOOKUP_LIMIT = "120 per minute"
 
 
 def _person_id() -> int:
@@ -292,7 +288,7 @@ def my_archive():
 @requires("trainee")
 def post_evaluation(body):
     a = actor()
-    return evaluations.evaluation_view(evaluations.evaluate(a.label, _person_id(), body, now()))
+    return evaluations.evaluate(a.label, _person_id(), body, now())
 
 
 @bp.get("/institutions/<int:institution_id>/rating")
@@ -301,38 +297,3 @@ def post_evaluation(body):
 @public
 def get_rating(institution_id):
     return evaluations.institution_rating(institution_id)
-
-
-# ---- pages ---------------------------------------------------------------------------------
-
-# Self-contained pages: inline styles and an inline SVG QR code, nothing fetched from anywhere.
-PAGE_HEADERS = {"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
-                                           "frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
-                "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
-
-
-def _page(number: str, sig: str | None, mode: str):
-    try:
-        ctx = certificates.page_context(number, sig)
-    except AppError as err:
-        return render_template("certificate.html", mode="missing", code=err.code), err.status, PAGE_HEADERS
-    headers = dict(PAGE_HEADERS)
-    if ctx["full_name"]:
-        headers["Cache-Control"] = "private, no-store"  # the signed print page carries the full name
-    return render_template("certificate.html", mode=mode, **ctx), 200, headers
-
-
-@pages.get("/certificates/<number>")
-@limiter.limit(PUBLIC_LOOKUP_LIMIT)
-@public
-def certificate_verify_page(number):
-    """Human verification page (what the certificate's QR code opens)."""
-    return _page(number, None, "verify")
-
-
-@pages.get("/certificates/<number>/print")
-@limiter.limit(PUBLIC_LOOKUP_LIMIT)
-@public
-def certificate_print_page(number):
-    """Printable certificate; the holder's full name only with the signed link from the owner's list."""
-    return _page(number, request.args.get("sig"), "print")

@@ -1,6 +1,7 @@
 """Training plans and lessons: the institution declares, the region's supervisor reviews.
 
-Roster, enrolment, contract and online-record routes live in api/roster.py on the same blueprint.
+Roster, enrolment, contract and online-record routes live in api/roster.py on the same blueprint
+(register_api imports it: this module does not import it back).
 """
 from __future__ import annotations
 
@@ -319,5 +320,3 @@ def delete_lesson(lesson_id):
     plan_service.start_if_due(plan, t)
     return lesson_service.delete_lesson(a, lesson, plan, t)
 
-
-from . import roster  # noqa: E402,F401  (registers the roster routes on this blueprint)

@@ -173,7 +173,7 @@ def import_roster(plan_id, body):
         if rows is None:
             raise invalid("validation_error", fields={"trainees": ["send trainees (JSON) or an xlsx file"]})
     source = "json" if data is None else "xlsx"
-    result = roster_service.import_roster(a, plan, rows, t, source=source)
+    result = roster_service.import_roster(a, plan, rows, t, current_app.config, source=source)
     return roster_service.localise(result, request_lang())
 
 
@@ -202,7 +202,7 @@ def enrol(plan_id, body):
     a, t = actor(), now()
     plan = plan_service.own_plan(a, plan_id)
     view, created = enrollment_service.enrol_with_voucher(a, plan, body.get("voucher_token"),
-                                                          body.get("voucher_code"), t)
+                                                          body.get("voucher_code"), t, current_app.config)
     # Always 201 as the contract says: the enrolment-with-voucher is what this request creates, even when
     # the trainee was already on the roster (imported without a voucher). `created` tells them apart.
     return dict(view, created=created), 201
@@ -216,7 +216,7 @@ def enrol(plan_id, body):
 def patch_enrollment(enrollment_id, body):
     a, t = actor(), now()
     e, plan = enrollment_service.load_enrollment(a, enrollment_id)
-    return enrollment_service.update_enrollment(a, e, plan, body, t)
+    return enrollment_service.update_enrollment(a, e, plan, body, t, current_app.config)
 
 
 @bp.delete("/plans/<int:plan_id>/enrollments/<int:enrollment_id>")

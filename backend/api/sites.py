@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from apiflask import APIBlueprint, Schema
-from apiflask.fields import AwareDateTime, Boolean, Float, Integer, String
+from apiflask.fields import AwareDateTime, Boolean, Constant, Float, Integer, String
 from apiflask.validators import Length, OneOf, Range
 
 from ..clock import now
@@ -45,7 +45,7 @@ class SiteOut(Schema):
     address = String()
     lat = Float(metadata={"description": "WGS-84"})
     lon = Float(metadata={"description": "WGS-84"})
-    coord_sys = String()
+    coord_sys = Constant("wgs84", metadata={"description": "always wgs84: sites are stored in WGS-84"})
     radius_m = Integer()
     require_site_qr = Boolean()
     created_at = AwareDateTime()
@@ -57,8 +57,7 @@ class SiteOut(Schema):
 @bp.doc(summary="Add a teaching site (GCJ-02 input is converted to WGS-84)")
 @requires("institution")
 def post_site(body):
-    site = sites.create_site(actor(), body, now())
-    return sites.site_view(site)
+    return sites.create_site(actor(), body, now())
 
 
 @bp.get("/sites")
@@ -66,7 +65,7 @@ def post_site(body):
 @bp.doc(summary="Sites: the institution's own; a supervisor's region; all for admins")
 @requires("institution", "supervisor", "admin")
 def list_sites():
-    return paginate(sites.sites_query(actor()), sites.site_view)
+    return paginate(sites.sites_query(actor()), lambda site: site)
 
 
 @bp.get("/sites/<int:site_id>")
@@ -74,7 +73,7 @@ def list_sites():
 @bp.doc(summary="One site")
 @requires("institution", "supervisor", "admin")
 def get_site(site_id):
-    return sites.site_view(sites.load_site(actor(), site_id))
+    return sites.load_site(actor(), site_id)
 
 
 @bp.patch("/sites/<int:site_id>")
@@ -86,4 +85,4 @@ def get_site(site_id):
 def patch_site(site_id, body):
     a = actor()
     site = sites.load_site(a, site_id)
-    return sites.site_view(sites.update_site(a, site, body, now()))
+    return sites.update_site(a, site, body, now())

@@ -23,13 +23,10 @@ def prune_cmd(days):
     from ..clock import now
     from ..extensions import db
     from ..models import LiveEvent
+    from ..unit_of_work import unit_of_work
 
-    try:
+    with unit_of_work():
         result = db.session.execute(delete(LiveEvent).where(LiveEvent.at < now() - timedelta(days=days)))
-        db.session.commit()
-    except BaseException:
-        db.session.rollback()
-        raise
     click.echo(f"pruned {result.rowcount} live events older than {days} days")
 
 

@@ -14,8 +14,8 @@ from flask.cli import with_appcontext
 def retention_cmd(do_apply: bool, years: int | None):
     """Report records older than the retention period; with --apply purge or anonymise them."""
     from ..clock import now
-    from ..extensions import db
     from ..services import retention
+    from ..unit_of_work import unit_of_work
 
     years = years if years is not None else int(current_app.config["RETENTION_YEARS"])
     if years < 1:
@@ -29,12 +29,8 @@ def retention_cmd(do_apply: bool, years: int | None):
     if not do_apply:
         click.echo("report only; run with --apply to delete face templates and anonymise")
         return
-    try:
+    with unit_of_work():
         done = retention.apply(t, years)
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
     click.echo("applied:")
     for key, value in done.items():
         if key != "cutoff":

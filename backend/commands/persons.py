@@ -17,9 +17,9 @@ def set_pin_cmd(id_number: str):
     from ..clock import now
     from ..domain.errors import AppError
     from ..domain.identity import mask_id_number, normalize_id_number
-    from ..extensions import db
     from ..services.persons import find_by_id_number
     from ..services.pins import set_pin
+    from ..unit_of_work import unit_of_work
 
     number = normalize_id_number(id_number)
     person = find_by_id_number(number)
@@ -27,14 +27,10 @@ def set_pin_cmd(id_number: str):
         raise click.ClickException(f"no person with ID number {mask_id_number(number)}")
     pin = click.prompt("PIN", hide_input=True, confirmation_prompt="PIN (again)")
     try:
-        had_pin = set_pin(person, pin, "cli:persons-set-pin", now())
-        db.session.commit()
+        with unit_of_work():
+            had_pin = set_pin(person, pin, "cli:persons-set-pin", now())
     except AppError as err:
-        db.session.rollback()
         raise click.ClickException(_PROBLEMS.get(err.code, err.code)) from None
-    except BaseException:
-        db.session.rollback()
-        raise
     click.echo(f"PIN {'replaced' if had_pin else 'set'} for person {person.id} ({person.id_number_masked}); "
                "kiosks get it with their next manifest")
 

@@ -12,15 +12,11 @@ vouchers_cli = AppGroup("vouchers", help="Voucher maintenance.")
 def expire_cmd():
     """Mark every claimed voucher past its expiry as expired, for statistics; prints the count."""
     from ..clock import now
-    from ..extensions import db
     from ..services.voucher_use import expire_due
+    from ..unit_of_work import unit_of_work
 
-    try:
+    with unit_of_work():
         codes = expire_due(now(), "cli:vouchers-expire")
-        db.session.commit()
-    except BaseException:
-        db.session.rollback()
-        raise
     click.echo(f"expired {len(codes)} vouchers")
 
 

@@ -5,7 +5,8 @@ import threading
 
 from flask import Flask, current_app, has_app_context
 
-from ..extensions import db
+from ..request_id import current_request_id
+from ..unit_of_work import unit_of_work
 
 _bound: Flask | None = None
 _lock = threading.Lock()
@@ -32,14 +33,12 @@ def job_app() -> Flask:
 
 def in_app(fn, *args, **kwargs):
     """Call fn in a fresh app context as one unit of work: commit on success, roll back on any error."""
-    with job_app().app_context():
-        try:
-            result = fn(*args, **kwargs)
-            db.session.commit()
-        except BaseException:
-            db.session.rollback()
-            raise
-        return result
+    token = current_request_id.set(None)  # a task is no request's work, even when run inline by one
+    try:
+        with job_app().app_context(), unit_of_work():
+            return fn(*args, **kwargs)
+    finally:
+        current_request_id.reset(token)
 
 
 def is_transient(exc: BaseException) -> bool:

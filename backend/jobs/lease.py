@@ -18,6 +18,7 @@ from sqlalchemy import or_, select, update
 
 from ..clock import now as clock_now
 from ..extensions import db
+from ..unit_of_work import commit_side_effect
 from .context import is_transient
 
 log = logging.getLogger(__name__)
@@ -54,10 +55,10 @@ def claim(table, due, now: datetime, *, limit: int = 50, lease_s: float | None =
     stmt = update(t).where(ids.in_(candidates), due, free).values({lease: until}).returning(ids)
     try:
         claimed = sorted(db.session.execute(stmt).scalars())
-        db.session.commit()
     except BaseException:
         db.session.rollback()
         raise
+    commit_side_effect("job_lease")
     return claimed
 
 
@@ -102,7 +103,7 @@ def sweep_due(table, due, work, *, limit: int = 50, lease_s: float | None = None
                 values = work(row_id)
                 if values is not None and finish(table, row_id, due, values, id_column=id_column,
                                                  lease_column=lease_column):
-                    db.session.commit()
+                    commit_side_effect("job_row")
                     finished += 1
                     if on_finish is not None:
                         on_finish(values)

@@ -38,7 +38,7 @@ def recheck_evidence(now, actor):
     """Re-verify due kiosk face crops (a sample, and every crop of a flagged person); leased rows, so
     several workers split them and a killed worker's rows are taken over when their lease runs out."""
     from ..services.evidence import recheck_due
-    return recheck_due(now)
+    return recheck_due(now, float(current_app.config["FACE_MATCH_THRESHOLD"]))
 
 
 @sweep("evidence-purge", crontab(minute="41"))
@@ -64,8 +64,8 @@ def queue_notifications(now, actor):
     from ..services.notify_delivery import route_new
     from ..services.notify_scan import queue_due
     counts = queue_due(now, current_app.config)
-    from ..extensions import db
-    db.session.commit()  # the queued rows are visible to the routing batches (and to other workers) now
+    from ..unit_of_work import commit_side_effect
+    commit_side_effect("job_batch")  # the queued rows are visible to the routing batches (and to other workers) now
     return {"queued": counts, "routed": route_new(now)}
 
 

@@ -1,7 +1,8 @@
 """All models, imported so Alembic and the app see every table."""
 from .attendance import AttendanceEvent, MakeupRequest
-from .audit import AuditEntry, IdempotencyRecord, LiveEvent
+from .audit import AuditEntry, IdempotencyRecord
 from .institutions import CardKey, Device, DeviceNonce, DeviceOnlineSpan, Institution, Site
+from .live import LiveEvent
 from .notifications import (
     Notification,
     NotificationDelivery,

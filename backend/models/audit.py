@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import db
@@ -41,15 +41,3 @@ class IdempotencyRecord(db.Model):
     body: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
 
-
-class LiveEvent(db.Model):
-    """Attendance events as published to the live stream, kept for Last-Event-ID replay."""
-
-    __tablename__ = "live_events"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    # Not indexed: streams read by id and pick their region from each row (every region's ids
-    # matter for ordering), and one index less is cheaper on the check-in's insert.
-    region_code: Mapped[str] = mapped_column(String(6))
-    lesson_id: Mapped[int | None] = mapped_column(ForeignKey("lessons.id"))
-    payload: Mapped[dict] = mapped_column(JSON)
-    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)

@@ -1,4 +1,4 @@
-"""Authorization in one place: the role gate on every route, scope checks, and the unit of work."""
+"""Authorization in one place: the role gate on every route (which runs the view in `unit_of_work()`), scope checks."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -9,6 +9,7 @@ from flask import g
 from ..domain.errors import AppError, forbidden, not_found
 from ..domain.identity import region_in_scope
 from ..extensions import db
+from ..unit_of_work import unit_of_work
 from .actor import Actor, bearer_actor
 
 PUBLIC = "public"
@@ -58,31 +59,11 @@ def requires(*roles: str) -> Callable:
             if not g.get("gated"):  # called outside a request that went through gate()
                 _resolve(roles)
                 g.gated = True
-            try:
-                rv = view(*args, **kwargs)
-                db.session.commit()
-            except AppError as err:
-                _end_failed_unit(err)
-                raise
-            except BaseException:
-                db.session.rollback()
-                raise
-            return rv
+            with unit_of_work():
+                return view(*args, **kwargs)
         wrapper._roles = roles  # type: ignore[attr-defined]
         return wrapper
     return deco
-
-
-def _end_failed_unit(err: AppError) -> None:
-    """Roll back an error's unit of work, unless the error records something (`keep_changes`)."""
-    if not err.keep_changes:
-        db.session.rollback()
-        return
-    try:
-        db.session.commit()
-    except BaseException:
-        db.session.rollback()
-        raise
 
 
 def public(view: Callable) -> Callable:

@@ -12,6 +12,7 @@ from ..domain.device_signature import check_signature
 from ..domain.errors import AppError
 from ..extensions import db
 from ..models import Device, DeviceNonce
+from ..unit_of_work import commit_side_effect
 from .actor import Actor
 from .crypto import vault
 
@@ -42,9 +43,8 @@ def _remember_nonce(device_id: int, nonce: str, t) -> None:
     db.session.add(DeviceNonce(device_id=device_id, nonce=nonce, seen_at=t))
     try:
         # Committed on its own, before the view runs: a replay must fail even if this request fails later.
-        db.session.commit()
+        commit_side_effect("device_nonce")
     except IntegrityError:
-        db.session.rollback()
         raise _unauthorized("nonce") from None
 
 

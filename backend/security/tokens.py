@@ -12,6 +12,7 @@ from ..config import key_bytes
 from ..domain.errors import AppError
 from ..extensions import db
 from ..models import RefreshToken
+from ..unit_of_work import commit_side_effect
 
 ALGORITHM = "HS256"
 ACCESS_AUD = "peixunquan-api"
@@ -103,7 +104,7 @@ def rotate(refresh_token: str, now: datetime, current_claims=None) -> tuple[dict
     if row.rowcount != 1:
         db.session.execute(update(RefreshToken).where(RefreshToken.family == claims.get("fam"))
                            .values(revoked_at=now))
-        db.session.commit()  # the revocation must survive the error response
+        commit_side_effect("refresh_revocation")
         raise AppError("token_reused", 401)
     if current_claims is not None:
         try:
@@ -111,7 +112,7 @@ def rotate(refresh_token: str, now: datetime, current_claims=None) -> tuple[dict
         except AppError:
             db.session.execute(update(RefreshToken).where(RefreshToken.family == claims.get("fam"))
                                .values(revoked_at=now))
-            db.session.commit()  # the revocation must survive the error response
+            commit_side_effect("refresh_revocation")
             raise
     else:
         extra = {k: v for k, v in claims.items() if k in ("rid", "iid", "pid")}

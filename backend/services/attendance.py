@@ -200,12 +200,12 @@ class CheckIn:
 
 @dataclass
 class Outcome:
-    """The HTTP answer: 201/200 with `body`, or an error `code` with `status` and `details`."""
+    """What became of one event: accepted (`body`), or rejected (`error`, stored all the same);
+    `replayed` when the event id had been recorded before and this is its first outcome again."""
 
-    status: int
     body: dict | None = None
-    code: str | None = None
-    details: dict | None = None
+    error: AppError | None = None
+    replayed: bool = False
 
 
 def _accepted_body(event_id: str, distance: float | None, flags: list) -> dict:
@@ -217,8 +217,8 @@ def _replay(row, event_id: str) -> Outcome:
     """The first outcome of an event id, again: 200 for an accepted event, the same error otherwise."""
     # A superseded event (an approved make-up replaced it, services/makeups.py) was accepted when it came.
     if row.accepted or row.reason == rules.SUPERSEDED:
-        return Outcome(200, body=_accepted_body(event_id, row.distance_m, row.flags or []))
-    return Outcome(row.status_code, code=row.reason, details=dict(row.details or {}))
+        return Outcome(body=_accepted_body(event_id, row.distance_m, row.flags or []), replayed=True)
+    return Outcome(error=AppError(row.reason, row.status_code, dict(row.details or {})), replayed=True)
 
 
 def record_mobile_event(person_id: int, session_key: str, ev: CheckIn, now: datetime, cfg: dict,
@@ -294,8 +294,8 @@ def _record(conn, writer, autocommit: bool, person_id: int, session_key: str, ev
         db.session.rollback()
         return _after_conflict(person_id, ev, values, ctx)
     if error is not None:
-        return Outcome(error.status, code=error.code, details=error.details)
-    return Outcome(201, body=_accepted_body(ev.event_id, distance, flags))
+        return Outcome(error=error)
+    return Outcome(body=_accepted_body(ev.event_id, distance, flags))
 
 
 def _store(conn, values: dict, ctx, person_id: int, autocommit: bool = False) -> None:
@@ -385,4 +385,4 @@ def _after_conflict(person_id: int, ev: CheckIn, values: dict, ctx) -> Outcome:
             db.session.rollback()
             continue
         break
-    return Outcome(lost.status, code=lost.code, details=lost.details)
+    return Outcome(error=lost)

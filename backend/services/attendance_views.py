@@ -9,11 +9,11 @@ from sqlalchemy import func, select
 from ..clock import now as clock_now
 from ..domain import attendance as rules
 from ..domain import trust
-from ..domain.identity import region_prefix
 from ..extensions import db
 from ..models import AttendanceEvent, Enrollment, Lesson, Site, TrainingPlan, TrustFlag
 from . import hours
 from .attendance import policy
+from .scoping import region_condition
 
 
 def iso(value: datetime | None) -> str | None:
@@ -150,8 +150,7 @@ def live_lessons(scope: str | None, now: datetime, cfg) -> list[dict]:
             .where(Lesson.mode == "offline", Lesson.starts_at <= now + pol.check_in_before,
                    Lesson.ends_at >= now - pol.check_out_after)
             .order_by(Lesson.starts_at, Lesson.id))
-    if scope is not None:
-        stmt = stmt.where(TrainingPlan.region_code.startswith(region_prefix(scope)))
+    stmt = stmt.where(region_condition(TrainingPlan.region_code, scope))
     rows = db.session.execute(stmt).all()
     if not rows:
         return []

@@ -5,11 +5,11 @@ import hashlib
 import json
 from datetime import UTC, datetime
 
-from flask import g, has_request_context
 from sqlalchemy import event, text
 
 from ..extensions import db
 from ..models import AuditEntry
+from ..request_id import current_request_id
 
 GENESIS = "0" * 64
 
@@ -36,7 +36,7 @@ def record(actor_label: str, action: str, object_type: str, object_id, now: date
     prev = db.session.execute(db.select(AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1)).scalar()
     entry = AuditEntry(at=now, actor=actor_label, action=action, object_type=object_type,
                        object_id=str(object_id), before=_jsonable(before), after=_jsonable(after),
-                       request_id=g.get("request_id") if has_request_context() else None,
+                       request_id=current_request_id.get(),
                        prev_hash=prev or GENESIS)
     entry.hash = entry_hash(entry.prev_hash, entry)
     db.session.add(entry)

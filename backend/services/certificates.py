@@ -9,7 +9,6 @@ from decimal import Decimal
 
 import qrcode
 import qrcode.image.svg
-from flask import current_app
 from sqlalchemy import func, select, text, update
 
 from ..config import key_bytes
@@ -37,6 +36,7 @@ from ..models import (
 )
 from ..security.actor import Actor
 from ..security.authz import ensure_institution, ensure_region, get_or_404
+from ..settings import app_settings
 from . import audit
 from .persons import shanghai_today
 from .policies import plan_params
@@ -62,11 +62,6 @@ class TraineeOutcome:
     def passed(self) -> bool:
         """A passing result is on file."""
         return bool(self.result and self.result.passed)
-
-
-def number(value: Decimal) -> float:
-    """Hours and scores as JSON numbers, like the attendance views (they carry one decimal; never money)."""
-    return float(value)
 
 
 def plan_class_hours(plan_id: int) -> Decimal:
@@ -252,12 +247,12 @@ def public_view(cert: Certificate) -> dict:
 
 def verify_url(number: str) -> str:
     """The public verification page a certificate's QR code points at."""
-    return f"{current_app.config['PUBLIC_BASE_URL'].rstrip('/')}/certificates/{number}"
+    return f"{app_settings()['PUBLIC_BASE_URL'].rstrip('/')}/certificates/{number}"
 
 
 def print_signature(number: str) -> str:
     """Signature that lets a print link show the holder's full name (only the owner and staff get it)."""
-    key = key_bytes(str(current_app.config["SECRET_KEY"]))
+    key = key_bytes(str(app_settings()["SECRET_KEY"]))
     return hmac.new(key, b"certificate-print\n" + number.encode(), hashlib.sha256).hexdigest()[:32]
 
 

@@ -1,10 +1,10 @@
 """Kiosk event ingest: the same attendance rules as phones, judged at capture time, deduplicated forever."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
-from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -65,9 +65,8 @@ def _parse(raw) -> tuple[dict | None, str | None]:
     return ev, None
 
 
-def ingest(device: Device, raw_events: list, now: datetime) -> list[dict]:
-    """Judge and store a batch; returns one receipt per event in the order sent."""
-    cfg = current_app.config
+def ingest(device: Device, raw_events: list, now: datetime, cfg: Mapping) -> list[dict]:
+    """Judge and store a batch with the deployment's settings `cfg`; returns one receipt per event in the order sent."""
     origin = f"d{device.id}"
     parsed = [_parse(r) for r in raw_events]
     ids = [ev["event_id"] for ev, _ in parsed if ev]
@@ -139,9 +138,9 @@ def ingest(device: Device, raw_events: list, now: datetime) -> list[dict]:
         receipts[i] = {"event_id": ev["event_id"], "status": "accepted" if reason is None else "rejected",
                        **({"reason": reason} if reason else {})}
     pins.flush()
-    partners = _flag(rows, device, lessons, now)
+    partners = _flag(rows, device, lessons, now, cfg)
     stored = _store(rows, receipts)
-    _after_store(stored, partners, batch.crops, device, now)
+    _after_store(stored, partners, batch.crops, device, now, float(cfg["RECHECK_SAMPLE_PERCENT"]))
     _publish(device, stored)
     by_event = {r["event_id"]: r for r in receipts if r and r.get("status") == "accepted"}
     for row in stored:
@@ -236,13 +235,12 @@ def _prove(ev, device, b: _Batch) -> str | None:
     return None
 
 
-def _flag(rows: list[dict], device: Device, lessons: dict, now: datetime) -> dict[int, str]:
+def _flag(rows: list[dict], device: Device, lessons: dict, now: datetime, cfg: Mapping) -> dict[int, str]:
     """Trust flags of the accepted rows, known at arrival (shared/DESIGN.md "Trust"), added to each row's
     `flags`; returns stored events of this device that form a burst with the upload ({id: event_id})."""
     accepted = [r for r in rows if r["accepted"]]
     if not accepted:
         return {}
-    cfg = current_app.config
     facts = person_facts({r["person_id"] for r in accepted})
     late_after = timedelta(minutes=cfg["LATE_UPLOAD_AFTER_MIN"])
     late: dict[int, bool] = {}
@@ -279,12 +277,13 @@ def _flag(rows: list[dict], device: Device, lessons: dict, now: datetime) -> dic
     return partners
 
 
-def _after_store(stored: list[dict], partners: dict[int, str], crops: dict, device: Device, now: datetime) -> None:
+def _after_store(stored: list[dict], partners: dict[int, str], crops: dict, device: Device, now: datetime,
+                 sample_percent: float) -> None:
     """Keep the face crops of the stored accepted events and flag stored events that formed a burst."""
     if not stored:
         return
     flagged = {r["person_id"] for r in stored if r.get("_recheck_all")}
-    if evidence.store(stored, crops, flagged, now) or flagged:
+    if evidence.store(stored, crops, flagged, now, sample_percent) or flagged:
         # A hint to the worker; the minute sweep finds the due crops anyway.
         from ..jobs import enqueue_after_commit
         from ..jobs.sweeps import recheck_evidence

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from datetime import date, datetime, time, timedelta
 
-from flask import current_app
 from sqlalchemy import select, update
 
 from ..domain import trust
@@ -18,6 +18,7 @@ from ..security.crypto import vault
 from ..security.devices import SECRET_CONTEXT
 from . import audit
 from .persons import FACE_CONTEXT
+from .scoping import scoped
 
 
 def register(actor, name: str, site_id: int, t: datetime) -> tuple[Device, str]:
@@ -72,18 +73,19 @@ def revoke(actor, device_id: int, t: datetime) -> Device:
     return device
 
 
-def heartbeat(device: Device, queue_depth: int, clock: datetime, version: str, t: datetime) -> None:
+def heartbeat(device: Device, queue_depth: int, clock: datetime, version: str, t: datetime,
+              offline_after_s: float) -> None:
     """Record liveness, queue depth and clock skew (device clock − server clock), and extend its online span."""
     device.last_heartbeat_at = t
     device.queue_depth = queue_depth
     device.last_clock_skew_s = round((clock - t).total_seconds(), 3)
     device.version = version[:32]
-    record_online(device.id, t)
+    record_online(device.id, t, offline_after_s)
 
 
-def record_online(device_id: int, t: datetime) -> None:
+def record_online(device_id: int, t: datetime, offline_after_s: float) -> None:
     """Extend the device's latest online span to `t`, or open a new one after a gap longer than the offline threshold."""
-    gap = timedelta(seconds=current_app.config["DEVICE_OFFLINE_AFTER_S"])
+    gap = timedelta(seconds=offline_after_s)
     latest = db.session.execute(select(DeviceOnlineSpan.id, DeviceOnlineSpan.last_at)
                                 .where(DeviceOnlineSpan.device_id == device_id)
                                 .order_by(DeviceOnlineSpan.last_at.desc()).limit(1)).first()
@@ -104,9 +106,15 @@ def online_during(device_id: int, start: datetime, end: datetime) -> bool:
         DeviceOnlineSpan.last_at >= start).limit(1)).first() is not None
 
 
-def device_health(device: Device, t: datetime) -> dict:
+def devices_in_scope(a) -> list[Device]:
+    """The kiosks the caller may see (institution: own; supervisor: the region's institutions), by id."""
+    stmt = db.select(Device).join(Institution, Institution.id == Device.institution_id).order_by(Device.id)
+    return list(db.session.execute(scoped(stmt, a, region=Institution.region_code,
+                                          institution=Device.institution_id)).scalars())
+
+
+def device_health(device: Device, t: datetime, cfg: Mapping) -> dict:
     """Status a supervisor sees: online/offline and clock drift."""
-    cfg = current_app.config
     offline = device.last_heartbeat_at is None or (t - device.last_heartbeat_at).total_seconds() > cfg[
         "DEVICE_OFFLINE_AFTER_S"]
     drift = device.last_clock_skew_s is not None and abs(device.last_clock_skew_s) > cfg["DEVICE_DRIFT_WARN_S"]
@@ -144,7 +152,7 @@ def manifest_day(raw: str | None, t: datetime) -> date:
     return day
 
 
-def manifest(device: Device, day: date) -> dict:
+def manifest(device: Device, day: date, card_key_budget_s: float) -> dict:
     """The site, its lessons that day and the enrolled people with card keys, face templates and whether
     they set a PIN; never an ID number or a PIN hash (kiosks seal typed PINs to `pin_key`)."""
     from .card_keys import keys_for
@@ -166,7 +174,7 @@ def manifest(device: Device, day: date) -> dict:
             .where(Enrollment.plan_id.in_(by_plan), Enrollment.status == "active")
         ).all()
         keys = keys_for(site, {person.id for person, _ in rows},
-                        budget_s=float(current_app.config["CARD_KEY_BUDGET_S"]))
+                        budget_s=float(card_key_budget_s))
         merged: dict[int, dict] = {}
         for person, plan_id in rows:
             entry = merged.get(person.id)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 
@@ -77,7 +78,7 @@ def _other_live(ctx: RosterContext, person_id: int) -> bool:
 
 
 def enrol_with_voucher(a: Actor, plan: TrainingPlan, token: str | None, code: str | None,
-                       now: datetime) -> tuple[dict, bool]:
+                       now: datetime, cfg: Mapping) -> tuple[dict, bool]:
     """Use the presented voucher and put its holder on the roster; returns (view, created).
 
     A holder already imported without a voucher gets the voucher attached (created False).
@@ -95,7 +96,7 @@ def enrol_with_voucher(a: Actor, plan: TrainingPlan, token: str | None, code: st
         # a second one would strand the first (used, never written off). The request rolls back whole.
         raise conflict("already_enrolled", enrollment_id=existing.id, status=existing.status)
     batch = db.session.get(VoucherBatch, voucher.batch_id)
-    ctx = RosterContext(a, plan, now)
+    ctx = RosterContext(a, plan, now, cfg)
     created = existing is None
     e = existing or Enrollment(plan_id=plan.id, person_id=person.id, created_at=now, groups=[])
     if created:
@@ -125,7 +126,7 @@ def _own(a: Actor, plan: TrainingPlan) -> None:
         raise forbidden("forbidden", institution_id=plan.institution_id)
 
 
-def update_enrollment(a: Actor, e: Enrollment, plan: TrainingPlan, data: dict, now: datetime) -> dict:
+def update_enrollment(a: Actor, e: Enrollment, plan: TrainingPlan, data: dict, now: datetime, cfg: Mapping) -> dict:
     """Change non-ID fields (phone, groups) — allowed after the roster froze, as source 000 says."""
     _own(a, plan)
     if plan.status in _FINAL:
@@ -142,7 +143,7 @@ def update_enrollment(a: Actor, e: Enrollment, plan: TrainingPlan, data: dict, n
     # Groups feed the comparison, so it is run again with the voucher's rules if there is one.
     batch = db.session.execute(select(VoucherBatch).join(Voucher, Voucher.batch_id == VoucherBatch.id)
                                .where(Voucher.id == e.voucher_id)).scalar() if e.voucher_id else None
-    ctx = RosterContext(a, plan, now)
+    ctx = RosterContext(a, plan, now, cfg)
     reasons = ctx.reasons(person, e.groups, (batch.eligibility or {}) if batch else None,
                           _other_live(ctx, person.id))
     e.eligible, e.reasons = not reasons, reasons

@@ -52,13 +52,6 @@ def evaluate(actor_label: str, person_id: int, data: dict, now: datetime) -> Eva
     return ev
 
 
-def evaluation_view(ev: Evaluation) -> dict:
-    """An evaluation as returned to its author."""
-    return {"id": ev.id, "plan_id": ev.plan_id, "institution_id": ev.institution_id, "teaching": ev.teaching,
-            "facilities": ev.facilities, "organisation": ev.organisation, "comment": ev.comment,
-            "created_at": ev.created_at.isoformat()}
-
-
 def _number(value: Decimal) -> float:
     # Ratings are display scores already rounded to 2 places, not money; JSON numbers suit charts.
     return float(value)

@@ -12,7 +12,6 @@ import secrets
 from datetime import datetime
 from typing import NamedTuple
 
-from flask import current_app
 from sqlalchemy import and_, or_, select, update
 
 from .. import faces
@@ -35,13 +34,14 @@ def _sampled(percent: float) -> bool:
     return secrets.randbelow(10_000) < percent * 100
 
 
-def store(rows: list[dict], crops: dict[str, bytes], flagged_people: set[int], now: datetime) -> int:
+def store(rows: list[dict], crops: dict[str, bytes], flagged_people: set[int], now: datetime,
+          sample_percent: float) -> int:
     """Keep the crop of every accepted face event in `rows` (dicts with `id`); returns how many are due now.
 
     `flagged_people` are the uploaded events' persons with a blocking flag already: all their crops
-    are re-verified, the rest by the configured sample.
+    are re-verified, the rest by the configured sample (`sample_percent`, RECHECK_SAMPLE_PERCENT).
     """
-    percent = float(current_app.config["RECHECK_SAMPLE_PERCENT"])
+    percent = float(sample_percent)
     v = vault()
     items, due = [], 0
     for row in rows:
@@ -109,7 +109,7 @@ def _load(evidence_id: int) -> _Crop | None:
     return _Crop(*row) if row is not None else None
 
 
-def recheck(evidence_id: int, now: datetime) -> dict | None:
+def recheck(evidence_id: int, now: datetime, threshold: float) -> dict | None:
     """Re-verify one leased crop: the column values that finish its row (a flag is raised in the session
     when it fails); None leaves the row due. The caller's conditional finish commits both, or neither."""
     ev = _load(evidence_id)
@@ -121,7 +121,7 @@ def recheck(evidence_id: int, now: datetime) -> dict | None:
         state, distance, reason = "unreadable", None, "no_template"
     else:
         state, distance, reason = verdict(v.decrypt(ev.crop_enc, CROP_CONTEXT), v.decrypt_json(ev.template_enc, FACE_CONTEXT),
-                                          float(current_app.config["FACE_MATCH_THRESHOLD"]))
+                                          float(threshold))
     if state == "failed" or (state == "unreadable" and reason != "no_template"):
         flag_failed(ev, distance, reason, now)
     return {"state": state, "server_distance": distance, "checked_at": now}
@@ -145,14 +145,14 @@ def flag_failed(ev, distance: float | None, reason: str | None, now: datetime) -
     mark_people_due([ev.person_id])
 
 
-def recheck_due(now: datetime) -> dict[str, int]:
+def recheck_due(now: datetime, threshold: float) -> dict[str, int]:
     """One worker sweep: lease due crops batch by batch and re-verify each in its own transaction
-    (backend.jobs.sweep_due); returns how many got each outcome."""
+    (backend.jobs.sweep_due) against the FACE_MATCH_THRESHOLD `threshold`; returns how many got each outcome."""
     from ..jobs import sweep_due
     counts: dict[str, int] = {}
 
     def work(evidence_id: int) -> dict | None:
-        values = recheck(evidence_id, now)
+        values = recheck(evidence_id, now, threshold)
         if values is not None:
             counts[values["state"]] = counts.get(values["state"], 0) + 1
         return values

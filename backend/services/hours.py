@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from flask import current_app
 from sqlalchemy import select
 
 from ..clock import now as clock_now
@@ -18,6 +17,7 @@ from ..domain import attendance as rules
 from ..domain import trust
 from ..extensions import db
 from ..models import AttendanceEvent, Enrollment, Lesson, OnlineRecord, Person, TrustFlag
+from ..settings import app_settings
 from .attendance import event_time, policy
 from .trust_flags import held_event_ids
 
@@ -98,7 +98,7 @@ def roster(plan_id: int) -> list:
 
 def plan_hours(plan_id: int, cfg=None) -> list[dict]:
     """Per enrolled trainee: offline, online and total credited hours (Decimal)."""
-    cfg = cfg if cfg is not None else current_app.config
+    cfg = cfg if cfg is not None else app_settings()
     from ..models import TrainingPlan
     from .policies import plan_params
     pol = policy(cfg, plan_params(db.session.get(TrainingPlan, plan_id), clock_now()))
@@ -133,3 +133,8 @@ def plan_hours(plan_id: int, cfg=None) -> list[dict]:
 def plan_credited_hours(plan_id: int) -> dict[int, Decimal]:
     """Total credited class hours per enrolled person of a plan (for completion and subsidy)."""
     return {row["person_id"]: row["total_hours"] for row in plan_hours(plan_id)}
+
+
+def number(value: Decimal) -> float:
+    """Hours and scores as JSON numbers, like the attendance views (they carry one decimal; never money)."""
+    return float(value)

@@ -2,14 +2,16 @@
 their replay window. Requests already trim them as they go; this catches what quiet periods leave."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete
 
 from ..extensions import db
 from ..models import DeviceNonce, IdempotencyRecord
 from ..security.devices import NONCE_TTL
-from .idempotency import KEEP
+
+# How long an Idempotency-Key's first response is replayed (backend/api/idempotency.py).
+KEEP = timedelta(hours=24)
 
 
 def purge_expired(now: datetime) -> dict:

@@ -15,9 +15,11 @@ from ..domain.judge import MAKEUP, Event, Facts, judge
 from ..extensions import db
 from ..live import publish_attendance
 from ..models import AttendanceEvent, Enrollment, Lesson, MakeupRequest, Person, TrainingPlan
+from ..security.actor import Actor
 from ..uploads import clean_image, read_limited, remove_quietly, store_image
 from . import audit, hours
 from .policies import plan_params
+from .scoping import scoped
 
 KINDS = ("check_in", "check_out", "both")
 PHOTOS = ("sign_sheet", "panorama")
@@ -156,6 +158,24 @@ def _credit(req: MakeupRequest, now: datetime) -> list[str]:
         publish_attendance(values, lesson, person, plan.region_code)
         inserted.append(kind)
     return inserted
+
+
+def makeups_stmt(a: Actor, status: str | None = None):
+    """Make-up requests the caller may see (the supervisor's region, the institution's own), oldest first."""
+    stmt = (select(MakeupRequest).join(Lesson, Lesson.id == MakeupRequest.lesson_id)
+            .join(TrainingPlan, TrainingPlan.id == Lesson.plan_id)
+            .order_by(MakeupRequest.created_at, MakeupRequest.id))
+    stmt = scoped(stmt, a, region=TrainingPlan.region_code, institution=TrainingPlan.institution_id)
+    if status:
+        stmt = stmt.where(MakeupRequest.status == status)
+    return stmt
+
+
+def person_names(person_ids: set[int]) -> dict[int, str]:
+    """{person id: name} for a page of requests."""
+    if not person_ids:
+        return {}
+    return dict(db.session.execute(select(Person.id, Person.name).where(Person.id.in_(person_ids))).all())
 
 
 def makeup_view(req: MakeupRequest, name: str | None = None, photo_base: str = "/api/v1") -> dict:

@@ -26,6 +26,7 @@ from ..models import (
     WechatAccount,
     WechatSubscription,
 )
+from ..unit_of_work import commit_side_effect
 from .notify_channels import ChannelError, send
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,7 @@ def route_new(now: datetime) -> int:
                 index_elements=["notification_id", "channel"]), rows)
         db.session.execute(update(Notification).where(Notification.id.in_([r.id for r in batch]),
                                                       Notification.routed_at.is_(None)).values(routed_at=now))
-        db.session.commit()
+        commit_side_effect("job_batch")
         routed += len(batch)
 
 
@@ -104,7 +105,7 @@ def send_due(now: datetime, cfg) -> dict[str, int]:
         # comes off this run's budget (two workers starting at the same instant may each take the rest).
         budget = int(cfg[key]) - db.session.execute(select(func.count()).where(
             NotificationDelivery.channel == channel, NotificationDelivery.sent_at > now - RATE_WINDOW)).scalar()
-        db.session.commit()  # end the read: claim() commits its own unit of work
+        commit_side_effect("job_batch")  # end the read: claim() commits its own unit of work
         if budget > 0:
             # A failed send reschedules its row (next_try_at later), so it is not due again in this run.
             sweep_due(NotificationDelivery, _due(now, channel), lambda delivery_id: attempt(delivery_id, now, cfg),

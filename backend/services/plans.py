@@ -9,7 +9,6 @@ from sqlalchemy import func, select
 from ..clock import now as clock_now
 from ..domain import plans as rules
 from ..domain.errors import conflict, forbidden, invalid
-from ..domain.identity import region_prefix
 from ..domain.occupations import occupation_name
 from ..extensions import db
 from ..models import Enrollment, Institution, Lesson, TrainingPlan
@@ -18,6 +17,7 @@ from ..security.authz import ensure_institution, ensure_region, get_or_404
 from . import audit, policies
 from .persons import shanghai_today
 from .policies import plan_params
+from .scoping import scoped
 
 PLAN_FIELDS = ("title", "occupation_code", "plan_type", "delivery", "starts_on", "ends_on", "online_platform")
 _AUDITED = PLAN_FIELDS + ("status",)
@@ -104,11 +104,8 @@ def own_plan(a: Actor, plan_id: int, lock: bool = True) -> TrainingPlan:
 
 def plans_query(a: Actor, status: str | None = None):
     """Plans visible to the caller, newest first, optionally of one status."""
-    stmt = select(TrainingPlan).order_by(TrainingPlan.id.desc())
-    if a.role == "institution":
-        stmt = stmt.where(TrainingPlan.institution_id == a.institution_id)
-    elif a.role == "supervisor":
-        stmt = stmt.where(TrainingPlan.region_code.startswith(region_prefix(a.region_code or ""), autoescape=True))
+    stmt = scoped(select(TrainingPlan).order_by(TrainingPlan.id.desc()), a,
+                  region=TrainingPlan.region_code, institution=TrainingPlan.institution_id)
     if status:
         stmt = stmt.where(TrainingPlan.status == status)
     return stmt

@@ -5,7 +5,6 @@ import threading
 import time
 from datetime import date, datetime
 
-from flask import current_app
 from sqlalchemy import select
 
 from ..domain import policy as rules
@@ -14,6 +13,7 @@ from ..domain.identity import region_in_scope
 from ..extensions import db
 from ..models import Policy, TrainingPlan, User
 from ..security.actor import Actor
+from ..settings import app_cache, app_settings
 from . import audit
 from .persons import shanghai_today
 
@@ -32,12 +32,12 @@ _cache_lock = threading.Lock()
 
 
 def _cache() -> dict:
-    return current_app.extensions.setdefault("policy_versions", {"at": 0.0, "versions": None})
+    return app_cache("policy_versions", {"at": 0.0, "versions": None})
 
 
 def builtin(cfg=None) -> dict:
     """The national built-in parameters: shared/DESIGN.md's defaults with this deployment's settings applied."""
-    cfg = cfg if cfg is not None else current_app.config
+    cfg = cfg if cfg is not None else app_settings()
     over: dict = {}
     for name, key in _LEGACY.items():
         if name in cfg:

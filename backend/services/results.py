@@ -18,7 +18,7 @@ from ..models import Certificate, Enrollment, Evaluation, Institution, Person, R
 from ..security.actor import Actor
 from ..security.authz import ensure_institution, get_or_404
 from . import audit, certificates, spreadsheets
-from .certificates import number
+from .hours import number
 from .persons import find_by_id_number, shanghai_today
 
 # Results are recorded while the plan runs or once its lessons are over, never after completion is applied for.

@@ -16,11 +16,10 @@ a database failure rolls back the whole import.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from flask import current_app
 from sqlalchemy import insert, select
 
 from ..domain import identity
@@ -144,11 +143,10 @@ def _mark_duplicates(rows: list[RosterRow]) -> None:
 class RosterContext:
     """Per-import settings and lookups shared by every chunk."""
 
-    def __init__(self, a: Actor, plan: TrainingPlan, now: datetime):
-        cfg = current_app.config
+    def __init__(self, a: Actor, plan: TrainingPlan, now: datetime, cfg: Mapping):
         self.actor, self.plan, self.now = a, plan, now
         self.age_min, self.age_max = int(cfg["WORKING_AGE_MIN"]), int(cfg["WORKING_AGE_MAX"])
-        self.household_prefixes = household_prefixes()
+        self.household_prefixes = household_prefixes(cfg)
         self.window = occupation_window(plan.starts_on, plan.ends_on)
 
     def reasons(self, person: Person, groups, voucher_rules: dict | None, other_live: bool) -> list[str]:
@@ -168,9 +166,9 @@ class RosterContext:
         return set(db.session.execute(stmt).scalars())
 
 
-def household_prefixes() -> tuple[str, ...]:
+def household_prefixes(cfg: Mapping) -> tuple[str, ...]:
     """The configured household-region restriction (ROSTER_HOUSEHOLD_REGIONS, comma-separated prefixes)."""
-    raw = current_app.config.get("ROSTER_HOUSEHOLD_REGIONS") or ""
+    raw = cfg.get("ROSTER_HOUSEHOLD_REGIONS") or ""
     items = raw if isinstance(raw, (list, tuple)) else str(raw).split(",")
     return tuple(identity.region_prefix(p.strip()) for p in items if p and p.strip())
 
@@ -291,7 +289,7 @@ def row_view(r: RosterRow) -> dict:
     return out
 
 
-def import_roster(a: Actor, plan: TrainingPlan, raw_rows: list[tuple[int, dict]], now: datetime,
+def import_roster(a: Actor, plan: TrainingPlan, raw_rows: list[tuple[int, dict]], now: datetime, cfg: Mapping,
                   source: str = "json", progress: Callable[[int], None] | None = None) -> dict:
     """Import (row number, {name, id_number, phone, groups, voucher_code}) rows into a plan's roster."""
     check_roster_open(plan, now)
@@ -309,7 +307,7 @@ def import_roster(a: Actor, plan: TrainingPlan, raw_rows: list[tuple[int, dict]]
         ready.append(r)
     if progress:
         progress(len(rows) - len(ready))
-    ctx = RosterContext(a, plan, now)
+    ctx = RosterContext(a, plan, now, cfg)
     for start in range(0, len(ready), CHUNK):
         chunk = ready[start:start + CHUNK]
         _apply_chunk(chunk, ctx)

@@ -19,13 +19,6 @@ RADIUS_MAX_M = 2000
 _AUDITED = ("name", "address", "lat", "lon", "radius_m", "require_site_qr")
 
 
-def site_view(site: Site) -> dict:
-    """The JSON shape of a site (coordinates in WGS-84)."""
-    return {"id": site.id, "institution_id": site.institution_id, "name": site.name, "address": site.address,
-            "lat": site.lat, "lon": site.lon, "coord_sys": "wgs84", "radius_m": site.radius_m,
-            "require_site_qr": site.require_site_qr, "created_at": site.created_at}
-
-
 def _radius(value) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not RADIUS_MIN_M <= value <= RADIUS_MAX_M:
         raise invalid("validation_error", field="radius_m", min=RADIUS_MIN_M, max=RADIUS_MAX_M)

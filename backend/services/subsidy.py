@@ -9,7 +9,6 @@ from sqlalchemy import func, select, update
 from ..domain import attendance as attendance_rules
 from ..domain import subsidy as rules
 from ..domain.errors import conflict, invalid, not_found
-from ..domain.identity import region_prefix
 from ..extensions import db
 from ..models import (
     Certificate,
@@ -29,8 +28,9 @@ from ..models import (
 from ..security.actor import Actor
 from ..security.authz import ensure_institution, ensure_region, get_or_404
 from . import audit
-from .certificates import number
+from .hours import number
 from .policies import plan_params
+from .scoping import scoped
 
 COUNTED_STATUSES = ("submitted", "approved", "disbursed")  # lines that use up a person's annual cap
 PROGRESS = {"applied": "已申请", "approved": "已审核", "publicity": "公示中", "disbursed": "已拨付",
@@ -333,11 +333,8 @@ def objection_view(o: PublicityObjection) -> dict:
 
 def claims_stmt(a: Actor, status: str | None):
     """The review queue: own institution's claims, or the supervisor's region; oldest first."""
-    stmt = select(SubsidyClaim).order_by(SubsidyClaim.created_at, SubsidyClaim.id)
-    if a.role == "institution":
-        stmt = stmt.where(SubsidyClaim.institution_id == a.institution_id)
-    elif a.role == "supervisor":
-        stmt = stmt.where(SubsidyClaim.region_code.startswith(region_prefix(a.region_code)))
+    stmt = scoped(select(SubsidyClaim).order_by(SubsidyClaim.created_at, SubsidyClaim.id), a,
+                  region=SubsidyClaim.region_code, institution=SubsidyClaim.institution_id)
     if status:
         stmt = stmt.where(SubsidyClaim.status == status)
     return stmt

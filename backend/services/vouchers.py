@@ -23,6 +23,7 @@ from ..security.authz import ensure_region
 from ..security.crypto import vault
 from . import audit
 from .persons import shanghai_today
+from .scoping import scoped
 
 # Every state except returned holds a unit of stock: quantity = remaining + live vouchers.
 LIVE_STATES = (rules.CLAIMED, rules.USED, rules.EXPIRED, rules.WRITTEN_OFF, rules.VOIDED)
@@ -206,10 +207,7 @@ def batch_view(batch: VoucherBatch, staff: bool = False) -> dict:
 
 def supervisor_batches_stmt(a: Actor):
     """Batches in the caller's region, all states, newest first."""
-    stmt = select(VoucherBatch).order_by(VoucherBatch.id.desc())
-    if a.role != "admin":
-        stmt = stmt.where(VoucherBatch.region_code.startswith(identity.region_prefix(a.region_code or "")))
-    return stmt
+    return scoped(select(VoucherBatch).order_by(VoucherBatch.id.desc()), a, region=VoucherBatch.region_code)
 
 
 # ---- eligibility ----------------------------------------------------------------------------------

@@ -6,8 +6,11 @@ import logging
 import urllib.error
 import urllib.parse
 import urllib.request
+from datetime import datetime
 
 from ..domain.errors import AppError
+from ..extensions import db
+from ..models import WechatAccount
 
 log = logging.getLogger(__name__)
 
@@ -43,3 +46,13 @@ def code_to_openid(code: str, cfg: dict) -> str:
     if not openid:
         raise AppError("wechat_error", 502, {"reason": "no_openid"})
     return openid
+
+
+def account_for(openid: str, now: datetime) -> WechatAccount:
+    """The WeChat account of an openid, created (unbound) at its first login."""
+    account = db.session.execute(db.select(WechatAccount).where(WechatAccount.openid == openid)).scalar()
+    if account is None:
+        account = WechatAccount(openid=openid, created_at=now)
+        db.session.add(account)
+        db.session.flush()
+    return account

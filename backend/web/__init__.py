@@ -114,11 +114,11 @@ for _blueprint in (bp, mobile, staff):
 
 def register_web(app) -> None:
     """Register pages and the root health probes."""
-    from ..api import health
+    from . import health
     app.register_blueprint(bp)
     app.add_url_rule("/healthz", "root_healthz", health.healthz)
     app.add_url_rule("/readyz", "root_readyz", health.readyz)
     app.register_blueprint(mobile, url_prefix="/m")
     app.register_blueprint(staff)
-    from ..api.outcomes import pages as certificate_pages  # printable / verification certificate pages
+    from .certificates import pages as certificate_pages  # printable / verification certificate pages
     app.register_blueprint(certificate_pages)

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
+from flask import current_app
 from skimage import data
 
 from backend import faces
@@ -51,13 +52,13 @@ def test_the_kiosk_crop_of_the_real_face_passes(site_world, astronaut, app, clie
     w["clock"].set(END + timedelta(minutes=10))
     upload(w, kev(w, "a", face_jpeg_base64=astronaut["crop"], at=START - timedelta(minutes=5)),
            kev(w, "a", kind="check_out", face_jpeg_base64=astronaut["crop"], at=END + timedelta(minutes=5)))
-    assert evidence.recheck_due(w["clock"]()) == {"passed": 2}
+    assert evidence.recheck_due(w["clock"](), current_app.config["FACE_MATCH_THRESHOLD"]) == {"passed": 2}
     db.session.expire_all()
     rows = db.session.query(FaceEvidence).all()
     assert {r.state for r in rows} == {"passed"} and all(r.server_distance < 0.5 for r in rows)
     assert db.session.query(TrustFlag).count() == 0
     assert _hours(client, w, "a") == 3.0
-    assert evidence.recheck_due(w["clock"]()) == {}      # nothing left: a second sweep does nothing
+    assert evidence.recheck_due(w["clock"](), current_app.config["FACE_MATCH_THRESHOLD"]) == {}      # nothing left: a second sweep does nothing
 
 
 def test_a_crop_of_someone_else_flags_and_holds_the_hours(site_world, astronaut, app, client):
@@ -68,7 +69,7 @@ def test_a_crop_of_someone_else_flags_and_holds_the_hours(site_world, astronaut,
     upload(w, kev(w, "a", face_jpeg_base64=astronaut["crop"], face_distance=0.21, at=START - timedelta(minutes=5)),
            kev(w, "a", kind="check_out", face_jpeg_base64=astronaut["crop"], at=END + timedelta(minutes=5)))
     assert _hours(client, w, "a") == 3.0                 # credited until the server has looked
-    counts = evidence.recheck_due(w["clock"]())
+    counts = evidence.recheck_due(w["clock"](), current_app.config["FACE_MATCH_THRESHOLD"])
     assert counts == {"failed": 2}
     flags = db.session.query(TrustFlag).filter_by(code="face_recheck_failed").all()
     assert len(flags) == 2 and flags[0].detail["kiosk_distance"] == 0.21 and flags[0].detail["server_distance"] > 0.5
@@ -90,7 +91,7 @@ def test_an_unreadable_crop_is_a_failed_recheck(site_world, app):
     w = site_world
     app.config["RECHECK_SAMPLE_PERCENT"] = 100
     upload(w, kev(w, "a"))                               # a flat grey square: no face to find in it
-    assert evidence.recheck_due(w["clock"]()) == {"unreadable": 1}
+    assert evidence.recheck_due(w["clock"](), current_app.config["FACE_MATCH_THRESHOLD"]) == {"unreadable": 1}
     flag = db.session.query(TrustFlag).one()
     assert flag.code == "face_recheck_failed" and flag.detail["reason"] == "no_face"
 
@@ -159,7 +160,7 @@ def test_no_template_any_more_is_not_blamed_on_the_kiosk(site_world, app):
     upload(w, kev(w, "a"))
     db.session.get(Person, w["people"]["a"]).face_template_enc = None   # consent withdrawn since
     db.session.commit()
-    assert evidence.recheck_due(w["clock"]()) == {"unreadable": 1}
+    assert evidence.recheck_due(w["clock"](), current_app.config["FACE_MATCH_THRESHOLD"]) == {"unreadable": 1}
     assert db.session.query(TrustFlag).count() == 0
 
 

@@ -16,6 +16,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from flask import current_app
 from PIL import Image
 from skimage import data
 
@@ -123,7 +124,7 @@ def test_an_institution_alone_cannot_turn_invented_attendance_into_money(client,
     assert all(f["blocking"] and BLOCKING <= {x["code"] for x in f["flags"]} for f in flags)
     # The server's re-verification confirms the crops match the enrolled stock photo: it cannot catch this
     # forgery alone (the photo is both), which is why the flags above exist.
-    assert evidence.recheck_due(clock()) == {"passed": len(events)}
+    assert evidence.recheck_due(clock(), current_app.config["FACE_MATCH_THRESHOLD"]) == {"passed": len(events)}
 
     # 5. Results and the completion application.
     results = [{"person_id": pid, "score": 95, "passed": True} for pid in people]

@@ -149,8 +149,8 @@ def test_replay_after_last_event_id(live_config, world, clock, client):
 
 
 def test_long_replay_continues_in_the_same_stream(live_config, world, clock, client, monkeypatch):
-    from backend.api import live as live_api
-    monkeypatch.setattr(live_api, "REPLAY_MAX", 2)  # rows per poll: four events take three polls
+    from backend.live import stream
+    monkeypatch.setattr(stream, "REPLAY_MAX", 2)  # rows per poll: four events take three polls
     _pid, h = world.person()
     _pid2, h2 = world.person("李四")
     _u, sup = world.staff("supervisor", region_code="35")

@@ -5,7 +5,6 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable
-from datetime import timedelta
 
 from flask import Response, current_app, g, request
 from sqlalchemy import delete
@@ -15,10 +14,11 @@ from ..clock import now
 from ..domain.errors import AppError
 from ..extensions import db
 from ..models import IdempotencyRecord
+from ..services.housekeeping import KEEP
+from ..unit_of_work import commit_side_effect
 
 log = logging.getLogger(__name__)
 HEADER = "Idempotency-Key"
-KEEP = timedelta(hours=24)
 
 
 def redact_on_replay(*fields: str) -> Callable:
@@ -78,13 +78,12 @@ def before_request():
         rec = IdempotencyRecord(scope=scope, key=key, request_hash=digest, state="running", created_at=t)
         db.session.add(rec)
         try:
-            db.session.commit()
+            commit_side_effect("idempotency_claim")
         except IntegrityError:
-            db.session.rollback()
             raise AppError("request_in_progress", 409) from None
         g.idempotency_id = rec.id
         return None
-    db.session.commit()
+    commit_side_effect("idempotency_claim")  # the expired keys' deletion
     if rec.request_hash != digest:
         raise AppError("idempotency_key_reused", 422)
     if rec.state != "done":
@@ -109,7 +108,7 @@ def after_request(response: Response) -> Response:
             else:
                 rec.state, rec.status_code = "done", response.status_code
                 rec.body = _stored_body(response, _redacted_fields())
-            db.session.commit()
+            commit_side_effect("idempotency_result")
     except Exception:  # noqa: BLE001 — the primary response must still reach the client
         db.session.rollback()
         log.exception("could not store idempotent response")

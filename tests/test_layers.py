@@ -1,0 +1,83 @@
+"""The layers hold: services and domain import without an app, services never reach for Flask's request
+state, and only backend/unit_of_work.py commits the session."""
+from __future__ import annotations
+
+import ast
+import importlib
+import pkgutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import backend
+
+BACKEND = Path(backend.__file__).parent
+FLASK_STATE = {"g", "request", "current_app", "session", "has_request_context", "has_app_context"}
+
+
+def _modules(package: str) -> list[str]:
+    pkg = importlib.import_module(package)
+    return [f"{package}.{info.name}" for info in pkgutil.iter_modules(pkg.__path__)]
+
+
+def _flask_state_uses(path: Path) -> list[str]:
+    """Every place a module names Flask's request/app state: imports of it, or `flask.g`-style attributes."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "flask":
+            found += [f"{path.name}:{node.lineno} imports flask.{a.name}" for a in node.names
+                      if a.name in FLASK_STATE or a.name == "*"]
+        elif isinstance(node, ast.Import):
+            found += [f"{path.name}:{node.lineno} imports {a.name}" for a in node.names if a.name.startswith("flask")]
+        elif (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "flask"
+              and node.attr in FLASK_STATE):
+            found.append(f"{path.name}:{node.lineno} uses flask.{node.attr}")
+    return found
+
+
+def test_services_and_domain_import_without_an_app():
+    """A fresh interpreter imports every module of backend/services and backend/domain with no app context."""
+    names = _modules("backend.services") + _modules("backend.domain")
+    assert len(names) > 40
+    code = ("import importlib, sys\n"
+            "from flask import has_app_context\n"
+            f"for name in {names!r}:\n"
+            "    importlib.import_module(name)\n"
+            "assert not has_app_context()\n"
+            "print('ok', len(sys.modules))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          cwd=BACKEND.parent)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("ok ")
+
+
+@pytest.mark.parametrize("folder", ["services", "domain"])
+def test_no_flask_request_state_below_the_api(folder):
+    """No module of backend/services or backend/domain imports or names flask.g, request or current_app."""
+    files = sorted((BACKEND / folder).glob("*.py"))
+    assert files
+    uses = [use for path in files for use in _flask_state_uses(path)]
+    assert uses == []
+
+
+def test_the_checker_sees_what_it_forbids(tmp_path):
+    """The AST check itself finds each forbidden form (so an empty result above means something)."""
+    sample = tmp_path / "sample.py"
+    sample.write_text("import flask\nfrom flask import current_app, g\nfrom flask import request as r\n"
+                      "x = flask.g\n", encoding="utf-8")
+    assert len(_flask_state_uses(sample)) == 5
+
+
+def test_only_the_unit_of_work_commits():
+    """`session.commit()` is called in backend/unit_of_work.py alone; every other commit goes through it."""
+    callers = []
+    for path in sorted(BACKEND.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "commit"
+                    and isinstance(node.func.value, ast.Attribute) and node.func.value.attr == "session"):
+                callers.append(f"{path.relative_to(BACKEND)}:{node.lineno}")
+    assert callers and all(c.startswith("unit_of_work.py:") for c in callers), callers
