@@ -1,4 +1,5 @@
-"""A real HTTP server for the browser tests: the app on a fresh SQLite file, seeded like
+"""A real HTTP server for the browser tests: the app on a fresh SQLite file (with TEST_DB=postgres a fresh
+PostgreSQL database), seeded like
 `flask seed-demo`, plus a lesson in session right now (the server clock is the wall clock), a
 rostered trainee who has not bound WeChat yet, so a test can walk login → bind → check-in, and the
 extra state of demo_data (queues to review, check-ins to plot, a completion whose trainees carry trust
@@ -8,13 +9,16 @@ flags).
 """
 from __future__ import annotations
 
+import os
 import tempfile
 import threading
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+from sqlalchemy import create_engine, text
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from backend import create_app
@@ -93,12 +97,26 @@ class QuietHandler(WSGIRequestHandler):
         """Skip."""
 
 
+def _database_url(workdir: Path) -> tuple[str, str | None]:
+    """(URL, throwaway PostgreSQL database name or None): a fresh SQLite file, or with TEST_DB=postgres a
+    database of its own next to TEST_DATABASE_URL's, so the journeys run on both databases."""
+    if os.environ.get("TEST_DB") != "postgres":
+        return f"sqlite:///{workdir / 'e2e.db'}", None
+    base = os.environ["TEST_DATABASE_URL"].replace("postgresql://", "postgresql+psycopg://", 1)
+    name = f"test_e2e_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return base.rsplit("/", 1)[0] + "/" + name, name
+
+
 class LiveServer:
     """The app served by werkzeug in a background thread on a free port."""
 
     def __init__(self, workdir: Path):
-        db_path = workdir / "e2e.db"
-        self.app = create_app(dict(KEYS, SQLALCHEMY_DATABASE_URI=f"sqlite:///{db_path}", RATELIMIT_ENABLED=False,
+        url, self.pg_database = _database_url(workdir)
+        self.app = create_app(dict(KEYS, SQLALCHEMY_DATABASE_URI=url, RATELIMIT_ENABLED=False,
                                    ACCESS_LOG=False, UPLOAD_DIR=str(workdir / "uploads"), SMS_RESEND_S=RESEND_S))
         self.seeded = seed(self.app)
         self.server = make_server("127.0.0.1", 0, self.app, threaded=True, request_handler=QuietHandler)
@@ -116,6 +134,12 @@ class LiveServer:
         self.thread.join(timeout=10)
         with self.app.app_context():
             db.engine.dispose()
+        if self.pg_database:
+            admin = create_engine(os.environ["TEST_DATABASE_URL"].replace("postgresql://", "postgresql+psycopg://", 1),
+                                  isolation_level="AUTOCOMMIT")
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{self.pg_database}" WITH (FORCE)'))
+            admin.dispose()
 
 
 if __name__ == "__main__":

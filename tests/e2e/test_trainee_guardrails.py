@@ -155,18 +155,27 @@ def _certificates_for(server, openid: str, first_sequence: int) -> tuple[str, st
         person_id = _person_id(openid)
         plans = db.session.execute(
             db.select(TrainingPlan).join(Enrollment, Enrollment.plan_id == TrainingPlan.id)
-            .where(Enrollment.person_id == person_id, TrainingPlan.status.in_(["completed", "completion_submitted"]))
+            # in_progress too: the bureau's journey sends the 保育师 completion back (a rejected completion), and
+            # whether it ran first depends on the test order, not on what this test checks.
+            .where(Enrollment.person_id == person_id,
+                   TrainingPlan.status.in_(["completed", "completion_submitted", "in_progress"]))
             .order_by(TrainingPlan.id)).scalars().all()
         sup = db.session.execute(db.select(User).where(User.username == "supervisor")).scalar_one()
         numbers = []
         for i, plan in enumerate(plans[:2]):
-            number = certificate_number(plan.region_code, date.today().year, first_sequence + i)
-            db.session.add(Certificate(number=number, plan_id=plan.id, person_id=person_id,
-                                       institution_id=plan.institution_id, occupation_code=plan.occupation_code,
-                                       issued_on=date.today() - timedelta(days=1),
-                                       revoked_at=datetime.now(UTC) if i else None, revoked_by=sup.id if i else None,
-                                       revoked_reason="经核查考勤记录不实" if i else None))
-            numbers.append(number)
+            revoked = {"revoked_at": datetime.now(UTC) if i else None, "revoked_by": sup.id if i else None,
+                       "revoked_reason": "经核查考勤记录不实" if i else None}
+            # Another journey may have issued this plan's certificate already (one per plan and person): reuse it.
+            cert = db.session.execute(db.select(Certificate).where(
+                Certificate.plan_id == plan.id, Certificate.person_id == person_id)).scalar_one_or_none()
+            if cert is None:
+                cert = Certificate(number=certificate_number(plan.region_code, date.today().year, first_sequence + i),
+                                   plan_id=plan.id, person_id=person_id, institution_id=plan.institution_id,
+                                   occupation_code=plan.occupation_code, issued_on=date.today() - timedelta(days=1))
+                db.session.add(cert)
+            for key, value in revoked.items():
+                setattr(cert, key, value)
+            numbers.append(cert.number)
         return numbers[0], numbers[1]
     return _in_app(server, add)
 
