@@ -10,7 +10,7 @@ from ..clock import now as clock_now
 from ..domain import attendance as rules
 from ..domain import trust
 from ..extensions import db
-from ..models import AttendanceEvent, Enrollment, Lesson, Site, TrainingPlan, TrustFlag
+from ..models import AttendanceEvent, Enrollment, Lesson, Site, TrainingPlan, TrustFlag, WechatAccount
 from . import hours
 from .attendance import policy
 from .scoping import region_condition
@@ -37,8 +37,10 @@ def lesson_attendance(lesson: Lesson, cfg) -> dict:
     site = db.session.get(Site, lesson.site_id) if lesson.site_id else None
     seen = hours.presences([lesson.id])
     positions = lesson_positions(lesson.id)
+    roster = hours.roster(lesson.plan_id)
+    bound = bound_person_ids([person.id for person in roster])
     trainees = []
-    for person in hours.roster(lesson.plan_id):
+    for person in roster:
         presence = seen.get((lesson.id, person.id))
         if lesson.mode == "offline":
             status, credited, credit_flags = hours.credit(lesson, presence, pol)
@@ -48,7 +50,7 @@ def lesson_attendance(lesson: Lesson, cfg) -> dict:
         # A held event happened (it is shown with its time) but does not count: `held`, not "missing".
         missing = {"no_check_in": rules.CHECK_IN, "no_check_out": rules.CHECK_OUT}
         credit_flags = [f for f in credit_flags if missing.get(f) not in p.held_at]
-        trainees.append({"person_id": person.id, "name": person.name,
+        trainees.append({"person_id": person.id, "name": person.name, "bound": person.id in bound,
                          "check_in_at": iso(p.check_in_at or p.held_at.get(rules.CHECK_IN)),
                          "check_out_at": iso(p.check_out_at or p.held_at.get(rules.CHECK_OUT)),
                          "credited_hours": float(credited),
@@ -60,6 +62,14 @@ def lesson_attendance(lesson: Lesson, cfg) -> dict:
                          "makeup_kinds": [k for k in rules.KINDS if lesson.mode == "offline" and rules.makeup_can_fix(
                              k, hours.lesson_times(lesson), p.check_in_at, p.check_out_at, pol)]})
     return {"lesson": lesson_view(lesson, site), "trainees": trainees}
+
+
+def bound_person_ids(person_ids: list[int]) -> set[int]:
+    """Which of these people have a WeChat account bound (the phone client signs in as them)."""
+    if not person_ids:
+        return set()
+    return set(db.session.execute(select(WechatAccount.person_id).where(
+        WechatAccount.person_id.in_(person_ids))).scalars())
 
 
 def lesson_positions(lesson_id: int) -> dict[int, list[dict]]:

@@ -44,12 +44,23 @@ def test_lesson_attendance_statuses_and_credit(world, clock):
     assert "late" in rows[late]["flags"]
     assert rows[early]["status"] == "incomplete" and "no_check_out" in rows[early]["flags"]
     assert rows[absent].pop("positions", []) == []
-    assert rows[absent] == {"person_id": absent, "name": "赵六", "check_in_at": None, "check_out_at": None,
+    assert rows[absent] == {"person_id": absent, "name": "赵六", "bound": True, "check_in_at": None, "check_out_at": None,
                             "credited_hours": 0.0, "status": "absent", "sources": [], "flags": [],
                             "makeup_kinds": ["check_in", "check_out"]}
     # What a make-up could still fix: nothing for the complete one, the late check-in, the missing check-out.
     assert (rows[on_time]["makeup_kinds"], rows[late]["makeup_kinds"], rows[early]["makeup_kinds"]) == (
         [], ["check_in"], ["check_out"])
+
+
+def test_lesson_attendance_says_who_is_bound(world, clock):
+    """Each trainee row says whether a WeChat account is bound: the dashboard offers 解除绑定 on bound rows."""
+    pid, _h = world.person("孙八")
+    _u, sup_h = world.staff("supervisor")
+    url = f"/api/v1/lessons/{world.lesson.id}/attendance"
+    assert {t["person_id"]: t["bound"] for t in world.client.get(url, headers=sup_h).get_json()["trainees"]} == {pid: True}
+    r = world.client.post(f"/api/v1/persons/{pid}/unbind", headers=sup_h, json={"reason": "他人冒用身份绑定"})
+    assert r.status_code == 200, r.get_json()
+    assert [t["bound"] for t in world.client.get(url, headers=sup_h).get_json()["trainees"]] == [False]
 
 
 def test_lesson_attendance_scope(world, clock, staff, make_institution):

@@ -3,8 +3,11 @@
 // Trust flags show per trainee with the shared labels; hours held by a failed server face re-check
 // are marked, since they count for nothing until the completion review accepts the trainee.
 // Reloads when the event stream reports an event (or a flag) for this lesson.
+// A trainee's WeChat binding can be released here (解除绑定, audited with a reason): the row where a
+// supervisor sees shared devices or identical coordinates is where a wrong binding shows.
 import { $, html, mount } from "../common/html.js";
-import { badge, emptyState } from "../common/ui.js";
+import { badge, emptyState, toast } from "../common/ui.js";
+import { formDialog } from "../common/dialog.js";
 import {
   ATTENDANCE_STATUS, KIND, REJECT_REASON, SOURCE, fmtDate, fmtHours, fmtMetres, fmtTime, label,
 } from "../common/format.js";
@@ -31,6 +34,30 @@ export function positionsOf(data) {
     name: t.name,
     label: `${t.name} ${label(KIND, p.kind)} ${fmtTime(p.at)} ${p.accepted === false ? `被拒（${label(REJECT_REASON, p.reason)}）` : ""} 距 ${fmtMetres(p.distance_m)}，精度 ±${fmtMetres(p.accuracy_m)}`,
   })));
+}
+
+/** The binding cell: bound or not, and for a bound trainee the 解除绑定 action. */
+const bindingCell = (t) => (t.bound
+  ? html`${badge("已绑定", "ok")} <button type="button" class="small danger unbind">解除绑定</button>`
+  : badge("未绑定"));
+
+/** Ask for the reason and release the trainee's WeChat binding (POST /persons/{id}/unbind); resolves when closed. */
+export function unbindDialog(api, t, onDone) {
+  return formDialog({
+    id: "unbind-dialog",
+    title: `解除 ${t.name} 的微信绑定`,
+    fields: html`<p class="small">解除后该微信号不能再以 ${t.name} 的身份签到；本人自设的考勤机密码、本人采集的人脸和绑定时填写的手机号一并清除，
+        须重新绑定。已认定的课时不受影响。操作记入审计。</p>
+      <label>解除原因（记入审计）<input name="reason" maxlength="1000" autocomplete="off" placeholder="如：经核实系他人冒用身份绑定"></label>
+      <small class="field-error" data-for="reason"></small>`,
+    submitLabel: "确认解除绑定",
+    check: (d) => ((d.reason || "").trim().length >= 2 ? {} : { reason: "请填写解除原因（至少 2 个字）" }),
+    submit: async (d) => {
+      await api.post(`/persons/${t.person_id}/unbind`, { reason: d.reason.trim() });
+      toast(`已解除 ${t.name} 的微信绑定`, "ok");
+      await onDone();
+    },
+  }).done;
 }
 
 export default {
@@ -78,15 +105,20 @@ export default {
           <h2>学员考勤（${data.trainees.length} 人）</h2>
           ${heldNote(data.trainees)}
           ${data.trainees.length ? html`<div class="table-wrap"><table class="attendance">
-            <thead><tr><th>姓名</th><th>签到</th><th>签退</th><th>认定课时</th><th>状态</th><th>来源</th><th>标记</th></tr></thead>
+            <thead><tr><th>姓名</th><th>签到</th><th>签退</th><th>认定课时</th><th>状态</th><th>来源</th><th>标记</th><th>微信绑定</th></tr></thead>
             <tbody>${data.trainees.map((t) => html`<tr data-person="${t.person_id}" class="${isHeld(t) ? "row-error" : ""}">
               <td>${t.name}</td><td>${fmtTime(t.check_in_at)}</td><td>${fmtTime(t.check_out_at)}</td>
               <td>${creditedCell(t)}</td>
               <td>${badge(label(ATTENDANCE_STATUS, t.status), STATUS_KIND[t.status])}</td>
               <td>${(t.sources || []).map((s) => label(SOURCE, s)).join("、") || "—"}</td>
               <td>${(t.flags || []).length ? flagBadges(t.flags) : "—"}</td>
+              <td class="nowrap binding">${bindingCell(t)}</td>
             </tr>`)}</tbody></table></div>` : emptyState("没有参训学员")}
         </section>`);
+      const byId = new Map(data.trainees.map((t) => [String(t.person_id), t]));
+      body.querySelectorAll("button.unbind").forEach((btn) => {
+        btn.onclick = () => unbindDialog(api, byId.get(btn.closest("tr").dataset.person), load);
+      });
     }
 
     await load();

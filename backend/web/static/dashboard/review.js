@@ -1,6 +1,6 @@
 // Review queues of the region: plans to approve, make-ups (with both photos), completions (with the
 // trainees' trust flags, and a decision for each trainee a blocking flag holds), subsidy claims
-// (approve; settle objections raised during publicity; reject; disburse by a second person after
+// (approve; record objections received during publicity and settle them; reject; disburse by a second person after
 // publicity once no objection is open; the completion's decisions listed) and kiosks: activation of
 // kiosks institutions registered, and those offline or whose clocks drift.
 import { $, html, mount, showFieldErrors } from "../common/html.js";
@@ -348,6 +348,15 @@ function notPaidText(x) {
   return (x.reasons || []).map((r) => (r === "excluded" ? `${label(NOT_PAID, r)}：${x.decision_reason || "—"}` : label(NOT_PAID, r))).join("、");
 }
 
+/** The form recording an objection received during publicity (公示): it holds the payout until settled. */
+function objectionForm() {
+  return html`<form class="record-objection" novalidate>
+    <label>记录公示期间收到的异议（来信、来电、来访的内容，记入审计）
+      <textarea name="text" rows="2" maxlength="2000" placeholder="如：有学员反映第三次课未实际开课"></textarea></label>
+    <small class="field-error" data-for="text"></small>
+    <button type="submit" class="small">记录异议</button></form>`;
+}
+
 function disburseBlock(c, me) {
   // The two-person rule, stated before anyone clicks: the approver may not pay, and not before 公示 ends.
   if (c.status !== "approved") return "";
@@ -394,11 +403,26 @@ async function subsidiesTab(el, api, user) {
             <td>${fmtMoney(l.amount_fen)}</td><td>${label(LIMITED, l.limited_by) || ""}${l.capped ? " · 已封顶" : ""}</td></tr>`)}</tbody></table></div>
           ${(c.explanations || []).length ? html`<h4>未纳入补贴的学员</h4><ul class="explanations">${c.explanations.map((x) => html`<li data-person="${x.person_id}">${x.name}：${notPaidText(x)}</li>`)}</ul>` : ""}
           ${(c.decisions || []).length ? html`<h4>结业审核决定（可信度标记）</h4>${decisionsTable(c.decisions)}` : ""}
-          ${(c.objections || []).length ? html`<h4>公示异议</h4><p class="small muted">未处理的异议会暂停拨付：核实后驳回异议即可继续拨付；异议成立则退回重审，重新审核后重新公示。</p>
-            <ul>${c.objections.map((o) => html`<li data-objection="${o.id}">${fmtShort(o.recorded_at)} ${o.text}
+          ${(c.objections || []).length || c.status === "approved" ? html`<h4>公示异议</h4><p class="small muted">未处理的异议会暂停拨付：核实后驳回异议即可继续拨付；异议成立则退回重审，重新审核后重新公示。</p>
+            <ul class="objections">${(c.objections || []).map((o) => html`<li data-objection="${o.id}">${fmtShort(o.recorded_at)} ${o.text}
               ${badge(OBJECTION_STATUS[o.status] || o.status, o.status === "open" ? "warn" : "")}${o.resolution ? html` <span class="small muted">${o.resolution}</span>` : ""}
               ${o.status === "open" && c.status === "approved" ? html`<button type="button" class="small resolve" data-decision="dismissed">异议不成立</button>
-                <button type="button" class="small resolve" data-decision="upheld">异议成立，退回重审</button>` : ""}</li>`)}</ul>` : ""}`);
+                <button type="button" class="small resolve" data-decision="upheld">异议成立，退回重审</button>` : ""}</li>`)}</ul>` : ""}
+          ${c.status === "approved" ? objectionForm() : ""}`);
+        const of = box.querySelector("form.record-objection");
+        if (of) {
+          of.onsubmit = (e) => {
+            e.preventDefault();
+            const text = of.elements.text.value.trim();
+            if (showFieldErrors(of, text.length >= 2 ? {} : { text: "请填写异议内容（至少 2 个字）" })) return;
+            busy(of.querySelector("button[type=submit]"), async () => {
+              await api.post(`/subsidy-claims/${c.id}/objections`, { text });
+              toast("异议已记录，处理前暂停拨付", "ok");
+              delete d.dataset.loaded;
+              d.dispatchEvent(new Event("toggle")); // reload the lines with the new objection
+            }, (err) => { showFieldErrors(of, fieldErrors(err)); toast(errorText(err), "error"); });
+          };
+        }
         box.querySelectorAll("button.resolve").forEach((btn) => {
           btn.onclick = () => busy(btn, async () => {
             const note = window.prompt("请填写核查结论：");

@@ -1,5 +1,7 @@
 // Voucher batches of the region (券定义): define a batch with its targeting, publish and close it, see its
 // claimants (masked) with each voucher's status, void a voucher with a reason, and check a voucher by code.
+// Per batch the bureau allows (or stops) enrolment at the desk with the bare printed voucher code instead of the
+// trainee's live QR (凭券码报名), audited with a reason.
 import { $, $$, formData, html, mount, showFieldErrors } from "../common/html.js";
 import { badge, busy, confirmAction, emptyState, errorText, notice, toast } from "../common/ui.js";
 import {
@@ -19,6 +21,9 @@ function batchRow(b, names) {
     <td class="nowrap">${fmtMoney(b.face_value_fen)}</td>
     <td>${b.funding_source || "—"}</td>
     <td class="nowrap small">${fmtDateTime(b.claim_starts_at)}<br>至 ${fmtDateTime(b.claim_ends_at)}</td>
+    <td class="nowrap code-enrollment">${b.code_enrollment_allowed ? badge("允许", "warn") : badge("须出示二维码")}
+      <button type="button" class="small toggle-code-enrollment" data-allowed="${b.code_enrollment_allowed ? "false" : "true"}">${
+        b.code_enrollment_allowed ? "停止凭券码报名" : "允许凭券码报名"}</button></td>
     <td class="nowrap">${b.status === "draft" ? html`<button type="button" class="primary small publish">发布</button>` : ""}
       ${b.status === "published" ? html`<button type="button" class="small close-batch">结束发放</button>` : ""}</td>
   </tr>`;
@@ -75,7 +80,7 @@ async function listView(root, api, user, navigate) {
     ${createForm(user, names)}
     <section class="card"><h2>券批次（${total}）</h2>
       ${items.length ? html`<div class="table-wrap"><table class="batches">
-        <thead><tr><th>名称</th><th>状态</th><th>适用职业</th><th>剩余/总量</th><th>面值</th><th>资金来源</th><th>领取期</th><th></th></tr></thead>
+        <thead><tr><th>名称</th><th>状态</th><th>适用职业</th><th>剩余/总量</th><th>面值</th><th>资金来源</th><th>领取期</th><th>凭券码报名</th><th></th></tr></thead>
         <tbody>${items.map((b) => batchRow(b, names))}</tbody></table></div>` : emptyState("辖区内还没有培训券批次")}
     </section>
     <section class="card"><h2>培训券核验</h2>
@@ -113,6 +118,19 @@ async function listView(root, api, user, navigate) {
   });
   act("button.publish", "publish", "已发布，劳动者可在领取期内领取");
   act("button.close-batch", "close", "已结束发放");
+  $$(root, "button.toggle-code-enrollment").forEach((btn) => {
+    btn.onclick = () => busy(btn, async () => {
+      const allowed = btn.dataset.allowed === "true";
+      const reason = window.prompt(allowed
+        ? "允许后，机构前台凭印在券上的券码即可为持券人报名，无需本人到场出示实时二维码。请填写原因（记入审计）："
+        : "停止后，报名须由本人到场出示实时二维码。请填写原因（记入审计）：");
+      if (reason === null) return;
+      if (reason.trim().length < 2) { toast("请填写原因（至少 2 个字）", "error"); return; }
+      await api.post(`/voucher-batches/${btn.closest("tr").dataset.batch}/code-enrollment`, { allowed, reason: reason.trim() });
+      toast(allowed ? "已允许凭券码报名" : "已停止凭券码报名，报名须出示实时二维码", "ok");
+      navigate("vouchers", { t: Date.now() });
+    }, (err) => toast(errorText(err), "error"));
+  });
   const vf = $(root, "#verify-form");
   vf.onsubmit = (e) => {
     e.preventDefault();
