@@ -99,7 +99,8 @@ def get_overview(query):
 
 @bp.get("/stats/export")
 @bp.input(ExportQuery, location="query", arg_name="query")
-@bp.doc(summary="The overview as CSV or xlsx", responses={200: {"description": "text/csv or xlsx", "content": binary_content(
+@bp.doc(summary="The overview as CSV or xlsx: Chinese section and metric names, amounts in yuan and rates in percent "
+                "(板块, 指标, 数值, 单位), then the machine columns section, metric, value (amounts in fen)", responses={200: {"description": "text/csv or xlsx", "content": binary_content(
     "text/csv", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")}})
 @requires("supervisor", "admin")
 def get_export(query):

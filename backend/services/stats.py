@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from ..clock import now as clock_now
 from ..domain import identity
 from ..domain.attendance import SHANGHAI, SUPERSEDED
+from ..domain.messages import message_for
 from ..domain.subsidy import completed
 from ..extensions import db
 from ..models import (
@@ -164,11 +165,58 @@ def flatten(data: dict) -> list[tuple[str, str, object]]:
     return rows
 
 
+# Chinese labels of the export (the machine keys stay beside them in section / metric / value).
+_SECTION_LABELS = {"vouchers": "培训券", "trainees": "参训人员", "attendance": "考勤", "subsidy": "补贴"}
+_METRIC_LABELS = {
+    "issued": "已发放", "claimed": "已领取", "used": "已使用", "expired": "已过期", "returned": "已退回",
+    "voided": "已作废", "written_off": "已核销", "written_off_fen": "已核销金额", "total": "人数", "age_on": "年龄计算日",
+    "by_age_band": "按年龄段", "by_gender": "按性别", "by_province": "按户籍省份", "events": "考勤记录数",
+    "accepted": "有效", "rejected": "无效", "by_reason": "按无效原因", "flagged": "带风险标记",
+    "completion_rate": "结业率", "completion": "结业", "trainees": "参训人数", "completed": "已结业",
+    "approved_fen": "已审核补贴金额", "disbursed_fen": "已拨付补贴金额", "approved_claims": "已审核申请数",
+    "disbursed_claims": "已拨付申请数",
+}
+_GENDER_LABELS = {"M": "男", "F": "女", "male": "男", "female": "女"}
+EXPORT_HEADER = ["板块", "指标", "数值", "单位", "section", "metric", "value"]
+
+
+def _metric_label(metric: str) -> str:
+    """'by_reason.outside_fence' -> '按无效原因 · 不在签到范围内' (keys without a label stay as they are)."""
+    parts = metric.split(".")
+    out = [_METRIC_LABELS.get(parts[0], parts[0])]
+    for part in parts[1:]:
+        if parts[0] == "by_reason":
+            out.append(message_for(part))
+        elif parts[0] == "by_gender":
+            out.append(_GENDER_LABELS.get(part, part))
+        else:
+            out.append(_METRIC_LABELS.get(part, part))
+    return " · ".join(out)
+
+
+def export_rows(data: dict) -> list[list]:
+    """The overview as labelled rows: Chinese section and metric, the value (amounts in yuan, a rate in
+    percent) with its unit, then the machine columns section / metric / value (amounts in fen)."""
+    rows = []
+    for section, metric, value in flatten(data):
+        shown, unit = value, ""
+        if metric.endswith("_fen") and value is not None:
+            shown, unit = f"{Decimal(int(value)) / 100:.2f}", "元"
+        elif metric == "completion_rate" and value is not None:
+            shown, unit = f"{float(value) * 100:.1f}", "%"
+        rows.append([_SECTION_LABELS.get(section, section), _metric_label(metric), shown, unit,
+                     section, metric, value])
+    return rows
+
+
+def _range_row(data: dict) -> list:
+    return ["地区代码", data["region_code"] or "", "起始日期", data["from"] or "", "截止日期", data["to"] or "",
+            "region_code", data["region_code"] or "", "from", data["from"] or "", "to", data["to"] or ""]
+
+
 def export_csv(data: dict) -> bytes:
     """UTF-8 CSV with a BOM so Excel opens the Chinese text correctly; text cells formula-proof."""
-    head = [["region_code", data["region_code"] or "", "from", data["from"] or "", "to", data["to"] or ""],
-            ["section", "metric", "value"]]
-    return csv_bytes(head + [list(row) for row in flatten(data)])
+    return csv_bytes([_range_row(data), EXPORT_HEADER] + export_rows(data))
 
 
 def export_xlsx(data: dict) -> bytes:
@@ -176,8 +224,8 @@ def export_xlsx(data: dict) -> bytes:
     wb = Workbook()
     ws = wb.active
     ws.title = "统计"
-    ws.append(["region_code", data["region_code"] or "", "from", data["from"] or "", "to", data["to"] or ""])
-    ws.append(["section", "metric", "value"])
-    for row in flatten(data):
-        ws.append(list(row))
+    ws.append(_range_row(data))
+    ws.append(EXPORT_HEADER)
+    for row in export_rows(data):
+        ws.append(row)
     return workbook_bytes(wb)

@@ -73,18 +73,40 @@ def test_export_csv_and_xlsx(client, clock, world):
     assert 'filename="stats-3501.csv"' in r.headers["Content-Disposition"]
     text = r.data.decode("utf-8-sig")
     rows = list(csv.reader(io.StringIO(text)))
-    assert rows[0][:2] == ["region_code", "3501"] and rows[1] == ["section", "metric", "value"]
-    values = {(s, m): v for s, m, v in rows[2:]}
+    assert rows[0][:2] == ["地区代码", "3501"] and rows[0][6:8] == ["region_code", "3501"]
+    assert rows[1] == ["板块", "指标", "数值", "单位", "section", "metric", "value"]
+    values = {(s, m): v for *_, s, m, v in rows[2:]}  # the machine columns: keys and amounts in fen
+    shown = {(s, m): (label, v, unit) for label, _, v, unit, s, m, _ in rows[2:]}  # what a person reads
     assert values[("trainees", "total")] == str(overview["trainees"]["total"])
     assert values[("trainees", "by_province.福建")] == "4"
+    assert shown[("trainees", "by_province.福建")] == ("参训人员", "4", "")
     assert values[("attendance", "events")] == str(overview["attendance"]["events"])
     assert values[("vouchers", "written_off_fen")] == str(overview["vouchers"]["written_off_fen"])
+    money = {key: int(v) for key, v in values.items() if key[1].endswith("_fen")}
+    assert money, values
+    for key, fen in money.items():
+        assert shown[key][1:] == (f"{fen // 100}.{fen % 100:02d}", "元"), key
+    assert next(r[1] for r in rows[2:] if r[5] == "approved_fen") == "已审核补贴金额"
 
     r = client.get(f"{API}/stats/export?format=xlsx&from=2026-03-01&to=2026-03-31", headers=w.sup1_h)
     assert r.status_code == 200 and r.mimetype.endswith("spreadsheetml.sheet")
     ws = load_workbook(io.BytesIO(r.data)).active
-    cells = {(row[0], row[1]): row[2] for row in ws.iter_rows(min_row=3, values_only=True)}
+    cells = {(row[4], row[5]): row[6] for row in ws.iter_rows(min_row=3, values_only=True)}
     assert cells[("trainees", "total")] == overview["trainees"]["total"]
     assert cells[("attendance", "completion_rate")] == overview["attendance"]["completion_rate"]
     r = client.get(f"{API}/stats/export?format=pdf", headers=w.sup1_h)
     assert r.status_code == 422 and error(r) == "validation_error"
+
+
+def test_export_rows_read_in_chinese_with_yuan_and_keep_the_machine_columns():
+    from backend.services.stats import export_rows
+    data = {"vouchers": {"written_off": 3, "written_off_fen": 123456}, "trainees": {"by_gender": {"男": 2}},
+            "attendance": {"completion_rate": 0.875, "by_reason": {"out_of_fence": 4}},
+            "subsidy": {"approved_fen": 5}}
+    rows = {r[5]: r for r in export_rows(data)}
+    assert rows["written_off_fen"] == ["培训券", "已核销金额", "1234.56", "元", "vouchers", "written_off_fen", 123456]
+    assert rows["approved_fen"][2:4] == ["0.05", "元"]
+    assert rows["completion_rate"][2:4] == ["87.5", "%"] and rows["completion_rate"][6] == 0.875
+    assert rows["by_reason.out_of_fence"][1] == "按无效原因 · 不在培训地点范围内" and "out_of_fence" not in rows[
+        "by_reason.out_of_fence"][1]
+    assert rows["written_off"][1:4] == ["已核销", 3, ""]
