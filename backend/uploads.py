@@ -95,6 +95,18 @@ def clean_image(data: bytes, field: str) -> tuple[bytes, str]:
     return out.getvalue(), FORMATS[fmt]
 
 
+def photo_hash(data: bytes) -> str:
+    """The 64-bit difference hash of cleaned image bytes, as 16 hex digits (backend/domain/photo_reuse.py)."""
+    with Image.open(io.BytesIO(data)) as img:
+        small = ImageOps.exif_transpose(img).convert("L").resize((9, 8), Image.Resampling.LANCZOS)
+    px = small.tobytes()  # mode L: one byte per pixel, row by row
+    bits = 0
+    for row in range(8):
+        for col in range(8):
+            bits = (bits << 1) | (px[row * 9 + col] > px[row * 9 + col + 1])
+    return f"{bits:016x}"
+
+
 def store_image(data: bytes, ext: str, upload_dir: str, category: str, now: datetime) -> str:
     """Write cleaned bytes under UPLOAD_DIR/category/YYYY/MM with a random name; returns the relative path."""
     rel = Path(category) / f"{now:%Y}" / f"{now:%m}" / f"{secrets.token_hex(16)}{ext}"

@@ -260,7 +260,14 @@ def reject_makeup(makeup_id, body):
 def list_makeups(query):
     items, status, headers = paginate(makeups.makeups_stmt(actor(), query.get("status")), lambda r: r)
     names = makeups.person_names({r.person_id for r in items})
-    return [makeups.makeup_view(r, names.get(r.person_id)) for r in items], status, headers
+    reused = _reviewer_reuse(items)
+    return [makeups.makeup_view(r, names.get(r.person_id), reused=reused.get(r.id)) for r in items], status, headers
+
+
+def _reviewer_reuse(items: list) -> dict:
+    """Reused-photo findings for the reviewing side only: the institution filing a make-up is not told
+    which of its photos matched, so it cannot probe how far a re-saved photo must be changed to pass."""
+    return makeups.reused_photos(items) if actor().role in ("supervisor", "admin") else {}
 
 
 @bp.get("/makeups/<int:makeup_id>")
@@ -269,7 +276,7 @@ def list_makeups(query):
 def get_makeup(makeup_id):
     req, _plan = _makeup_in_scope(makeup_id)
     person = db.session.get(Person, req.person_id)
-    return makeups.makeup_view(req, person.name if person else None)
+    return makeups.makeup_view(req, person.name if person else None, reused=_reviewer_reuse([req]).get(req.id))
 
 
 @bp.get("/makeups/<int:makeup_id>/photos/<which>")

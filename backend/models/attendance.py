@@ -76,6 +76,9 @@ class MakeupRequest(db.Model):
     reason: Mapped[str] = mapped_column(Text)
     sign_sheet_path: Mapped[str] = mapped_column(String(255))
     panorama_path: Mapped[str] = mapped_column(String(255))
+    # Difference hashes of the two photos (backend/domain/photo_reuse.py); null for requests filed before them.
+    sign_sheet_hash: Mapped[str | None] = mapped_column(String(16))
+    panorama_hash: Mapped[str | None] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(10), default="pending")
     created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())

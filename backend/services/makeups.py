@@ -10,13 +10,14 @@ from datetime import datetime
 from sqlalchemy import insert, select
 
 from ..domain import attendance as rules
+from ..domain import photo_reuse
 from ..domain.errors import conflict, forbidden, invalid
 from ..domain.judge import MAKEUP, Event, Facts, judge
 from ..extensions import db
 from ..live import publish_attendance
 from ..models import AttendanceEvent, Enrollment, Lesson, MakeupRequest, Person, TrainingPlan
 from ..security.actor import Actor
-from ..uploads import clean_image, read_limited, remove_quietly, store_image
+from ..uploads import clean_image, photo_hash, read_limited, remove_quietly, store_image
 from . import audit, hours
 from .policies import plan_params
 from .scoping import scoped
@@ -89,7 +90,9 @@ def file_makeup(lesson: Lesson, plan: TrainingPlan, person_id: int, kind: str, r
         for name in PHOTOS:
             paths.append(store_image(*photos[name], upload_dir, "makeups", now))
         req = MakeupRequest(lesson_id=lesson.id, enrollment_id=enrollment_id, person_id=person_id, kind=kind,
-                            reason=reason, sign_sheet_path=paths[0], panorama_path=paths[1], status="pending",
+                            reason=reason, sign_sheet_path=paths[0], panorama_path=paths[1],
+                            sign_sheet_hash=photo_hash(photos["sign_sheet"][0]),
+                            panorama_hash=photo_hash(photos["panorama"][0]), status="pending",
                             created_by=user_id, created_at=now)
         db.session.add(req)
         db.session.flush()
@@ -178,11 +181,37 @@ def person_names(person_ids: set[int]) -> dict[int, str]:
     return dict(db.session.execute(select(Person.id, Person.name).where(Person.id.in_(person_ids))).all())
 
 
-def makeup_view(req: MakeupRequest, name: str | None = None, photo_base: str = "/api/v1") -> dict:
-    """A make-up request as the API shows it."""
+def reused_photos(reqs: list[MakeupRequest]) -> dict[int, list[dict]]:
+    """Per request, the photos it shares with a make-up of another lesson of the same institution.
+
+    Requests of the same lesson may share their photos: one sign sheet carries every name of a class, and
+    the console files a batch of make-ups with one photo set. A sheet is evidence for its own lesson only.
+    """
+    if not reqs:
+        return {}
+    lesson_ids = {r.lesson_id for r in reqs}
+    institutions = select(TrainingPlan.institution_id).join(Lesson, Lesson.plan_id == TrainingPlan.id).where(
+        Lesson.id.in_(lesson_ids))
+    others = db.session.execute(
+        select(MakeupRequest.id, MakeupRequest.lesson_id, MakeupRequest.sign_sheet_hash, MakeupRequest.panorama_hash)
+        .join(Lesson, Lesson.id == MakeupRequest.lesson_id).join(TrainingPlan, TrainingPlan.id == Lesson.plan_id)
+        .where(TrainingPlan.institution_id.in_(institutions),
+               (MakeupRequest.sign_sheet_hash.is_not(None)) | (MakeupRequest.panorama_hash.is_not(None)))).all()
+    pool = [(oid, lesson_id, name, h) for oid, lesson_id, sheet, pano in others
+            for name, h in (("sign_sheet", sheet), ("panorama", pano))]
+    return {r.id: photo_reuse.reused({"sign_sheet": r.sign_sheet_hash, "panorama": r.panorama_hash},
+                                     [(oid, name, h) for oid, lesson_id, name, h in pool if lesson_id != r.lesson_id])
+            for r in reqs}
+
+
+def makeup_view(req: MakeupRequest, name: str | None = None, photo_base: str = "/api/v1",
+                reused: list[dict] | None = None) -> dict:
+    """A make-up request as the API shows it; with `reused` (the reviewer's view), `photo_reused` lists the
+    photos another make-up already used."""
     return {"id": req.id, "lesson_id": req.lesson_id, "person_id": req.person_id, "name": name,
             "kind": req.kind, "reason": req.reason, "status": req.status,
             "created_at": req.created_at.isoformat() if req.created_at else None,
             "decided_at": req.decided_at.isoformat() if req.decided_at else None,
             "decision_note": req.decision_note,
-            "photos": {name_: f"{photo_base}/makeups/{req.id}/photos/{name_}" for name_ in PHOTOS}}
+            "photos": {name_: f"{photo_base}/makeups/{req.id}/photos/{name_}" for name_ in PHOTOS},
+            **({} if reused is None else {"photo_reused": reused})}

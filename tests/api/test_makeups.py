@@ -250,3 +250,56 @@ def test_early_leaver_can_be_made_up(setup, clock):
     # Now complete: a further check-out make-up is refused.
     r = _file(world, inst, pid, kind="check_out")
     assert r.status_code == 409 and r.get_json()["error"]["code"] == "already_checked_out"
+
+
+def _scene(seed: int, size=(640, 480), quality=90) -> bytes:
+    """A textured photo (a different picture per seed), saved as JPEG."""
+    import random
+    rnd = random.Random(seed)
+    img = Image.new("RGB", size, (240, 240, 235))
+    from PIL import ImageDraw
+    draw = ImageDraw.Draw(img)
+    for _ in range(40):
+        x, y = rnd.randrange(size[0]), rnd.randrange(size[1])
+        draw.rectangle([x, y, x + rnd.randrange(20, 200), y + rnd.randrange(10, 120)],
+                       fill=tuple(rnd.randrange(256) for _ in range(3)))
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def _rescaled(data: bytes, size=(480, 360), quality=60) -> bytes:
+    buf = io.BytesIO()
+    Image.open(io.BytesIO(data)).resize(size).save(buf, "JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def test_a_sign_sheet_photo_used_again_is_flagged_for_the_reviewer(setup, clock):
+    # The forgery: no sign sheet exists for the afternoon lesson, so the institution files the morning's photo
+    # again, re-saved smaller at a lower quality. The reviewer sees both requests named. Two trainees of the
+    # same lesson on one sheet (a batch make-up) and fresh photos raise nothing.
+    world, pid, inst, sup = setup
+    afternoon = world.add_lesson(starts_at=START + 3 * H)
+    other, classmate = world.person()[0], world.person()[0]
+    sheet = _scene(1)
+    first = _file(world, inst, pid, sign=sheet, pano=_scene(2, quality=80))
+    batch = _file(world, inst, classmate, sign=sheet, pano=_scene(2, quality=80))
+    clock.set(START + 4 * H)  # the afternoon lesson is under way: its make-ups may be filed
+    second = _file(world, inst, other, sign=_rescaled(sheet), pano=_scene(3), lesson=afternoon)
+    assert {first.status_code, batch.status_code, second.status_code} == {201}, second.get_json()
+    a, b, c = first.get_json()["id"], second.get_json()["id"], batch.get_json()["id"]
+    third, _ = world.person()
+    fresh = _file(world, inst, third, sign=_scene(4), pano=_scene(5), lesson=afternoon)
+    assert fresh.status_code == 201
+    queue = {m["id"]: m for m in world.client.get("/api/v1/makeups?status=pending", headers=sup).get_json()}
+    assert sorted(r["makeup_id"] for r in queue[b]["photo_reused"]) == sorted([a, c])
+    assert {(r["photo"], r["other_photo"]) for r in queue[b]["photo_reused"]} == {("sign_sheet", "sign_sheet")}
+    assert queue[a]["photo_reused"] == [{"photo": "sign_sheet", "makeup_id": b, "other_photo": "sign_sheet"}]
+    assert queue[c]["photo_reused"] == [{"photo": "sign_sheet", "makeup_id": b, "other_photo": "sign_sheet"}]
+    assert queue[fresh.get_json()["id"]]["photo_reused"] == []
+    one = world.client.get(f"/api/v1/makeups/{b}", headers=sup).get_json()
+    assert sorted(r["makeup_id"] for r in one["photo_reused"]) == sorted([a, c])
+    # The institution is not told which photo matched (it could probe how much re-editing passes).
+    own = world.client.get("/api/v1/makeups", headers=inst).get_json()
+    assert own and all("photo_reused" not in m for m in own)
+    assert "photo_reused" not in world.client.get(f"/api/v1/makeups/{b}", headers=inst).get_json()

@@ -47,6 +47,12 @@ def test_makeup_filed_by_institution_is_reviewed_with_both_photos(browser, serve
         sup.wait_for_function("(sel) => document.querySelector(sel)?.naturalWidth > 0",
                               arg=f'article[data-makeup="{card.get_attribute("data-makeup")}"] img[data-photo="{which}"]')
     snap(sup, screenshots, "dashboard-review-makeup-photos")
+    sheet = card.locator('img[data-photo="sign_sheet"]')
+    sheet.click()  # full size, to read the names on the sheet
+    assert "zoomed" in sheet.get_attribute("class") and sheet.bounding_box()["width"] >= DESK["width"] - 2
+    snap(sup, screenshots, "dashboard-review-makeup-zoomed")
+    sheet.click()
+    assert "zoomed" not in (sheet.get_attribute("class") or "")
     card.locator("button.approve").click()
     card.wait_for(state="detached")
     assert not errors, errors

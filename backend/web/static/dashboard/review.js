@@ -298,6 +298,8 @@ function showApproved(card, r, decisions) {
   card.querySelector("button.complete").remove();
 }
 
+const PHOTO = { sign_sheet: "签到表照片", panorama: "现场全景照片" };
+
 async function makeupsTab(el, api, onLeave) {
   const { items, total } = await api.list("/makeups", { status: "pending", per_page: 50 });
   mount(el, html`
@@ -307,15 +309,21 @@ async function makeupsTab(el, api, onLeave) {
         <div class="card-head"><h3>${m.name || `学员 ${m.person_id}`} · 补${label(KIND, m.kind)}</h3><span class="muted small">申请于 ${fmtDateTime(m.created_at)}</span></div>
         <p><a href="#/lesson/${m.lesson_id}">课次 #${m.lesson_id}</a> · 原因：${m.reason}</p>
         <div class="photos">
-          <figure><img alt="签到表照片" data-photo="sign_sheet"><figcaption>签到表</figcaption></figure>
-          <figure><img alt="现场全景照片" data-photo="panorama"><figcaption>现场全景</figcaption></figure>
+          <figure><img alt="签到表照片" data-photo="sign_sheet" title="点击放大"><figcaption>签到表（点击放大）</figcaption></figure>
+          <figure><img alt="现场全景照片" data-photo="panorama" title="点击放大"><figcaption>现场全景（点击放大）</figcaption></figure>
         </div>
+        ${(m.photo_reused || []).length ? html`<div class="notice notice-warn photo-reused">疑似重复使用照片：
+          ${m.photo_reused.map((r, i) => html`${i ? "；" : ""}本申请的${PHOTO[r.photo] || r.photo}与补卡申请 #${r.makeup_id} 的${PHOTO[r.other_photo] || r.other_photo}是同一张照片`)}。请核实后再决定。</div>` : ""}
         <div class="result"></div>
         <div class="row"><button type="button" class="primary approve">通过（计入课时）</button><button type="button" class="danger reject">驳回</button></div>
       </article>`) : emptyState("没有待审核的补卡申请")}`);
   const urls = [];
   onLeave(() => urls.forEach((u) => URL.revokeObjectURL(u)));
   el.querySelectorAll("img[data-photo]").forEach(async (img) => {
+    // Click to see the photo at full size (again, or Esc, to close): a sign sheet's names must be legible.
+    img.onclick = () => img.classList.toggle("zoomed");
+    img.onkeydown = (e) => { if (e.key === "Escape") img.classList.remove("zoomed"); };
+    img.tabIndex = 0;
     const id = img.closest("article").dataset.makeup;
     try {
       const url = await api.imageUrl(`/makeups/${id}/photos/${img.dataset.photo}`);
