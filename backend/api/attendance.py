@@ -261,7 +261,9 @@ def list_makeups(query):
     items, status, headers = paginate(makeups.makeups_stmt(actor(), query.get("status")), lambda r: r)
     names = makeups.person_names({r.person_id for r in items})
     reused = _reviewer_reuse(items)
-    return [makeups.makeup_view(r, names.get(r.person_id), reused=reused.get(r.id)) for r in items], status, headers
+    lessons = makeups.lessons_by_id({r.lesson_id for r in items})
+    return [makeups.makeup_view(r, names.get(r.person_id), reused=reused.get(r.id), lesson=lessons.get(r.lesson_id))
+            for r in items], status, headers
 
 
 def _reviewer_reuse(items: list) -> dict:
@@ -276,7 +278,8 @@ def _reviewer_reuse(items: list) -> dict:
 def get_makeup(makeup_id):
     req, _plan = _makeup_in_scope(makeup_id)
     person = db.session.get(Person, req.person_id)
-    return makeups.makeup_view(req, person.name if person else None, reused=_reviewer_reuse([req]).get(req.id))
+    return makeups.makeup_view(req, person.name if person else None, reused=_reviewer_reuse([req]).get(req.id),
+                               lesson=db.session.get(Lesson, req.lesson_id))
 
 
 @bp.get("/makeups/<int:makeup_id>/photos/<which>")

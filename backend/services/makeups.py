@@ -204,8 +204,15 @@ def reused_photos(reqs: list[MakeupRequest]) -> dict[int, list[dict]]:
             for r in reqs}
 
 
+def lessons_by_id(lesson_ids: set[int]) -> dict[int, Lesson]:
+    """The lessons of listed make-ups, to name them (title and time) instead of showing an id."""
+    if not lesson_ids:
+        return {}
+    return {le.id: le for le in db.session.execute(select(Lesson).where(Lesson.id.in_(lesson_ids))).scalars()}
+
+
 def makeup_view(req: MakeupRequest, name: str | None = None, photo_base: str = "/api/v1",
-                reused: list[dict] | None = None) -> dict:
+                reused: list[dict] | None = None, lesson: Lesson | None = None) -> dict:
     """A make-up request as the API shows it; with `reused` (the reviewer's view), `photo_reused` lists the
     photos another make-up already used."""
     return {"id": req.id, "lesson_id": req.lesson_id, "person_id": req.person_id, "name": name,
@@ -213,5 +220,7 @@ def makeup_view(req: MakeupRequest, name: str | None = None, photo_base: str = "
             "created_at": req.created_at.isoformat() if req.created_at else None,
             "decided_at": req.decided_at.isoformat() if req.decided_at else None,
             "decision_note": req.decision_note,
+            "lesson_title": lesson.title if lesson else None,
+            "lesson_starts_at": lesson.starts_at.isoformat() if lesson and lesson.starts_at else None,
             "photos": {name_: f"{photo_base}/makeups/{req.id}/photos/{name_}" for name_ in PHOTOS},
             **({} if reused is None else {"photo_reused": reused})}

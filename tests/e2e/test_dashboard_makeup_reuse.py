@@ -85,6 +85,7 @@ def test_a_reused_sign_sheet_is_flagged_on_the_review_card(browser, server, scre
     card.wait_for()
     notice = card.locator(".photo-reused").inner_text()
     assert "疑似重复使用照片" in notice and f"补卡申请 #{first}" in notice and "签到表照片" in notice, notice
+    assert "补卡核查课" in card.inner_text()  # the lesson by its title and time, not an id
     other = page.locator(f'article[data-makeup="{first}"] .photo-reused').inner_text()
     assert f"补卡申请 #{second}" in other
     card.scroll_into_view_if_needed()

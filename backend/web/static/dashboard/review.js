@@ -307,7 +307,7 @@ async function makeupsTab(el, api, onLeave) {
     ${items.length ? items.map((m) => html`
       <article class="card" data-makeup="${m.id}">
         <div class="card-head"><h3>${m.name || `学员 ${m.person_id}`} · 补${label(KIND, m.kind)}</h3><span class="muted small">申请于 ${fmtDateTime(m.created_at)}</span></div>
-        <p><a href="#/lesson/${m.lesson_id}">课次 #${m.lesson_id}</a> · 原因：${m.reason}</p>
+        <p><a href="#/lesson/${m.lesson_id}">${m.lesson_title ? `${m.lesson_title}（${fmtDateTime(m.lesson_starts_at)}）` : `课次 #${m.lesson_id}`}</a> · 原因：${m.reason}</p>
         <div class="photos">
           <figure><img alt="签到表照片" data-photo="sign_sheet" title="点击放大"><figcaption>签到表（点击放大）</figcaption></figure>
           <figure><img alt="现场全景照片" data-photo="panorama" title="点击放大"><figcaption>现场全景（点击放大）</figcaption></figure>
