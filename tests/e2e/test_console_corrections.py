@@ -211,7 +211,20 @@ def test_institution_corrects_plans_roster_sites_and_password(browser, server, s
     dlg.locator("button[type=submit]").click()
     page.wait_for_function("() => document.querySelector('#face-enrol .field-error[data-for=photo]')?.textContent")
     assert "未检测到人脸" in dlg.locator(".field-error[data-for=photo]").inner_text()
-    dlg.locator("button[data-role=cancel]").click()
+    # ... and a real portrait is taken, with the consent recorded (scikit-image's astronaut photo).
+    from skimage import data as skimage_data
+    portrait = tmp_path / "portrait.jpg"
+    Image.fromarray(skimage_data.astronaut()).save(portrait, quality=92)
+    dlg.locator("input[name=photo]").set_input_files(str(portrait))
+    dlg.locator("button[type=submit]").click()
+    page.locator(".toast", has_text="周一 的人脸已采集（同意已记录）").wait_for()
+    dlg.wait_for(state="hidden")
+    from backend.extensions import db
+    from backend.models import Person
+    with server.app.app_context():  # stored as a staff enrolment, with the consent time and a template
+        zhou = db.session.execute(db.select(Person).where(Person.name == "周一")).scalars().one()
+        assert (zhou.face_enrolled_by, zhou.face_consent_at is not None, zhou.face_template_enc is not None) == \
+            ("institution", True, True)
 
     # ---- labour contracts in bulk, matched by the ID number in each file name ----
     good = tmp_path / f"{first}-周一.pdf"
