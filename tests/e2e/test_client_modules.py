@@ -2,6 +2,8 @@
 ID-number check and the fence plot's geometry."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from .helpers import PHONE, new_context
@@ -81,3 +83,12 @@ def test_trust_flag_labels_match_the_server(page):
     assert labels == FLAG_LABELS and set(informational) == set(INFORMATIONAL)
     assert held == "学时暂扣" and burst == FLAG_LABELS["kiosk_burst"]
     assert (gps_blocks, burst_blocks, late_blocks) == (False, True, False)
+
+
+@pytest.mark.parametrize(("code", "shown"), [
+    ("350102", "福建 福州市 鼓楼区（350102）"), ("3501", "福建 福州市（3501）"), ("350100", "福建 福州市（350100）"),
+    ("35", "福建（35）"), ("350000", "福建（350000）"), ("359901", "福建（359901）"), ("110105", "北京（110105）"),
+    ("", "全国"), (None, "全国"), ("990000", "990000"),
+])
+def test_region_names_keep_the_code(page, code, shown):
+    assert run(page, f"return f.regionName({json.dumps(code)});") == shown

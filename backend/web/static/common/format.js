@@ -164,6 +164,29 @@ export const GENDER = { male: "男", female: "女" };
 /** The Chinese name of a province from its 2-digit code (or a longer region code). */
 export const provinceName = (code) => PROVINCES[String(code).slice(0, 2)] || String(code);
 
+// Prefectures and districts by code (GB/T 2260) where the product runs today: Fujian's cities and Fuzhou's
+// districts. A code below them that is not listed is shown with its nearest known name and the code.
+const PLACES = {
+  3501: "福州市", 3502: "厦门市", 3503: "莆田市", 3504: "三明市", 3505: "泉州市", 3506: "漳州市", 3507: "南平市",
+  3508: "龙岩市", 3509: "宁德市", 350102: "鼓楼区", 350103: "台江区", 350104: "仓山区", 350105: "马尾区",
+  350111: "晋安区", 350112: "长乐区", 350121: "闽侯县", 350122: "连江县", 350123: "罗源县", 350124: "闽清县",
+  350125: "永泰县", 350128: "平潭县", 350181: "福清市", 350203: "思明区", 350205: "海沧区", 350206: "湖里区",
+  350211: "集美区", 350212: "同安区", 350213: "翔安区",
+};
+
+/** "福建 福州市 鼓楼区（350102）" for a region code; "全国" for none. The code stays visible for lookups. */
+export function regionName(code) {
+  const c = String(code ?? "").replace(/0+$/, "").length < 2 ? "" : String(code);
+  if (!c) return "全国";
+  const six = c.padEnd(6, "0");
+  const parts = [PROVINCES[c.slice(0, 2)]];
+  const city = PLACES[Number(six.slice(0, 4))];
+  if (city && six.slice(2, 4) !== "00") parts.push(city);
+  if (six.slice(4) !== "00" && PLACES[Number(six)]) parts.push(PLACES[Number(six)]);
+  const known = parts.filter(Boolean).join(" ");
+  return known ? `${known}（${c}）` : c;
+}
+
 /** Translate marshmallow's English field messages for people. */
 export function fieldMessage(msg) {
   const m = String(msg);

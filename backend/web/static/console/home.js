@@ -1,7 +1,7 @@
 // The institution's overview: its plans by state, sites, kiosks and pending make-ups.
 import { html, mount } from "../common/html.js";
 import { badge } from "../common/ui.js";
-import { PLAN_STATUS, fmtDate, label } from "../common/format.js";
+import { PLAN_STATUS, fmtDate, label, regionName } from "../common/format.js";
 
 export default {
   title: "概览",
@@ -18,7 +18,7 @@ export default {
     const running = plans.items.filter((p) => ["approved", "in_progress"].includes(p.status));
     mount(root, html`
       <h1>${inst.name}</h1>
-      <p class="muted small">统一社会信用代码 ${inst.credit_code} · 行政区划 ${inst.region_code}</p>
+      <p class="muted small">统一社会信用代码 ${inst.credit_code} · 行政区划 ${regionName(inst.region_code)}</p>
       <div class="stats-row" style="margin:12px 0">
         <div class="stat"><b>${plans.total}</b><span>培训方案</span></div>
         <div class="stat"><b>${running.length}</b><span>实施中</span></div>

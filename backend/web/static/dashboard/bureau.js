@@ -3,7 +3,7 @@
 // their region only (separation of duties, shared/DESIGN.md "Trust").
 import { $, $$, formData, html, mount, showFieldErrors } from "../common/html.js";
 import { busy, emptyState, errorText, toast } from "../common/ui.js";
-import { fieldErrors, provinceName } from "../common/format.js";
+import { fieldErrors, regionName } from "../common/format.js";
 
 const KIND = { training_org: "培训机构", enterprise: "企业", college: "院校" };
 const ROLE = { admin: "系统管理员", supervisor: "人社监管人员", institution: "机构工作人员" };
@@ -58,11 +58,11 @@ export default {
       <section class="card"><h2>培训机构（${insts.total}）</h2>
         ${insts.items.length ? html`<div class="table-wrap"><table class="institutions"><thead><tr><th>编号</th><th>名称</th><th>统一社会信用代码</th><th>区划</th><th>类型</th><th></th></tr></thead>
           <tbody>${insts.items.map((i) => html`<tr data-institution="${i.id}"><td>${i.id}</td><td>${i.name}</td><td class="mono">${i.credit_code}</td>
-            <td>${provinceName(i.region_code)} ${i.region_code}</td><td>${KIND[i.kind] || i.kind}</td>
+            <td>${regionName(i.region_code)}</td><td>${KIND[i.kind] || i.kind}</td>
             <td><a class="small" href="#/audit?object_type=institution&object_id=${i.id}">审计记录</a></td></tr>`)}</tbody></table></div>` : emptyState("还没有登记的机构")}</section>
       <section class="card"><h2>账号（${users.total}）</h2>
         ${users.items.length ? html`<div class="table-wrap"><table class="users"><thead><tr><th>用户名</th><th>角色</th><th>区划</th><th>机构</th></tr></thead>
-          <tbody>${users.items.map((u) => html`<tr data-user="${u.id}"><td>${u.username}</td><td>${ROLE[u.role] || u.role}</td><td>${u.region_code || "全部"}</td>
+          <tbody>${users.items.map((u) => html`<tr data-user="${u.id}"><td>${u.username}</td><td>${ROLE[u.role] || u.role}</td><td>${u.region_code ? regionName(u.region_code) : "全部"}</td>
             <td>${u.institution_id ? instName.get(u.institution_id) || `#${u.institution_id}` : "—"}</td></tr>`)}</tbody></table></div>` : emptyState("没有账号")}</section>`);
 
     const instForm = $(root, "#inst-form");

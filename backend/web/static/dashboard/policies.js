@@ -4,7 +4,7 @@
 // (GET /policies/effective, POST /policies); the page only words them in Chinese.
 import { $, $$, html, mount, showFieldErrors } from "../common/html.js";
 import { badge, busy, emptyState, errorText, notice, toast } from "../common/ui.js";
-import { GROUPS, fieldErrors, fmtDate, fmtDateTime, fmtMoney, label } from "../common/format.js";
+import { GROUPS, fieldErrors, fmtDate, fmtDateTime, fmtMoney, label, regionName } from "../common/format.js";
 import { occupationLabel, occupations } from "./catalogue.js";
 
 // key → [Chinese name, unit]; unit "fen" shows money, "" a bare value. Unknown keys show the key itself.
@@ -59,7 +59,7 @@ function policyReason(d) {
   }
 }
 
-const regionText = (code) => (code ? code : "全国");
+const regionText = (code) => regionName(code);
 
 /** Canonical JSON of a parameter value (lists and mappings compared regardless of order). */
 function canon(v) {

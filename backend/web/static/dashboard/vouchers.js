@@ -5,7 +5,7 @@
 import { $, $$, formData, html, mount, showFieldErrors } from "../common/html.js";
 import { badge, busy, confirmAction, emptyState, errorText, notice, toast } from "../common/ui.js";
 import {
-  BATCH_STATUS, GROUPS, VERIFY_REASON, VOUCHER_STATUS, fieldErrors, fmtDateTime, fmtMoney, label, shanghaiDay,
+  BATCH_STATUS, GROUPS, VERIFY_REASON, VOUCHER_STATUS, fieldErrors, fmtDateTime, fmtMoney, label, regionName, shanghaiDay,
 } from "../common/format.js";
 import { occupationLabel, occupations } from "./catalogue.js";
 
@@ -157,7 +157,7 @@ async function batchView(root, api, id, navigate) {
     <section class="card" data-batch="${b.id}"><div class="card-head"><h1>${b.name}</h1>${badge(label(BATCH_STATUS, b.status))}</div>
       <dl class="kv small">
         <dt>适用职业</dt><dd>${b.occupation_codes.map((c) => occupationLabel(names, c)).join("、")}</dd>
-        <dt>发放区划</dt><dd>${b.region_code}</dd>
+        <dt>发放区划</dt><dd>${regionName(b.region_code)}</dd>
         <dt>数量</dt><dd>剩余 ${b.remaining} / 共 ${b.quantity} 张，面值 ${fmtMoney(b.face_value_fen)}</dd>
         <dt>资金来源</dt><dd class="funding">${b.funding_source || "—"}</dd>
         <dt>领取期</dt><dd>${fmtDateTime(b.claim_starts_at)} 至 ${fmtDateTime(b.claim_ends_at)}，领取后 ${b.valid_days} 天内有效</dd>
