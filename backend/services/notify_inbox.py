@@ -19,21 +19,10 @@ from ..models import (
     WechatSubscription,
 )
 
-OBJECT_TYPES = {"voucher": "voucher", "lesson": "lesson", "plan": "plan", "makeup": "makeup",
-                "certificate": "certificate", "claim": "subsidy_claim"}
-
-
 def inbox_query(person_id: int):
     """The person's notifications, newest first."""
     return (select(Notification).where(Notification.person_id == person_id)
             .order_by(Notification.created_at.desc(), Notification.id.desc()))
-
-
-def notification_view(n: Notification) -> dict:
-    """One inbox item as API.md shows it."""
-    return {"id": n.id, "kind": n.kind, "title": n.title, "body": n.body,
-            "object_type": OBJECT_TYPES.get(n.object_type, n.object_type), "object_id": n.object_id,
-            "created_at": n.created_at.isoformat(), "read_at": n.read_at.isoformat() if n.read_at else None}
 
 
 def mark_read(person_id: int, notification_id: int, now: datetime) -> datetime:
