@@ -97,10 +97,10 @@ class FailureOut(Schema):
 
 class OutboxOut(Schema):
     channel = String()
-    to = String()
+    to = String(attribute="recipient")
     kind = String()
     text = String()
-    sent_at = String(metadata={"format": "date-time"})
+    sent_at = AwareDateTime()
 
 
 def _person_id() -> int:
@@ -185,4 +185,4 @@ def dev_notifications():
         raise not_found("not_found")
     from sqlalchemy import select
     m = NotificationOutboxMessage
-    return paginate(select(m).order_by(m.sent_at.desc(), m.id.desc()), inbox.outbox_view)
+    return paginate(select(m).order_by(m.sent_at.desc(), m.id.desc()), lambda message: message)

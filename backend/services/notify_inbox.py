@@ -12,12 +12,12 @@ from ..extensions import db
 from ..models import (
     Notification,
     NotificationDelivery,
-    NotificationOutboxMessage,
     NotificationPreference,
     Person,
     TrainingPlan,
     WechatSubscription,
 )
+
 
 def inbox_query(person_id: int):
     """The person's notifications, newest first."""
@@ -137,8 +137,3 @@ def failure_view(d: NotificationDelivery) -> dict:
     n = db.session.get(Notification, d.notification_id)
     return {"id": d.id, "notification_id": n.id, "person_id": n.person_id, "kind": n.kind, "channel": d.channel,
             "attempts": d.attempts, "error": d.error, "created_at": d.created_at.isoformat()}
-
-
-def outbox_view(m: NotificationOutboxMessage) -> dict:
-    """One stub push as GET /dev/notifications shows it."""
-    return {"channel": m.channel, "to": m.recipient, "kind": m.kind, "text": m.text, "sent_at": m.sent_at.isoformat()}
