@@ -87,12 +87,12 @@ class EscalationsOut(Schema):
 class FailureOut(Schema):
     id = Integer()
     notification_id = Integer()
-    person_id = Integer()
-    kind = String()
+    person_id = Integer(attribute="notification.person_id")
+    kind = String(attribute="notification.kind")
     channel = String()
     attempts = Integer()
     error = String(allow_none=True)
-    created_at = String(metadata={"format": "date-time"})
+    created_at = AwareDateTime()
 
 
 class OutboxOut(Schema):
@@ -172,7 +172,7 @@ def get_escalations(query):
 @bp.doc(summary="Pushes that failed after every retry, newest first (admin)")
 @requires("admin")
 def get_failures():
-    return paginate(inbox.failures_query(), inbox.failure_view)
+    return paginate(inbox.failures_query(), lambda delivery: delivery)
 
 
 @bp.get("/dev/notifications")

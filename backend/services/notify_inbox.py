@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import joinedload
 
 from ..domain import notifications as rules
 from ..domain.errors import invalid, not_found
@@ -129,11 +130,5 @@ def _mask(name: str) -> str:
 def failures_query():
     """Deliveries that failed for good, newest first (admins)."""
     return (select(NotificationDelivery).where(NotificationDelivery.status == "failed")
+            .options(joinedload(NotificationDelivery.notification))
             .order_by(NotificationDelivery.created_at.desc(), NotificationDelivery.id.desc()))
-
-
-def failure_view(d: NotificationDelivery) -> dict:
-    """One failed delivery as admins see it."""
-    n = db.session.get(Notification, d.notification_id)
-    return {"id": d.id, "notification_id": n.id, "person_id": n.person_id, "kind": n.kind, "channel": d.channel,
-            "attempts": d.attempts, "error": d.error, "created_at": d.created_at.isoformat()}
