@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from apiflask import APIBlueprint, Schema
-from apiflask.fields import Boolean, Integer, List, String
+from apiflask.fields import AwareDateTime, Boolean, Integer, List, String
 from apiflask.validators import Length
 from flask import current_app
 from sqlalchemy import select
@@ -12,7 +12,7 @@ from ..domain.errors import forbidden, not_found
 from ..extensions import db, limiter
 from ..models import Person, SmsMessage, WechatAccount
 from ..security.authz import actor, get_or_404, requires
-from ..services import binding, persons, sms
+from ..services import binding, persons
 from .paging import paginate
 from .schemas import ReasonIn
 
@@ -50,7 +50,7 @@ class SmsOut(Schema):
     id = Integer()
     phone = String()
     text = String()
-    sent_at = String(metadata={"format": "date-time"})
+    sent_at = AwareDateTime()
 
 
 @bp.post("/me/identity")
@@ -98,4 +98,5 @@ def unbind_person(person_id, body):
 def dev_sms():
     if current_app.config["SMS_MODE"] != "stub":
         raise not_found("not_found")
-    return paginate(select(SmsMessage).order_by(SmsMessage.sent_at.desc(), SmsMessage.id.desc()), sms.outbox_view)
+    newest_first = select(SmsMessage).order_by(SmsMessage.sent_at.desc(), SmsMessage.id.desc())
+    return paginate(newest_first, lambda message: message)

@@ -3,12 +3,13 @@ and supervisors, failed pushes for admins, and the stub outbox."""
 from __future__ import annotations
 
 from apiflask import APIBlueprint, Schema
-from apiflask.fields import Boolean, Dict, Integer, List, Nested, String
+from apiflask.fields import AwareDateTime, Boolean, Dict, Function, Integer, List, Nested, String
 from apiflask.validators import Length, Range
 from flask import current_app
 
 from ..clock import now
 from ..domain import identity
+from ..domain import notifications as rules
 from ..domain.errors import forbidden, not_found
 from ..models import NotificationOutboxMessage, TrainingPlan
 from ..security.authz import actor, ensure_institution, ensure_region, get_or_404, requires
@@ -23,10 +24,10 @@ class NotificationOut(Schema):
     kind = String()
     title = String()
     body = String()
-    object_type = String()
+    object_type = Function(lambda n: rules.api_object_type(n.object_type), metadata={"type": "string"})
     object_id = Integer()
-    created_at = String(metadata={"format": "date-time"})
-    read_at = String(allow_none=True, metadata={"format": "date-time"})
+    created_at = AwareDateTime()
+    read_at = AwareDateTime(allow_none=True)
 
 
 class ReadOut(Schema):
@@ -86,20 +87,20 @@ class EscalationsOut(Schema):
 class FailureOut(Schema):
     id = Integer()
     notification_id = Integer()
-    person_id = Integer()
-    kind = String()
+    person_id = Integer(attribute="notification.person_id")
+    kind = String(attribute="notification.kind")
     channel = String()
     attempts = Integer()
     error = String(allow_none=True)
-    created_at = String(metadata={"format": "date-time"})
+    created_at = AwareDateTime()
 
 
 class OutboxOut(Schema):
     channel = String()
-    to = String()
+    to = String(attribute="recipient")
     kind = String()
     text = String()
-    sent_at = String(metadata={"format": "date-time"})
+    sent_at = AwareDateTime()
 
 
 def _person_id() -> int:
@@ -114,7 +115,7 @@ def _person_id() -> int:
 @bp.doc(summary="My in-app inbox, newest first")
 @requires("trainee")
 def my_notifications():
-    return paginate(inbox.inbox_query(_person_id()), inbox.notification_view)
+    return paginate(inbox.inbox_query(_person_id()), lambda n: n)
 
 
 @bp.post("/me/notifications/<int:notification_id>/read")
@@ -171,7 +172,7 @@ def get_escalations(query):
 @bp.doc(summary="Pushes that failed after every retry, newest first (admin)")
 @requires("admin")
 def get_failures():
-    return paginate(inbox.failures_query(), inbox.failure_view)
+    return paginate(inbox.failures_query(), lambda delivery: delivery)
 
 
 @bp.get("/dev/notifications")
@@ -184,4 +185,4 @@ def dev_notifications():
         raise not_found("not_found")
     from sqlalchemy import select
     m = NotificationOutboxMessage
-    return paginate(select(m).order_by(m.sent_at.desc(), m.id.desc()), inbox.outbox_view)
+    return paginate(select(m).order_by(m.sent_at.desc(), m.id.desc()), lambda message: message)

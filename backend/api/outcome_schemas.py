@@ -139,10 +139,10 @@ class ObjectionOut(Schema):
     claim_id = Integer()
     text = String()
     recorded_by = Integer()
-    recorded_at = String()
+    recorded_at = AwareDateTime()
     status = String(metadata={"description": "open (holds the payout), upheld or dismissed"})
     resolved_by = Integer(allow_none=True)
-    resolved_at = String(allow_none=True)
+    resolved_at = AwareDateTime(allow_none=True)
     resolution = String(allow_none=True)
 
 
@@ -189,6 +189,8 @@ class ClaimOut(ClaimSummaryOut):
                                                          "[not_completed|not_passed|not_eligible|"
                                                          "voucher_not_usable|no_certificate|excluded], "
                                                          "decision_reason?}]"})
+    # Plain dicts (ObjectionOut dumped by the view): nesting a schema that is also a route's output would
+    # register it twice in the OpenAPI document.
     objections = List(Dict(), metadata={"description": "[{id, text, recorded_by, recorded_at}]"})
     decisions = List(Dict(), metadata={"description": "the completion review's decisions on flagged trainees: "
                                                       "[{person_id, name, accept, reason, flags, decided_by, "

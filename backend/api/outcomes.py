@@ -179,7 +179,9 @@ def list_claims(query):
 @bp.doc(summary="One claim with its lines, per-trainee explanations and objections")
 @requires("institution", "supervisor", "admin")
 def get_claim(claim_id):
-    return subsidy.claim_view(subsidy.claim_in_scope(actor(), claim_id), now())
+    claim = subsidy.claim_view(subsidy.claim_in_scope(actor(), claim_id), now())
+    # ClaimOut carries objections as plain dicts (see ClaimOut.objections).
+    return dict(claim, objections=ObjectionOut(many=True).dump(claim["objections"]))
 
 
 @bp.post("/subsidy-claims/<int:claim_id>/approve")
@@ -198,7 +200,7 @@ def post_claim_approve(claim_id):
 @bp.doc(summary="Record an objection received during publicity", responses={409: "invalid_state"})
 @requires("supervisor")
 def post_objection(claim_id, body):
-    return subsidy.objection_view(subsidy.add_objection(actor(), claim_id, body["text"], now()))
+    return subsidy.add_objection(actor(), claim_id, body["text"], now())
 
 
 @bp.post("/subsidy-claims/<int:claim_id>/objections/<int:objection_id>/resolve")
@@ -209,8 +211,7 @@ def post_objection(claim_id, body):
         responses={404: "not_found", 409: "invalid_state"})
 @requires("supervisor")
 def post_objection_resolve(claim_id, objection_id, body):
-    return subsidy.objection_view(subsidy.resolve_objection(actor(), claim_id, objection_id, body["decision"],
-                                                            body.get("note"), now()))
+    return subsidy.resolve_objection(actor(), claim_id, objection_id, body["decision"], body.get("note"), now())
 
 
 @bp.post("/subsidy-claims/<int:claim_id>/reject")

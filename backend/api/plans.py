@@ -21,7 +21,7 @@ from ..services import lessons as lesson_service
 from ..services import plans as plan_service
 from . import upload_limits
 from .paging import page_args
-from .schemas import ReasonIn
+from .schemas import ReasonIn, ShanghaiDateTime
 
 bp = APIBlueprint("plans", __name__, tag="Plans")
 
@@ -78,8 +78,8 @@ class LessonOut(Schema):
     plan_id = Integer()
     title = String()
     mode = String()
-    starts_at = AwareDateTime(metadata={"description": "Asia/Shanghai"})
-    ends_at = AwareDateTime()
+    starts_at = ShanghaiDateTime(metadata={"description": "Asia/Shanghai"})
+    ends_at = ShanghaiDateTime()
     class_hours = Float()
     site_id = Integer(allow_none=True)
     require_site_qr = Boolean()
@@ -155,8 +155,7 @@ def list_plans():
 
 def _plan_with_lessons(plan) -> dict:
     # Serialised here because PlanOut carries lessons as plain dicts (see PlanOut.lessons).
-    lessons = LessonOut(many=True).dump([lesson_service.lesson_view(lsn)
-                                         for lsn in lesson_service.plan_lessons(plan.id)])
+    lessons = LessonOut(many=True).dump(lesson_service.plan_lessons(plan.id))
     return plan_service.plan_view(plan, lessons)
 
 
@@ -232,7 +231,7 @@ def reject_plan(plan_id, body):
 def post_lesson(plan_id, body):
     a, t = actor(), now()
     plan = plan_service.own_plan(a, plan_id)
-    return lesson_service.lesson_view(lesson_service.create_lesson(a, plan, body, t))
+    return lesson_service.create_lesson(a, plan, body, t)
 
 
 @bp.get("/plans/<int:plan_id>/lessons")
@@ -245,7 +244,7 @@ def list_lessons(plan_id):
     # A collection like every other (X-Total-Count); a page holds a whole plan unless asked otherwise.
     page, per_page = page_args(default_per_page=500)
     chunk = lessons[(page - 1) * per_page: page * per_page]
-    return [lesson_service.lesson_view(lsn) for lsn in chunk], 200, {"X-Total-Count": str(len(lessons))}
+    return chunk, 200, {"X-Total-Count": str(len(lessons))}
 
 
 @bp.get("/plans/<int:plan_id>/lessons/template.xlsx")
@@ -293,7 +292,7 @@ def import_lessons(plan_id, upload):
 @requires("institution", "supervisor", "admin")
 def get_lesson(lesson_id):
     lesson, _plan = lesson_service.load_lesson(actor(), lesson_id)
-    return lesson_service.lesson_view(lesson)
+    return lesson
 
 
 @bp.patch("/lessons/<int:lesson_id>")
@@ -305,7 +304,7 @@ def get_lesson(lesson_id):
 def patch_lesson(lesson_id, body):
     a, t = actor(), now()
     lesson, plan = lesson_service.load_lesson(a, lesson_id, lock=True)
-    return lesson_service.lesson_view(lesson_service.update_lesson(a, lesson, plan, body, t))
+    return lesson_service.update_lesson(a, lesson, plan, body, t)
 
 
 @bp.delete("/lessons/<int:lesson_id>")

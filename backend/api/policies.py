@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import date
 
 from apiflask import APIBlueprint, Schema
-from apiflask.fields import Date, Dict, Integer, String
+from apiflask.fields import AwareDateTime, Date, Dict, Function, Integer, String
 from apiflask.validators import Length
 from flask import request
 
@@ -30,12 +30,13 @@ class PolicyIn(Schema):
 class PolicyOut(Schema):
     id = Integer()
     region_code = String()
-    effective_from = String(metadata={"format": "date"})
+    effective_from = Date()
     params = Dict()
     note = String(allow_none=True)
     created_by = Integer(allow_none=True)
-    created_by_name = String(allow_none=True, metadata={"description": "the creator's username"})
-    created_at = String(metadata={"format": "date-time"})
+    created_by_name = Function(lambda p: p.creator.username if p.creator else None, allow_none=True,
+                               metadata={"type": "string", "description": "the creator's username"})
+    created_at = AwareDateTime()
 
 
 class EffectiveOut(Schema):
@@ -64,7 +65,7 @@ def _region_arg() -> str | None:
 @bp.doc(summary="Policy versions (a region's levels with ?region_code=); supervisors see their region and above")
 @requires("supervisor", "admin")
 def list_policies():
-    return page_list(svc.list_versions(actor(), _region_arg()), svc.version_view)
+    return page_list(svc.list_versions(actor(), _region_arg()))
 
 
 @bp.post("/policies")
@@ -76,8 +77,8 @@ def list_policies():
         responses={422: "invalid_policy (details.field, details.reason)", 403: "forbidden"})
 @requires("supervisor", "admin")
 def create_policy(body):
-    return svc.version_view(svc.create_version(actor(), body["region_code"], body["effective_from"],
-                                               body["params"], body.get("note"), now()))
+    return svc.create_version(actor(), body["region_code"], body["effective_from"], body["params"],
+                              body.get("note"), now())
 
 
 @bp.get("/policies/effective")

@@ -1,7 +1,16 @@
 """Shared request/response schema pieces."""
 from apiflask import Schema
-from apiflask.fields import Dict, Integer, String
+from apiflask.fields import AwareDateTime, Dict, Integer, String
 from apiflask.validators import Length
+
+from ..domain.plans import SHANGHAI
+
+
+class ShanghaiDateTime(AwareDateTime):
+    """A UTC-stored moment serialised in Asia/Shanghai (ISO 8601 with +08:00), as lessons are shown."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return super()._serialize(value.astimezone(SHANGHAI) if value is not None else None, attr, obj, **kwargs)
 
 
 def binary_content(*media_types: str) -> dict:

@@ -30,6 +30,9 @@ KINDS = (VOUCHER_EXPIRING, LESSON_REMINDER, MISSED_CHECK_IN, ABSENCE_RISK, MAKEU
 # Kinds the institution console and the supervisor dashboard list with counts.
 ESCALATIONS = (MISSED_CHECK_IN, ABSENCE_RISK)
 
+# What a notification points at, as the API names it (stored names that differ from the API's).
+API_OBJECT_TYPES = {"claim": "subsidy_claim"}
+
 CHANNELS = ("wechat", "sms")  # the in-app inbox is the notification row itself
 MAX_ATTEMPTS = 5
 BACKOFF_BASE = timedelta(minutes=1)
@@ -44,6 +47,11 @@ WEEK = timedelta(days=7)
 # time left, so an object first seen late gets only the nearest reminder (two at once help nobody).
 VOUCHER_WINDOWS = (("1d", DAY), ("7d", WEEK))  # before an unused voucher expires
 LESSON_WINDOWS = (("1h", HOUR), ("1d", DAY))  # before a lesson starts
+
+
+def api_object_type(stored: str) -> str:
+    """The API's name for a notification's stored object type (`claim` is `subsidy_claim`)."""
+    return API_OBJECT_TYPES.get(stored, stored)
 
 
 def window_for(windows: Sequence[tuple[str, timedelta]], at: datetime, now: datetime) -> str | None:

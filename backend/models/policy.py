@@ -4,9 +4,10 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from sqlalchemy import JSON, ForeignKey, Index, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
+from .people import User
 from .types import UTCDateTime
 
 
@@ -22,3 +23,5 @@ class Policy(db.Model):
     note: Mapped[str | None] = mapped_column(Text)
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Read-only: a listing names who set each version.
+    creator: Mapped[User | None] = relationship(viewonly=True)

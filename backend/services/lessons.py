@@ -19,15 +19,6 @@ _AUDITED = ("title", "mode", "starts_at", "ends_at", "class_hours", "site_id", "
 _FINAL = (rules.COMPLETION_SUBMITTED, rules.COMPLETED)
 
 
-def lesson_view(lesson: Lesson) -> dict:
-    """The JSON shape of a lesson, times in Asia/Shanghai."""
-    return {"id": lesson.id, "plan_id": lesson.plan_id, "title": lesson.title, "mode": lesson.mode,
-            "starts_at": lesson.starts_at.astimezone(rules.SHANGHAI),
-            "ends_at": lesson.ends_at.astimezone(rules.SHANGHAI),
-            "class_hours": float(lesson.class_hours), "site_id": lesson.site_id,
-            "require_site_qr": lesson.require_site_qr}
-
-
 def plan_lessons(plan_id: int) -> list[Lesson]:
     """A plan's lessons in time order."""
     return list(db.session.execute(select(Lesson).where(Lesson.plan_id == plan_id)
@@ -181,14 +172,14 @@ def _lesson_has_records(lesson_id: int) -> bool:
     return any(db.session.execute(stmt.limit(1)).first() is not None for stmt in checks)
 
 
-def delete_lesson(a: Actor, lesson: Lesson, plan: TrainingPlan, now: datetime) -> dict:
+def delete_lesson(a: Actor, lesson: Lesson, plan: TrainingPlan, now: datetime) -> Lesson:
     """Remove a lesson before it starts, as a whole-plan change (draft freely, approved until the plan's
     change deadline), when nothing was recorded against it; audited with the lesson as it was."""
     if a.role != "institution" or plan.institution_id != a.institution_id:
         raise forbidden("forbidden", institution_id=plan.institution_id)
     rules.check_lesson_removal(plan.status, plan.starts_on, lesson.starts_at, now,
                                _lesson_has_records(lesson.id), plan_change_lead(plan, now))
-    view = lesson_view(lesson)
+    lesson_id = lesson.id
     before = audit.snapshot(lesson, _AUDITED)
     if plan.status not in (rules.DRAFT, rules.REJECTED):
         # An approved plan must still fit its delivery and online share without this lesson.
@@ -202,6 +193,6 @@ def delete_lesson(a: Actor, lesson: Lesson, plan: TrainingPlan, now: datetime) -
     # attendance event, which the rule above refused; the lesson row itself can go.
     db.session.delete(lesson)
     db.session.flush()
-    audit.record(a.label, "lesson.delete", "lesson", view["id"], now, before=before,
+    audit.record(a.label, "lesson.delete", "lesson", lesson_id, now, before=before,
                  after={"plan_id": plan.id, "deleted": True})
-    return view
+    return lesson

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import joinedload
 
 from ..domain import notifications as rules
 from ..domain.errors import invalid, not_found
@@ -12,28 +13,17 @@ from ..extensions import db
 from ..models import (
     Notification,
     NotificationDelivery,
-    NotificationOutboxMessage,
     NotificationPreference,
     Person,
     TrainingPlan,
     WechatSubscription,
 )
 
-OBJECT_TYPES = {"voucher": "voucher", "lesson": "lesson", "plan": "plan", "makeup": "makeup",
-                "certificate": "certificate", "claim": "subsidy_claim"}
-
 
 def inbox_query(person_id: int):
     """The person's notifications, newest first."""
     return (select(Notification).where(Notification.person_id == person_id)
             .order_by(Notification.created_at.desc(), Notification.id.desc()))
-
-
-def notification_view(n: Notification) -> dict:
-    """One inbox item as API.md shows it."""
-    return {"id": n.id, "kind": n.kind, "title": n.title, "body": n.body,
-            "object_type": OBJECT_TYPES.get(n.object_type, n.object_type), "object_id": n.object_id,
-            "created_at": n.created_at.isoformat(), "read_at": n.read_at.isoformat() if n.read_at else None}
 
 
 def mark_read(person_id: int, notification_id: int, now: datetime) -> datetime:
@@ -140,16 +130,5 @@ def _mask(name: str) -> str:
 def failures_query():
     """Deliveries that failed for good, newest first (admins)."""
     return (select(NotificationDelivery).where(NotificationDelivery.status == "failed")
+            .options(joinedload(NotificationDelivery.notification))
             .order_by(NotificationDelivery.created_at.desc(), NotificationDelivery.id.desc()))
-
-
-def failure_view(d: NotificationDelivery) -> dict:
-    """One failed delivery as admins see it."""
-    n = db.session.get(Notification, d.notification_id)
-    return {"id": d.id, "notification_id": n.id, "person_id": n.person_id, "kind": n.kind, "channel": d.channel,
-            "attempts": d.attempts, "error": d.error, "created_at": d.created_at.isoformat()}
-
-
-def outbox_view(m: NotificationOutboxMessage) -> dict:
-    """One stub push as GET /dev/notifications shows it."""
-    return {"channel": m.channel, "to": m.recipient, "kind": m.kind, "text": m.text, "sent_at": m.sent_at.isoformat()}

@@ -6,12 +6,13 @@ import time
 from datetime import date, datetime
 
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from ..domain import policy as rules
 from ..domain.errors import forbidden, invalid
 from ..domain.identity import region_in_scope
 from ..extensions import db
-from ..models import Policy, TrainingPlan, User
+from ..models import Policy, TrainingPlan
 from ..security.actor import Actor
 from ..settings import app_cache, app_settings
 from . import audit
@@ -149,7 +150,8 @@ def create_version(a: Actor, region_code: str, effective_from: date, params: dic
 
 def list_versions(a: Actor, region_code: str | None):
     """Versions a supervisor may see (own region, the levels above it, national), or all for an admin."""
-    stmt = select(Policy).order_by(Policy.region_code, Policy.effective_from, Policy.id)
+    stmt = (select(Policy).options(selectinload(Policy.creator))
+            .order_by(Policy.region_code, Policy.effective_from, Policy.id))
     rows = db.session.execute(stmt).scalars().all()
     out = []
     for p in rows:
@@ -165,12 +167,3 @@ def list_versions(a: Actor, region_code: str | None):
 def parameters() -> dict:
     """Per parameter key, its kind and bounds (min/max for numbers), so a form can offer the right input."""
     return {key: {"kind": spec.kind, "min": spec.low, "max": spec.high} for key, spec in rules.PARAMS.items()}
-
-
-def version_view(p: Policy) -> dict:
-    """A version as the API lists it (with the creator's username, so a page can say who set it)."""
-    # A handful of versions per listing and few distinct creators: the session's identity map keeps this cheap.
-    creator = db.session.get(User, p.created_by) if p.created_by is not None else None
-    return {"id": p.id, "region_code": p.region_code, "effective_from": p.effective_from.isoformat(),
-            "params": p.params, "note": p.note, "created_by": p.created_by,
-            "created_by_name": creator.username if creator else None, "created_at": p.created_at.isoformat()}

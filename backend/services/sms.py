@@ -26,8 +26,3 @@ def send(phone: str, text: str, cfg, now: datetime) -> None:
         raise AppError("sms_unavailable", 503, {"reason": exc.reason}) from exc
     if answer.get("ok") is not True:
         raise AppError("sms_unavailable", 503, {"reason": "refused"})
-
-
-def outbox_view(message: SmsMessage) -> dict:
-    """One stub message as GET /dev/sms shows it."""
-    return {"id": message.id, "phone": message.phone, "text": message.text, "sent_at": message.sent_at.isoformat()}

@@ -295,7 +295,7 @@ def overdue(claim: SubsidyClaim, now: datetime) -> str | None:
 
 
 def claim_view(claim: SubsidyClaim, now: datetime) -> dict:
-    """The claim with every line, the per-trainee explanations and recorded objections."""
+    """The claim with every line, the per-trainee explanations and its objections (rows, oldest first)."""
     out = claim_summary(claim, now)
     out["lines"] = [line_view(line, name, code) for line, name, code in _line_rows([claim.id])]
     revoked = {pid: (num, reason) for pid, num, reason in db.session.execute(
@@ -305,9 +305,9 @@ def claim_view(claim: SubsidyClaim, now: datetime) -> dict:
         num, reason = revoked.get(line["person_id"], (None, None))
         line.update(certificate_revoked=num is not None, revoked_certificate=num, revoked_reason=reason)
     out["explanations"] = claim.explanations or []
-    out["objections"] = [objection_view(o) for o in db.session.execute(
+    out["objections"] = list(db.session.execute(
         select(PublicityObjection).where(PublicityObjection.claim_id == claim.id)
-        .order_by(PublicityObjection.id)).scalars()]
+        .order_by(PublicityObjection.id)).scalars())
     out["decisions"] = decisions_view(claim.plan_id)
     return out
 
@@ -322,13 +322,6 @@ def decisions_view(plan_id: int) -> list[dict]:
     return [{"person_id": d.person_id, "name": name, "accept": d.accept, "reason": d.reason, "flags": d.flags or [],
              "decided_by": d.decided_by, "decided_by_username": username, "decided_at": d.decided_at.isoformat()}
             for d, name, username in rows]
-
-
-def objection_view(o: PublicityObjection) -> dict:
-    """A recorded publicity objection."""
-    return {"id": o.id, "claim_id": o.claim_id, "text": o.text, "recorded_by": o.recorded_by,
-            "recorded_at": o.recorded_at.isoformat(), "status": o.status, "resolved_by": o.resolved_by,
-            "resolved_at": o.resolved_at.isoformat() if o.resolved_at else None, "resolution": o.resolution}
 
 
 def claims_stmt(a: Actor, status: str | None):

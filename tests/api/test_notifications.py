@@ -214,7 +214,7 @@ def test_live_wechat_without_a_template_is_recorded(app, clock, trainee, live_we
     assert live_wechat.sent == []
 
 
-def test_live_wechat_consent_used_up_falls_back_to_sms(app, client, clock, trainee, live_wechat):
+def test_live_wechat_consent_used_up_falls_back_to_sms(app, client, clock, trainee, staff, live_wechat):
     clock.set(T0)
     pid, h = trainee()
     client.put(f"{API}/me/notification-preferences", headers=h, json={"wechat_subscribed": {"lesson_reminder": True}})
@@ -228,6 +228,16 @@ def test_live_wechat_consent_used_up_falls_back_to_sms(app, client, clock, train
     rows = dict(db.session.execute(select(NotificationDelivery.channel, NotificationDelivery.status)
                                    .execution_options(populate_existing=True)).all())
     assert rows == {"wechat": "failed", "sms": "pending"}
+    # Admins see the failed push with the notification's person and kind.
+    _, admin_h = staff("admin")
+    r = client.get(f"{API}/notifications/failures", headers=admin_h)
+    assert r.status_code == 200 and r.headers["X-Total-Count"] == "1"
+    failure = r.get_json()[0]
+    note = db.session.execute(select(Notification)).scalar_one()
+    assert {k: failure[k] for k in ("notification_id", "person_id", "kind", "channel", "attempts", "created_at")} == {
+        "notification_id": note.id, "person_id": pid, "kind": "lesson_reminder", "channel": "wechat", "attempts": 1,
+        "created_at": T0.isoformat()}
+    assert isinstance(failure["error"], str) and isinstance(failure["id"], int)
     # The SMS goes out through the SMS adapter (SMS_MODE=stub keeps it in the sms_outbox).
     app.config["NOTIFY_SMS_PER_MIN"] = 100
     assert send_due(T0, app.config) == {"sent": 1}

@@ -274,6 +274,10 @@ def test_an_open_objection_holds_the_payout_until_dismissed(client, clock, world
     assert r.status_code == 200, r.get_json()
     view = client.get(f"{API}/subsidy-claims/{claim_id}", headers=w.sup1_h).get_json()
     assert [o["status"] for o in view["objections"]] == ["dismissed"]
+    assert set(view["objections"][0]) == set(body) == {"id", "claim_id", "text", "recorded_by", "recorded_at",
+                                                        "status", "resolved_by", "resolved_at", "resolution"}
+    assert {k: v for k, v in view["objections"][0].items() if not k.endswith("_at")} == {
+        k: v for k, v in body.items() if not k.endswith("_at")}
 
 
 def test_an_upheld_objection_sends_the_claim_back_for_review(client, clock, world):

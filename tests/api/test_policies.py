@@ -97,6 +97,13 @@ def test_versions_name_their_creator_and_effective_describes_each_parameter(clie
     assert (made["created_by"], made["created_by_name"]) == (user.id, "sup-fuzhou")
     listed = client.get(f"{API}/policies?region_code=3501", headers=sup).get_json()
     assert [(v["id"], v["created_by_name"]) for v in listed] == [(made["id"], "sup-fuzhou")]
+    assert listed == [made]  # the same shape and values whether just created or listed
+    seeded = Policy(region_code="35", effective_from=BASE.date(), params={}, created_at=BASE)  # no creator (seed)
+    db.session.add(seeded)
+    db.session.commit()
+    listed = client.get(f"{API}/policies?region_code=3501", headers=sup).get_json()
+    assert [(v["id"], v["created_by"], v["created_by_name"]) for v in listed] == [
+        (seeded.id, None, None), (made["id"], user.id, "sup-fuzhou")]
     body = client.get(f"{API}/policies/effective?region_code=3501", headers=sup).get_json()
     assert set(body["parameters"]) == set(body["defaults"]) == set(policies.rules.PARAMS)
     assert body["parameters"]["registration_lead_days"] == {"kind": "int", "min": 0, "max": 60}
