@@ -12,6 +12,7 @@ from werkzeug.test import EnvironBuilder
 from backend.extensions import db
 from backend.models import AuditEntry, LiveEvent, MakeupRequest
 from tests.api.attendance_fixtures import END, START, events, long_tokens, world  # noqa: F401
+from tests.photos import textured_jpeg
 
 H = timedelta(hours=1)
 
@@ -252,22 +253,6 @@ def test_early_leaver_can_be_made_up(setup, clock):
     assert r.status_code == 409 and r.get_json()["error"]["code"] == "already_checked_out"
 
 
-def _scene(seed: int, size=(640, 480), quality=90) -> bytes:
-    """A textured photo (a different picture per seed), saved as JPEG."""
-    import random
-    rnd = random.Random(seed)
-    img = Image.new("RGB", size, (240, 240, 235))
-    from PIL import ImageDraw
-    draw = ImageDraw.Draw(img)
-    for _ in range(40):
-        x, y = rnd.randrange(size[0]), rnd.randrange(size[1])
-        draw.rectangle([x, y, x + rnd.randrange(20, 200), y + rnd.randrange(10, 120)],
-                       fill=tuple(rnd.randrange(256) for _ in range(3)))
-    buf = io.BytesIO()
-    img.save(buf, "JPEG", quality=quality)
-    return buf.getvalue()
-
-
 def _rescaled(data: bytes, size=(480, 360), quality=60) -> bytes:
     buf = io.BytesIO()
     Image.open(io.BytesIO(data)).resize(size).save(buf, "JPEG", quality=quality)
@@ -281,15 +266,15 @@ def test_a_sign_sheet_photo_used_again_is_flagged_for_the_reviewer(setup, clock)
     world, pid, inst, sup = setup
     afternoon = world.add_lesson(starts_at=START + 3 * H)
     other, classmate = world.person()[0], world.person()[0]
-    sheet = _scene(1)
-    first = _file(world, inst, pid, sign=sheet, pano=_scene(2, quality=80))
-    batch = _file(world, inst, classmate, sign=sheet, pano=_scene(2, quality=80))
+    sheet = textured_jpeg(1)
+    first = _file(world, inst, pid, sign=sheet, pano=textured_jpeg(2, quality=80))
+    batch = _file(world, inst, classmate, sign=sheet, pano=textured_jpeg(2, quality=80))
     clock.set(START + 4 * H)  # the afternoon lesson is under way: its make-ups may be filed
-    second = _file(world, inst, other, sign=_rescaled(sheet), pano=_scene(3), lesson=afternoon)
+    second = _file(world, inst, other, sign=_rescaled(sheet), pano=textured_jpeg(3), lesson=afternoon)
     assert {first.status_code, batch.status_code, second.status_code} == {201}, second.get_json()
     a, b, c = first.get_json()["id"], second.get_json()["id"], batch.get_json()["id"]
     third, _ = world.person()
-    fresh = _file(world, inst, third, sign=_scene(4), pano=_scene(5), lesson=afternoon)
+    fresh = _file(world, inst, third, sign=textured_jpeg(4), pano=textured_jpeg(5), lesson=afternoon)
     assert fresh.status_code == 201
     queue = {m["id"]: m for m in world.client.get("/api/v1/makeups?status=pending", headers=sup).get_json()}
     assert sorted(r["makeup_id"] for r in queue[b]["photo_reused"]) == sorted([a, c])

@@ -13,23 +13,11 @@ from decimal import Decimal
 from PIL import Image, ImageDraw
 
 from backend.extensions import db
+from tests.photos import textured_jpeg
 
 from .helpers import DESK, login_staff, new_context, open_page, snap, watch_errors
 
 DEMO_PASSWORD = "demo-pass-2026"
-
-
-def _sheet(seed: int, size=(640, 480), quality=90) -> bytes:
-    rnd = random.Random(seed)
-    img = Image.new("RGB", size, (240, 240, 235))
-    draw = ImageDraw.Draw(img)
-    for _ in range(40):
-        x, y = rnd.randrange(size[0]), rnd.randrange(size[1])
-        draw.rectangle([x, y, x + rnd.randrange(20, 200), y + rnd.randrange(10, 120)],
-                       fill=tuple(rnd.randrange(256) for _ in range(3)))
-    buf = io.BytesIO()
-    img.save(buf, "JPEG", quality=quality)
-    return buf.getvalue()
 
 
 def _seed_reused_makeups(server) -> tuple[int, int, str]:
@@ -53,13 +41,13 @@ def _seed_reused_makeups(server) -> tuple[int, int, str]:
             db.session.add(lesson)
             lessons.append(lesson)
         db.session.flush()
-        original = _sheet(42)
+        original = textured_jpeg(42)
         copy = io.BytesIO()
         Image.open(io.BytesIO(original)).resize((480, 360)).save(copy, "JPEG", quality=60)
         ids = []
         for lesson, enrollment, raw in zip(lessons, enrolled[-2:], (original, copy.getvalue()), strict=True):
             sheet = clean_image(raw, "sign_sheet")
-            room = clean_image(_sheet(lesson.id * 7), "panorama")
+            room = clean_image(textured_jpeg(lesson.id * 7), "panorama")
             req = MakeupRequest(lesson_id=lesson.id, enrollment_id=enrollment.id, person_id=enrollment.person_id,
                                 kind="both", reason="手机没电，现场签到表为证",
                                 sign_sheet_path=store_image(*sheet, upload_dir, "makeups", now),
