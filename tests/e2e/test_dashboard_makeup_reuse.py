@@ -6,11 +6,10 @@ re-saved, smaller copy of the first, as an institution without a real sign sheet
 from __future__ import annotations
 
 import io
-import random
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from backend.extensions import db
 from tests.photos import textured_jpeg
