@@ -24,6 +24,7 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 from backend import create_app
 from backend.domain.attendance import SHANGHAI
 from backend.extensions import db
+from tests.conftest import _pg_url
 
 from . import demo_data
 
@@ -102,7 +103,7 @@ def _database_url(workdir: Path) -> tuple[str, str | None]:
     database of its own next to TEST_DATABASE_URL's, so the journeys run on both databases."""
     if os.environ.get("TEST_DB") != "postgres":
         return f"sqlite:///{workdir / 'e2e.db'}", None
-    base = os.environ["TEST_DATABASE_URL"].replace("postgresql://", "postgresql+psycopg://", 1)
+    base = _pg_url(os.environ["TEST_DATABASE_URL"])
     name = f"test_e2e_{uuid.uuid4().hex[:12]}"
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
@@ -135,8 +136,7 @@ class LiveServer:
         with self.app.app_context():
             db.engine.dispose()
         if self.pg_database:
-            admin = create_engine(os.environ["TEST_DATABASE_URL"].replace("postgresql://", "postgresql+psycopg://", 1),
-                                  isolation_level="AUTOCOMMIT")
+            admin = create_engine(_pg_url(os.environ["TEST_DATABASE_URL"]), isolation_level="AUTOCOMMIT")
             with admin.connect() as conn:
                 conn.execute(text(f'DROP DATABASE IF EXISTS "{self.pg_database}" WITH (FORCE)'))
             admin.dispose()
