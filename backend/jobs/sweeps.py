@@ -66,7 +66,13 @@ def queue_notifications(now, actor):
     counts = queue_due(now, current_app.config)
     from ..unit_of_work import commit_side_effect
     commit_side_effect("job_batch")  # the queued rows are visible to the routing batches (and to other workers) now
-    return {"queued": counts, "routed": route_new(now)}
+    routed = route_new(now)
+    if routed:
+        # Push what was just routed now rather than at the next minute's tick: a send that ran beside this
+        # scan (another thread or worker) found nothing yet.
+        from .enqueue import enqueue_after_commit
+        enqueue_after_commit(send_notifications)
+    return {"queued": counts, "routed": routed}
 
 
 @sweep("notify-send", crontab(minute="*"), lock=False)
