@@ -6,14 +6,17 @@ flush and never commit.
 
 A few writes must survive whatever the rest of their request does; they go through
 `commit_side_effect(why)`, and nothing else calls `db.session.commit()` outside this module.
-The one write outside the session is the phone check-in on PostgreSQL (backend/services/attendance.py):
-a single INSERT on an autocommit connection, its own transaction by construction, when no unit of
-work is open yet.
+A few reads and one write run on a connection of their own instead of the session's transaction;
+they open it through `own_connection(why)`, and nothing else calls `engine.connect()` for them: the
+phone check-in's single INSERT on PostgreSQL (autocommit, its own transaction by construction), and
+reads that must not take SQLite's write lock (the session's transactions begin IMMEDIATE there).
 """
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+from sqlalchemy.engine import Connection
 
 from .domain.errors import AppError
 from .extensions import db
@@ -28,6 +31,14 @@ SIDE_COMMITS = {
     "job_lease": "a leased row is visible to other workers before its work starts",
     "job_row": "each leased row's work commits on its own, so one bad row does not undo the others",
     "job_batch": "a job's batch is visible to other workers (and ends its read) before the next batch starts",
+}
+
+# The connections opened beside the session, each with the transaction shape the session cannot give.
+OWN_CONNECTIONS = {
+    "single_statement": ("AUTOCOMMIT", "one statement that is its own transaction: the phone check-in's event and "
+                                       "live row in one INSERT on PostgreSQL, without BEGIN and COMMIT round trips"),
+    "read_only": ("read_only", "a read that must not take SQLite's write lock nor hold anything after it "
+                               "(the check-in's facts, a crop to re-verify, the live stream's polls)"),
 }
 
 
@@ -68,3 +79,18 @@ def commit_side_effect(why: str) -> None:
     except BaseException:
         db.session.rollback()
         raise
+
+
+@contextmanager
+def own_connection(why: str) -> Iterator[Connection]:
+    """A pooled connection of its own for one of the shapes in OWN_CONNECTIONS, returned to the pool after.
+
+    "single_statement": autocommit, every statement its own transaction. "read_only": a plain read
+    transaction (BEGIN, not BEGIN IMMEDIATE, on SQLite), rolled back when the block ends.
+    """
+    if why not in OWN_CONNECTIONS:
+        raise ValueError(f"not a known connection of its own: {why!r}")
+    shape = OWN_CONNECTIONS[why][0]
+    options = {"isolation_level": "AUTOCOMMIT"} if shape == "AUTOCOMMIT" else {"read_only": True}
+    with db.engine.connect().execution_options(**options) as conn:
+        yield conn

@@ -81,3 +81,28 @@ def test_only_the_unit_of_work_commits():
                     and isinstance(node.func.value, ast.Attribute) and node.func.value.attr == "session"):
                 callers.append(f"{path.relative_to(BACKEND)}:{node.lineno}")
     assert callers and all(c.startswith("unit_of_work.py:") for c in callers), callers
+
+
+def test_only_the_unit_of_work_opens_connections_beside_the_session():
+    """`engine.connect()` is called in backend/unit_of_work.py (own_connection, each use named) and in the
+    pool warm-up of backend/db_setup.py alone: no other module runs a transaction the session does not see."""
+    callers = []
+    for path in sorted(BACKEND.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "connect"
+                    and isinstance(node.func.value, ast.Attribute) and node.func.value.attr == "engine"):
+                callers.append(f"{path.relative_to(BACKEND)}:{node.lineno}")
+    assert callers and all(c.startswith(("unit_of_work.py:", "db_setup.py:")) for c in callers), callers
+
+
+def test_own_connection_names_its_reason(app):
+    """An unnamed use is refused; a named one gives a working connection."""
+    from sqlalchemy import text
+
+    from backend.unit_of_work import own_connection
+    with pytest.raises(ValueError):
+        with own_connection("because"):
+            pass
+    with own_connection("read_only") as conn:
+        assert conn.execute(text("SELECT 1")).scalar() == 1

@@ -11,6 +11,7 @@ from sqlalchemy import case, func, null, or_, select
 from ..domain.identity import region_in_scope, region_prefix
 from ..extensions import db
 from ..models import LiveEvent
+from ..unit_of_work import own_connection
 from .brokers import Lagged, broker
 from .cursor import LiveCursor
 from .slots import slots as stream_slots
@@ -37,7 +38,7 @@ def _frame(event_id: int, payload: dict) -> str:
 
 def _read(stmt) -> list:
     """Run a read on its own short read-only connection (no write lock on SQLite, nothing held after)."""
-    with db.engine.connect().execution_options(read_only=True) as conn:
+    with own_connection("read_only") as conn:
         return conn.execute(stmt).all()
 
 

@@ -33,6 +33,7 @@ from ..extensions import db
 from ..live import broker
 from ..live.events import attendance_payload, queue_publication, store_live_event
 from ..models import AttendanceEvent, Enrollment, Lesson, LiveEvent, Person, Site, TrainingPlan
+from ..unit_of_work import own_connection
 from .policies import params_for
 
 _A = AttendanceEvent.__table__
@@ -232,14 +233,14 @@ def record_mobile_event(person_id: int, session_key: str, ev: CheckIn, now: date
         # be its own transaction: an autocommit connection saves the BEGIN and COMMIT round trips
         # of the hot path. The read before it sees committed data either way (READ COMMITTED),
         # and the unique indexes still settle races.
-        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        with own_connection("single_statement") as conn:
             return _record(conn, conn, True, person_id, session_key, ev, now, cfg, token_key)
     # SQLite writes two statements: a transaction, which holds the database's one write lock from
     # its BEGIN IMMEDIATE. The read runs before it in a plain read transaction, as on PostgreSQL,
     # so the lock is held for the two inserts only: under gevent a worker waiting for the lock
     # stops all its requests, so the time the other process holds it is every request's latency.
     # The unique indexes settle races exactly as on PostgreSQL (_after_conflict).
-    with db.engine.connect().execution_options(read_only=True) as reader:
+    with own_connection("read_only") as reader:
         return _record(reader, None, False, person_id, session_key, ev, now, cfg, token_key)
 
 

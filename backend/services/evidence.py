@@ -23,6 +23,7 @@ from ..models import Lesson, Person, PublicityObjection, SubsidyClaim
 from ..models.trust import FaceEvidence, TrustFlag
 from ..security.crypto import vault
 from ..sql_lists import among
+from ..unit_of_work import own_connection
 from .persons import FACE_CONTEXT
 
 CROP_CONTEXT = "face_evidence.crop"
@@ -100,7 +101,7 @@ class _Crop(NamedTuple):
 def _load(evidence_id: int) -> _Crop | None:
     # A read-only connection of its own: on SQLite the session's transactions take the write lock, and
     # the face model's ~0.1 s per crop must not hold up check-ins behind it.
-    with db.engine.connect().execution_options(read_only=True) as conn:
+    with own_connection("read_only") as conn:
         row = conn.execute(select(FaceEvidence.id, FaceEvidence.attendance_event_id, FaceEvidence.person_id,
                                   FaceEvidence.lesson_id, FaceEvidence.kiosk_distance, FaceEvidence.state,
                                   FaceEvidence.crop_enc, Person.face_template_enc)
