@@ -73,26 +73,26 @@ def test_the_checker_sees_what_it_forbids(tmp_path):
 
 def test_only_the_unit_of_work_commits():
     """`session.commit()` is called in backend/unit_of_work.py alone; every other commit goes through it."""
+    callers = _calls_of("session", "commit")
+    assert callers and all(c.startswith("unit_of_work.py:") for c in callers), callers
+
+
+def _calls_of(owner: str, method: str) -> list[str]:
+    """Every `<...>.owner.method(...)` call under backend/, as "file:line"."""
     callers = []
     for path in sorted(BACKEND.rglob("*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
         for node in ast.walk(tree):
-            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "commit"
-                    and isinstance(node.func.value, ast.Attribute) and node.func.value.attr == "session"):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == method
+                    and isinstance(node.func.value, ast.Attribute) and node.func.value.attr == owner):
                 callers.append(f"{path.relative_to(BACKEND)}:{node.lineno}")
-    assert callers and all(c.startswith("unit_of_work.py:") for c in callers), callers
+    return callers
 
 
 def test_only_the_unit_of_work_opens_connections_beside_the_session():
     """`engine.connect()` is called in backend/unit_of_work.py (own_connection, each use named) and in the
     pool warm-up of backend/db_setup.py alone: no other module runs a transaction the session does not see."""
-    callers = []
-    for path in sorted(BACKEND.rglob("*.py")):
-        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
-        for node in ast.walk(tree):
-            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "connect"
-                    and isinstance(node.func.value, ast.Attribute) and node.func.value.attr == "engine"):
-                callers.append(f"{path.relative_to(BACKEND)}:{node.lineno}")
+    callers = _calls_of("engine", "connect")
     assert callers and all(c.startswith(("unit_of_work.py:", "db_setup.py:")) for c in callers), callers
 
 
