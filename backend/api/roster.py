@@ -1,8 +1,10 @@
 """Roster routes on the plans blueprint: template, import, voucher enrolment, contracts, online records."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from apiflask import Schema
-from apiflask.fields import AwareDateTime, Boolean, Dict, File, Integer, List, Nested, Raw, String
+from apiflask.fields import AwareDateTime, Boolean, Dict, File, Function, Integer, List, Nested, Raw, String
 from apiflask.validators import Length, OneOf
 from flask import Response, current_app, request
 
@@ -10,6 +12,7 @@ from ..clock import now
 from ..domain.errors import invalid, not_found
 from ..errors import request_lang
 from ..extensions import limiter
+from ..models import Enrollment
 from ..security.authz import actor, requires
 from ..services import enrollments as enrollment_service
 from ..services import exports, online_records, roster_xlsx, spreadsheets
@@ -63,23 +66,39 @@ class EnrollmentPatch(Schema):
     groups = Raw(metadata={"description": "group codes or Chinese labels (list or text)"})
 
 
+_STRINGS = {"type": "array", "items": {"type": "string"}}
+
+
 class EnrollmentOut(Schema):
+    """An Enrollment with its person (the ID number only masked) and its voucher's code."""
     id = Integer()
     plan_id = Integer()
     person_id = Integer()
-    name = String()
-    id_number_masked = String()
-    gender = String()
+    name = String(attribute="person.name")
+    id_number_masked = String(attribute="person.id_number_masked")
+    gender = String(attribute="person.gender")
     phone = String(allow_none=True)
-    groups = List(String())
+    groups = Function(lambda e: e.groups or [], metadata=_STRINGS)
     status = String()
     eligible = Boolean()
-    reasons = List(String())
-    voucher_code = String(allow_none=True)
-    contract_uploaded = Boolean()
+    reasons = Function(lambda e: e.reasons or [], metadata=_STRINGS)
+    voucher_code = Function(lambda e: e.voucher.code if e.voucher else None, allow_none=True,
+                            metadata={"type": "string"})
+    contract_uploaded = Function(lambda e: e.contract_path is not None, metadata={"type": "boolean"})
     created_at = AwareDateTime()
     created = Boolean(metadata={"description": "POST /plans/{id}/enrollments only: false when the voucher was "
                                                "attached to a trainee already on the roster"})
+
+
+@dataclass(frozen=True)
+class _Enrolled:
+    """An enrolment made with a voucher, and whether it is new (EnrollmentOut's `created`)."""
+
+    enrollment: Enrollment
+    created: bool
+
+    def __getattr__(self, name):
+        return getattr(self.enrollment, name)
 
 
 class ContractIn(Schema):
@@ -201,11 +220,11 @@ def list_enrollments(plan_id):
 def enrol(plan_id, body):
     a, t = actor(), now()
     plan = plan_service.own_plan(a, plan_id)
-    view, created = enrollment_service.enrol_with_voucher(a, plan, body.get("voucher_token"),
-                                                          body.get("voucher_code"), t, current_app.config)
+    e, created = enrollment_service.enrol_with_voucher(a, plan, body.get("voucher_token"),
+                                                       body.get("voucher_code"), t, current_app.config)
     # Always 201 as the contract says: the enrolment-with-voucher is what this request creates, even when
     # the trainee was already on the roster (imported without a voucher). `created` tells them apart.
-    return dict(view, created=created), 201
+    return _Enrolled(e, created), 201
 
 
 @bp.patch("/enrollments/<int:enrollment_id>")
