@@ -7,6 +7,7 @@ from apiflask import Schema
 from apiflask.fields import AwareDateTime, Boolean, Dict, File, Function, Integer, List, Nested, Raw, String
 from apiflask.validators import Length, OneOf
 from flask import Response, current_app, request
+from marshmallow import missing
 
 from ..clock import now
 from ..domain.errors import invalid, not_found
@@ -39,14 +40,16 @@ class RosterIn(Schema):
 
 
 class RowOut(Schema):
+    """A services.roster.RosterRow of an import's result: `errors` on a refused row; person_id and
+    enrollment_id on an imported one."""
     row = Integer()
-    status = String()
-    id_number_masked = String(allow_none=True)
-    eligible = Boolean(allow_none=True)
+    status = Function(lambda r: "error" if r.errors else "ok", metadata={"type": "string"})
+    id_number_masked = String(attribute="masked", allow_none=True)
+    eligible = Function(lambda r: None if r.errors else not r.reasons, allow_none=True, metadata={"type": "boolean"})
     reasons = List(String())
-    errors = List(Dict())
-    person_id = Integer()
-    enrollment_id = Integer()
+    errors = Function(lambda r: r.errors or missing, metadata={"type": "array", "items": {"type": "object"}})
+    person_id = Function(lambda r: missing if r.errors else r.person.id, metadata={"type": "integer"})
+    enrollment_id = Function(lambda r: missing if r.errors else r.enrollment_id, metadata={"type": "integer"})
 
 
 class ImportOut(Schema):
@@ -54,6 +57,19 @@ class ImportOut(Schema):
     failed = Integer()
     ineligible = Integer()
     rows = List(Nested(RowOut))
+
+
+class OnlineRowOut(Schema):
+    row = Integer()
+    status = String(metadata={"description": "ok or error"})
+    errors = List(Dict(), metadata={"description": "error rows"})
+    person_id = Integer(metadata={"description": "imported rows"})
+
+
+class OnlineImportOut(Schema):
+    imported = Integer()
+    failed = Integer()
+    rows = List(Nested(OnlineRowOut))
 
 
 class EnrolIn(Schema):
@@ -357,7 +373,7 @@ def online_records_template(plan_id):
 
 @bp.post("/plans/<int:plan_id>/online-records")
 @bp.input(RecordsIn, arg_name="body")
-@bp.output(ImportOut)
+@bp.output(OnlineImportOut)
 @bp.doc(summary="Import online learning minutes per trainee and online lesson (JSON or xlsx `file`)",
         responses={422: "too_many_rows / file_too_large / invalid_file / validation_error", 429: "rate_limited"})
 @limiter.limit(upload_limits.SPREADSHEET_IMPORT)
