@@ -12,12 +12,13 @@ from werkzeug.security import check_password_hash
 from ..clock import now
 from ..domain.errors import AppError
 from ..extensions import db, limiter
-from ..models import User, WechatAccount
+from ..models import Person, User, WechatAccount
 from ..security import login_throttle, tokens
 from ..security.actor import bound_person_id
 from ..security.authz import actor, public, requires
-from ..services import accounts, persons, wechat
+from ..services import accounts, wechat
 from .idempotency import redact_on_replay
+from .identity import PersonOut
 
 bp = APIBlueprint("auth", __name__, tag="Auth")
 
@@ -55,7 +56,7 @@ class TokensOut(Schema):
     token_type = String()
     expires_in = Integer()
     bound = Boolean()
-    person = Dict(allow_none=True)
+    person = Dict(allow_none=True, metadata={"description": "the bound person (PersonOut), or null"})
     user = Dict()
 
 
@@ -144,8 +145,7 @@ def wechat_login(body):
     pair = tokens.issue_pair(f"w:{account.id}", "trainee", t, extra)
     person = None
     if account.person_id:
-        from ..models import Person
-        person = persons.person_view(db.session.get(Person, account.person_id), owner=True)
+        person = PersonOut().dump(db.session.get(Person, account.person_id))
     return dict(pair, bound=account.person_id is not None, person=person)
 
 
@@ -247,9 +247,8 @@ def _current_claims(claims: dict) -> dict:
 def me():
     a = actor()
     if a.role == "trainee":
-        from ..models import Person
         pid = bound_person_id(a)
         person = db.session.get(Person, pid) if pid else None
         return {"role": "trainee", "bound": person is not None,
-                "person": persons.person_view(person, owner=True) if person else None}
+                "person": PersonOut().dump(person) if person else None}
     return {"role": a.role, "user": staff_user_view(db.session.get(User, a.user_id))}

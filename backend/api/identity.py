@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 from apiflask import APIBlueprint, Schema
-from apiflask.fields import AwareDateTime, Boolean, Integer, List, String
+from apiflask.fields import AwareDateTime, Date, Function, Integer, String
 from apiflask.validators import Length
 from flask import current_app
 from sqlalchemy import select
 
 from ..clock import now
+from ..domain import identity
 from ..domain.errors import forbidden, not_found
 from ..extensions import db, limiter
 from ..models import Person, SmsMessage, WechatAccount
@@ -27,22 +28,33 @@ class IdentityIn(Schema):
         "description": "the 6-digit code sent after 409 verification_required (to the phone on record)"})
 
 
-class PersonOut(Schema):
+class _PersonFields(Schema):
+    """What a Person shows to its owner and to staff alike."""
     id = Integer()
-    name = String()
-    id_number = String(metadata={"description": "full, only to its owner"})
     id_number_masked = String()
     gender = String()
-    birth_date = String(allow_none=True, metadata={"format": "date"})
     household_region = String()
+    groups = Function(lambda p: p.groups or [], metadata={"type": "array", "items": {"type": "string"}})
+    face_enrolled = Function(lambda p: p.face_template_enc is not None, metadata={"type": "boolean"})
+
+
+class PersonOut(_PersonFields):
+    """A Person as its owner sees it: the full name, ID number, birth date and phone."""
+    name = String()
+    id_number = Function(persons.id_number_of, metadata={"type": "string", "description": "full, only to its owner"})
+    birth_date = Date(allow_none=True)
     phone = String(allow_none=True)
-    groups = List(String())
-    face_enrolled = Boolean()
 
 
-class UnboundOut(PersonOut):
-    bound = Boolean()
-    pin_set = Boolean()
+class UnboundOut(_PersonFields):
+    """A Person after an unbind, as staff see it: name and phone masked, no birth date, no full ID number."""
+    name = Function(lambda p: identity.mask_name(p.name), metadata={"type": "string", "description": "masked"})
+    birth_date = Function(lambda p: None, allow_none=True,
+                          metadata={"type": "string", "format": "date", "description": "null: shown to its owner only"})
+    phone = Function(lambda p: identity.mask_phone(p.phone) if p.phone else None, allow_none=True,
+                     metadata={"type": "string", "description": "masked"})
+    bound = Function(lambda p: False, metadata={"type": "boolean"})
+    pin_set = Function(lambda p: p.pin_hash is not None, metadata={"type": "boolean"})
     face_enrolled_by = String(allow_none=True, metadata={"description": "self, institution, supervisor, admin"})
 
 
@@ -72,7 +84,7 @@ def bind_identity(body):
     account = db.session.get(WechatAccount, actor().account_id)
     person = binding.bind_identity(account, body["name"], body["id_number"], body.get("phone"), body.get("sms_code"),
                                    current_app.config, now())
-    return persons.person_view(person, owner=True)
+    return person
 
 
 @bp.post("/persons/<int:person_id>/unbind")

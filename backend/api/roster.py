@@ -1,15 +1,19 @@
 """Roster routes on the plans blueprint: template, import, voucher enrolment, contracts, online records."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from apiflask import Schema
-from apiflask.fields import AwareDateTime, Boolean, Dict, File, Integer, List, Nested, Raw, String
+from apiflask.fields import AwareDateTime, Boolean, Dict, File, Function, Integer, List, Nested, Raw, String
 from apiflask.validators import Length, OneOf
 from flask import Response, current_app, request
+from marshmallow import missing
 
 from ..clock import now
 from ..domain.errors import invalid, not_found
 from ..errors import request_lang
 from ..extensions import limiter
+from ..models import Enrollment
 from ..security.authz import actor, requires
 from ..services import enrollments as enrollment_service
 from ..services import exports, online_records, roster_xlsx, spreadsheets
@@ -36,14 +40,16 @@ class RosterIn(Schema):
 
 
 class RowOut(Schema):
+    """A services.roster.RosterRow of an import's result: `errors` on a refused row; person_id and
+    enrollment_id on an imported one."""
     row = Integer()
-    status = String()
-    id_number_masked = String(allow_none=True)
-    eligible = Boolean(allow_none=True)
+    status = Function(lambda r: "error" if r.errors else "ok", metadata={"type": "string"})
+    id_number_masked = String(attribute="masked", allow_none=True)
+    eligible = Function(lambda r: None if r.errors else not r.reasons, allow_none=True, metadata={"type": "boolean"})
     reasons = List(String())
-    errors = List(Dict())
-    person_id = Integer()
-    enrollment_id = Integer()
+    errors = Function(lambda r: r.errors or missing, metadata={"type": "array", "items": {"type": "object"}})
+    person_id = Function(lambda r: missing if r.errors else r.person.id, metadata={"type": "integer"})
+    enrollment_id = Function(lambda r: missing if r.errors else r.enrollment_id, metadata={"type": "integer"})
 
 
 class ImportOut(Schema):
@@ -51,6 +57,19 @@ class ImportOut(Schema):
     failed = Integer()
     ineligible = Integer()
     rows = List(Nested(RowOut))
+
+
+class OnlineRowOut(Schema):
+    row = Integer()
+    status = String(metadata={"description": "ok or error"})
+    errors = List(Dict(), metadata={"description": "error rows"})
+    person_id = Integer(metadata={"description": "imported rows"})
+
+
+class OnlineImportOut(Schema):
+    imported = Integer()
+    failed = Integer()
+    rows = List(Nested(OnlineRowOut))
 
 
 class EnrolIn(Schema):
@@ -63,23 +82,39 @@ class EnrollmentPatch(Schema):
     groups = Raw(metadata={"description": "group codes or Chinese labels (list or text)"})
 
 
+_STRINGS = {"type": "array", "items": {"type": "string"}}
+
+
 class EnrollmentOut(Schema):
+    """An Enrollment with its person (the ID number only masked) and its voucher's code."""
     id = Integer()
     plan_id = Integer()
     person_id = Integer()
-    name = String()
-    id_number_masked = String()
-    gender = String()
+    name = String(attribute="person.name")
+    id_number_masked = String(attribute="person.id_number_masked")
+    gender = String(attribute="person.gender")
     phone = String(allow_none=True)
-    groups = List(String())
+    groups = Function(lambda e: e.groups or [], metadata=_STRINGS)
     status = String()
     eligible = Boolean()
-    reasons = List(String())
-    voucher_code = String(allow_none=True)
-    contract_uploaded = Boolean()
+    reasons = Function(lambda e: e.reasons or [], metadata=_STRINGS)
+    voucher_code = Function(lambda e: e.voucher.code if e.voucher else None, allow_none=True,
+                            metadata={"type": "string"})
+    contract_uploaded = Function(lambda e: e.contract_path is not None, metadata={"type": "boolean"})
     created_at = AwareDateTime()
     created = Boolean(metadata={"description": "POST /plans/{id}/enrollments only: false when the voucher was "
                                                "attached to a trainee already on the roster"})
+
+
+@dataclass(frozen=True)
+class _Enrolled:
+    """An enrolment made with a voucher, and whether it is new (EnrollmentOut's `created`)."""
+
+    enrollment: Enrollment
+    created: bool
+
+    def __getattr__(self, name):
+        return getattr(self.enrollment, name)
 
 
 class ContractIn(Schema):
@@ -201,11 +236,11 @@ def list_enrollments(plan_id):
 def enrol(plan_id, body):
     a, t = actor(), now()
     plan = plan_service.own_plan(a, plan_id)
-    view, created = enrollment_service.enrol_with_voucher(a, plan, body.get("voucher_token"),
-                                                          body.get("voucher_code"), t, current_app.config)
+    e, created = enrollment_service.enrol_with_voucher(a, plan, body.get("voucher_token"),
+                                                       body.get("voucher_code"), t, current_app.config)
     # Always 201 as the contract says: the enrolment-with-voucher is what this request creates, even when
     # the trainee was already on the roster (imported without a voucher). `created` tells them apart.
-    return dict(view, created=created), 201
+    return _Enrolled(e, created), 201
 
 
 @bp.patch("/enrollments/<int:enrollment_id>")
@@ -338,7 +373,7 @@ def online_records_template(plan_id):
 
 @bp.post("/plans/<int:plan_id>/online-records")
 @bp.input(RecordsIn, arg_name="body")
-@bp.output(ImportOut)
+@bp.output(OnlineImportOut)
 @bp.doc(summary="Import online learning minutes per trainee and online lesson (JSON or xlsx `file`)",
         responses={422: "too_many_rows / file_too_large / invalid_file / validation_error", 429: "rate_limited"})
 @limiter.limit(upload_limits.SPREADSHEET_IMPORT)

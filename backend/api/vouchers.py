@@ -2,14 +2,16 @@
 from __future__ import annotations
 
 from apiflask import APIBlueprint, Schema
-from apiflask.fields import AwareDateTime, Boolean, Dict, Integer, List, Nested, String
+from apiflask.fields import AwareDateTime, Boolean, Dict, Function, Integer, List, Nested, String
 from apiflask.validators import Length, OneOf, Range
 from flask import Response, current_app
 
 from ..clock import now
-from ..domain.errors import invalid, not_found
+from ..domain import identity
+from ..domain import vouchers as rules
+from ..domain.errors import invalid
 from ..extensions import db, limiter
-from ..models import Person, VoucherBatch
+from ..models import Person
 from ..security.authz import actor, requires
 from ..services import faces as faces_svc
 from ..services import voucher_qr, voucher_use
@@ -21,6 +23,11 @@ from .schemas import StatusOut, binary_content
 bp = APIBlueprint("vouchers", __name__, tag="Vouchers")
 
 _DATETIME = {"format": "date-time"}
+
+
+def _effective_status(voucher) -> str:
+    """The status as seen at serialisation (expired as soon as due), by the server's clock."""
+    return rules.effective_status(voucher.status, voucher.expires_at, now())
 
 
 class EligibilityIn(Schema):
@@ -61,6 +68,8 @@ class CodeEnrollmentIn(Schema):
 
 
 class BatchOut(Schema):
+    """A VoucherBatch for staff (all fields), or a services.vouchers.BatchOffer for a trainee (the public
+    fields with the eligibility; a listing's ListedOffer also has claimed_code)."""
     id = Integer()
     name = String()
     status = String()
@@ -69,19 +78,19 @@ class BatchOut(Schema):
     quantity = Integer()
     remaining = Integer()
     face_value_fen = Integer()
-    claim_starts_at = String(metadata=_DATETIME)
-    claim_ends_at = String(metadata=_DATETIME)
+    claim_starts_at = AwareDateTime()
+    claim_ends_at = AwareDateTime()
     valid_days = Integer()
     claim_requires_face = Boolean()
     institution_ids = List(Integer(), allow_none=True)
     eligibility = Dict()
     directed = Boolean()
     code_enrollment_allowed = Boolean()
-    funding_source = String()
-    payee = String()
-    created_by = Integer()
-    created_at = String(metadata=_DATETIME)
-    published_at = String(metadata=_DATETIME, allow_none=True)
+    funding_source = String(metadata={"description": "staff only"})
+    payee = String(metadata={"description": "staff only"})
+    created_by = Integer(metadata={"description": "staff only"})
+    created_at = AwareDateTime(metadata={"description": "staff only"})
+    published_at = AwareDateTime(allow_none=True, metadata={"description": "staff only"})
     eligible = Boolean(metadata={"description": "trainees only"})
     ineligible_reasons = List(String(), metadata={"description": "trainees only: group, age, household_region, "
                                                                   "not_directed, already_claimed, face_not_enrolled, "
@@ -95,18 +104,20 @@ class ClaimIn(Schema):
 
 
 class VoucherOut(Schema):
+    """A Voucher as its holder sees it; status is the effective one (expired as soon as due)."""
     code = String()
     batch_id = Integer()
-    batch_name = String()
-    status = String(metadata={"description": "claimed, used, returned, expired, written_off, voided"})
-    face_value_fen = Integer()
-    occupation_codes = List(String())
-    claimed_at = String(metadata=_DATETIME)
-    expires_at = String(metadata=_DATETIME)
-    used_at = String(metadata=_DATETIME, allow_none=True)
-    returned_at = String(metadata=_DATETIME, allow_none=True)
-    code_enrollment_allowed = Boolean(metadata={"description": "the desk may enrol with the bare code (typed) "
-                                                               "instead of the live QR"})
+    batch_name = String(attribute="batch.name")
+    status = Function(_effective_status, metadata={
+        "type": "string", "description": "claimed, used, returned, expired, written_off, voided"})
+    face_value_fen = Integer(attribute="batch.face_value_fen")
+    occupation_codes = List(String(), attribute="batch.occupation_codes")
+    claimed_at = AwareDateTime()
+    expires_at = AwareDateTime()
+    used_at = AwareDateTime(allow_none=True)
+    returned_at = AwareDateTime(allow_none=True)
+    code_enrollment_allowed = Function(lambda v: bool(v.batch.code_enrollment_allowed), metadata={
+        "type": "boolean", "description": "the desk may enrol with the bare code (typed) instead of the live QR"})
 
 
 class QrQuery(Schema):
@@ -136,14 +147,16 @@ class VerifyOut(Schema):
 
 
 class ClaimantOut(Schema):
+    """A Voucher in a batch's claimant list: the holder masked, the voucher's effective status."""
     code = String()
-    status = String(metadata={"description": "claimed, used, returned, expired, written_off, voided"})
+    status = Function(_effective_status, metadata={
+        "type": "string", "description": "claimed, used, returned, expired, written_off, voided"})
     person_id = Integer()
-    name_masked = String()
-    id_number_masked = String()
-    claimed_at = String(metadata=_DATETIME)
-    expires_at = String(metadata=_DATETIME)
-    used_at = String(metadata=_DATETIME, allow_none=True)
+    name_masked = Function(lambda v: identity.mask_name(v.holder.name), metadata={"type": "string"})
+    id_number_masked = String(attribute="holder.id_number_masked")
+    claimed_at = AwareDateTime()
+    expires_at = AwareDateTime()
+    used_at = AwareDateTime(allow_none=True)
 
 
 class VoidIn(Schema):
@@ -160,8 +173,7 @@ class VoidIn(Schema):
 def create_batch(body):
     if not body["name"].strip():
         raise invalid("validation_error", fields={"name": ["must not be blank"]})
-    batch = svc.create_batch(actor(), body, now())
-    return svc.batch_view(batch, staff=True)
+    return svc.create_batch(actor(), body, now())
 
 
 @bp.post("/voucher-batches/<int:batch_id>/publish")
@@ -169,7 +181,7 @@ def create_batch(body):
 @bp.doc(summary="Publish a draft batch: trainees can claim within its window")
 @requires("supervisor", "admin")
 def publish_batch(batch_id):
-    return svc.batch_view(svc.publish_batch(actor(), batch_id, now()), staff=True)
+    return svc.publish_batch(actor(), batch_id, now())
 
 
 @bp.post("/voucher-batches/<int:batch_id>/close")
@@ -177,7 +189,7 @@ def publish_batch(batch_id):
 @bp.doc(summary="Close a published batch: no more claims, claimed vouchers stay valid")
 @requires("supervisor", "admin")
 def close_batch(batch_id):
-    return svc.batch_view(svc.close_batch(actor(), batch_id, now()), staff=True)
+    return svc.close_batch(actor(), batch_id, now())
 
 
 @bp.post("/voucher-batches/<int:batch_id>/code-enrollment")
@@ -188,8 +200,7 @@ def close_batch(batch_id):
                     "desk that once saw the permanent code cannot enrol the person without them.")
 @requires("supervisor", "admin")
 def set_code_enrollment(batch_id, body):
-    return svc.batch_view(svc.set_code_enrollment(actor(), batch_id, body["allowed"], body["reason"], now()),
-                          staff=True)
+    return svc.set_code_enrollment(actor(), batch_id, body["allowed"], body["reason"], now())
 
 
 @bp.get("/voucher-batches")
@@ -201,7 +212,7 @@ def list_batches():
     if a.role == "trainee":
         person = db.session.get(Person, a.person_id) if a.person_id else None
         return page_list(svc.trainee_batches(person, now()))
-    return paginate(svc.supervisor_batches_stmt(a), lambda b: svc.batch_view(b, staff=True))
+    return paginate(svc.supervisor_batches_stmt(a), lambda batch: batch)
 
 
 @bp.get("/voucher-batches/<int:batch_id>")
@@ -211,15 +222,9 @@ def list_batches():
 def get_batch(batch_id):
     a = actor()
     if a.role != "trainee":
-        return svc.batch_view(svc.batch_in_scope(a, batch_id), staff=True)
-    batch = db.session.get(VoucherBatch, batch_id)
-    if batch is None or batch.status == "draft":
-        raise not_found("not_found", object="voucher_batch", id=batch_id)
+        return svc.batch_in_scope(a, batch_id)
     person = db.session.get(Person, a.person_id) if a.person_id else None
-    view = svc.batch_view(batch)
-    reasons = svc.eligibility_of(batch, person, now()) if person else ["identity_not_bound"]
-    view.update(eligible=not reasons, ineligible_reasons=reasons)
-    return view
+    return svc.trainee_batch(person, batch_id, now())
 
 
 @bp.get("/voucher-batches/<int:batch_id>/vouchers")
@@ -228,8 +233,7 @@ def get_batch(batch_id):
 @requires("supervisor", "admin")
 def batch_vouchers(batch_id):
     batch = svc.batch_in_scope(actor(), batch_id)
-    t = now()
-    return paginate(voucher_use.batch_vouchers_stmt(batch.id), lambda v: voucher_use.claimant_view(v, t))
+    return paginate(voucher_use.batch_vouchers_stmt(batch.id), lambda voucher: voucher)
 
 
 # ---- claims and the holder's vouchers -----------------------------------------------------------------
@@ -246,7 +250,7 @@ def claim(batch_id, body):
     # The face work comes before the first query (on SQLite that takes the write lock).
     probe = faces_svc.photo_probe(photo, field="face_image_base64") if photo else None
     voucher = svc.claim(actor(), batch_id, probe, t, face_threshold=float(current_app.config["FACE_MATCH_THRESHOLD"]))
-    return svc.voucher_view(voucher, t)
+    return voucher
 
 
 @bp.get("/me/vouchers")
@@ -254,8 +258,7 @@ def claim(batch_id, body):
 @bp.doc(summary="The caller's vouchers; status reads expired as soon as it is due")
 @requires("trainee")
 def my_vouchers():
-    t = now()
-    return paginate(svc.my_vouchers_stmt(actor()), lambda v: svc.voucher_view(v, t))
+    return paginate(svc.my_vouchers_stmt(actor()), lambda voucher: voucher)
 
 
 @bp.get("/me/vouchers/<code>")
@@ -263,7 +266,7 @@ def my_vouchers():
 @bp.doc(summary="One of the caller's vouchers")
 @requires("trainee")
 def my_voucher(code):
-    return svc.voucher_view(svc.own_voucher(actor(), code), now())
+    return svc.own_voucher(actor(), code)
 
 
 @bp.post("/me/vouchers/<code>/return")

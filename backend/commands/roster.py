@@ -45,11 +45,11 @@ def import_cmd(plan_id: int, file: Path) -> None:
     click.echo(f"方案 {plan.id}「{plan.title}」：导入 {result['imported']} 行，失败 {result['failed']} 行，"
                f"比对不符合 {result['ineligible']} 行")
     for row in result["rows"]:
-        if row["status"] == "error":
-            problems = "; ".join(f"{e['code']}（{message_for(e['code'])}）" for e in row["errors"])
-            click.echo(f"  第 {row['row']} 行 {row['id_number_masked'] or '-'}: {problems}")
-        elif row["reasons"]:
-            click.echo(f"  第 {row['row']} 行 {row['id_number_masked']}: 已导入，比对不符合 {', '.join(row['reasons'])}")
+        if row.errors:
+            problems = "; ".join(f"{e['code']}（{message_for(e['code'])}）" for e in row.errors)
+            click.echo(f"  第 {row.row} 行 {row.masked or '-'}: {problems}")
+        elif row.reasons:
+            click.echo(f"  第 {row.row} 行 {row.masked}: 已导入，比对不符合 {', '.join(row.reasons)}")
 
 
 commands = [roster_cli]

@@ -5,10 +5,12 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Integer, Numeric, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
+from .people import Person
 from .types import UTCDateTime
+from .vouchers import Voucher
 
 PLAN_STATES = ("draft", "submitted", "approved", "rejected", "in_progress", "completion_submitted", "completed")
 
@@ -88,6 +90,9 @@ class Enrollment(db.Model):
     groups: Mapped[list] = mapped_column(JSON, default=list)
     contract_path: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Read-only: a roster shows the person's name and masked ID number, and the voucher's code.
+    person: Mapped[Person] = relationship(viewonly=True)
+    voucher: Mapped[Voucher | None] = relationship(viewonly=True)
 
 
 class OnlineRecord(db.Model):

@@ -4,9 +4,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Integer, String, UniqueConstraint, text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
+from .people import Person
 from .types import UTCDateTime
 
 
@@ -81,6 +82,9 @@ class Voucher(db.Model):
     returned_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     written_off_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     voided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Read-only: a voucher is shown with its batch's name and value, a claimant list with the holder.
+    batch: Mapped[VoucherBatch] = relationship(viewonly=True)
+    holder: Mapped[Person] = relationship(viewonly=True)
 
 
 class ConsumedToken(db.Model):

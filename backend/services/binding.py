@@ -18,7 +18,7 @@ from ..models import Person, WechatAccount
 from ..security.actor import Actor
 from ..security.tokens import revoke_family_of
 from . import audit, faces, identity_provider, sms_codes
-from .persons import find_by_id_number, id_number_of, new_person, person_view, shanghai_today
+from .persons import find_by_id_number, id_number_of, new_person, shanghai_today
 
 SELF = "self"
 
@@ -67,7 +67,7 @@ def bind_identity(account: WechatAccount, name: str, id_number: str, phone: str 
     return person
 
 
-def unbind(a: Actor, person: Person, reason: str, now: datetime) -> dict:
+def unbind(a: Actor, person: Person, reason: str, now: datetime) -> Person:
     """Release the person's WeChat account and what its holder could have set (audited).
 
     Cleared: the card PIN, a face template the trainee enrolled themself, a phone typed while
@@ -95,10 +95,5 @@ def unbind(a: Actor, person: Person, reason: str, now: datetime) -> dict:
              "face_enrolled_by": person.face_enrolled_by, "phone_cleared": before["phone_entered_by"] == SELF,
              "reason": reason}
     audit.record(a.label, "person.unbind", "person", person.id, now, before=before, after=after)
-    return unbound_view(person)
+    return person
 
-
-def unbound_view(person: Person) -> dict:
-    """The person's state after an unbind, as staff see it (masked)."""
-    return dict(person_view(person), bound=False, pin_set=person.pin_hash is not None,
-                face_enrolled_by=person.face_enrolled_by)

@@ -8,6 +8,7 @@ from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload
 
 from ..domain import plans as plan_rules
 from ..domain import roster as roster_rules
@@ -44,33 +45,17 @@ MIME_BY_EXT = {ext: mime for _, ext, mime in _SIGNATURES}
 _FINAL = (plan_rules.COMPLETION_SUBMITTED, plan_rules.COMPLETED)
 
 
-def enrollment_view(e: Enrollment, person: Person, voucher_code: str | None = None) -> dict:
-    """The JSON shape of an enrolment; the ID number only masked."""
-    return {"id": e.id, "plan_id": e.plan_id, "person_id": e.person_id, "name": person.name,
-            "id_number_masked": person.id_number_masked, "gender": person.gender, "phone": e.phone,
-            "groups": e.groups or [], "status": e.status, "eligible": e.eligible, "reasons": e.reasons or [],
-            "voucher_code": voucher_code, "contract_uploaded": e.contract_path is not None,
-            "created_at": e.created_at}
-
-
-def _view_of(e: Enrollment) -> dict:
-    person = db.session.get(Person, e.person_id)
-    code = db.session.execute(select(Voucher.code).where(Voucher.id == e.voucher_id)).scalar() \
-        if e.voucher_id else None
-    return enrollment_view(e, person, code)
-
-
-def enrollments_page(plan: TrainingPlan, page: int, per_page: int, status: str | None = None) -> tuple[list, int]:
-    """One page of a plan's roster (one query for the rows, one for the total)."""
+def enrollments_page(plan: TrainingPlan, page: int, per_page: int, status: str | None = None
+                     ) -> tuple[list[Enrollment], int]:
+    """One page of a plan's roster, each with its person and voucher (one query for the rows, one for the total)."""
     where = [Enrollment.plan_id == plan.id]
     if status:
         where.append(Enrollment.status == status)
     total = db.session.execute(select(func.count()).select_from(Enrollment).where(*where)).scalar()
     rows = db.session.execute(
-        select(Enrollment, Person, Voucher.code).join(Person, Person.id == Enrollment.person_id)
-        .outerjoin(Voucher, Voucher.id == Enrollment.voucher_id).where(*where)
-        .order_by(Enrollment.id).limit(per_page).offset((page - 1) * per_page)).all()
-    return [enrollment_view(e, p, code) for e, p, code in rows], total
+        select(Enrollment).options(joinedload(Enrollment.person), joinedload(Enrollment.voucher)).where(*where)
+        .order_by(Enrollment.id).limit(per_page).offset((page - 1) * per_page)).scalars().all()
+    return list(rows), total
 
 
 def _other_live(ctx: RosterContext, person_id: int) -> bool:
@@ -78,8 +63,8 @@ def _other_live(ctx: RosterContext, person_id: int) -> bool:
 
 
 def enrol_with_voucher(a: Actor, plan: TrainingPlan, token: str | None, code: str | None,
-                       now: datetime, cfg: Mapping) -> tuple[dict, bool]:
-    """Use the presented voucher and put its holder on the roster; returns (view, created).
+                       now: datetime, cfg: Mapping) -> tuple[Enrollment, bool]:
+    """Use the presented voucher and put its holder on the roster; returns (enrolment, created).
 
     A holder already imported without a voucher gets the voucher attached (created False).
     """
@@ -110,7 +95,7 @@ def enrol_with_voucher(a: Actor, plan: TrainingPlan, token: str | None, code: st
     audit.record(a.label, "enrollment.create" if created else "enrollment.voucher", "enrollment", e.id, now,
                  after={"plan_id": plan.id, "person_id": person.id, "voucher_id": voucher.id,
                         "eligible": e.eligible, "reasons": reasons})
-    return enrollment_view(e, person, voucher.code), created
+    return e, created
 
 
 def load_enrollment(a: Actor, enrollment_id: int) -> tuple[Enrollment, TrainingPlan]:
@@ -126,7 +111,8 @@ def _own(a: Actor, plan: TrainingPlan) -> None:
         raise forbidden("forbidden", institution_id=plan.institution_id)
 
 
-def update_enrollment(a: Actor, e: Enrollment, plan: TrainingPlan, data: dict, now: datetime, cfg: Mapping) -> dict:
+def update_enrollment(a: Actor, e: Enrollment, plan: TrainingPlan, data: dict, now: datetime, cfg: Mapping
+                      ) -> Enrollment:
     """Change non-ID fields (phone, groups) — allowed after the roster froze, as source 000 says."""
     _own(a, plan)
     if plan.status in _FINAL:
@@ -151,8 +137,7 @@ def update_enrollment(a: Actor, e: Enrollment, plan: TrainingPlan, data: dict, n
     if after != before:
         db.session.flush()
         audit.record(a.label, "enrollment.update", "enrollment", e.id, now, before=before, after=after)
-    return enrollment_view(e, person, db.session.execute(
-        select(Voucher.code).where(Voucher.id == e.voucher_id)).scalar() if e.voucher_id else None)
+    return e
 
 
 def sniff_upload(data: bytes) -> tuple[str, str]:
@@ -164,7 +149,7 @@ def sniff_upload(data: bytes) -> tuple[str, str]:
 
 
 def store_contract(a: Actor, e: Enrollment, plan: TrainingPlan, data: bytes, upload_dir: str,
-                   now: datetime) -> dict:
+                   now: datetime) -> Enrollment:
     """Save a labour contract (in-post plans) outside the web root under a server-chosen name."""
     _own(a, plan)
     if plan.plan_type != "in_post":
@@ -191,7 +176,7 @@ def store_contract(a: Actor, e: Enrollment, plan: TrainingPlan, data: bytes, upl
     db.session.flush()
     audit.record(a.label, "enrollment.contract", "enrollment", e.id, now, before=before,
                  after={"contract_path": e.contract_path, "bytes": len(data)})
-    return _view_of(e)
+    return e
 
 
 def contract_file(e: Enrollment, upload_dir: str) -> tuple[Path, str]:
@@ -217,7 +202,7 @@ def _has_records(plan_id: int, person_id: int, enrollment_id: int) -> bool:
     return any(db.session.execute(stmt.limit(1)).first() is not None for stmt in checks)
 
 
-def remove_enrollment(a: Actor, e: Enrollment, plan: TrainingPlan, now: datetime) -> dict:
+def remove_enrollment(a: Actor, e: Enrollment, plan: TrainingPlan, now: datetime) -> Enrollment:
     """Take a trainee off the roster before it freezes (status withdrawn, audited); a voucher used for
     the enrolment goes back to the holder as claimed, so it can be used elsewhere."""
     _own(a, plan)
@@ -238,7 +223,7 @@ def remove_enrollment(a: Actor, e: Enrollment, plan: TrainingPlan, now: datetime
     db.session.flush()
     audit.record(a.label, "enrollment.remove", "enrollment", e.id, now, before=before,
                  after={"status": e.status, "voucher_id": None, "released_voucher": voucher_code})
-    return enrollment_view(e, db.session.get(Person, e.person_id), None)
+    return e
 
 
 MAX_BULK_FILES = 50
@@ -286,11 +271,11 @@ def store_contracts_bulk(a: Actor, plan: TrainingPlan, files: list[tuple[str, by
             rows.append(_bulk_row(filename, "error", code="not_on_roster"))
             continue
         try:
-            view = store_contract(a, e, plan, data, upload_dir, now)
+            store_contract(a, e, plan, data, upload_dir, now)
         except AppError as err:
             rows.append(_bulk_row(filename, "error", code=err.code))
             continue
-        rows.append(_bulk_row(filename, "ok", enrollment_id=e.id, name=view["name"],
-                              id_number_masked=view["id_number_masked"]))
+        rows.append(_bulk_row(filename, "ok", enrollment_id=e.id, name=person.name,
+                              id_number_masked=person.id_number_masked))
     stored = sum(1 for r in rows if r["status"] == "ok")
     return {"stored": stored, "failed": len(rows) - stored, "rows": rows}

@@ -38,10 +38,10 @@ def roster_table(plan: TrainingPlan, cfg) -> list[list]:
     items, _total = enrollments_page(plan, 1, 100_000, "active")
     rows = [["姓名", "身份证号", "性别", "手机号", "人员类别", "比对结果", "不符合原因", "培训券码", "劳动合同"]]
     for e in items:
-        rows.append([e["name"], e["id_number_masked"], "女" if e["gender"] == "female" else "男", e["phone"] or "",
-                     "、".join(TARGET_GROUPS.get(g, g) for g in e["groups"]),
-                     "符合" if e["eligible"] else "不符合", "；".join(REASONS.get(r, r) for r in e["reasons"]),
-                     e["voucher_code"] or "", "已上传" if e["contract_uploaded"] else "未上传"])
+        rows.append([e.person.name, e.person.id_number_masked, "女" if e.person.gender == "female" else "男",
+                     e.phone or "", "、".join(TARGET_GROUPS.get(g, g) for g in e.groups or ()),
+                     "符合" if e.eligible else "不符合", "；".join(REASONS.get(r, r) for r in e.reasons or ()),
+                     e.voucher.code if e.voucher else "", "已上传" if e.contract_path is not None else "未上传"])
     return rows
 
 

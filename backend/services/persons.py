@@ -1,4 +1,4 @@
-"""Real-name persons: lookup by blind index, creation from a validated ID number, views, supervisor scope."""
+"""Real-name persons: lookup by blind index, creation from a validated ID number, supervisor scope."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -67,16 +67,3 @@ def in_region(person: Person, region_code: str | None) -> bool:
         db.select(TrainingPlan.region_code).join(Enrollment, Enrollment.plan_id == TrainingPlan.id)
         .where(Enrollment.person_id == person.id)).scalars()
     return any(identity.region_in_scope(r, region_code) for r in plan_regions)
-
-
-def person_view(person: Person, owner: bool = False) -> dict:
-    """Serialise a person; the full ID number only for its owner."""
-    out = {"id": person.id, "name": person.name if owner else identity.mask_name(person.name),
-           "id_number_masked": person.id_number_masked, "gender": person.gender,
-           "birth_date": person.birth_date.isoformat() if owner else None,
-           "household_region": person.household_region,
-           "phone": person.phone if owner else (identity.mask_phone(person.phone) if person.phone else None),
-           "groups": person.groups or [], "face_enrolled": person.face_template_enc is not None}
-    if owner:
-        out["id_number"] = id_number_of(person)
-    return out

@@ -69,9 +69,9 @@ def _error(code: str, field_name: str | None, **details) -> dict:
 
 
 def localise(result: dict, lang: str) -> dict:
-    """Add the human message (zh or en) to every row error of an import result."""
+    """Add the human message (zh or en) to every row error of an import result (rows as RosterRows or dicts)."""
     for row in result["rows"]:
-        for err in row.get("errors", ()):
+        for err in (row.get("errors", ()) if isinstance(row, dict) else row.errors):
             err["message"] = message_for(err["code"], lang)
     return result
 
@@ -277,21 +277,13 @@ def _apply_chunk(chunk: list[RosterRow], ctx: RosterContext) -> None:
         r.enrollment_id = ids[r.person.id]
 
 
-def row_view(r: RosterRow) -> dict:
-    """One row of the import result."""
-    out = {"row": r.row, "status": "error" if r.errors else "ok", "id_number_masked": r.masked,
-           "eligible": None if r.errors else not r.reasons, "reasons": r.reasons}
-    if r.errors:
-        out["errors"] = r.errors
-    else:
-        out["person_id"] = r.person.id
-        out["enrollment_id"] = r.enrollment_id
-    return out
-
-
 def import_roster(a: Actor, plan: TrainingPlan, raw_rows: list[tuple[int, dict]], now: datetime, cfg: Mapping,
                   source: str = "json", progress: Callable[[int], None] | None = None) -> dict:
-    """Import (row number, {name, id_number, phone, groups, voucher_code}) rows into a plan's roster."""
+    """Import (row number, {name, id_number, phone, groups, voucher_code}) rows into a plan's roster.
+
+    Returns the counts (imported, failed, ineligible) and `rows`, every RosterRow in input order: an
+    error row has `errors`; an imported one its person, enrollment_id and the comparison's `reasons`.
+    """
     check_roster_open(plan, now)
     if len(raw_rows) > MAX_ROWS:
         raise AppError("too_many_rows", 422, {"max_rows": MAX_ROWS})
@@ -319,4 +311,4 @@ def import_roster(a: Actor, plan: TrainingPlan, raw_rows: list[tuple[int, dict]]
     if imported:
         audit.record(a.label, "roster.import", "training_plan", plan.id, now,
                      after=dict(summary, source=source, enrollment_ids=[r.enrollment_id for r in imported]))
-    return dict(summary, rows=[row_view(r) for r in rows])
+    return dict(summary, rows=rows)

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
 
 from ..domain import identity
 from ..domain import vouchers as rules
@@ -92,17 +93,8 @@ def verify(a: Actor, token: str | None, code: str | None, now: datetime) -> dict
 
 def batch_vouchers_stmt(batch_id: int):
     """The claimed vouchers of one batch with their holders, newest first (the claimant list)."""
-    return select(Voucher).where(Voucher.batch_id == batch_id).order_by(Voucher.id.desc())
-
-
-def claimant_view(voucher: Voucher, now: datetime) -> dict:
-    """One claimant as the bureau sees it: masked name and ID number, the voucher's effective status."""
-    person = db.session.get(Person, voucher.person_id)
-    iso = lambda t: t.isoformat() if t else None  # noqa: E731
-    return {"code": voucher.code, "status": rules.effective_status(voucher.status, voucher.expires_at, now),
-            "person_id": person.id, "name_masked": identity.mask_name(person.name),
-            "id_number_masked": person.id_number_masked, "claimed_at": iso(voucher.claimed_at),
-            "expires_at": iso(voucher.expires_at), "used_at": iso(voucher.used_at)}
+    return (select(Voucher).options(selectinload(Voucher.holder)).where(Voucher.batch_id == batch_id)
+            .order_by(Voucher.id.desc()))
 
 
 def use_voucher(a: Actor, plan: TrainingPlan, token_or_code: str, now: datetime) -> Voucher:

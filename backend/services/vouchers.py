@@ -7,10 +7,12 @@ unique index uq_vouchers_live_per_person. Python checks before them only give be
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
 
 from ..domain import identity
 from ..domain import vouchers as rules
@@ -31,6 +33,34 @@ BATCH_FIELDS = ("name", "region_code", "occupation_codes", "institution_ids", "e
                 "quantity", "remaining", "face_value_fen", "claim_starts_at", "claim_ends_at", "valid_days",
                 "funding_source", "claim_requires_face", "payee", "status", "code_enrollment_allowed")
 VOUCHER_FIELDS = ("code", "batch_id", "person_id", "status", "expires_at")
+# What a trainee sees of a batch (staff also see funding_source, payee, created_by/at, published_at).
+PUBLIC_BATCH_FIELDS = ("id", "name", "status", "region_code", "occupation_codes", "quantity", "remaining",
+                       "face_value_fen", "claim_starts_at", "claim_ends_at", "valid_days", "claim_requires_face",
+                       "institution_ids", "eligibility", "directed", "code_enrollment_allowed")
+
+
+@dataclass(frozen=True)
+class BatchOffer:
+    """A published batch as a trainee sees it: its public fields and what it means for this person.
+
+    Only PUBLIC_BATCH_FIELDS of the batch are reachable, so a serialiser cannot show a trainee the rest.
+    """
+
+    batch: VoucherBatch
+    eligible: bool
+    ineligible_reasons: list[str]
+
+    def __getattr__(self, name):
+        if name in PUBLIC_BATCH_FIELDS:
+            return getattr(self.batch, name)
+        raise AttributeError(name)
+
+
+@dataclass(frozen=True)
+class ListedOffer(BatchOffer):
+    """A batch in a trainee's listing, with the live voucher the person holds from it (or None)."""
+
+    claimed_code: str | None = None
 
 
 # ---- batches --------------------------------------------------------------------------------------
@@ -189,22 +219,6 @@ def set_code_enrollment(a: Actor, batch_id: int, allowed: bool, reason: str, now
     return batch
 
 
-def batch_view(batch: VoucherBatch, staff: bool = False) -> dict:
-    """The batch as listed; staff also see the rules."""
-    out = {"id": batch.id, "name": batch.name, "status": batch.status, "region_code": batch.region_code,
-           "occupation_codes": batch.occupation_codes, "quantity": batch.quantity, "remaining": batch.remaining,
-           "face_value_fen": batch.face_value_fen, "claim_starts_at": batch.claim_starts_at.isoformat(),
-           "claim_ends_at": batch.claim_ends_at.isoformat(), "valid_days": batch.valid_days,
-           "claim_requires_face": batch.claim_requires_face, "institution_ids": batch.institution_ids,
-           "eligibility": batch.eligibility, "directed": batch.directed,
-           "code_enrollment_allowed": batch.code_enrollment_allowed}
-    if staff:
-        out.update(funding_source=batch.funding_source, payee=batch.payee, created_by=batch.created_by,
-                   created_at=batch.created_at.isoformat(),
-                   published_at=batch.published_at.isoformat() if batch.published_at else None)
-    return out
-
-
 def supervisor_batches_stmt(a: Actor):
     """Batches in the caller's region, all states, newest first."""
     return scoped(select(VoucherBatch).order_by(VoucherBatch.id.desc()), a, region=VoucherBatch.region_code)
@@ -235,7 +249,7 @@ def _claimed_before(batch_id: int, person_id: int) -> Voucher | None:
         Voucher.batch_id == batch_id, Voucher.person_id == person_id).order_by(Voucher.id.desc()).limit(1)).scalar()
 
 
-def trainee_batches(person: Person | None, now: datetime) -> list[dict]:
+def trainee_batches(person: Person | None, now: datetime) -> list[ListedOffer]:
     """Published batches open now, each with eligible, ineligible_reasons and remaining for this person."""
     batches = db.session.execute(select(VoucherBatch).where(
         VoucherBatch.status == "published", VoucherBatch.claim_starts_at <= now, VoucherBatch.claim_ends_at > now)
@@ -259,11 +273,17 @@ def trainee_batches(person: Person | None, now: datetime) -> list[dict]:
                 reasons.append("already_claimed")  # once per batch, a returned voucher included
             if batch.claim_requires_face and person.face_template_enc is None:
                 reasons.append("face_not_enrolled")
-        view = batch_view(batch)
-        view.update(eligible=not reasons, ineligible_reasons=reasons,
-                    claimed_code=held[batch.id].code if batch.id in held else None)
-        out.append(view)
+        out.append(ListedOffer(batch, not reasons, reasons, held[batch.id].code if batch.id in held else None))
     return out
+
+
+def trainee_batch(person: Person | None, batch_id: int, now: datetime) -> BatchOffer:
+    """One published or closed batch with the person's eligibility (404 for drafts and unknown ids)."""
+    batch = db.session.get(VoucherBatch, batch_id)
+    if batch is None or batch.status == "draft":
+        raise not_found("not_found", object="voucher_batch", id=batch_id)
+    reasons = eligibility_of(batch, person, now) if person else ["identity_not_bound"]
+    return BatchOffer(batch, not reasons, reasons)
 
 
 # ---- claim and return -----------------------------------------------------------------------------
@@ -365,22 +385,11 @@ def return_voucher(a: Actor, code: str, now: datetime) -> Voucher:
     return voucher
 
 
-def voucher_view(voucher: Voucher, now: datetime, batch: VoucherBatch | None = None) -> dict:
-    """A voucher as its holder sees it; status is the effective one (expired as soon as due)."""
-    batch = batch or db.session.get(VoucherBatch, voucher.batch_id)
-    iso = lambda t: t.isoformat() if t else None  # noqa: E731
-    return {"code": voucher.code, "batch_id": voucher.batch_id, "batch_name": batch.name,
-            "status": rules.effective_status(voucher.status, voucher.expires_at, now),
-            "face_value_fen": batch.face_value_fen, "occupation_codes": batch.occupation_codes,
-            "claimed_at": iso(voucher.claimed_at), "expires_at": iso(voucher.expires_at),
-            "used_at": iso(voucher.used_at), "returned_at": iso(voucher.returned_at),
-            "code_enrollment_allowed": bool(batch.code_enrollment_allowed)}
-
-
 def my_vouchers_stmt(a: Actor):
     """The caller's vouchers, newest first."""
     person = _bound_person(a)
-    return select(Voucher).where(Voucher.person_id == person.id).order_by(Voucher.id.desc())
+    return (select(Voucher).options(selectinload(Voucher.batch)).where(Voucher.person_id == person.id)
+            .order_by(Voucher.id.desc()))
 
 
 # ---- statistics -----------------------------------------------------------------------------------
