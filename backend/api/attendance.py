@@ -5,7 +5,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from apiflask import APIBlueprint, Schema
-from apiflask.fields import UUID, AwareDateTime, Boolean, Date, File, Float, Function, Integer, List, String
+from apiflask.fields import (
+    UUID,
+    AwareDateTime,
+    Boolean,
+    Date,
+    File,
+    Float,
+    Function,
+    Integer,
+    List,
+    Nested,
+    String,
+)
 from apiflask.validators import Length, OneOf, Range
 from flask import Response, current_app, g, jsonify, request
 from marshmallow import missing
@@ -26,7 +38,7 @@ from ..services.persons import shanghai_today
 from ..uploads import MIMETYPES, resolve
 from . import upload_limits
 from .paging import page_list, paginate
-from .schemas import binary_content
+from .schemas import ShanghaiDateTime, binary_content
 
 bp = APIBlueprint("attendance", __name__, tag="Attendance")
 
@@ -72,6 +84,35 @@ class MakeupIn(Schema):
 class DecisionIn(Schema):
     note = String(load_default=None, allow_none=True, validate=Length(max=1000))
     reason = String(load_default=None, allow_none=True, validate=Length(max=1000))
+
+
+class AttendanceSiteOut(Schema):
+    id = Integer()
+    name = String()
+    address = String()
+    lat = Float()
+    lon = Float()
+    radius_m = Integer()
+
+
+class AttendanceLessonOut(Schema):
+    """A lesson as the attendance endpoints show it (times in Asia/Shanghai, with its site)."""
+    id = Integer()
+    plan_id = Integer()
+    title = String()
+    mode = String()
+    starts_at = ShanghaiDateTime()
+    ends_at = ShanghaiDateTime()
+    class_hours = Float()
+    require_site_qr = Function(lambda le: bool(le.require_site_qr or (le.site and le.site.require_site_qr)),
+                               metadata={"type": "boolean", "description": "the lesson's or its site's"})
+    site = Nested(AttendanceSiteOut, allow_none=True)
+
+
+def _lesson_row(row: dict) -> dict:
+    """A service row holding the Lesson under "lesson": the lesson dumped, the row's other keys beside it."""
+    rest = dict(row)
+    return dict(AttendanceLessonOut().dump(rest.pop("lesson")), **rest)
 
 
 class MakeupOut(Schema):
@@ -178,7 +219,8 @@ def _lesson_in_scope(lesson_id: int) -> tuple[Lesson, TrainingPlan]:
 @requires("institution", "supervisor", "admin")
 def lesson_attendance(lesson_id):
     lesson, _plan = _lesson_in_scope(lesson_id)
-    return views.lesson_attendance(lesson, current_app.config)
+    body = views.lesson_attendance(lesson, current_app.config)
+    return dict(body, lesson=AttendanceLessonOut().dump(body["lesson"]))
 
 
 @bp.get("/me/lessons")
@@ -190,7 +232,7 @@ def my_lessons(query):
     if a.person_id is None:
         return page_list([])
     day = query.get("date") or shanghai_today(now())
-    return page_list(views.my_lessons(a.person_id, day, current_app.config))
+    return page_list(views.my_lessons(a.person_id, day, current_app.config), _lesson_row)
 
 
 @bp.get("/lessons/<int:lesson_id>/site-qr")

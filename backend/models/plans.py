@@ -5,9 +5,10 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Integer, Numeric, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
+from .institutions import Site
 from .types import UTCDateTime
 
 PLAN_STATES = ("draft", "submitted", "approved", "rejected", "in_progress", "completion_submitted", "completed")
@@ -67,6 +68,8 @@ class Lesson(db.Model):
     class_hours: Mapped[Decimal] = mapped_column(Numeric(5, 1))
     site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id"), index=True)
     require_site_qr: Mapped[bool] = mapped_column(default=False)
+    # Read-only: the attendance views show the lesson's site.
+    site: Mapped[Site | None] = relationship(viewonly=True)
 
 
 class Enrollment(db.Model):
