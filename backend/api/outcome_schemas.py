@@ -20,6 +20,7 @@ from apiflask.validators import Length, OneOf, Range
 from ..domain.identity import mask_name
 from ..services.certificates import print_path, verify_url
 from ..services.persons import shanghai_today
+from ..services.subsidy import explain
 
 
 class ResultsIn(Schema):
@@ -139,9 +140,12 @@ class LineOut(Schema):
     basis = Dict(allow_none=True, metadata={"description": "the numbers the amount came from: policy_id, kind "
                                                            "(standard | hours | living_allowance), standard_fen, "
                                                            "ratio_percent, rate_fen_per_hour, caps"})
-    explanation = String(allow_none=True, metadata={"description": "the same in words (zh-CN), naming the policy "
-                                                                   "version"})
-    certificate_revoked = Boolean(metadata={"description": "the trainee's certificate of this plan was revoked"})
+    explanation = Function(lambda line: explain(line.basis), allow_none=True,
+                           metadata={"type": "string", "description": "the same in words (zh-CN), naming the "
+                                                                      "policy version"})
+    certificate_revoked = Function(lambda line: line.revoked_certificate is not None,
+                                   metadata={"type": "boolean",
+                                             "description": "the trainee's certificate of this plan was revoked"})
     revoked_certificate = String(allow_none=True)
     revoked_reason = String(allow_none=True)
 
@@ -170,6 +174,18 @@ class ObjectionDecisionIn(Schema):
 
 class ClaimRejectIn(Schema):
     reason = String(required=True, validate=Length(min=1, max=2000))
+
+
+class ClaimDecisionOut(Schema):
+    """A completion review's decision on one flagged trainee, with who decided."""
+    person_id = Integer()
+    name = Function(lambda d: d.person.name, metadata={"type": "string"})
+    accept = Boolean()
+    reason = String()
+    flags = Function(lambda d: d.flags or [], metadata={"type": "array", "items": {"type": "string"}})
+    decided_by = Integer()
+    decided_by_username = Function(lambda d: d.decider.username, metadata={"type": "string"})
+    decided_at = AwareDateTime()
 
 
 class ClaimSummaryOut(Schema):
@@ -208,9 +224,8 @@ class ClaimOut(ClaimSummaryOut):
     # Plain dicts (ObjectionOut dumped by the view): nesting a schema that is also a route's output would
     # register it twice in the OpenAPI document.
     objections = List(Dict(), metadata={"description": "[{id, text, recorded_by, recorded_at}]"})
-    decisions = List(Dict(), metadata={"description": "the completion review's decisions on flagged trainees: "
-                                                      "[{person_id, name, accept, reason, flags, decided_by, "
-                                                      "decided_by_username, decided_at}]"})
+    decisions = List(Nested(ClaimDecisionOut),
+                     metadata={"description": "the completion review's decisions on flagged trainees"})
 
 
 class ClaimQuery(Schema):

@@ -180,9 +180,11 @@ def list_claims(query):
 @bp.doc(summary="One claim with its lines, per-trainee explanations and objections")
 @requires("institution", "supervisor", "admin")
 def get_claim(claim_id):
-    claim = subsidy.claim_view(subsidy.claim_in_scope(actor(), claim_id), now())
-    # ClaimOut carries objections as plain dicts (see ClaimOut.objections).
-    return dict(claim, objections=ObjectionOut(many=True).dump(claim["objections"]))
+    detail = subsidy.claim_detail(subsidy.claim_in_scope(actor(), claim_id), now())
+    # ClaimOut dumps the lines (LineOut) and decisions (ClaimDecisionOut); objections are plain dicts (see
+    # ClaimOut.objections), dumped here by ObjectionOut.
+    return dict(detail.summary, lines=detail.lines, explanations=detail.explanations,
+                objections=ObjectionOut(many=True).dump(detail.objections), decisions=detail.decisions)
 
 
 @bp.post("/subsidy-claims/<int:claim_id>/approve")
