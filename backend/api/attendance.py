@@ -146,6 +146,8 @@ class _Makeup:
     photo_reused: list[dict] | None
 
     def __getattr__(self, name):
+        if name.startswith("__") or name == "request":  # copy/pickle probes, half-built instances
+            raise AttributeError(name)
         return getattr(self.request, name)
 
 
