@@ -1,12 +1,26 @@
 """Attendance: phone check-in/out, the rotating site QR, attendance views, credited hours, make-ups."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from apiflask import APIBlueprint, Schema
-from apiflask.fields import UUID, AwareDateTime, Boolean, Date, File, Float, Integer, List, String
+from apiflask.fields import (
+    UUID,
+    AwareDateTime,
+    Boolean,
+    Date,
+    File,
+    Float,
+    Function,
+    Integer,
+    List,
+    Nested,
+    String,
+)
 from apiflask.validators import Length, OneOf, Range
 from flask import Response, current_app, g, jsonify, request
+from marshmallow import missing
 
 from ..clock import now
 from ..domain import attendance as rules
@@ -14,7 +28,7 @@ from ..domain.errors import AppError, forbidden, not_found
 from ..domain.vouchers import site_token, site_token_window
 from ..errors import error_body
 from ..extensions import db, limiter
-from ..models import Lesson, MakeupRequest, Person, TrainingPlan
+from ..models import Lesson, MakeupRequest, TrainingPlan
 from ..security.authz import actor, ensure_institution, ensure_region, get_or_404, requires
 from ..security.crypto import vault
 from ..services import attendance as checkins
@@ -24,7 +38,7 @@ from ..services.persons import shanghai_today
 from ..uploads import MIMETYPES, resolve
 from . import upload_limits
 from .paging import page_list, paginate
-from .schemas import binary_content
+from .schemas import ShanghaiDateTime, binary_content
 
 bp = APIBlueprint("attendance", __name__, tag="Attendance")
 
@@ -70,6 +84,71 @@ class MakeupIn(Schema):
 class DecisionIn(Schema):
     note = String(load_default=None, allow_none=True, validate=Length(max=1000))
     reason = String(load_default=None, allow_none=True, validate=Length(max=1000))
+
+
+class AttendanceSiteOut(Schema):
+    id = Integer()
+    name = String()
+    address = String()
+    lat = Float()
+    lon = Float()
+    radius_m = Integer()
+
+
+class AttendanceLessonOut(Schema):
+    """A lesson as the attendance endpoints show it (times in Asia/Shanghai, with its site)."""
+    id = Integer()
+    plan_id = Integer()
+    title = String()
+    mode = String()
+    starts_at = ShanghaiDateTime()
+    ends_at = ShanghaiDateTime()
+    class_hours = Float()
+    require_site_qr = Function(lambda le: bool(le.require_site_qr or (le.site and le.site.require_site_qr)),
+                               metadata={"type": "boolean", "description": "the lesson's or its site's"})
+    site = Nested(AttendanceSiteOut, allow_none=True)
+
+
+def _lesson_row(row: dict) -> dict:
+    """A service row holding the Lesson under "lesson": the lesson dumped, the row's other keys beside it."""
+    rest = dict(row)
+    return dict(AttendanceLessonOut().dump(rest.pop("lesson")), **rest)
+
+
+class MakeupOut(Schema):
+    """A make-up request; `photo_reused` only in the reviewer's (supervisor's, admin's) view."""
+    id = Integer()
+    lesson_id = Integer()
+    person_id = Integer()
+    name = Function(lambda m: m.person.name if m.person else None, allow_none=True, metadata={"type": "string"})
+    kind = String()
+    reason = String()
+    status = String(metadata={"enum": ["pending", "approved", "rejected"]})
+    created_at = AwareDateTime(allow_none=True)
+    decided_at = AwareDateTime(allow_none=True)
+    decision_note = String(allow_none=True)
+    lesson_title = Function(lambda m: m.lesson.title if m.lesson else None, allow_none=True,
+                            metadata={"type": "string"})
+    lesson_starts_at = Function(lambda m: m.lesson.starts_at.isoformat() if m.lesson and m.lesson.starts_at else None,
+                                allow_none=True, metadata={"type": "string", "format": "date-time"})
+    photos = Function(lambda m: {name: f"/api/v1/makeups/{m.id}/photos/{name}" for name in makeups.PHOTOS},
+                      metadata={"type": "object", "description": "{sign_sheet, panorama}: the photos' URLs"})
+    photo_reused = Function(lambda m: missing if m.photo_reused is None else m.photo_reused,
+                            metadata={"type": "array", "items": {"type": "object"},
+                                      "description": "reviewer only: [{photo, makeup_id, other_photo}], the photos "
+                                                     "another lesson's make-up already used"})
+
+
+@dataclass(frozen=True)
+class _Makeup:
+    """A make-up as one caller sees it: the request, and for a reviewer the photos found reused."""
+    request: MakeupRequest
+    photo_reused: list[dict] | None
+
+    def __getattr__(self, name):
+        if name.startswith("__") or name == "request":  # copy/pickle probes, half-built instances
+            raise AttributeError(name)
+        return getattr(self.request, name)
 
 
 class MakeupQuery(Schema):
@@ -142,7 +221,8 @@ def _lesson_in_scope(lesson_id: int) -> tuple[Lesson, TrainingPlan]:
 @requires("institution", "supervisor", "admin")
 def lesson_attendance(lesson_id):
     lesson, _plan = _lesson_in_scope(lesson_id)
-    return views.lesson_attendance(lesson, current_app.config)
+    body = views.lesson_attendance(lesson, current_app.config)
+    return dict(body, lesson=AttendanceLessonOut().dump(body["lesson"]))
 
 
 @bp.get("/me/lessons")
@@ -154,7 +234,7 @@ def my_lessons(query):
     if a.person_id is None:
         return page_list([])
     day = query.get("date") or shanghai_today(now())
-    return page_list(views.my_lessons(a.person_id, day, current_app.config))
+    return page_list(views.my_lessons(a.person_id, day, current_app.config), _lesson_row)
 
 
 @bp.get("/lessons/<int:lesson_id>/site-qr")
@@ -255,15 +335,13 @@ def reject_makeup(makeup_id, body):
 
 @bp.get("/makeups")
 @bp.input(MakeupQuery, location="query", arg_name="query")
+@bp.output(MakeupOut(many=True))
 @bp.doc(summary="Make-up requests: the supervisor's region queue (?status=pending), or the institution's own")
 @requires("supervisor", "institution", "admin")
 def list_makeups(query):
     items, status, headers = paginate(makeups.makeups_stmt(actor(), query.get("status")), lambda r: r)
-    names = makeups.person_names({r.person_id for r in items})
     reused = _reviewer_reuse(items)
-    lessons = makeups.lessons_by_id({r.lesson_id for r in items})
-    return [makeups.makeup_view(r, names.get(r.person_id), reused=reused.get(r.id), lesson=lessons.get(r.lesson_id))
-            for r in items], status, headers
+    return [_Makeup(r, reused.get(r.id)) for r in items], status, headers
 
 
 def _reviewer_reuse(items: list) -> dict:
@@ -273,13 +351,12 @@ def _reviewer_reuse(items: list) -> dict:
 
 
 @bp.get("/makeups/<int:makeup_id>")
+@bp.output(MakeupOut)
 @bp.doc(summary="One make-up request")
 @requires("supervisor", "institution", "admin")
 def get_makeup(makeup_id):
     req, _plan = _makeup_in_scope(makeup_id)
-    person = db.session.get(Person, req.person_id)
-    return makeups.makeup_view(req, person.name if person else None, reused=_reviewer_reuse([req]).get(req.id),
-                               lesson=db.session.get(Lesson, req.lesson_id))
+    return _Makeup(req, _reviewer_reuse([req]).get(req.id))
 
 
 @bp.get("/makeups/<int:makeup_id>/photos/<which>")

@@ -2,8 +2,25 @@
 from __future__ import annotations
 
 from apiflask import Schema
-from apiflask.fields import AwareDateTime, Boolean, Dict, Float, Integer, List, Nested, Raw, String
+from apiflask.fields import (
+    AwareDateTime,
+    Boolean,
+    Date,
+    Dict,
+    Float,
+    Function,
+    Integer,
+    List,
+    Nested,
+    Raw,
+    String,
+)
 from apiflask.validators import Length, OneOf, Range
+
+from ..domain.identity import mask_name
+from ..services.certificates import print_path, verify_url
+from ..services.persons import shanghai_today
+from ..services.subsidy import explain
 
 
 class ResultsIn(Schema):
@@ -123,9 +140,12 @@ class LineOut(Schema):
     basis = Dict(allow_none=True, metadata={"description": "the numbers the amount came from: policy_id, kind "
                                                            "(standard | hours | living_allowance), standard_fen, "
                                                            "ratio_percent, rate_fen_per_hour, caps"})
-    explanation = String(allow_none=True, metadata={"description": "the same in words (zh-CN), naming the policy "
-                                                                   "version"})
-    certificate_revoked = Boolean(metadata={"description": "the trainee's certificate of this plan was revoked"})
+    explanation = Function(lambda line: explain(line.basis), allow_none=True,
+                           metadata={"type": "string", "description": "the same in words (zh-CN), naming the "
+                                                                      "policy version"})
+    certificate_revoked = Function(lambda line: line.revoked_certificate is not None,
+                                   metadata={"type": "boolean",
+                                             "description": "the trainee's certificate of this plan was revoked"})
     revoked_certificate = String(allow_none=True)
     revoked_reason = String(allow_none=True)
 
@@ -154,6 +174,18 @@ class ObjectionDecisionIn(Schema):
 
 class ClaimRejectIn(Schema):
     reason = String(required=True, validate=Length(min=1, max=2000))
+
+
+class ClaimDecisionOut(Schema):
+    """A completion review's decision on one flagged trainee, with who decided."""
+    person_id = Integer()
+    name = Function(lambda d: d.person.name, metadata={"type": "string"})
+    accept = Boolean()
+    reason = String()
+    flags = Function(lambda d: d.flags or [], metadata={"type": "array", "items": {"type": "string"}})
+    decided_by = Integer()
+    decided_by_username = Function(lambda d: d.decider.username, metadata={"type": "string"})
+    decided_at = AwareDateTime()
 
 
 class ClaimSummaryOut(Schema):
@@ -192,9 +224,8 @@ class ClaimOut(ClaimSummaryOut):
     # Plain dicts (ObjectionOut dumped by the view): nesting a schema that is also a route's output would
     # register it twice in the OpenAPI document.
     objections = List(Dict(), metadata={"description": "[{id, text, recorded_by, recorded_at}]"})
-    decisions = List(Dict(), metadata={"description": "the completion review's decisions on flagged trainees: "
-                                                      "[{person_id, name, accept, reason, flags, decided_by, "
-                                                      "decided_by_username, decided_at}]"})
+    decisions = List(Nested(ClaimDecisionOut),
+                     metadata={"description": "the completion review's decisions on flagged trainees"})
 
 
 class ClaimQuery(Schema):
@@ -216,14 +247,21 @@ class DisburseOut(Schema):
     vouchers_written_off = Integer()
 
 
+def _revoked_on(cert) -> str | None:
+    return shanghai_today(cert.revoked_at).isoformat() if cert.revoked_at else None
+
+
 class CertificatePublicOut(Schema):
-    valid = Boolean()
+    """What anyone holding the number may see: validity and a masked holder."""
+    valid = Function(lambda c: c.revoked_at is None, metadata={"type": "boolean"})
     number = String()
-    holder_name_masked = String()
+    holder_name_masked = Function(lambda c: mask_name(c.person.name), metadata={"type": "string"})
     occupation_code = String()
-    institution = String()
-    issued_on = String()
-    revoked_on = String(allow_none=True, metadata={"description": "Asia/Shanghai date, when revoked"})
+    institution = Function(lambda c: c.institution.name, metadata={"type": "string"})
+    issued_on = Date()
+    revoked_on = Function(_revoked_on, allow_none=True,
+                          metadata={"type": "string", "format": "date",
+                                    "description": "Asia/Shanghai date, when revoked"})
 
 
 class CertificateRevokeIn(Schema):
@@ -231,18 +269,27 @@ class CertificateRevokeIn(Schema):
 
 
 class CertificateOut(Schema):
+    """A certificate in the owner's or staff's lists, with its print link."""
     number = String()
     plan_id = Integer()
     person_id = Integer()
-    name = String()
     occupation_code = String()
-    institution = String()
-    issued_on = String()
-    valid = Boolean()
-    verify_url = String()
-    print_url = String(metadata={"description": "printable page with the holder's full name"})
-    revoked_on = String(allow_none=True, metadata={"description": "Asia/Shanghai date, when revoked"})
-    revoked_reason = String(allow_none=True, metadata={"description": "why it was revoked (owner and staff)"})
+    institution = Function(lambda c: c.institution.name, metadata={"type": "string"})
+    issued_on = Date()
+    valid = Function(lambda c: c.revoked_at is None, metadata={"type": "boolean"})
+    verify_url = Function(lambda c: verify_url(c.number), metadata={"type": "string"})
+    print_url = Function(lambda c: print_path(c.number),
+                         metadata={"type": "string", "description": "printable page with the holder's full name"})
+    revoked_on = Function(_revoked_on, allow_none=True,
+                          metadata={"type": "string", "format": "date",
+                                    "description": "Asia/Shanghai date, when revoked"})
+    revoked_reason = Function(lambda c: c.revoked_reason if c.revoked_at else None, allow_none=True,
+                              metadata={"type": "string", "description": "why it was revoked (owner and staff)"})
+
+
+class PlanCertificateOut(CertificateOut):
+    """A plan's certificate for its institution or supervisor: with the holder's name."""
+    name = Function(lambda c: c.person.name, metadata={"type": "string"})
 
 
 class MySubsidyOut(Schema):

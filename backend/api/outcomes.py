@@ -33,6 +33,7 @@ from .outcome_schemas import (
     ObjectionIn,
     ObjectionOut,
     PersonFlagsOut,
+    PlanCertificateOut,
     PlanStatusOut,
     RatingOut,
     ResultOut,
@@ -155,7 +156,7 @@ def get_plan_flags(plan_id):
 
 
 @bp.get("/plans/<int:plan_id>/certificates")
-@bp.output(CertificateOut(many=True))
+@bp.output(PlanCertificateOut(many=True))
 @bp.doc(summary="Certificates issued for a plan")
 @requires("institution", "supervisor", "admin")
 def get_plan_certificates(plan_id):
@@ -179,9 +180,11 @@ def list_claims(query):
 @bp.doc(summary="One claim with its lines, per-trainee explanations and objections")
 @requires("institution", "supervisor", "admin")
 def get_claim(claim_id):
-    claim = subsidy.claim_view(subsidy.claim_in_scope(actor(), claim_id), now())
-    # ClaimOut carries objections as plain dicts (see ClaimOut.objections).
-    return dict(claim, objections=ObjectionOut(many=True).dump(claim["objections"]))
+    detail = subsidy.claim_detail(subsidy.claim_in_scope(actor(), claim_id), now())
+    # ClaimOut dumps the lines (LineOut) and decisions (ClaimDecisionOut); objections are plain dicts (see
+    # ClaimOut.objections), dumped here by ObjectionOut.
+    return dict(detail.summary, lines=detail.lines, explanations=detail.explanations,
+                objections=ObjectionOut(many=True).dump(detail.objections), decisions=detail.decisions)
 
 
 @bp.post("/subsidy-claims/<int:claim_id>/approve")
@@ -244,7 +247,7 @@ def post_disburse(claim_id):
         responses={404: "not_found", 409: "invalid_state", 422: "invalid_certificate_number"})
 @requires("supervisor")
 def post_certificate_revoke(number, body):
-    return certificates.public_view(certificates.revoke_certificate(actor(), number, body["reason"], now()))
+    return certificates.revoke_certificate(actor(), number, body["reason"], now())
 
 
 @bp.get("/certificates/<number>")
@@ -254,7 +257,7 @@ def post_certificate_revoke(number, body):
 @limiter.limit(PUBLIC_LOOKUP_LIMIT)
 @public
 def get_certificate(number):
-    return certificates.public_view(certificates.find_certificate(number))
+    return certificates.find_certificate(number)
 
 
 @bp.get("/me/certificates")
@@ -278,7 +281,12 @@ def my_subsidies():
 @bp.doc(summary="My lifelong training archive (终身职业技能培训电子档案)")
 @requires("trainee")
 def my_archive():
-    return results.trainee_archive(_person_id(), now())
+    archive = results.trainee_archive(_person_id(), now())
+    # ArchiveOut carries the plans as plain dicts: each one's certificate is dumped here by CertificateOut.
+    dump = CertificateOut().dump
+    archive["plans"] = [dict(p, certificate=dump(p["certificate"]) if p["certificate"] else None)
+                        for p in archive["plans"]]
+    return archive
 
 
 @bp.post("/me/evaluations")

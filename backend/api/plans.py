@@ -6,13 +6,14 @@ Roster, enrolment, contract and online-record routes live in api/roster.py on th
 from __future__ import annotations
 
 from apiflask import APIBlueprint, Schema
-from apiflask.fields import AwareDateTime, Boolean, Date, Dict, File, Float, Integer, List, String
+from apiflask.fields import AwareDateTime, Boolean, Date, Dict, File, Float, Function, Integer, List, String
 from apiflask.validators import Length, OneOf, Range, Regexp
 from flask import Response, request
+from marshmallow import missing
 
 from ..clock import now
 from ..domain.errors import invalid
-from ..domain.occupations import occupations
+from ..domain.occupations import occupation_name, occupations
 from ..domain.plans import STATES
 from ..extensions import limiter
 from ..security.authz import actor, requires
@@ -91,8 +92,9 @@ class PlanOut(Schema):
     region_code = String()
     title = String()
     occupation_code = String()
-    occupation_name = String(allow_none=True, metadata={"description": "from the occupation catalogue; null when "
-                                                                       "the code is not in it"})
+    occupation_name = Function(lambda p: occupation_name(p.occupation_code), allow_none=True,
+                               metadata={"type": "string", "description": "from the occupation catalogue; null "
+                                                                          "when the code is not in it"})
     plan_type = String()
     delivery = String()
     starts_on = Date()
@@ -104,10 +106,15 @@ class PlanOut(Schema):
     reviewed_at = AwareDateTime(allow_none=True)
     created_at = AwareDateTime()
     enrolled = Integer()
-    change_deadline = AwareDateTime(metadata={"description": "last moment for whole-plan changes after approval"})
-    class_hours = Dict(metadata={"description": "{offline, online, total}"})
-    # Dicts rather than Nested(LessonOut): apispec would register LessonOut twice and warn.
-    lessons = List(Dict(), metadata={"description": "the plan's lessons (LessonOut), only in GET /plans/{id}"})
+    change_deadline = ShanghaiDateTime(metadata={"description": "last moment for whole-plan changes after "
+                                                                "approval"})
+    class_hours = Function(lambda p: {"offline": float(p.offline_hours), "online": float(p.online_hours),
+                                      "total": float(p.offline_hours + p.online_hours)},
+                           metadata={"type": "object", "description": "{offline, online, total}"})
+    # Dumped by LessonOut here rather than Nested(LessonOut): apispec would register LessonOut twice and warn.
+    lessons = Function(lambda p: missing if p.lessons is None else LessonOut(many=True).dump(p.lessons),
+                       metadata={"type": "array", "items": {"type": "object"},
+                                 "description": "the plan's lessons (LessonOut), only in GET /plans/{id}"})
 
 
 def _status_filter() -> str | None:
@@ -140,7 +147,7 @@ def list_occupations():
 @bp.doc(summary="Declare a training plan (draft)")
 @requires("institution")
 def post_plan(body):
-    return plan_service.plan_view(plan_service.create_plan(actor(), body, now()))
+    return plan_service.with_figures(plan_service.create_plan(actor(), body, now()))
 
 
 @bp.get("/plans")
@@ -153,10 +160,8 @@ def list_plans():
     return items, 200, {"X-Total-Count": str(total)}
 
 
-def _plan_with_lessons(plan) -> dict:
-    # Serialised here because PlanOut carries lessons as plain dicts (see PlanOut.lessons).
-    lessons = LessonOut(many=True).dump(lesson_service.plan_lessons(plan.id))
-    return plan_service.plan_view(plan, lessons)
+def _plan_with_lessons(plan) -> plan_service.PlanFigures:
+    return plan_service.with_figures(plan, lessons=lesson_service.plan_lessons(plan.id))
 
 
 @bp.get("/plans/<int:plan_id>")
@@ -188,7 +193,7 @@ def patch_plan(plan_id, body):
 @requires("institution")
 def submit_plan(plan_id):
     a, t = actor(), now()
-    return plan_service.plan_view(plan_service.submit_plan(a, plan_service.own_plan(a, plan_id), t))
+    return plan_service.with_figures(plan_service.submit_plan(a, plan_service.own_plan(a, plan_id), t))
 
 
 @bp.post("/plans/<int:plan_id>/withdraw")
@@ -197,7 +202,7 @@ def submit_plan(plan_id):
 @requires("institution")
 def withdraw_plan(plan_id):
     a, t = actor(), now()
-    return plan_service.plan_view(plan_service.withdraw_plan(a, plan_service.own_plan(a, plan_id), t))
+    return plan_service.with_figures(plan_service.withdraw_plan(a, plan_service.own_plan(a, plan_id), t))
 
 
 @bp.post("/plans/<int:plan_id>/approve")
@@ -207,7 +212,7 @@ def withdraw_plan(plan_id):
 def approve_plan(plan_id):
     a, t = actor(), now()
     plan = plan_service.load_plan(a, plan_id, lock=True)
-    return plan_service.plan_view(plan_service.review_plan(a, plan, True, None, t))
+    return plan_service.with_figures(plan_service.review_plan(a, plan, True, None, t))
 
 
 @bp.post("/plans/<int:plan_id>/reject")
@@ -218,7 +223,7 @@ def approve_plan(plan_id):
 def reject_plan(plan_id, body):
     a, t = actor(), now()
     plan = plan_service.load_plan(a, plan_id, lock=True)
-    return plan_service.plan_view(plan_service.review_plan(a, plan, False, body["reason"], t))
+    return plan_service.with_figures(plan_service.review_plan(a, plan, False, body["reason"], t))
 
 
 # ---- lessons ----------------------------------------------------------------------------------

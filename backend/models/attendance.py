@@ -4,9 +4,11 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import JSON, CheckConstraint, Float, ForeignKey, Index, String, Text, UniqueConstraint, text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
+from .people import Person
+from .plans import Lesson
 from .types import UTCDateTime
 
 
@@ -85,3 +87,6 @@ class MakeupRequest(db.Model):
     decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     decision_note: Mapped[str | None] = mapped_column(Text)
+    # Read-only: a listing names the trainee and the lesson.
+    person: Mapped[Person] = relationship(viewonly=True)
+    lesson: Mapped[Lesson] = relationship(viewonly=True)

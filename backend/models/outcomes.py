@@ -5,9 +5,11 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Integer, Numeric, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
+from .institutions import Institution
+from .people import Person
 from .types import UTCDateTime
 
 
@@ -40,6 +42,9 @@ class Certificate(db.Model):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revoked_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     revoked_reason: Mapped[str | None] = mapped_column(Text)
+    # Read-only: listings and the verification name the holder and the institution.
+    person: Mapped[Person] = relationship(viewonly=True)
+    institution: Mapped[Institution] = relationship(viewonly=True)
 
 
 class SubsidyClaim(db.Model):

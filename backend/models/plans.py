@@ -8,6 +8,7 @@ from sqlalchemy import JSON, CheckConstraint, ForeignKey, Integer, Numeric, Stri
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
+from .institutions import Site
 from .people import Person
 from .types import UTCDateTime
 from .vouchers import Voucher
@@ -69,6 +70,8 @@ class Lesson(db.Model):
     class_hours: Mapped[Decimal] = mapped_column(Numeric(5, 1))
     site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id"), index=True)
     require_site_qr: Mapped[bool] = mapped_column(default=False)
+    # Read-only: the attendance views show the lesson's site.
+    site: Mapped[Site | None] = relationship(viewonly=True)
 
 
 class Enrollment(db.Model):

@@ -18,9 +18,10 @@ from sqlalchemy import (
     event,
     text,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
+from .people import Person, User
 from .types import UTCDateTime
 
 EVIDENCE_STATES = ("stored", "due", "passed", "failed", "unreadable")
@@ -107,3 +108,6 @@ class CompletionDecision(db.Model):
     flags: Mapped[list] = mapped_column(JSON, default=list)
     decided_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     decided_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Read-only: the claim names the trainee and who decided.
+    person: Mapped[Person] = relationship(viewonly=True)
+    decider: Mapped[User] = relationship(viewonly=True)

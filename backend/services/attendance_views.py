@@ -21,20 +21,10 @@ def iso(value: datetime | None) -> str | None:
     return value.astimezone(rules.SHANGHAI).isoformat() if value is not None else None
 
 
-def lesson_view(lesson: Lesson, site: Site | None) -> dict:
-    """A lesson as the attendance endpoints show it."""
-    return {"id": lesson.id, "plan_id": lesson.plan_id, "title": lesson.title, "mode": lesson.mode,
-            "starts_at": iso(lesson.starts_at), "ends_at": iso(lesson.ends_at),
-            "class_hours": float(lesson.class_hours), "require_site_qr": bool(lesson.require_site_qr or
-                                                                              (site and site.require_site_qr)),
-            "site": None if site is None else {"id": site.id, "name": site.name, "address": site.address,
-                                               "lat": site.lat, "lon": site.lon, "radius_m": site.radius_m}}
-
-
 def lesson_attendance(lesson: Lesson, cfg) -> dict:
-    """GET /lessons/{id}/attendance: every enrolled trainee with check-in/out, credit and flags."""
+    """GET /lessons/{id}/attendance: the lesson (the api dumps it) and every enrolled trainee with check-in/out,
+    credit and flags."""
     pol = plan_policy(db.session.get(TrainingPlan, lesson.plan_id), cfg)
-    site = db.session.get(Site, lesson.site_id) if lesson.site_id else None
     seen = hours.presences([lesson.id])
     positions = lesson_positions(lesson.id)
     roster = hours.roster(lesson.plan_id)
@@ -61,7 +51,7 @@ def lesson_attendance(lesson: Lesson, cfg) -> dict:
                          # (a late check-in, an early check-out). Empty: nothing to make up.
                          "makeup_kinds": [k for k in rules.KINDS if lesson.mode == "offline" and rules.makeup_can_fix(
                              k, hours.lesson_times(lesson), p.check_in_at, p.check_out_at, pol)]})
-    return {"lesson": lesson_view(lesson, site), "trainees": trainees}
+    return {"lesson": lesson, "trainees": trainees}
 
 
 def bound_person_ids(person_ids: list[int]) -> set[int]:
@@ -93,7 +83,8 @@ def shanghai_day_bounds(day: date) -> tuple[datetime, datetime]:
 
 
 def my_lessons(person_id: int, day: date, cfg) -> list[dict]:
-    """GET /me/lessons: the trainee's lessons on a Shanghai day with own check-in/out state."""
+    """GET /me/lessons: the trainee's lessons on a Shanghai day with own check-in/out state; each row holds the
+    Lesson under "lesson" (the api dumps it and adds the rest beside it)."""
     start, end = shanghai_day_bounds(day)
     rows = db.session.execute(
         select(Lesson, Site, TrainingPlan.title.label("plan_title"))
@@ -125,8 +116,7 @@ def my_lessons(person_id: int, day: date, cfg) -> list[dict]:
             pols[lesson.plan_id] = plan_policy(db.session.get(TrainingPlan, lesson.plan_id), cfg)
         pol = pols[lesson.plan_id]
         p = seen.get(lesson.id, hours.Presence())
-        view = lesson_view(lesson, r.Site)
-        view["plan_title"] = r.plan_title
+        view = {"lesson": lesson, "plan_title": r.plan_title}  # r.Site: loaded for lesson.site
         view["check_in_at"], view["check_out_at"] = iso(p.check_in_at), iso(p.check_out_at)
         if lesson.mode == "offline":
             times = hours.lesson_times(lesson)

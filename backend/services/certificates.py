@@ -10,11 +10,12 @@ from decimal import Decimal
 import qrcode
 import qrcode.image.svg
 from sqlalchemy import func, select, text, update
+from sqlalchemy.orm import selectinload
 
 from ..config import key_bytes
-from ..domain import identity, trust
 from ..domain import plans as plan_rules
 from ..domain import subsidy as subsidy_rules
+from ..domain import trust
 from ..domain.certificates import (
     certificate_number,
     certificate_prefix,
@@ -27,7 +28,6 @@ from ..models import (
     Certificate,
     CompletionDecision,
     Enrollment,
-    Institution,
     Lesson,
     Person,
     Result,
@@ -235,16 +235,6 @@ def find_certificate(number_text: str) -> Certificate:
     return cert
 
 
-def public_view(cert: Certificate) -> dict:
-    """What anyone holding the number may see: validity and a masked holder."""
-    person = db.session.get(Person, cert.person_id)
-    inst = db.session.get(Institution, cert.institution_id)
-    return {"valid": cert.revoked_at is None, "number": cert.number,
-            "holder_name_masked": identity.mask_name(person.name), "occupation_code": cert.occupation_code,
-            "institution": inst.name, "issued_on": cert.issued_on.isoformat(),
-            "revoked_on": shanghai_today(cert.revoked_at).isoformat() if cert.revoked_at else None}
-
-
 def verify_url(number: str) -> str:
     """The public verification page a certificate's QR code points at."""
     return f"{app_settings()['PUBLIC_BASE_URL'].rstrip('/')}/certificates/{number}"
@@ -267,52 +257,20 @@ def qr_svg(data: str) -> str:
     return img.to_string(encoding="unicode")
 
 
-def page_context(number_text: str, sig: str | None) -> dict:
-    """Everything the certificate page shows; the full name only with a valid print signature."""
-    cert = find_certificate(number_text)
-    view = public_view(cert)
-    person = db.session.get(Person, cert.person_id)
-    plan = db.session.get(TrainingPlan, cert.plan_id)
-    # Bytes: compare_digest raises TypeError on a str with non-ASCII characters, and `sig` is whatever
-    # the query string carried (werkzeug decodes it leniently, so it may hold any character).
-    full = bool(sig) and hmac.compare_digest(sig.encode("utf-8", "replace"), print_signature(cert.number).encode())
-    url = verify_url(cert.number)
-    return dict(view, holder_name=person.name if full else view["holder_name_masked"], full_name=full,
-                plan_title=plan.title, plan_starts_on=plan.starts_on.isoformat(),
-                plan_ends_on=plan.ends_on.isoformat(), verify_url=url, qr_svg=qr_svg(url))
+def my_certificates(person_id: int) -> list[Certificate]:
+    """The trainee's certificates, newest first (institution loaded)."""
+    return list(db.session.execute(select(Certificate).options(selectinload(Certificate.institution))
+                                   .where(Certificate.person_id == person_id)
+                                   .order_by(Certificate.issued_on.desc(), Certificate.id.desc())).scalars())
 
 
-def certificate_view(cert: Certificate, institution_name: str, owner_or_staff: bool = True) -> dict:
-    """A certificate in the owner's or staff's lists, with its print link."""
-    out = {"number": cert.number, "plan_id": cert.plan_id, "person_id": cert.person_id,
-           "occupation_code": cert.occupation_code, "institution": institution_name,
-           "issued_on": cert.issued_on.isoformat(), "valid": cert.revoked_at is None,
-           "verify_url": verify_url(cert.number),
-           "revoked_on": shanghai_today(cert.revoked_at).isoformat() if cert.revoked_at else None}
-    if owner_or_staff:
-        out["revoked_reason"] = cert.revoked_reason if cert.revoked_at else None
-        out["print_url"] = print_path(cert.number)
-    return out
-
-
-def my_certificates(person_id: int) -> list[dict]:
-    """The trainee's certificates, newest first."""
-    rows = db.session.execute(select(Certificate, Institution.name)
-                              .join(Institution, Institution.id == Certificate.institution_id)
-                              .where(Certificate.person_id == person_id)
-                              .order_by(Certificate.issued_on.desc(), Certificate.id.desc())).all()
-    return [certificate_view(c, name) for c, name in rows]
-
-
-def plan_certificates(a: Actor, plan_id: int) -> list[dict]:
-    """A plan's certificates for its institution or the region's supervisor."""
+def plan_certificates(a: Actor, plan_id: int) -> list[Certificate]:
+    """A plan's certificates for its institution or the region's supervisor (holder and institution loaded)."""
     plan = get_or_404(TrainingPlan, plan_id)
     ensure_institution(a, plan.institution_id, plan.region_code)
-    rows = db.session.execute(select(Certificate, Person.name, Institution.name)
-                              .join(Person, Person.id == Certificate.person_id)
-                              .join(Institution, Institution.id == Certificate.institution_id)
-                              .where(Certificate.plan_id == plan_id).order_by(Certificate.number)).all()
-    return [dict(certificate_view(c, inst), name=name) for c, name, inst in rows]
+    return list(db.session.execute(select(Certificate)
+                                   .options(selectinload(Certificate.person), selectinload(Certificate.institution))
+                                   .where(Certificate.plan_id == plan_id).order_by(Certificate.number)).scalars())
 
 
 def revoke_certificate(a: Actor, number_text: str, reason: str, now: datetime) -> Certificate:

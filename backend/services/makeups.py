@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import insert, select
+from sqlalchemy.orm import selectinload
 
 from ..domain import attendance as rules
 from ..domain import photo_reuse
@@ -167,18 +168,12 @@ def makeups_stmt(a: Actor, status: str | None = None):
     """Make-up requests the caller may see (the supervisor's region, the institution's own), oldest first."""
     stmt = (select(MakeupRequest).join(Lesson, Lesson.id == MakeupRequest.lesson_id)
             .join(TrainingPlan, TrainingPlan.id == Lesson.plan_id)
+            .options(selectinload(MakeupRequest.person), selectinload(MakeupRequest.lesson))
             .order_by(MakeupRequest.created_at, MakeupRequest.id))
     stmt = scoped(stmt, a, region=TrainingPlan.region_code, institution=TrainingPlan.institution_id)
     if status:
         stmt = stmt.where(MakeupRequest.status == status)
     return stmt
-
-
-def person_names(person_ids: set[int]) -> dict[int, str]:
-    """{person id: name} for a page of requests."""
-    if not person_ids:
-        return {}
-    return dict(db.session.execute(select(Person.id, Person.name).where(Person.id.in_(person_ids))).all())
 
 
 def reused_photos(reqs: list[MakeupRequest]) -> dict[int, list[dict]]:
@@ -202,25 +197,3 @@ def reused_photos(reqs: list[MakeupRequest]) -> dict[int, list[dict]]:
     return {r.id: photo_reuse.reused({"sign_sheet": r.sign_sheet_hash, "panorama": r.panorama_hash},
                                      [(oid, name, h) for oid, lesson_id, name, h in pool if lesson_id != r.lesson_id])
             for r in reqs}
-
-
-def lessons_by_id(lesson_ids: set[int]) -> dict[int, Lesson]:
-    """The lessons of listed make-ups, to name them (title and time) instead of showing an id."""
-    if not lesson_ids:
-        return {}
-    return {le.id: le for le in db.session.execute(select(Lesson).where(Lesson.id.in_(lesson_ids))).scalars()}
-
-
-def makeup_view(req: MakeupRequest, name: str | None = None, photo_base: str = "/api/v1",
-                reused: list[dict] | None = None, lesson: Lesson | None = None) -> dict:
-    """A make-up request as the API shows it; with `reused` (the reviewer's view), `photo_reused` lists the
-    photos another make-up already used."""
-    return {"id": req.id, "lesson_id": req.lesson_id, "person_id": req.person_id, "name": name,
-            "kind": req.kind, "reason": req.reason, "status": req.status,
-            "created_at": req.created_at.isoformat() if req.created_at else None,
-            "decided_at": req.decided_at.isoformat() if req.decided_at else None,
-            "decision_note": req.decision_note,
-            "lesson_title": lesson.title if lesson else None,
-            "lesson_starts_at": lesson.starts_at.isoformat() if lesson and lesson.starts_at else None,
-            "photos": {name_: f"{photo_base}/makeups/{req.id}/photos/{name_}" for name_ in PHOTOS},
-            **({} if reused is None else {"photo_reused": reused})}

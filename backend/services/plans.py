@@ -1,6 +1,7 @@
 """Training plans (培训方案): creation, edits inside the change window, and the review workflow."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
@@ -9,7 +10,6 @@ from sqlalchemy import func, select
 from ..clock import now as clock_now
 from ..domain import plans as rules
 from ..domain.errors import conflict, forbidden, invalid
-from ..domain.occupations import occupation_name
 from ..extensions import db
 from ..models import Enrollment, Institution, Lesson, TrainingPlan
 from ..security.actor import Actor
@@ -124,38 +124,46 @@ def _page_figures(plan_ids: list[int]) -> tuple[dict, dict]:
     return hours, counts
 
 
-def plans_page(stmt, page: int, per_page: int) -> tuple[list[dict], int]:
-    """One page of plans with their hour totals and roster sizes, in four queries whatever the page size."""
-    total = db.session.execute(select(func.count()).select_from(stmt.order_by(None).subquery())).scalar()
-    plans = list(db.session.execute(stmt.limit(per_page).offset((page - 1) * per_page)).scalars())
-    hours, counts = _page_figures([p.id for p in plans]) if plans else ({}, {})
-    zero = Decimal(0)
-    return [plan_view(p, figures=(hours.get((p.id, "offline"), zero), hours.get((p.id, "online"), zero),
-                                  counts.get(p.id, 0))) for p in plans], total
+@dataclass(frozen=True)
+class PlanFigures:
+    """A plan with what its listing shows beside its columns: class hours by mode, active enrolments, the
+    last moment for whole-plan changes, and (single-plan view only) its lessons. Other attributes are the
+    plan's own."""
+    plan: TrainingPlan
+    offline_hours: Decimal
+    online_hours: Decimal
+    enrolled: int
+    change_deadline: datetime
+    lessons: list[Lesson] | None = None
+
+    def __getattr__(self, name):
+        if name.startswith("__") or name == "plan":  # copy/pickle probes, half-built instances
+            raise AttributeError(name)
+        return getattr(self.plan, name)
 
 
-def plan_view(plan: TrainingPlan, lessons: list | None = None, figures: tuple | None = None) -> dict:
-    """The JSON shape of a plan; `lessons` (already serialised) only in the single-plan view.
-
-    `figures` = (offline hours, online hours, active enrolments) when the caller already has them.
-    """
+def with_figures(plan: TrainingPlan, figures: tuple | None = None,
+                 lessons: list[Lesson] | None = None) -> PlanFigures:
+    """The plan with its figures; `figures` = (offline hours, online hours, active enrolments) when the
+    caller already has them."""
     if figures is None:
         offline, online = hour_totals(plan.id)
         enrolled = db.session.execute(select(func.count()).select_from(Enrollment).where(
             Enrollment.plan_id == plan.id, Enrollment.status == "active")).scalar()
     else:
         offline, online, enrolled = figures
-    out = {f: getattr(plan, f) for f in PLAN_FIELDS}
-    out.update(id=plan.id, institution_id=plan.institution_id, region_code=plan.region_code, status=plan.status,
-               reject_reason=plan.reject_reason, submitted_at=plan.submitted_at, reviewed_at=plan.reviewed_at,
-               created_at=plan.created_at, enrolled=enrolled,
-               occupation_name=occupation_name(plan.occupation_code),
-               change_deadline=rules.plan_change_deadline(plan.starts_on, plan_change_lead(plan, clock_now())).astimezone(
-                   rules.SHANGHAI), policy_id=plan.policy_id,
-               class_hours={"offline": float(offline), "online": float(online), "total": float(offline + online)})
-    if lessons is not None:
-        out["lessons"] = lessons
-    return out
+    deadline = rules.plan_change_deadline(plan.starts_on, plan_change_lead(plan, clock_now()))
+    return PlanFigures(plan, offline, online, enrolled, deadline, lessons)
+
+
+def plans_page(stmt, page: int, per_page: int) -> tuple[list[PlanFigures], int]:
+    """One page of plans with their hour totals and roster sizes, in four queries whatever the page size."""
+    total = db.session.execute(select(func.count()).select_from(stmt.order_by(None).subquery())).scalar()
+    plans = list(db.session.execute(stmt.limit(per_page).offset((page - 1) * per_page)).scalars())
+    hours, counts = _page_figures([p.id for p in plans]) if plans else ({}, {})
+    zero = Decimal(0)
+    return [with_figures(p, (hours.get((p.id, "offline"), zero), hours.get((p.id, "online"), zero),
+                             counts.get(p.id, 0))) for p in plans], total
 
 
 # ---- writing ------------------------------------------------------------------------------

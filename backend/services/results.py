@@ -235,7 +235,7 @@ def trainee_archive(person_id: int, now: datetime) -> dict:
             "plan_hours": number(plan_hours), "credited_hours": number(credited),
             "completed": completed(credited, plan_hours, ratio),
             "result": {"score": number(result.score), "passed": result.passed} if result else None,
-            "certificate": certificates.certificate_view(cert, inst.name) if cert else None,
+            "certificate": cert,  # the Certificate (or None): the api dumps it
             "subsidies": lines_by_plan.get(plan.id, []), "evaluated": evaluated is not None})
     paid = sum(line["amount_fen"] for lines in lines_by_plan.values() for line in lines
                if line["status"] == "disbursed")

@@ -2,9 +2,11 @@
 disbursement by a second supervisor and the voucher write-off that goes with it. Money is integer fen."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import selectinload
 
 from ..domain import attendance as attendance_rules
 from ..domain import subsidy as rules
@@ -235,12 +237,31 @@ def claim_line_rows(claim_id: int):
     return _line_rows([claim_id])
 
 
-def line_view(line: SubsidyLine, name: str, voucher_code: str | None) -> dict:
-    """One line as staff see it."""
-    return {"person_id": line.person_id, "name": name, "credited_hours": number(line.credited_hours),
-            "voucher_code": voucher_code, "amount_fen": line.amount_fen, "capped": line.capped,
-            "limited_by": line.limited_by, "payee": line.payee, "line_type": line.line_type, "year": line.year,
-            "attended_days": line.attended_days, "basis": line.basis, "explanation": explain(line.basis)}
+@dataclass(frozen=True)
+class ClaimLine:
+    """A claim's line with the trainee's name, the voucher's code and, when the trainee's certificate of the
+    plan was revoked, its number and the reason. Other attributes are the line's own."""
+    line: SubsidyLine
+    name: str
+    voucher_code: str | None
+    revoked_certificate: str | None = None
+    revoked_reason: str | None = None
+
+    def __getattr__(self, name):
+        if name.startswith("__") or name == "line":  # copy/pickle probes, half-built instances
+            raise AttributeError(name)
+        return getattr(self.line, name)
+
+
+@dataclass(frozen=True)
+class ClaimDetail:
+    """One claim as staff review it: the summary, every line, the per-trainee explanations, the objections
+    (oldest first) and the completion review's decisions on flagged trainees."""
+    summary: dict
+    lines: list[ClaimLine]
+    explanations: list[dict]
+    objections: list[PublicityObjection]
+    decisions: list[CompletionDecision]
 
 
 def explain(basis: dict | None) -> str | None:
@@ -294,34 +315,21 @@ def overdue(claim: SubsidyClaim, now: datetime) -> str | None:
     return None
 
 
-def claim_view(claim: SubsidyClaim, now: datetime) -> dict:
-    """The claim with every line, the per-trainee explanations and its objections (rows, oldest first)."""
-    out = claim_summary(claim, now)
-    out["lines"] = [line_view(line, name, code) for line, name, code in _line_rows([claim.id])]
+def claim_detail(claim: SubsidyClaim, now: datetime) -> ClaimDetail:
+    """The claim with every line, the per-trainee explanations, its objections and the review's decisions."""
     revoked = {pid: (num, reason) for pid, num, reason in db.session.execute(
         select(Certificate.person_id, Certificate.number, Certificate.revoked_reason)
         .where(Certificate.plan_id == claim.plan_id, Certificate.revoked_at.is_not(None))).all()}
-    for line in out["lines"]:
-        num, reason = revoked.get(line["person_id"], (None, None))
-        line.update(certificate_revoked=num is not None, revoked_certificate=num, revoked_reason=reason)
-    out["explanations"] = claim.explanations or []
-    out["objections"] = list(db.session.execute(
+    lines = [ClaimLine(line, name, code, *revoked.get(line.person_id, (None, None)))
+             for line, name, code in _line_rows([claim.id])]
+    objections = list(db.session.execute(
         select(PublicityObjection).where(PublicityObjection.claim_id == claim.id)
         .order_by(PublicityObjection.id)).scalars())
-    out["decisions"] = decisions_view(claim.plan_id)
-    return out
-
-
-def decisions_view(plan_id: int) -> list[dict]:
-    """The completion review's per-trainee decisions on trust flags, with who decided."""
-    rows = db.session.execute(
-        select(CompletionDecision, Person.name, User.username)
-        .join(Person, Person.id == CompletionDecision.person_id)
-        .join(User, User.id == CompletionDecision.decided_by)
-        .where(CompletionDecision.plan_id == plan_id).order_by(CompletionDecision.person_id)).all()
-    return [{"person_id": d.person_id, "name": name, "accept": d.accept, "reason": d.reason, "flags": d.flags or [],
-             "decided_by": d.decided_by, "decided_by_username": username, "decided_at": d.decided_at.isoformat()}
-            for d, name, username in rows]
+    decisions = list(db.session.execute(
+        select(CompletionDecision)
+        .options(selectinload(CompletionDecision.person), selectinload(CompletionDecision.decider))
+        .where(CompletionDecision.plan_id == claim.plan_id).order_by(CompletionDecision.person_id)).scalars())
+    return ClaimDetail(claim_summary(claim, now), lines, claim.explanations or [], objections, decisions)
 
 
 def claims_stmt(a: Actor, status: str | None):

@@ -7,6 +7,7 @@ live stream carry them); flags raised later on a stored event are `TrustFlag` ro
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import or_, select
@@ -176,24 +177,44 @@ def _shared_faces(roster: dict[int, str], face_events: dict[int, set[int]], add)
                 add(me, trust.SHARED_FACE, event_id)
 
 
-def flags_view(plan: TrainingPlan) -> list[dict]:
-    """GET /plans/{id}/flags: per person, each flag with its detail, event ids and whether it blocks."""
-    out = []
-    for pid, entry in sorted(plan_flags(plan).items()):
-        flags = [{"code": code, "detail": _detail(code, f["info"]), "event_ids": sorted(f["event_ids"]),
-                  "blocking": trust.is_blocking(code)}
-                 for code, f in sorted(entry["flags"].items(), key=lambda kv: trust.FLAG_CODES.index(kv[0]))]
-        out.append({"person_id": pid, "name": entry["name"], "flags": flags,
-                    "blocking": any(f["blocking"] for f in flags)})
-    return out
+@dataclass(frozen=True)
+class Flag:
+    """One flag of a trainee on a plan, with its detail and the events it was raised on."""
+    code: str
+    detail: str
+    event_ids: list[int]
+
+    @property
+    def blocking(self) -> bool:
+        return trust.is_blocking(self.code)
 
 
-def plan_flags_for(a, plan_id: int) -> list[dict]:
+@dataclass(frozen=True)
+class PersonFlags:
+    """A trainee's flags on a plan, in the catalogue's order."""
+    person_id: int
+    name: str | None
+    flags: list[Flag]
+
+    @property
+    def blocking(self) -> bool:
+        return any(f.blocking for f in self.flags)
+
+
+def person_flags(plan: TrainingPlan) -> list[PersonFlags]:
+    """Per person (by id), each flag with its detail and event ids."""
+    return [PersonFlags(pid, entry["name"], [
+        Flag(code, _detail(code, f["info"]), sorted(f["event_ids"]))
+        for code, f in sorted(entry["flags"].items(), key=lambda kv: trust.FLAG_CODES.index(kv[0]))])
+        for pid, entry in sorted(plan_flags(plan).items())]
+
+
+def plan_flags_for(a, plan_id: int) -> list[PersonFlags]:
     """GET /plans/{id}/flags for the plan's institution or the region's supervisor."""
     from ..security.authz import ensure_institution, get_or_404
     plan = get_or_404(TrainingPlan, plan_id)
     ensure_institution(a, plan.institution_id, plan.region_code)
-    return flags_view(plan)
+    return person_flags(plan)
 
 
 def blocked_people(plan: TrainingPlan) -> dict[int, list[str]]:

@@ -21,6 +21,8 @@ def test_positions_list_accepted_and_refused_fixes(world, clock):
     _user, staff = world.staff("supervisor")
     body = world.client.get(f"/api/v1/lessons/{world.lesson.id}/attendance", headers=staff).get_json()
     assert body["lesson"]["site"]["radius_m"] == 200
+    assert set(body["lesson"]) == {"id", "plan_id", "title", "mode", "starts_at", "ends_at", "class_hours",
+                                   "require_site_qr", "site"}
     row = next(t for t in body["trainees"] if t["person_id"] == pid)
     refused, accepted = row["positions"]
     assert (refused["accepted"], refused["reason"], refused["kind"]) == (False, "out_of_fence", "check_in")

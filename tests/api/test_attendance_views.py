@@ -124,6 +124,10 @@ def test_my_lessons_by_shanghai_day(world, clock):
     first = r.get_json()[0]
     assert first["check_in_at"] == "2026-03-10T09:00:00+08:00" and first["check_out_at"] is None
     assert first["status"] == "incomplete" and first["site"]["radius_m"] == 200
+    assert set(first) >= {"id", "plan_id", "title", "mode", "starts_at", "ends_at", "class_hours", "require_site_qr",
+                          "site", "plan_title", "check_in_at", "check_out_at", "flags"}
+    assert set(first["site"]) == {"id", "name", "address", "lat", "lon", "radius_m"}
+    assert first["starts_at"] == "2026-03-10T09:00:00+08:00" and first["require_site_qr"] is False
     assert first["check_in_window"] == {"opens_at": "2026-03-10T08:30:00+08:00", "closes_at": "2026-03-10T11:00:00+08:00"}
     r = world.client.get("/api/v1/me/lessons?date=2026-03-11", headers=h)
     assert [x["id"] for x in r.get_json()] == [tomorrow.id]

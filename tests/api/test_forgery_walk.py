@@ -207,6 +207,13 @@ def test_an_accepted_trainee_is_paid_only_with_the_decision_on_record(client, cl
     [decision] = claim["decisions"]
     assert decision["accept"] is True and decision["reason"].startswith("本人无智能手机") and decision["flags"] == [
         "never_bound"]
+    assert set(decision) == {"person_id", "name", "accept", "reason", "flags", "decided_by", "decided_by_username",
+                             "decided_at"}
+    assert decision["decided_by_username"] and decision["decided_at"].endswith("+00:00")
+    assert set(claim["lines"][0]) == {
+        "person_id", "name", "credited_hours", "voucher_code", "amount_fen", "capped", "limited_by", "payee",
+        "line_type", "year", "attended_days", "basis", "explanation", "certificate_revoked", "revoked_certificate",
+        "revoked_reason"}
 
 
 def test_a_stranger_with_a_name_and_an_id_number_cannot_take_the_trainee_over(client, clock, staff, make_institution):

@@ -74,6 +74,13 @@ def test_file_approve_credits_hours(setup, app, clock):
     queue = world.client.get("/api/v1/makeups?status=pending", headers=sup)
     assert queue.status_code == 200 and [m["id"] for m in queue.get_json()] == [mid]
     assert queue.headers["X-Total-Count"] == "1" and queue.get_json()[0]["name"] == "张三"
+    listed = queue.get_json()[0]
+    assert set(listed) == {"id", "lesson_id", "person_id", "name", "kind", "reason", "status", "created_at",
+                           "decided_at", "decision_note", "lesson_title", "lesson_starts_at", "photos", "photo_reused"}
+    assert (listed["decided_at"], listed["decision_note"], listed["lesson_id"]) == (None, None, world.lesson.id)
+    assert listed["lesson_title"] == world.lesson.title and listed["lesson_starts_at"].endswith("+00:00")
+    assert listed["photos"] == {n: f"/api/v1/makeups/{mid}/photos/{n}" for n in ("sign_sheet", "panorama")}
+    assert world.client.get(f"/api/v1/makeups/{mid}", headers=sup).get_json() == listed
     clock.advance(hours=5)
     r = world.client.post(f"/api/v1/makeups/{mid}/approve", json={"note": "签到表属实"}, headers=sup)
     assert r.status_code == 200 and r.get_json()["status"] == "approved"

@@ -178,6 +178,13 @@ def test_archive_certificates_and_evaluation_after_completion(app, client, clock
     cert = r.get_json()[0]
     assert cert["occupation_code"] == "4-01-02-01" and cert["institution"] == w.inst.name
     assert cert["issued_on"] == "2026-03-05" and cert["print_url"].startswith(f"/certificates/{cert['number']}/print")
+    assert set(cert) == {"number", "plan_id", "person_id", "occupation_code", "institution", "issued_on", "valid",
+                         "verify_url", "print_url", "revoked_on", "revoked_reason"}
+    assert (cert["valid"], cert["revoked_on"], cert["revoked_reason"]) == (True, None, None)
+    assert cert["verify_url"].endswith(f"/certificates/{cert['number']}")
+    listed = client.get(f"{API}/plans/{w.plan.id}/certificates", headers=w.inst_h).get_json()
+    assert [c for c in listed if c["person_id"] == cert["person_id"]] == [dict(cert, name="张三")]
+    assert all(set(c) == set(cert) | {"name"} for c in listed)
     assert client.get(f"{API}/me/certificates", headers=w.c_h).get_json() == []
 
     # Public verification: masked holder.
@@ -196,7 +203,7 @@ def test_archive_certificates_and_evaluation_after_completion(app, client, clock
     [entry] = archive["plans"]
     assert entry["plan_id"] == w.plan.id and entry["credited_hours"] == 12 and entry["completed"] is True
     assert entry["result"] == {"score": 88, "passed": True}
-    assert entry["certificate"]["number"] == cert["number"]
+    assert entry["certificate"] == cert
     assert [s["amount_fen"] for s in entry["subsidies"]] == [30000] and entry["evaluated"] is False
     c_archive = client.get(f"{API}/me/archive", headers=w.c_h).get_json()
     assert c_archive["plans"][0]["completed"] is False and c_archive["plans"][0]["certificate"] is None

@@ -49,6 +49,14 @@ def test_create_plan_is_a_draft_in_the_institutions_region(client, world):
     assert plan["change_deadline"] == "2026-03-08T00:00:00+08:00"
     assert plan["class_hours"] == {"offline": 0.0, "online": 0.0, "total": 0.0}
     assert actions(plan["id"]) == ["plan.create"]
+    keys = {"id", "institution_id", "region_code", "title", "occupation_code", "occupation_name", "plan_type",
+            "delivery", "starts_on", "ends_on", "online_platform", "status", "reject_reason", "submitted_at",
+            "reviewed_at", "created_at", "enrolled", "change_deadline", "class_hours"}
+    assert set(plan) == keys and plan["submitted_at"] is None
+    [listed] = [p for p in client.get("/api/v1/plans", headers=world["inst_h"]).get_json() if p["id"] == plan["id"]]
+    assert listed == plan
+    one = client.get(f"/api/v1/plans/{plan['id']}", headers=world["inst_h"]).get_json()
+    assert one == dict(plan, lessons=[])
 
 
 @pytest.mark.parametrize("over, field", [
