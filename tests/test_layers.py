@@ -106,3 +106,34 @@ def test_own_connection_names_its_reason(app):
             pass
     with own_connection("read_only") as conn:
         assert conn.execute(text("SELECT 1")).scalar() == 1
+
+
+def _service_imports(path: Path) -> set[str]:
+    """The sibling services a module of backend/services imports, at the top or inside a function alike."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            names |= {node.module.split(".")[0]} if node.module else {a.name for a in node.names}
+    return names
+
+
+def test_services_import_each_other_without_a_cycle():
+    """No two services import each other, directly or round a loop (a function-level import counts too:
+    it only hides the loop from the interpreter)."""
+    files = {p.stem: p for p in (BACKEND / "services").glob("*.py") if p.stem != "__init__"}
+    graph = {name: _service_imports(path) & files.keys() for name, path in files.items()}
+    assert graph["outcomes"] >= {"hours", "policies"}  # the finder sees both forms (hours is imported in a function)
+    state: dict[str, str] = {}
+
+    def visit(name: str, trail: list[str]) -> list[str] | None:
+        state[name] = "open"
+        for nxt in sorted(graph[name]):
+            if state.get(nxt) == "open":
+                return [*trail, name, nxt]
+            if nxt not in state and (loop := visit(nxt, [*trail, name])):
+                return loop
+        state[name] = "done"
+        return None
+
+    loops = [loop for name in sorted(graph) if name not in state and (loop := visit(name, []))]
+    assert loops == []

@@ -3,9 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 
 import qrcode
 import qrcode.image.svg
@@ -29,76 +27,19 @@ from ..models import (
     CompletionDecision,
     Enrollment,
     Lesson,
-    Person,
-    Result,
     TrainingPlan,
-    Voucher,
 )
 from ..security.actor import Actor
 from ..security.authz import ensure_institution, ensure_region, get_or_404
 from ..settings import app_settings
-from . import audit
+from . import audit, subsidy
+from .outcomes import TraineeOutcome, trainee_outcomes
 from .persons import shanghai_today
 from .policies import plan_params
 from .trust_flags import blocked_people
 
 # One lock for everything that numbers certificates or counts a person's annual subsidy cap.
 COMPLETION_LOCK = 727402
-
-
-@dataclass
-class TraineeOutcome:
-    """Where one rostered trainee stands at the end of a plan."""
-
-    enrollment: Enrollment
-    person: Person
-    credited_hours: Decimal
-    completed: bool
-    result: Result | None
-    voucher: Voucher | None
-    excluded: str | None = None  # the supervisor's reason when the completion review excluded the trainee
-
-    @property
-    def passed(self) -> bool:
-        """A passing result is on file."""
-        return bool(self.result and self.result.passed)
-
-
-def plan_class_hours(plan_id: int) -> Decimal:
-    """Sum of the class hours of all of a plan's lessons (offline and online)."""
-    total = db.session.execute(select(func.sum(Lesson.class_hours)).where(Lesson.plan_id == plan_id)).scalar()
-    return Decimal(str(total)) if total is not None else Decimal(0)
-
-
-def credited_hours_by_person(plan_id: int) -> dict[int, Decimal]:
-    """Credited hours per person on the plan (proven attendance plus approved make-ups and online records)."""
-    from .hours import plan_credited_hours  # attendance area owns the crediting
-    return {int(pid): Decimal(str(hours)) for pid, hours in plan_credited_hours(plan_id).items()}
-
-
-def completion_ratio(plan: TrainingPlan, now: datetime) -> Decimal:
-    """The plan's completion bar: a share of its class hours (policy completion_min_percent)."""
-    return Decimal(int(plan_params(plan, now)["completion_min_percent"])) / 100
-
-
-def trainee_outcomes(plan: TrainingPlan, now: datetime) -> list[TraineeOutcome]:
-    """Every active enrolment of the plan with credited hours, completion, result and voucher."""
-    plan_hours = plan_class_hours(plan.id)
-    credited = credited_hours_by_person(plan.id)
-    ratio = completion_ratio(plan, now)
-    rows = db.session.execute(
-        select(Enrollment, Person, Result, Voucher)
-        .join(Person, Person.id == Enrollment.person_id)
-        .outerjoin(Result, (Result.plan_id == Enrollment.plan_id) & (Result.person_id == Enrollment.person_id))
-        .outerjoin(Voucher, Voucher.id == Enrollment.voucher_id)
-        .where(Enrollment.plan_id == plan.id, Enrollment.status == "active")
-        .order_by(Enrollment.id)).all()
-    out = []
-    for enrollment, person, result, voucher in rows:
-        hours = credited.get(person.id, Decimal(0))
-        out.append(TraineeOutcome(enrollment, person, hours, subsidy_rules.completed(hours, plan_hours, ratio),
-                                  result, voucher))
-    return out
 
 
 def _lock() -> None:
@@ -162,7 +103,6 @@ def approve_completion(a: Actor, plan_id: int, now: datetime, decisions: list[tr
     Trainees carrying a blocking trust flag need a decision each (409 decisions_required otherwise):
     accepted ones count in full (held hours released), excluded ones get no certificate and no line.
     """
-    from . import subsidy
     plan = get_or_404(TrainingPlan, plan_id)
     ensure_region(a, plan.region_code)
     plan_rules.transition(plan.status, "approve_completion")

@@ -15,7 +15,7 @@ from ..extensions import db
 from ..models import Certificate, Enrollment, Evaluation, Institution, TrainingPlan
 from ..security.authz import get_or_404
 from . import audit
-from .certificates import completion_ratio, credited_hours_by_person, plan_class_hours
+from .outcomes import completion_ratio, credited_hours_by_person, plan_class_hours
 
 
 def _completed_by(plan: TrainingPlan, person_id: int) -> bool:

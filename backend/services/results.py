@@ -17,7 +17,7 @@ from ..extensions import db
 from ..models import Certificate, Enrollment, Evaluation, Institution, Person, Result, TrainingPlan
 from ..security.actor import Actor
 from ..security.authz import ensure_institution, get_or_404
-from . import audit, certificates, spreadsheets
+from . import audit, outcomes, spreadsheets
 from .hours import number
 from .persons import find_by_id_number, shanghai_today
 
@@ -217,9 +217,9 @@ def trainee_archive(person_id: int, now: datetime) -> dict:
         lines_by_plan.setdefault(line["plan_id"], []).append(line)
     plans, total_hours = [], Decimal(0)
     for enrollment, plan, inst in rows:
-        ratio = certificates.completion_ratio(plan, now)
-        plan_hours = certificates.plan_class_hours(plan.id)
-        credited = certificates.credited_hours_by_person(plan.id).get(person_id, Decimal(0))
+        ratio = outcomes.completion_ratio(plan, now)
+        plan_hours = outcomes.plan_class_hours(plan.id)
+        credited = outcomes.credited_hours_by_person(plan.id).get(person_id, Decimal(0))
         total_hours += credited
         result = db.session.execute(select(Result).where(Result.plan_id == plan.id,
                                                          Result.person_id == person_id)).scalar()

@@ -22,7 +22,7 @@ from ..models import (
     SubsidyClaim,
     TrainingPlan,
 )
-from .certificates import completion_ratio, credited_hours_by_person, plan_class_hours
+from .outcomes import completion_ratio, credited_hours_by_person, plan_class_hours
 from .persons import shanghai_today
 from .spreadsheets import csv_bytes, workbook_bytes
 

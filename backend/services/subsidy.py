@@ -31,6 +31,7 @@ from ..security.actor import Actor
 from ..security.authz import ensure_institution, ensure_region, get_or_404
 from . import audit
 from .hours import number
+from .outcomes import trainee_outcomes
 from .policies import plan_params
 from .scoping import scoped
 
@@ -149,7 +150,6 @@ def create_claim(actor_label: str, plan: TrainingPlan, outcomes: list, certified
 def completion_preview(a: Actor, plan_id: int, now: datetime) -> list[dict]:
     """What approving the completion now would give each trainee: completed, passed, eligible, and the training
     subsidy the policy would pay (before any decision on trust flags, and before a certificate exists)."""
-    from .certificates import trainee_outcomes
     plan = get_or_404(TrainingPlan, plan_id)
     ensure_institution(a, plan.institution_id, plan.region_code)
     params = plan_params(plan, now)
