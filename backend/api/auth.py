@@ -4,27 +4,19 @@ from __future__ import annotations
 import hashlib
 
 from apiflask import APIBlueprint, Schema
-from apiflask.fields import Boolean, Dict, Integer, String
+from apiflask.fields import Boolean, Dict, Integer, Nested, String
 from apiflask.validators import Length
 from flask import current_app, request
-from werkzeug.security import check_password_hash
 
 from ..clock import now
-from ..domain.errors import AppError
-from ..extensions import db, limiter
-from ..models import Person, User, WechatAccount
-from ..security import login_throttle, tokens
-from ..security.actor import bound_person_id
+from ..extensions import limiter
+from ..security import tokens
 from ..security.authz import actor, public, requires
-from ..services import accounts, wechat
+from ..services import accounts
 from .idempotency import redact_on_replay
 from .identity import PersonOut
 
 bp = APIBlueprint("auth", __name__, tag="Auth")
-
-# A dummy hash so unknown usernames cost the same time as wrong passwords (no user enumeration).
-_DUMMY_HASH = "scrypt:32768:8:1$b22RYowyU30KRDda$b6f51b7450b25e94198c2199ae77858e40c9e1a50f29784e51bfffa9f0c9cc18c3ad38920a713abaa7e14fffbbf5bb58a69fd9fd759abff86a10550c1239c8a1"
-
 
 class WechatIn(Schema):
     code = String(required=True, validate=Length(min=1, max=128))
@@ -50,6 +42,14 @@ class LogoutOut(Schema):
     logged_out = Boolean()
 
 
+class StaffUserOut(Schema):
+    id = Integer()
+    role = String()
+    region_code = String(allow_none=True)
+    institution_id = Integer(allow_none=True)
+    username = String()
+
+
 class TokensOut(Schema):
     access_token = String()
     refresh_token = String()
@@ -57,7 +57,14 @@ class TokensOut(Schema):
     expires_in = Integer()
     bound = Boolean()
     person = Dict(allow_none=True, metadata={"description": "the bound person (PersonOut), or null"})
-    user = Dict()
+    user = Nested(StaffUserOut, metadata={"description": "staff sign-ins: the account"})
+
+
+class MeOut(Schema):
+    role = String()
+    bound = Boolean(metadata={"description": "trainees: whether the WeChat account is bound to a person"})
+    person = Dict(allow_none=True, metadata={"description": "trainees: the bound person (PersonOut), or null"})
+    user = Nested(StaffUserOut, metadata={"description": "staff: the account"})
 
 
 def _username() -> str:
@@ -118,17 +125,6 @@ _per_junk_address = limiter.shared_limit(_limit("REFRESH_JUNK_LIMIT_PER_ADDRESS"
                                          key_func=_junk_key, exempt_when=lambda: _presented_family() is not None)
 
 
-def staff_user_view(user: User) -> dict:
-    """The `user` object of the login response."""
-    return {"id": user.id, "role": user.role, "region_code": user.region_code,
-            "institution_id": user.institution_id, "username": user.username}
-
-
-def staff_claims(user: User) -> dict:
-    """Scope claims carried in a staff token."""
-    return {k: v for k, v in (("rid", user.region_code), ("iid", user.institution_id)) if v is not None}
-
-
 @bp.post("/auth/wechat")
 @bp.input(WechatIn, arg_name="body")
 @bp.output(TokensOut)
@@ -138,15 +134,8 @@ def staff_claims(user: User) -> dict:
 @public
 @redact_on_replay("access_token", "refresh_token")
 def wechat_login(body):
-    t = now()
-    openid = wechat.code_to_openid(body["code"], current_app.config)
-    account = wechat.account_for(openid, t)
-    extra = {"pid": account.person_id} if account.person_id else {}
-    pair = tokens.issue_pair(f"w:{account.id}", "trainee", t, extra)
-    person = None
-    if account.person_id:
-        person = PersonOut().dump(db.session.get(Person, account.person_id))
-    return dict(pair, bound=account.person_id is not None, person=person)
+    pair, person = accounts.wechat_sign_in(body["code"], current_app.config, now())
+    return dict(pair, bound=person is not None, person=PersonOut().dump(person) if person else None)
 
 
 @bp.post("/auth/login")
@@ -163,15 +152,8 @@ def wechat_login(body):
 @public
 @redact_on_replay("access_token", "refresh_token")
 def login(body):
-    login_throttle.check(body["username"])
-    user = db.session.execute(db.select(User).where(User.username == body["username"])).scalar()
-    ok = check_password_hash(user.password_hash if user else _DUMMY_HASH, body["password"])
-    if not (user and ok and user.active):
-        login_throttle.failed(body["username"])
-        raise AppError("invalid_credentials", 401)
-    login_throttle.succeeded(body["username"])
-    pair = tokens.issue_pair(f"u:{user.id}", user.role, now(), staff_claims(user))
-    return dict(pair, user=staff_user_view(user))
+    pair, user = accounts.staff_login(body["username"], body["password"], now())
+    return dict(pair, user=user)
 
 
 @bp.post("/auth/refresh")
@@ -186,7 +168,7 @@ def login(body):
 @redact_on_replay("access_token", "refresh_token")
 def refresh(body):
     t = now()
-    claims, pair = tokens.rotate(body["refresh_token"], t, current_claims=_current_claims)
+    claims, pair = tokens.rotate(body["refresh_token"], t, current_claims=accounts.current_claims)
     return pair
 
 
@@ -223,32 +205,17 @@ def change_password(body):
     """Change the caller's password and rotate the caller onto a new session."""
     a = actor()
     pair = accounts.change_password(a, body["old_password"], body["new_password"], now())
-    return dict(pair, user=staff_user_view(db.session.get(User, a.user_id)))
-
-
-def _current_claims(claims: dict) -> dict:
-    """Scope claims as they are now: a deactivated or re-scoped staff account does not live on in old tokens."""
-    kind, _, raw_id = claims["sub"].partition(":")
-    if kind == "w":
-        # A supervisor may have unbound the account since: the new pair carries the binding as it is now.
-        pid = db.session.execute(db.select(WechatAccount.person_id).where(WechatAccount.id == int(raw_id))).scalar()
-        return {"pid": pid} if pid is not None else {}
-    if kind != "u":
-        return {k: v for k, v in claims.items() if k in ("pid",)}
-    user = db.session.get(User, int(raw_id))
-    if user is None or not user.active or user.role != claims["role"]:
-        raise AppError("unauthorized", 401, {"reason": "account_disabled"})
-    return staff_claims(user)
+    return dict(pair, user=accounts.staff_user(a))
 
 
 @bp.get("/me")
+@bp.output(MeOut)
 @bp.doc(summary="The caller: staff user or trainee with bound person")
 @requires("trainee", "institution", "supervisor", "admin")
 def me():
     a = actor()
     if a.role == "trainee":
-        pid = bound_person_id(a)
-        person = db.session.get(Person, pid) if pid else None
+        person = accounts.bound_person(a)
         return {"role": "trainee", "bound": person is not None,
                 "person": PersonOut().dump(person) if person else None}
-    return {"role": a.role, "user": staff_user_view(db.session.get(User, a.user_id))}
+    return {"role": a.role, "user": accounts.staff_user(a)}
