@@ -36,10 +36,12 @@ def init_app(app: Flask) -> None:
         handler.setFormatter(JsonFormatter())
         root.addHandler(handler)
     root.setLevel(app.config.get("LOG_LEVEL", "INFO"))
-    # JsonFormatter writes none of the caller's file and line, thread or process: skip collecting them
-    # for every record (the logging HOWTO's "Optimization"; the caller lookup walks the stack).
+    # JsonFormatter writes none of the caller's file and line or thread: skip collecting them for every
+    # record (the logging HOWTO's "Optimization"; the caller lookup walks the stack). The process id
+    # stays: gunicorn's own log format in this process prints it with %(process)d, and without it every
+    # gunicorn message of a worker (request errors, "Worker exiting") failed to format and was lost.
     logging._srcfile = None
-    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
+    logging.logThreads = logging.logMultiprocessing = False
     access = logging.getLogger("access")
 
     @app.before_request

@@ -133,6 +133,19 @@ def test_json_logs_carry_request_id(app, client, capsys):
     assert rec["request_id"] == "rid-42" and rec["status"] == 200 and rec["path"] == "/healthz"
 
 
+def test_gunicorn_log_lines_still_format_once_the_app_is_loaded(app):
+    """The app trims what log records collect, but not the process id gunicorn's own format prints: a
+    worker's "Error handling request" or "Worker exiting" line must not turn into a logging error."""
+    import logging
+    import os
+
+    from gunicorn.glogging import Logger
+    record = logging.getLogger("gunicorn.error").makeRecord("gunicorn.error", logging.INFO, __file__, 1,
+                                                             "Worker exiting (pid: %s)", (os.getpid(),), None)
+    line = logging.Formatter(Logger.error_fmt, Logger.datefmt).format(record)
+    assert f"[{os.getpid()}] [INFO] Worker exiting (pid: {os.getpid()})" in line
+
+
 def test_no_two_schemas_share_a_name_in_the_openapi_document(app):
     """apispec renames a clashing schema (DecisionIn2…) with only a warning: clients would get unstable names."""
     import warnings
