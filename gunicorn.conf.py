@@ -20,8 +20,9 @@ GTHREAD_THREADS = 16
 # master shares, whichever worker woke first took most of a burst of keep-alive clients (25 of 32 seen
 # in the check-in bench) and their requests queued behind each other while the other worker idled:
 # that imbalance was the check-in tail. The cost: a second server started by mistake on the same
-# port shares it instead of failing with "address in use".
-reuse_port = True
+# port shares it instead of failing with "address in use"; scripts/run (a laptop, the demo) turns it
+# off with GUNICORN_REUSE_PORT=0 for that reason, the Procfile keeps it on.
+reuse_port = os.environ.get("GUNICORN_REUSE_PORT", "1") != "0"
 
 
 def _command_line(name):
