@@ -2,10 +2,10 @@
 
 Like `backend.clock.now()` and `backend.security.crypto.vault()`, this is an accessor bound to the
 running app, kept outside `backend/services` so that services never name `current_app` themselves.
-Services take settings as plain arguments wherever the call chain is short (the api layer passes
-`current_app.config` values in); the remaining deep readers are the policy defaults and their
-version cache (backend/services/policies.py), the default attendance policy of credited hours
-(backend/services/hours.py) and the certificate links (backend/services/certificates.py).
+Services take settings as plain arguments (the api layer passes `current_app.config` values in); the
+one deep reader left is the policy layer (backend/services/policies.py): the national defaults, which a
+deployment may override by setting, sit under every plan's parameters (`plan_params`, read by some
+twenty rules in ten services), and the versions are cached per app.
 """
 from __future__ import annotations
 

@@ -276,7 +276,7 @@ def _hours_json(row: dict) -> dict:
 def plan_hours(plan_id):
     plan = get_or_404(TrainingPlan, plan_id)
     ensure_institution(actor(), plan.institution_id, plan.region_code)
-    return {"plan_id": plan.id, "trainees": [_hours_json(r) for r in hours.plan_hours(plan.id, current_app.config)]}
+    return {"plan_id": plan.id, "trainees": [_hours_json(r) for r in hours.plan_hours(plan.id)]}
 
 
 # ---- make-ups (补卡) ---------------------------------------------------------------------

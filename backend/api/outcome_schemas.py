@@ -16,6 +16,7 @@ from apiflask.fields import (
     String,
 )
 from apiflask.validators import Length, OneOf, Range
+from flask import current_app
 
 from ..domain.identity import mask_name
 from ..services.certificates import print_path, verify_url
@@ -277,8 +278,9 @@ class CertificateOut(Schema):
     institution = Function(lambda c: c.institution.name, metadata={"type": "string"})
     issued_on = Date()
     valid = Function(lambda c: c.revoked_at is None, metadata={"type": "boolean"})
-    verify_url = Function(lambda c: verify_url(c.number), metadata={"type": "string"})
-    print_url = Function(lambda c: print_path(c.number),
+    verify_url = Function(lambda c: verify_url(c.number, current_app.config["PUBLIC_BASE_URL"]),
+                          metadata={"type": "string"})
+    print_url = Function(lambda c: print_path(c.number, current_app.config["SECRET_KEY"]),
                          metadata={"type": "string", "description": "printable page with the holder's full name"})
     revoked_on = Function(_revoked_on, allow_none=True,
                           metadata={"type": "string", "format": "date",

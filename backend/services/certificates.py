@@ -31,7 +31,6 @@ from ..models import (
 )
 from ..security.actor import Actor
 from ..security.authz import ensure_institution, ensure_region, get_or_404
-from ..settings import app_settings
 from . import audit, subsidy
 from .outcomes import TraineeOutcome, trainee_outcomes
 from .persons import shanghai_today
@@ -175,20 +174,20 @@ def find_certificate(number_text: str) -> Certificate:
     return cert
 
 
-def verify_url(number: str) -> str:
-    """The public verification page a certificate's QR code points at."""
-    return f"{app_settings()['PUBLIC_BASE_URL'].rstrip('/')}/certificates/{number}"
+def verify_url(number: str, public_base_url: str) -> str:
+    """The public verification page a certificate's QR code points at (PUBLIC_BASE_URL of the deployment)."""
+    return f"{public_base_url.rstrip('/')}/certificates/{number}"
 
 
-def print_signature(number: str) -> str:
+def print_signature(number: str, secret_key: str) -> str:
     """Signature that lets a print link show the holder's full name (only the owner and staff get it)."""
-    key = key_bytes(str(app_settings()["SECRET_KEY"]))
+    key = key_bytes(str(secret_key))
     return hmac.new(key, b"certificate-print\n" + number.encode(), hashlib.sha256).hexdigest()[:32]
 
 
-def print_path(number: str) -> str:
+def print_path(number: str, secret_key: str) -> str:
     """Relative URL of the printable page with the full-name signature."""
-    return f"/certificates/{number}/print?sig={print_signature(number)}"
+    return f"/certificates/{number}/print?sig={print_signature(number, secret_key)}"
 
 
 def qr_svg(data: str) -> str:

@@ -48,7 +48,7 @@ def roster_table(plan: TrainingPlan, cfg) -> list[list]:
 def hours_table(plan: TrainingPlan, cfg) -> list[list]:
     """Credited class hours per trainee (offline proven attendance, online minutes, total)."""
     rows = [["姓名", "线下认定课时", "线上认定课时", "合计课时"]]
-    for r in hour_service.plan_hours(plan.id, cfg):
+    for r in hour_service.plan_hours(plan.id):
         rows.append([r["name"], _hours(r["offline_hours"]), _hours(r["online_hours"]), _hours(r["total_hours"])])
     return rows
 

@@ -17,8 +17,7 @@ from ..domain import attendance as rules
 from ..domain import trust
 from ..extensions import db
 from ..models import AttendanceEvent, Enrollment, Lesson, OnlineRecord, Person, TrustFlag
-from ..settings import app_settings
-from .attendance import event_time, policy
+from .attendance import event_time
 from .trust_flags import held_event_ids
 
 ZERO = Decimal("0")
@@ -96,12 +95,13 @@ def roster(plan_id: int) -> list:
         .where(Enrollment.plan_id == plan_id, Enrollment.status == "active").order_by(Person.id)).all()
 
 
-def plan_hours(plan_id: int, cfg=None) -> list[dict]:
+def plan_hours(plan_id: int) -> list[dict]:
     """Per enrolled trainee: offline, online and total credited hours (Decimal)."""
-    cfg = cfg if cfg is not None else app_settings()
     from ..models import TrainingPlan
     from .policies import plan_params
-    pol = policy(cfg, plan_params(db.session.get(TrainingPlan, plan_id), clock_now()))
+    # Crediting reads the plan's policy alone (the grace around start and end); the deployment's risk-flag
+    # thresholds play no part in it, as in make-up approval.
+    pol = rules.policy_from_params(plan_params(db.session.get(TrainingPlan, plan_id), clock_now()))
     lessons = db.session.execute(select(Lesson).where(Lesson.plan_id == plan_id)).scalars().all()
     offline = [x for x in lessons if x.mode == "offline"]
     online = {x.id: x for x in lessons if x.mode == "online"}

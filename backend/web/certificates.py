@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import hmac
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, current_app, render_template, request
 
 from ..api.outcome_schemas import CertificatePublicOut
 from ..domain.errors import AppError
@@ -28,9 +28,9 @@ def page_context(number_text: str, sig: str | None) -> dict:
     plan = db.session.get(TrainingPlan, cert.plan_id)
     # Bytes: compare_digest raises TypeError on a str with non-ASCII characters, and `sig` is whatever
     # the query string carried (werkzeug decodes it leniently, so it may hold any character).
-    full = bool(sig) and hmac.compare_digest(sig.encode("utf-8", "replace"),
-                                             certificates.print_signature(cert.number).encode())
-    url = certificates.verify_url(cert.number)
+    expected = certificates.print_signature(cert.number, current_app.config["SECRET_KEY"])
+    full = bool(sig) and hmac.compare_digest(sig.encode("utf-8", "replace"), expected.encode())
+    url = certificates.verify_url(cert.number, current_app.config["PUBLIC_BASE_URL"])
     return dict(view, holder_name=cert.person.name if full else view["holder_name_masked"], full_name=full,
                 plan_title=plan.title, plan_starts_on=plan.starts_on.isoformat(),
                 plan_ends_on=plan.ends_on.isoformat(), verify_url=url, qr_svg=certificates.qr_svg(url))
