@@ -5,11 +5,23 @@ import hashlib
 import json
 from datetime import UTC, datetime
 
-from sqlalchemy import event, text
+from sqlalchemy import Select, event, select, text
 
+from ..domain.errors import forbidden, not_found
 from ..extensions import db
-from ..models import AuditEntry
+from ..models import (
+    AuditEntry,
+    Certificate,
+    Device,
+    Institution,
+    SubsidyClaim,
+    TrainingPlan,
+    Voucher,
+    VoucherBatch,
+)
 from ..request_id import current_request_id
+from ..security.actor import Actor
+from ..security.authz import ensure_region
 
 GENESIS = "0" * 64
 
@@ -73,3 +85,43 @@ def snapshot(obj, fields: tuple[str, ...]) -> dict:
 @event.listens_for(AuditEntry, "before_delete")
 def _refuse_change(mapper, connection, target):
     raise PermissionError("the audit log is append-only")
+
+
+# object_type in the audit log → how to find the region a supervisor must cover
+# (a select of the region column, joined as needed, filtered on the object's id below).
+_REGION_OF = {
+    "plan": (select(TrainingPlan.region_code), TrainingPlan.id),
+    "training_plan": (select(TrainingPlan.region_code), TrainingPlan.id),
+    "subsidy_claim": (select(SubsidyClaim.region_code), SubsidyClaim.id),
+    "voucher_batch": (select(VoucherBatch.region_code), VoucherBatch.id),
+    "institution": (select(Institution.region_code), Institution.id),
+    "voucher": (select(VoucherBatch.region_code).join(Voucher, Voucher.batch_id == VoucherBatch.id), Voucher.id),
+    "certificate": (select(TrainingPlan.region_code).join(Certificate, Certificate.plan_id == TrainingPlan.id),
+                    Certificate.id),
+    "device": (select(Institution.region_code).join(Device, Device.institution_id == Institution.id), Device.id),
+}
+
+
+def trail(a: Actor, object_type: str | None, object_id: str | None, action: str | None) -> Select:
+    """The audit entries `a` may read, oldest first, filtered by object and action (a select to page through).
+
+    Admins read the whole log; supervisors read the trail of one object inside their region (403
+    filter_by_object without one they can place, 404 when it does not exist, 403 out_of_scope elsewhere).
+    """
+    stmt = select(AuditEntry).order_by(AuditEntry.id)
+    if a.role == "supervisor":
+        known = _REGION_OF.get(object_type or "")
+        # ASCII digits only: str.isdigit() also accepts "²", which int() then refuses (a 500).
+        if not (known and object_id and object_id.isascii() and object_id.isdigit()):
+            raise forbidden("forbidden", reason="filter_by_object", object_types=sorted(_REGION_OF))
+        region = db.session.execute(known[0].where(known[1] == int(object_id))).scalar()
+        if region is None:
+            raise not_found("not_found", object=object_type, id=object_id)
+        ensure_region(a, region)
+    if object_type:
+        stmt = stmt.where(AuditEntry.object_type == object_type)
+    if object_id:
+        stmt = stmt.where(AuditEntry.object_id == object_id)
+    if action:
+        stmt = stmt.where(AuditEntry.action == action)
+    return stmt

@@ -1,6 +1,8 @@
 """GET /audit (supervisor, admin; paged, filtered, scoped) and the append-only guard on the ORM path."""
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 import pytest
 from sqlalchemy import select
 
@@ -30,6 +32,7 @@ def test_audit_listing_filters_paging_and_scope(client, clock, world, staff):
     first = r.get_json()[0]
     assert set(first) >= {"id", "at", "actor", "action", "object_type", "object_id", "before", "after",
                           "request_id", "prev_hash", "hash"}
+    assert datetime.fromisoformat(first["at"]).utcoffset() == timedelta(0)  # ISO 8601 in UTC, offset written
 
     r = client.get(f"{API}/audit?object_type=plan&object_id={w.plan.id}", headers=w.sup1_h)
     actions = [e["action"] for e in r.get_json()]
