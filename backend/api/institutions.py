@@ -6,13 +6,9 @@ from apiflask.fields import Integer, String
 from apiflask.validators import Length, OneOf
 
 from ..clock import now
-from ..domain import identity
-from ..domain.errors import conflict, forbidden, invalid
-from ..extensions import db
 from ..models import Institution
-from ..security.authz import actor, ensure_region, get_or_404, requires
-from ..services import audit
-from ..services.users import create_user, institutions_for, staff_accounts
+from ..security.authz import actor, get_or_404, requires
+from ..services.users import create_institution, create_user, creation_check, institutions_for, staff_accounts
 from .paging import paginate
 
 bp = APIBlueprint("institutions", __name__, tag="Institutions")
@@ -50,39 +46,6 @@ class UserOut(Schema):
     institution_id = Integer(allow_none=True)
 
 
-def create_institution(data: dict, actor_label: str, scope_check) -> Institution:
-    """Validate and add an institution (used by the API and the demo seed)."""
-    code = identity.validate_credit_code(data["credit_code"])
-    region = identity.validate_region_code(data["region_code"])
-    if len(region) != 6:
-        raise invalid("invalid_region_code", field="region_code", reason="must_be_6_digits")
-    scope_check(region)
-    if db.session.execute(db.select(Institution.id).where(Institution.credit_code == code)).scalar():
-        raise conflict("credit_code_taken", field="credit_code")
-    t = now()
-    inst = Institution(name=data["name"].strip(), credit_code=code, region_code=region, kind=data["kind"],
-                       status="approved", created_at=t)
-    db.session.add(inst)
-    db.session.flush()
-    audit.record(actor_label, "institution.create", "institution", inst.id, t,
-                 after={"name": inst.name, "credit_code": code, "region_code": region})
-    return inst
-
-
-def _scope_check_for(a, role: str | None = None):
-    def check(region):
-        # Separation of duties: a supervisor who could make another supervisor could approve and
-        # disburse money alone. Supervisors create institution accounts in their region only.
-        if a.role != "admin" and role in ("admin", "supervisor"):
-            raise forbidden("forbidden", reason="only admins create supervisor and admin accounts")
-        if region is None:  # creating an admin
-            if a.role != "admin":
-                raise forbidden("forbidden", reason="only admins create admins")
-            return
-        ensure_region(a, region)
-    return check
-
-
 @bp.post("/institutions")
 @bp.input(InstitutionIn, arg_name="body")
 @bp.output(InstitutionOut, status_code=201)
@@ -90,7 +53,7 @@ def _scope_check_for(a, role: str | None = None):
 @requires("admin", "supervisor")
 def post_institution(body):
     a = actor()
-    return create_institution(body, a.label, _scope_check_for(a))
+    return create_institution(body, a.label, now(), creation_check(a))
 
 
 @bp.get("/institutions")
@@ -124,4 +87,4 @@ def get_institution(institution_id):
 @requires("admin", "supervisor")
 def post_user(body):
     a = actor()
-    return create_user(body, a.label, now(), _scope_check_for(a, body["role"]), created_by=a.user_id)
+    return create_user(body, a.label, now(), creation_check(a, body["role"]), created_by=a.user_id)

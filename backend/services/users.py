@@ -1,4 +1,5 @@
-"""Staff accounts (admin, supervisor, institution users): creation with its checks, for the API and the CLI."""
+"""Institutions and staff accounts (admin, supervisor, institution users): who may create which, creation with
+its checks (for the API and the CLI), and the lists each actor may read."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -6,13 +7,47 @@ from datetime import datetime
 from werkzeug.security import generate_password_hash
 
 from ..domain import identity
-from ..domain.errors import conflict, invalid
+from ..domain.errors import conflict, forbidden, invalid
 from ..extensions import db
 from ..models import Institution, User
 from ..security.actor import Actor
-from ..security.authz import get_or_404
+from ..security.authz import ensure_region, get_or_404
 from . import audit
 from .scoping import scoped
+
+
+def creation_check(a: Actor, role: str | None = None):
+    """The check `a` must pass to create an institution (role None) or a staff account of `role` in a region:
+    a callable of the region (None for an admin account) that raises 403 when `a` may not."""
+    def check(region):
+        # Separation of duties: a supervisor who could make another supervisor could approve and
+        # disburse money alone. Supervisors create institution accounts in their region only.
+        if a.role != "admin" and role in ("admin", "supervisor"):
+            raise forbidden("forbidden", reason="only admins create supervisor and admin accounts")
+        if region is None:  # creating an admin
+            if a.role != "admin":
+                raise forbidden("forbidden", reason="only admins create admins")
+            return
+        ensure_region(a, region)
+    return check
+
+
+def create_institution(data: dict, actor_label: str, t: datetime, scope_check) -> Institution:
+    """Validate and add an institution at `t`; `scope_check(region)` raises when the caller may not."""
+    code = identity.validate_credit_code(data["credit_code"])
+    region = identity.validate_region_code(data["region_code"])
+    if len(region) != 6:
+        raise invalid("invalid_region_code", field="region_code", reason="must_be_6_digits")
+    scope_check(region)
+    if db.session.execute(db.select(Institution.id).where(Institution.credit_code == code)).scalar():
+        raise conflict("credit_code_taken", field="credit_code")
+    inst = Institution(name=data["name"].strip(), credit_code=code, region_code=region, kind=data["kind"],
+                       status="approved", created_at=t)
+    db.session.add(inst)
+    db.session.flush()
+    audit.record(actor_label, "institution.create", "institution", inst.id, t,
+                 after={"name": inst.name, "credit_code": code, "region_code": region})
+    return inst
 
 
 def create_user(data: dict, actor_label: str, t: datetime, scope_check=None, created_by: int | None = None) -> User:
