@@ -109,10 +109,63 @@ class AttendanceLessonOut(Schema):
     site = Nested(AttendanceSiteOut, allow_none=True)
 
 
-def _lesson_row(row: dict) -> dict:
-    """A service row holding the Lesson under "lesson": the lesson dumped, the row's other keys beside it."""
-    rest = dict(row)
-    return dict(AttendanceLessonOut().dump(rest.pop("lesson")), **rest)
+class PositionOut(Schema):
+    """One phone fix sent for the lesson (accepted or refused), WGS-84."""
+    kind = String()
+    lat = Float()
+    lon = Float()
+    accuracy_m = Float(allow_none=True)
+    distance_m = Function(lambda ev: None if ev.distance_m is None else round(ev.distance_m, 1), allow_none=True,
+                          metadata={"type": "number", "description": "metres from the site, one decimal"})
+    accepted = Boolean()
+    reason = String(allow_none=True)
+    at = ShanghaiDateTime(attribute="received_at")
+
+
+class TraineeAttendanceOut(Schema):
+    """One enrolled trainee in the lesson (services.attendance_views.TraineeAttendance)."""
+    person_id = Integer()
+    name = String()
+    bound = Boolean(metadata={"description": "a WeChat account is bound"})
+    check_in_at = ShanghaiDateTime(allow_none=True)
+    check_out_at = ShanghaiDateTime(allow_none=True)
+    credited_hours = Float()
+    status = String(metadata={"enum": ["complete", "incomplete", "absent"]})
+    sources = List(String())
+    flags = List(String())
+    positions = List(Nested(PositionOut), metadata={"description": "the phone fixes, for the fence plot"})
+    makeup_kinds = List(String(), metadata={"description": "what a make-up (补卡) could still fix"})
+
+
+class LessonAttendanceOut(Schema):
+    lesson = Nested(AttendanceLessonOut)
+    trainees = List(Nested(TraineeAttendanceOut))
+
+
+class WindowOut(Schema):
+    opens_at = ShanghaiDateTime()
+    closes_at = ShanghaiDateTime()
+
+
+class MyLessonOut(AttendanceLessonOut):
+    """A lesson of the trainee's day (services.attendance_views.MyLesson): the lesson with own check-in/out;
+    offline lessons add the credit so far, the windows and the credit lines."""
+    plan_title = String()
+    check_in_at = ShanghaiDateTime(allow_none=True)
+    check_out_at = ShanghaiDateTime(allow_none=True)
+    flags = List(String())
+    status = String(attribute="offline.status", metadata={"description": "offline lessons only"})
+    credited_hours = Float(attribute="offline.credited_hours", metadata={"description": "offline lessons only"})
+    check_in_window = Nested(WindowOut, attribute="offline.check_in_window",
+                             metadata={"description": "offline lessons only"})
+    check_out_window = Nested(WindowOut, attribute="offline.check_out_window",
+                              metadata={"description": "offline lessons only"})
+    check_in_credit_until = ShanghaiDateTime(attribute="offline.check_in_credit_until",
+                                             metadata={"description": "offline lessons only: a later check-in "
+                                                                      "earns nothing"})
+    check_out_credit_from = ShanghaiDateTime(attribute="offline.check_out_credit_from",
+                                             metadata={"description": "offline lessons only: an earlier "
+                                                                      "check-out earns nothing"})
 
 
 class MakeupOut(Schema):
@@ -217,16 +270,17 @@ def _lesson_in_scope(lesson_id: int) -> tuple[Lesson, TrainingPlan]:
 
 
 @bp.get("/lessons/<int:lesson_id>/attendance")
+@bp.output(LessonAttendanceOut)
 @bp.doc(summary="A lesson's trainees with check-in/out, credited hours, status, sources and flags")
 @requires("institution", "supervisor", "admin")
 def lesson_attendance(lesson_id):
     lesson, _plan = _lesson_in_scope(lesson_id)
-    body = views.lesson_attendance(lesson, current_app.config)
-    return dict(body, lesson=AttendanceLessonOut().dump(body["lesson"]))
+    return views.lesson_attendance(lesson, current_app.config)
 
 
 @bp.get("/me/lessons")
 @bp.input(DayQuery, location="query", arg_name="query")
+@bp.output(MyLessonOut(many=True))
 @bp.doc(summary="The trainee's lessons on a day (Asia/Shanghai; default today) with own check-in/out state")
 @requires("trainee")
 def my_lessons(query):
@@ -234,7 +288,7 @@ def my_lessons(query):
     if a.person_id is None:
         return page_list([])
     day = query.get("date") or shanghai_today(now())
-    return page_list(views.my_lessons(a.person_id, day, current_app.config), _lesson_row)
+    return page_list(views.my_lessons(a.person_id, day, current_app.config))
 
 
 @bp.get("/lessons/<int:lesson_id>/site-qr")

@@ -6,6 +6,7 @@ from apiflask.fields import (
     AwareDateTime,
     Boolean,
     Date,
+    DateTime,
     Dict,
     Float,
     Function,
@@ -18,10 +19,11 @@ from apiflask.fields import (
 from apiflask.validators import Length, OneOf, Range
 from flask import current_app
 
+from ..clock import now
 from ..domain.identity import mask_name
 from ..services.certificates import print_path, verify_url
 from ..services.persons import shanghai_today
-from ..services.subsidy import explain
+from ..services.subsidy import explain, overdue, progress
 
 
 class ResultsIn(Schema):
@@ -190,41 +192,50 @@ class ClaimDecisionOut(Schema):
 
 
 class ClaimSummaryOut(Schema):
+    """A subsidy claim without its lines (the queue); `progress` and `overdue` by the server clock as it dumps."""
     id = Integer()
     plan_id = Integer()
-    plan_title = String()
+    plan_title = Function(lambda c: c.plan.title, metadata={"type": "string"})
     institution_id = Integer()
-    institution = String()
+    institution = Function(lambda c: c.institution.name, metadata={"type": "string"})
     region_code = String()
     status = String(metadata={"enum": ["submitted", "approved", "disbursed", "rejected"]})
-    progress = String(metadata={"enum": ["applied", "publicity", "approved", "disbursed", "rejected"]})
+    progress = Function(lambda c: progress(c, now()),
+                        metadata={"type": "string",
+                                  "enum": ["applied", "publicity", "approved", "disbursed", "rejected"]})
     total_fen = Integer()
-    created_at = String()
+    created_at = DateTime()
     approved_by = Integer(allow_none=True)
-    approved_at = String(allow_none=True)
-    publicity_ends_at = String(allow_none=True)
+    approved_at = DateTime(allow_none=True)
+    publicity_ends_at = DateTime(allow_none=True)
     disbursed_by = Integer(allow_none=True)
-    disbursed_at = String(allow_none=True)
+    disbursed_at = DateTime(allow_none=True)
     rejected_reason = String(allow_none=True)
-    review_due_on = String(allow_none=True, metadata={"format": "date", "description": "the completion's answer "
-                                                                                       "was due (policy)"})
-    payment_due_on = String(allow_none=True, metadata={"format": "date", "description": "payment is due (policy: "
-                                                                                        "working days after "
-                                                                                        "publicity)"})
-    overdue = String(allow_none=True, metadata={"description": "payment when not paid by its due day"})
-    approved_by_name = String(allow_none=True, metadata={"description": "username of the approver"})
-    disbursed_by_name = String(allow_none=True, metadata={"description": "username of the disburser"})
+    review_due_on = Date(allow_none=True, metadata={"description": "the completion's answer was due (policy)"})
+    payment_due_on = Date(allow_none=True, metadata={"description": "payment is due (policy: working days after "
+                                                                   "publicity)"})
+    overdue = Function(lambda c: overdue(c, now()), allow_none=True,
+                       metadata={"type": "string", "description": "payment when not paid by its due day"})
+    approved_by_name = Function(lambda c: c.approver.username if c.approver else None, allow_none=True,
+                                metadata={"type": "string", "description": "username of the approver"})
+    disbursed_by_name = Function(lambda c: c.disburser.username if c.disburser else None, allow_none=True,
+                                 metadata={"type": "string", "description": "username of the disburser"})
 
 
 class ClaimOut(ClaimSummaryOut):
+    """One claim with its lines, explanations, objections and decisions (services.subsidy.ClaimDetail, whose
+    claim attributes read through)."""
     lines = List(Nested(LineOut))
     explanations = List(Dict(), metadata={"description": "[{person_id, name, credited_hours, reasons: "
                                                          "[not_completed|not_passed|not_eligible|"
                                                          "voucher_not_usable|no_certificate|excluded], "
                                                          "decision_reason?}]"})
-    # Plain dicts (ObjectionOut dumped by the view): nesting a schema that is also a route's output would
-    # register it twice in the OpenAPI document.
-    objections = List(Dict(), metadata={"description": "[{id, text, recorded_by, recorded_at}]"})
+    # ObjectionOut dumped inside a Function: nesting a schema that is also a route's output would register it
+    # twice in the OpenAPI document.
+    objections = Function(lambda d: ObjectionOut(many=True).dump(d.objections),
+                          metadata={"type": "array", "items": {"type": "object"},
+                                    "description": "[{id, claim_id, text, recorded_by, recorded_at, status, "
+                                                   "resolved_by, resolved_at, resolution}]"})
     decisions = List(Nested(ClaimDecisionOut),
                      metadata={"description": "the completion review's decisions on flagged trainees"})
 

@@ -171,8 +171,7 @@ def get_plan_certificates(plan_id):
 @bp.doc(summary="Subsidy claims: the institution's own, or the supervisor's review queue (oldest first)")
 @requires("institution", "supervisor", "admin")
 def list_claims(query):
-    t = now()
-    return paginate(subsidy.claims_stmt(actor(), query["status"]), lambda c: subsidy.claim_summary(c, t))
+    return paginate(subsidy.claims_stmt(actor(), query["status"]), lambda c: c)
 
 
 @bp.get("/subsidy-claims/<int:claim_id>")
@@ -180,11 +179,7 @@ def list_claims(query):
 @bp.doc(summary="One claim with its lines, per-trainee explanations and objections")
 @requires("institution", "supervisor", "admin")
 def get_claim(claim_id):
-    detail = subsidy.claim_detail(subsidy.claim_in_scope(actor(), claim_id), now())
-    # ClaimOut dumps the lines (LineOut) and decisions (ClaimDecisionOut); objections are plain dicts (see
-    # ClaimOut.objections), dumped here by ObjectionOut.
-    return dict(detail.summary, lines=detail.lines, explanations=detail.explanations,
-                objections=ObjectionOut(many=True).dump(detail.objections), decisions=detail.decisions)
+    return subsidy.claim_detail(subsidy.claim_in_scope(actor(), claim_id))
 
 
 @bp.post("/subsidy-claims/<int:claim_id>/approve")

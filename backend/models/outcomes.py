@@ -9,7 +9,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
 from .institutions import Institution
-from .people import Person
+from .people import Person, User
+from .plans import TrainingPlan
 from .types import UTCDateTime
 
 
@@ -73,6 +74,11 @@ class SubsidyClaim(db.Model):
     # Deadlines of the plan's policy (004): the answer to the completion, and payment after publicity.
     review_due_on: Mapped[date | None]
     payment_due_on: Mapped[date | None]
+    # Read-only: the claims' listing names the plan, the institution and who approved and disbursed.
+    plan: Mapped[TrainingPlan] = relationship(viewonly=True)
+    institution: Mapped[Institution] = relationship(viewonly=True)
+    approver: Mapped[User | None] = relationship(foreign_keys=[approved_by], viewonly=True)
+    disburser: Mapped[User | None] = relationship(foreign_keys=[disbursed_by], viewonly=True)
 
 
 class SubsidyLine(db.Model):

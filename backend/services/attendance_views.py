@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 
 from sqlalchemy import func, select
 
@@ -21,9 +23,33 @@ def iso(value: datetime | None) -> str | None:
     return value.astimezone(rules.SHANGHAI).isoformat() if value is not None else None
 
 
-def lesson_attendance(lesson: Lesson, cfg) -> dict:
-    """GET /lessons/{id}/attendance: the lesson (the api dumps it) and every enrolled trainee with check-in/out,
-    credit and flags."""
+@dataclass(frozen=True)
+class TraineeAttendance:
+    """One enrolled trainee in one lesson: check-in/out (a held event shows with its time), credit, flags."""
+    person_id: int
+    name: str
+    bound: bool
+    check_in_at: datetime | None
+    check_out_at: datetime | None
+    credited_hours: Decimal
+    status: str
+    sources: list[str]
+    flags: list[str]
+    positions: list  # rows of lesson_positions
+    # What a make-up (补卡) could still fix: a missing kind, or one that earns nothing (a late check-in, an
+    # early check-out). Empty: nothing to make up.
+    makeup_kinds: list[str]
+
+
+@dataclass(frozen=True)
+class LessonAttendance:
+    lesson: Lesson
+    trainees: list[TraineeAttendance]
+
+
+def lesson_attendance(lesson: Lesson, cfg) -> LessonAttendance:
+    """GET /lessons/{id}/attendance: the lesson and every enrolled trainee with check-in/out, credit and flags
+    (the api dumps both)."""
     pol = plan_policy(db.session.get(TrainingPlan, lesson.plan_id), cfg)
     seen = hours.presences([lesson.id])
     positions = lesson_positions(lesson.id)
@@ -40,18 +66,15 @@ def lesson_attendance(lesson: Lesson, cfg) -> dict:
         # A held event happened (it is shown with its time) but does not count: `held`, not "missing".
         missing = {"no_check_in": rules.CHECK_IN, "no_check_out": rules.CHECK_OUT}
         credit_flags = [f for f in credit_flags if missing.get(f) not in p.held_at]
-        trainees.append({"person_id": person.id, "name": person.name, "bound": person.id in bound,
-                         "check_in_at": iso(p.check_in_at or p.held_at.get(rules.CHECK_IN)),
-                         "check_out_at": iso(p.check_out_at or p.held_at.get(rules.CHECK_OUT)),
-                         "credited_hours": float(credited),
-                         "status": status, "sources": sorted(p.sources),
-                         "flags": sorted(set(credit_flags) | p.flags),
-                         "positions": positions.get(person.id, []),
-                         # What a make-up (补卡) could still fix: a missing kind, or one that earns nothing
-                         # (a late check-in, an early check-out). Empty: nothing to make up.
-                         "makeup_kinds": [k for k in rules.KINDS if lesson.mode == "offline" and rules.makeup_can_fix(
-                             k, hours.lesson_times(lesson), p.check_in_at, p.check_out_at, pol)]})
-    return {"lesson": lesson, "trainees": trainees}
+        trainees.append(TraineeAttendance(
+            person_id=person.id, name=person.name, bound=person.id in bound,
+            check_in_at=p.check_in_at or p.held_at.get(rules.CHECK_IN),
+            check_out_at=p.check_out_at or p.held_at.get(rules.CHECK_OUT),
+            credited_hours=credited, status=status, sources=sorted(p.sources),
+            flags=sorted(set(credit_flags) | p.flags), positions=positions.get(person.id, []),
+            makeup_kinds=[k for k in rules.KINDS if lesson.mode == "offline" and rules.makeup_can_fix(
+                k, hours.lesson_times(lesson), p.check_in_at, p.check_out_at, pol)]))
+    return LessonAttendance(lesson, trainees)
 
 
 def bound_person_ids(person_ids: list[int]) -> set[int]:
@@ -62,17 +85,16 @@ def bound_person_ids(person_ids: list[int]) -> set[int]:
         WechatAccount.person_id.in_(person_ids))).scalars())
 
 
-def lesson_positions(lesson_id: int) -> dict[int, list[dict]]:
-    """Every phone fix sent for a lesson (accepted or refused), WGS-84, per person: the dashboard's fence plot."""
+def lesson_positions(lesson_id: int) -> dict[int, list]:
+    """Every phone fix sent for a lesson (accepted or refused), WGS-84, per person: the dashboard's fence plot.
+    Rows with kind, lat, lon, accuracy_m, distance_m, accepted, reason and received_at."""
     a = AttendanceEvent
-    out: dict[int, list[dict]] = defaultdict(list)
+    out: dict[int, list] = defaultdict(list)
     for ev in db.session.execute(
             select(a.person_id, a.kind, a.lat, a.lon, a.accuracy_m, a.distance_m, a.accepted, a.reason, a.received_at)
             .where(a.lesson_id == lesson_id, a.source == "mobile", a.lat.is_not(None), a.lon.is_not(None))
             .order_by(a.received_at, a.id)):
-        out[ev.person_id].append({"kind": ev.kind, "lat": ev.lat, "lon": ev.lon, "accuracy_m": ev.accuracy_m,
-                                  "distance_m": None if ev.distance_m is None else round(ev.distance_m, 1),
-                                  "accepted": ev.accepted, "reason": ev.reason, "at": iso(ev.received_at)})
+        out[ev.person_id].append(ev)
     return out
 
 
@@ -82,9 +104,44 @@ def shanghai_day_bounds(day: date) -> tuple[datetime, datetime]:
     return start, start + timedelta(days=1)
 
 
-def my_lessons(person_id: int, day: date, cfg) -> list[dict]:
-    """GET /me/lessons: the trainee's lessons on a Shanghai day with own check-in/out state; each row holds the
-    Lesson under "lesson" (the api dumps it and adds the rest beside it)."""
+@dataclass(frozen=True)
+class Window:
+    opens_at: datetime
+    closes_at: datetime
+
+
+@dataclass(frozen=True)
+class OfflineDay:
+    """What an offline lesson adds to the trainee's day: credit so far, the windows and the credit lines."""
+    status: str
+    credited_hours: Decimal
+    check_in_window: Window
+    check_out_window: Window
+    # The credit lines (rules.credited): a check-in after the first or a check-out before the second leaves the
+    # lesson incomplete (0 hours), which the client says before an early check-out.
+    check_in_credit_until: datetime
+    check_out_credit_from: datetime
+
+
+@dataclass(frozen=True)
+class MyLesson:
+    """One of the trainee's lessons on a day with own check-in/out state; the Lesson's attributes read through
+    (the api dumps it as a lesson with the rest beside it). `offline` is None for an online lesson."""
+    lesson: Lesson
+    plan_title: str
+    check_in_at: datetime | None
+    check_out_at: datetime | None
+    flags: list[str]
+    offline: OfflineDay | None
+
+    def __getattr__(self, name):
+        if name.startswith("__") or name == "lesson":  # copy/pickle probes, half-built instances
+            raise AttributeError(name)
+        return getattr(self.lesson, name)
+
+
+def my_lessons(person_id: int, day: date, cfg) -> list[MyLesson]:
+    """GET /me/lessons: the trainee's lessons on a Shanghai day with own check-in/out state."""
     start, end = shanghai_day_bounds(day)
     rows = db.session.execute(
         select(Lesson, Site, TrainingPlan.title.label("plan_title"))
@@ -111,26 +168,20 @@ def my_lessons(person_id: int, day: date, cfg) -> list[dict]:
     pols: dict[int, object] = {}
     out = []
     for r in rows:
-        lesson = r.Lesson
+        lesson = r.Lesson  # r.Site: loaded for lesson.site
         if lesson.plan_id not in pols:
             pols[lesson.plan_id] = plan_policy(db.session.get(TrainingPlan, lesson.plan_id), cfg)
         pol = pols[lesson.plan_id]
         p = seen.get(lesson.id, hours.Presence())
-        view = {"lesson": lesson, "plan_title": r.plan_title}  # r.Site: loaded for lesson.site
-        view["check_in_at"], view["check_out_at"] = iso(p.check_in_at), iso(p.check_out_at)
+        offline = None
         if lesson.mode == "offline":
             times = hours.lesson_times(lesson)
             status, credited, _flags = rules.credited(times, p.check_in_at, p.check_out_at, pol)
-            for kind in rules.KINDS:
-                opens, closes = rules.window(kind, times, pol)
-                view[f"{kind}_window"] = {"opens_at": iso(opens), "closes_at": iso(closes)}
-            # The credit lines (rules.credited): a check-in after the first or a check-out before the second
-            # leaves the lesson incomplete (0 hours), which the client says before an early check-out.
-            view["check_in_credit_until"] = iso(times.starts_at + pol.grace)
-            view["check_out_credit_from"] = iso(times.ends_at - pol.grace)
-            view["status"], view["credited_hours"] = status, float(credited)
-        view["flags"] = sorted(p.flags)
-        out.append(view)
+            in_window = Window(*rules.window(rules.CHECK_IN, times, pol))
+            out_window = Window(*rules.window(rules.CHECK_OUT, times, pol))
+            offline = OfflineDay(status, credited, in_window, out_window,
+                                 times.starts_at + pol.grace, times.ends_at - pol.grace)
+        out.append(MyLesson(lesson, r.plan_title, p.check_in_at, p.check_out_at, sorted(p.flags), offline))
     return out
 
 

@@ -255,13 +255,19 @@ class ClaimLine:
 
 @dataclass(frozen=True)
 class ClaimDetail:
-    """One claim as staff review it: the summary, every line, the per-trainee explanations, the objections
-    (oldest first) and the completion review's decisions on flagged trainees."""
-    summary: dict
+    """One claim as staff review it: the claim, every line, the per-trainee explanations, the objections
+    (oldest first) and the completion review's decisions on flagged trainees. The claim's own attributes read
+    through (the api's ClaimOut dumps it like a claim of the listing)."""
+    claim: SubsidyClaim
     lines: list[ClaimLine]
     explanations: list[dict]
     objections: list[PublicityObjection]
     decisions: list[CompletionDecision]
+
+    def __getattr__(self, name):
+        if name.startswith("__") or name == "claim":  # copy/pickle probes, half-built instances
+            raise AttributeError(name)
+        return getattr(self.claim, name)
 
 
 def explain(basis: dict | None) -> str | None:
@@ -284,28 +290,6 @@ def explain(basis: dict | None) -> str | None:
     return text
 
 
-def claim_summary(claim: SubsidyClaim, now: datetime) -> dict:
-    """A claim without its lines (for the queue)."""
-    iso = lambda t: t.isoformat() if t else None  # noqa: E731
-    plan = db.session.get(TrainingPlan, claim.plan_id)
-    inst = db.session.get(Institution, claim.institution_id)
-    return {"id": claim.id, "plan_id": claim.plan_id, "plan_title": plan.title, "institution_id": claim.institution_id,
-            "institution": inst.name, "region_code": claim.region_code, "status": claim.status,
-            "progress": progress(claim, now), "total_fen": claim.total_fen, "created_at": iso(claim.created_at),
-            "approved_by": claim.approved_by, "approved_at": iso(claim.approved_at),
-            "publicity_ends_at": iso(claim.publicity_ends_at), "disbursed_by": claim.disbursed_by,
-            "disbursed_at": iso(claim.disbursed_at), "rejected_reason": claim.rejected_reason,
-            "review_due_on": claim.review_due_on.isoformat() if claim.review_due_on else None,
-            "payment_due_on": claim.payment_due_on.isoformat() if claim.payment_due_on else None,
-            "overdue": overdue(claim, now), "approved_by_name": _username(claim.approved_by),
-            "disbursed_by_name": _username(claim.disbursed_by)}
-
-
-def _username(user_id: int | None) -> str | None:
-    user = db.session.get(User, user_id) if user_id else None
-    return user.username if user else None
-
-
 def overdue(claim: SubsidyClaim, now: datetime) -> str | None:
     """"payment" when an approved claim is not paid by its due day; None otherwise. (A completion not answered
     in time shows on the plan: services.overdue.)"""
@@ -315,7 +299,7 @@ def overdue(claim: SubsidyClaim, now: datetime) -> str | None:
     return None
 
 
-def claim_detail(claim: SubsidyClaim, now: datetime) -> ClaimDetail:
+def claim_detail(claim: SubsidyClaim) -> ClaimDetail:
     """The claim with every line, the per-trainee explanations, its objections and the review's decisions."""
     revoked = {pid: (num, reason) for pid, num, reason in db.session.execute(
         select(Certificate.person_id, Certificate.number, Certificate.revoked_reason)
@@ -329,12 +313,17 @@ def claim_detail(claim: SubsidyClaim, now: datetime) -> ClaimDetail:
         select(CompletionDecision)
         .options(selectinload(CompletionDecision.person), selectinload(CompletionDecision.decider))
         .where(CompletionDecision.plan_id == claim.plan_id).order_by(CompletionDecision.person_id)).scalars())
-    return ClaimDetail(claim_summary(claim, now), lines, claim.explanations or [], objections, decisions)
+    return ClaimDetail(claim, lines, claim.explanations or [], objections, decisions)
+
+
+CLAIM_NAMES = (selectinload(SubsidyClaim.plan), selectinload(SubsidyClaim.institution),
+               selectinload(SubsidyClaim.approver), selectinload(SubsidyClaim.disburser))
 
 
 def claims_stmt(a: Actor, status: str | None):
-    """The review queue: own institution's claims, or the supervisor's region; oldest first."""
-    stmt = scoped(select(SubsidyClaim).order_by(SubsidyClaim.created_at, SubsidyClaim.id), a,
+    """The review queue: own institution's claims, or the supervisor's region; oldest first. The plan,
+    institution, approver and disburser load with the page (the api's ClaimSummaryOut names them)."""
+    stmt = scoped(select(SubsidyClaim).options(*CLAIM_NAMES).order_by(SubsidyClaim.created_at, SubsidyClaim.id), a,
                   region=SubsidyClaim.region_code, institution=SubsidyClaim.institution_id)
     if status:
         stmt = stmt.where(SubsidyClaim.status == status)

@@ -155,3 +155,37 @@ def test_site_qr_json_png_svg_and_rotation(world, clock, staff, make_institution
     assert world.client.get(url, headers=other).status_code == 403
     _u, sup = world.staff("supervisor")
     assert world.client.get(url, headers=sup).status_code == 403
+
+
+LESSON_KEYS = {"id", "plan_id", "title", "mode", "starts_at", "ends_at", "class_hours", "require_site_qr", "site"}
+OFFLINE_DAY_KEYS = {"status", "credited_hours", "check_in_window", "check_out_window", "check_in_credit_until",
+                    "check_out_credit_from"}
+
+
+def test_attendance_and_my_lessons_keys(world, clock):
+    """The key sets of a lesson's roster rows (with a refused fix) and of the trainee's day, online and offline."""
+    pid, h = world.person()
+    online = world.add_lesson(starts_at=START + timedelta(hours=3), mode="online")
+    clock.set(START)
+    assert world.post(h, at=(26.1245, 119.2965)).status_code in (200, 201, 422)  # out of the fence: refused
+    _attend(world, clock, h, check_in_at=START + 5 * M, check_out_at=None)
+    _u, inst_h = world.staff("institution")
+    body = world.client.get(f"/api/v1/lessons/{world.lesson.id}/attendance", headers=inst_h).get_json()
+    assert set(body) == {"lesson", "trainees"} and set(body["lesson"]) == LESSON_KEYS
+    [row] = body["trainees"]
+    assert set(row) == {"person_id", "name", "bound", "check_in_at", "check_out_at", "credited_hours", "status",
+                        "sources", "flags", "positions", "makeup_kinds"}
+    assert (row["check_in_at"], row["check_out_at"]) == ("2026-03-10T09:05:00+08:00", None)
+    refused, fix = row["positions"]
+    assert set(refused) == {"kind", "lat", "lon", "accuracy_m", "distance_m", "accepted", "reason", "at"}
+    assert (refused["accepted"], refused["reason"], refused["at"]) == (False, "out_of_fence", "2026-03-10T09:00:00+08:00")
+    assert fix["accepted"] is True and fix["reason"] is None and fix["distance_m"] == round(fix["distance_m"], 1)
+    offline, on = world.client.get("/api/v1/me/lessons", headers=h).get_json()
+    assert on["id"] == online.id
+    base = LESSON_KEYS | {"plan_title", "check_in_at", "check_out_at", "flags"}
+    assert set(on) == base and on["site"] is None
+    assert set(offline) == base | OFFLINE_DAY_KEYS
+    assert set(offline["check_out_window"]) == {"opens_at", "closes_at"}
+    assert (offline["check_in_credit_until"], offline["check_out_credit_from"]) == (
+        "2026-03-10T09:15:00+08:00", "2026-03-10T10:45:00+08:00")
+    assert (offline["status"], offline["credited_hours"]) == ("incomplete", 0.0)

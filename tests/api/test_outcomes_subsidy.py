@@ -369,3 +369,30 @@ def test_revoked_certificate_is_invalid_and_stops_the_payout(client, clock, worl
     assert db.session.get(Voucher, w.va.id).status == "used"
     r = client.post(f"{API}/subsidy-claims/{claim_id}/reject", json={"reason": "证书已撤销"}, headers=w.sup2_h)
     assert r.status_code == 200 and r.get_json()["status"] == "rejected"
+
+
+CLAIM_SUMMARY_KEYS = {"id", "plan_id", "plan_title", "institution_id", "institution", "region_code", "status",
+                      "progress", "total_fen", "created_at", "approved_by", "approved_at", "publicity_ends_at",
+                      "disbursed_by", "disbursed_at", "rejected_reason", "review_due_on", "payment_due_on", "overdue",
+                      "approved_by_name", "disbursed_by_name"}
+
+
+def test_claim_list_and_detail_keys_names_and_clock(client, clock, world):
+    """The queue's rows and the claim itself carry the same summary keys; names, progress and overdue as served."""
+    w = world
+    claim_id = _approved_claim(client, clock, w)
+    clock.set(sh(2026, 5, 20, 10))  # publicity over, payment past its due day
+    [row] = client.get(f"{API}/subsidy-claims", headers=w.sup2_h).get_json()
+    assert set(row) == CLAIM_SUMMARY_KEYS
+    assert (row["id"], row["plan_title"], row["institution"]) == (claim_id, w.plan.title, w.inst.name)
+    assert (row["progress"], row["overdue"], row["approved_by_name"], row["disbursed_by_name"]) == (
+        "approved", "payment", w.sup1.username, None)
+    assert row["created_at"].endswith("+00:00") and row["disbursed_at"] is None
+    assert row["payment_due_on"] == "2026-04-24" and row["review_due_on"] == "2026-03-26"
+    detail = client.get(f"{API}/subsidy-claims/{claim_id}", headers=w.inst_h).get_json()
+    assert set(detail) == CLAIM_SUMMARY_KEYS | {"lines", "explanations", "objections", "decisions"}
+    assert {k: detail[k] for k in CLAIM_SUMMARY_KEYS} == row
+    r = client.post(f"{API}/subsidy-claims/{claim_id}/disburse", headers=w.sup2_h)
+    assert r.status_code == 200, r.get_json()
+    [row] = client.get(f"{API}/subsidy-claims", headers=w.inst_h).get_json()
+    assert (row["progress"], row["overdue"], row["disbursed_by_name"]) == ("disbursed", None, w.sup2.username)
