@@ -15,15 +15,6 @@ import sys
 # Within DB_POOL_SIZE (20): every thread finds a pooled PostgreSQL connection.
 GTHREAD_THREADS = 16
 
-# Each worker binds a listening socket of its own (SO_REUSEPORT; gunicorn creates them after the fork),
-# so the kernel spreads new connections over the workers by their addresses. With the one socket the
-# master shares, whichever worker woke first took most of a burst of keep-alive clients (25 of 32 seen
-# in the check-in bench) and their requests queued behind each other while the other worker idled:
-# that imbalance was the check-in tail. The cost: a second server started by mistake on the same
-# port shares it instead of failing with "address in use"; scripts/run (a laptop, the demo) turns it
-# off with GUNICORN_REUSE_PORT=0 for that reason, the Procfile keeps it on.
-reuse_port = os.environ.get("GUNICORN_REUSE_PORT", "1") != "0"
-
 
 def _command_line(name):
     """A setting as given on gunicorn's command line or in GUNICORN_CMD_ARGS; None when not given."""

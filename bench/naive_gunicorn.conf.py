@@ -1,13 +1,10 @@
 """gunicorn settings of the naive baseline (bench/naive_checkin_app.py): the same server-level tuning the
 product's gunicorn.conf.py gives its workers, so the comparison is about the request path alone.
 
-Binds a listening socket per worker (SO_REUSEPORT), opens the database pool before taking requests, freezes
-the loaded objects out of the cyclic garbage collector, and has gevent accept one connection per wake-up.
+Opens the database pool before taking requests, freezes the loaded objects out of the cyclic garbage
+collector, and has gevent accept one connection per wake-up (spreading keep-alive clients between workers).
 """
 import gc
-
-# As in the product's gunicorn.conf.py: a listening socket per worker, connections spread by the kernel.
-reuse_port = True
 
 
 def post_worker_init(worker):
