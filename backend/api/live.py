@@ -1,7 +1,8 @@
 """Live attendance for supervisors: lessons in session now, and a server-sent event stream."""
 from __future__ import annotations
 
-from apiflask import APIBlueprint
+from apiflask import APIBlueprint, Schema
+from apiflask.fields import Integer, String
 from flask import Response, current_app, request, stream_with_context
 
 from ..clock import now
@@ -12,6 +13,7 @@ from ..live.stream import KEEPALIVE_S, POLL_S, STREAM_MAX_S
 from ..security.authz import actor, requires
 from ..services import attendance_views as views
 from .paging import page_list
+from .schemas import ShanghaiDateTime
 
 bp = APIBlueprint("live", __name__, tag="Live")
 
@@ -48,7 +50,22 @@ def live_stream():
                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
+class LiveLessonOut(Schema):
+    lesson_id = Integer(attribute="lesson.id")
+    plan_id = Integer(attribute="lesson.plan_id")
+    title = String(attribute="lesson.title")
+    site = String(allow_none=True, metadata={"description": "the site's name"})
+    starts_at = ShanghaiDateTime(attribute="lesson.starts_at")
+    ends_at = ShanghaiDateTime(attribute="lesson.ends_at")
+    expected = Integer(metadata={"description": "active enrolments of the plan"})
+    checked_in = Integer()
+    checked_out = Integer()
+    flagged = Integer(metadata={"description": "trainees with a blocking trust flag in this lesson"})
+    rejected = Integer(metadata={"description": "events refused"})
+
+
 @bp.get("/live/lessons")
+@bp.output(LiveLessonOut(many=True))
 @bp.doc(summary="Offline lessons in session now in the supervisor's region, with attendance counts")
 @requires("supervisor", "admin")
 def live_lessons():

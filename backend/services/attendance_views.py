@@ -18,11 +18,6 @@ from .attendance import policy
 from .scoping import region_condition
 
 
-def iso(value: datetime | None) -> str | None:
-    """An instant in Asia/Shanghai ISO 8601 (API.md: times with offset, lessons in +08:00)."""
-    return value.astimezone(rules.SHANGHAI).isoformat() if value is not None else None
-
-
 @dataclass(frozen=True)
 class TraineeAttendance:
     """One enrolled trainee in one lesson: check-in/out (a held event shows with its time), credit, flags."""
@@ -191,7 +186,19 @@ def plan_policy(plan: TrainingPlan, cfg):
     return policy(cfg, plan_params(plan, clock_now()))
 
 
-def live_lessons(scope: str | None, now: datetime, cfg) -> list[dict]:
+@dataclass(frozen=True)
+class LiveLesson:
+    """An offline lesson in session now, with its attendance counts so far (GET /live/lessons)."""
+    lesson: Lesson
+    site: str | None
+    expected: int
+    checked_in: int
+    checked_out: int
+    flagged: int
+    rejected: int
+
+
+def live_lessons(scope: str | None, now: datetime, cfg) -> list[LiveLesson]:
     """GET /live/lessons: offline lessons whose attendance windows are open now, in the scope (the national
     windows pick the lessons; regions rarely open check-in earlier)."""
     pol = policy(cfg)
@@ -230,8 +237,6 @@ def live_lessons(scope: str | None, now: datetime, cfg) -> list[dict]:
     out = []
     for r in rows:
         lesson, c = r.Lesson, counts[r.Lesson.id]
-        out.append({"lesson_id": lesson.id, "plan_id": lesson.plan_id, "title": lesson.title,
-                    "site": r.site_name, "starts_at": iso(lesson.starts_at), "ends_at": iso(lesson.ends_at),
-                    "expected": expected.get(lesson.plan_id, 0), "checked_in": c["check_in"],
-                    "checked_out": c["check_out"], "flagged": len(c["flagged"]), "rejected": c["rejected"]})
+        out.append(LiveLesson(lesson, r.site_name, expected.get(lesson.plan_id, 0), c["check_in"], c["check_out"],
+                              len(c["flagged"]), c["rejected"]))
     return out

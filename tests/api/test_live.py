@@ -230,6 +230,10 @@ def test_live_lessons_counts(world, clock, staff):
     row = rows[0]
     assert (row["expected"], row["checked_in"], row["checked_out"], row["rejected"]) == (3, 3, 1, 1)
     assert row["site"] == world.site.name and row["flagged"] == 1  # gps_only alone is not "flagged"
+    assert set(row) == {"lesson_id", "plan_id", "title", "site", "starts_at", "ends_at", "expected", "checked_in",
+                        "checked_out", "flagged", "rejected"}
+    assert row["plan_id"] == world.lesson.plan_id and row["title"] == world.lesson.title
+    assert row["starts_at"].endswith("+08:00") and datetime.fromisoformat(row["starts_at"]) == world.lesson.starts_at
     # a flag raised later on a stored event (a failed face re-verification) counts on the tile too
     from backend.extensions import db
     from backend.models import AttendanceEvent, TrustFlag
