@@ -10,8 +10,7 @@ from ..clock import now
 from ..domain import identity
 from ..domain import vouchers as rules
 from ..domain.errors import invalid
-from ..extensions import db, limiter
-from ..models import Person
+from ..extensions import limiter
 from ..security.authz import actor, requires
 from ..services import faces as faces_svc
 from ..services import voucher_qr, voucher_use
@@ -210,8 +209,7 @@ def set_code_enrollment(batch_id, body):
 def list_batches():
     a = actor()
     if a.role == "trainee":
-        person = db.session.get(Person, a.person_id) if a.person_id else None
-        return page_list(svc.trainee_batches(person, now()))
+        return page_list(svc.trainee_batches(a, now()))
     return paginate(svc.supervisor_batches_stmt(a), lambda batch: batch)
 
 
@@ -223,8 +221,7 @@ def get_batch(batch_id):
     a = actor()
     if a.role != "trainee":
         return svc.batch_in_scope(a, batch_id)
-    person = db.session.get(Person, a.person_id) if a.person_id else None
-    return svc.trainee_batch(person, batch_id, now())
+    return svc.trainee_batch(a, batch_id, now())
 
 
 @bp.get("/voucher-batches/<int:batch_id>/vouchers")

@@ -249,8 +249,14 @@ def _claimed_before(batch_id: int, person_id: int) -> Voucher | None:
         Voucher.batch_id == batch_id, Voucher.person_id == person_id).order_by(Voucher.id.desc()).limit(1)).scalar()
 
 
-def trainee_batches(person: Person | None, now: datetime) -> list[ListedOffer]:
-    """Published batches open now, each with eligible, ineligible_reasons and remaining for this person."""
+def _person_of(a: Actor) -> Person | None:
+    """The trainee's bound person, None while unbound (offers are then shown as not claimable)."""
+    return db.session.get(Person, a.person_id) if a.person_id else None
+
+
+def trainee_batches(a: Actor, now: datetime) -> list[ListedOffer]:
+    """Published batches open now, each with eligible, ineligible_reasons and remaining for the trainee."""
+    person = _person_of(a)
     batches = db.session.execute(select(VoucherBatch).where(
         VoucherBatch.status == "published", VoucherBatch.claim_starts_at <= now, VoucherBatch.claim_ends_at > now)
         .order_by(VoucherBatch.claim_ends_at, VoucherBatch.id)).scalars().all()
@@ -277,8 +283,9 @@ def trainee_batches(person: Person | None, now: datetime) -> list[ListedOffer]:
     return out
 
 
-def trainee_batch(person: Person | None, batch_id: int, now: datetime) -> BatchOffer:
-    """One published or closed batch with the person's eligibility (404 for drafts and unknown ids)."""
+def trainee_batch(a: Actor, batch_id: int, now: datetime) -> BatchOffer:
+    """One published or closed batch with the trainee's eligibility (404 for drafts and unknown ids)."""
+    person = _person_of(a)
     batch = db.session.get(VoucherBatch, batch_id)
     if batch is None or batch.status == "draft":
         raise not_found("not_found", object="voucher_batch", id=batch_id)
@@ -291,7 +298,7 @@ def trainee_batch(person: Person | None, batch_id: int, now: datetime) -> BatchO
 def _bound_person(a: Actor) -> Person:
     if not a.person_id:
         raise forbidden("identity_not_bound")
-    return db.session.get(Person, a.person_id)
+    return _person_of(a)
 
 
 def claim(a: Actor, batch_id: int, face_probe: list[float] | None, now: datetime, face_threshold: float = 0.5
