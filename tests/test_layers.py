@@ -137,3 +137,24 @@ def test_services_import_each_other_without_a_cycle():
 
     loops = [loop for name in sorted(graph) if name not in state and (loop := visit(name, []))]
     assert loops == []
+
+
+def test_a_record_reads_through_to_its_model_and_never_recurses():
+    """ReadsThrough forwards what the record lacks, keeps its own fields, and refuses dunder probes."""
+    import copy
+    from dataclasses import dataclass
+    from types import SimpleNamespace
+
+    from backend.reads_through import ReadsThrough
+
+    @dataclass(frozen=True)
+    class Row(ReadsThrough):
+        _through = "model"
+        model: object
+        extra: int
+
+    row = Row(SimpleNamespace(title="电工", extra=0), 7)
+    assert (row.title, row.extra) == ("电工", 7)
+    assert copy.copy(row) == row  # copy's probes on a half-built instance raise instead of recursing
+    with pytest.raises(AttributeError):
+        _ = row.missing

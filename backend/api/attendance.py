@@ -29,6 +29,7 @@ from ..domain.vouchers import site_token, site_token_window
 from ..errors import error_body
 from ..extensions import db, limiter
 from ..models import Lesson, MakeupRequest, TrainingPlan
+from ..reads_through import ReadsThrough
 from ..security.authz import actor, ensure_institution, ensure_region, get_or_404, requires
 from ..security.crypto import vault
 from ..services import attendance as checkins
@@ -193,15 +194,12 @@ class MakeupOut(Schema):
 
 
 @dataclass(frozen=True)
-class _Makeup:
+class _Makeup(ReadsThrough):
     """A make-up as one caller sees it: the request, and for a reviewer the photos found reused."""
+
+    _through = "request"
     request: MakeupRequest
     photo_reused: list[dict] | None
-
-    def __getattr__(self, name):
-        if name.startswith("__") or name == "request":  # copy/pickle probes, half-built instances
-            raise AttributeError(name)
-        return getattr(self.request, name)
 
 
 class MakeupQuery(Schema):

@@ -14,6 +14,7 @@ from ..domain.errors import invalid, not_found
 from ..errors import request_lang
 from ..extensions import limiter
 from ..models import Enrollment
+from ..reads_through import ReadsThrough
 from ..security.authz import actor, requires
 from ..services import enrollments as enrollment_service
 from ..services import exports, online_records, roster_xlsx, spreadsheets
@@ -107,14 +108,13 @@ class EnrollmentOut(Schema):
 
 
 @dataclass(frozen=True)
-class _Enrolled:
+class _Enrolled(ReadsThrough):
     """An enrolment made with a voucher, and whether it is new (EnrollmentOut's `created`)."""
+
+    _through = "enrollment"
 
     enrollment: Enrollment
     created: bool
-
-    def __getattr__(self, name):
-        return getattr(self.enrollment, name)
 
 
 class ContractIn(Schema):

@@ -13,6 +13,7 @@ from ..domain import attendance as rules
 from ..domain import trust
 from ..extensions import db
 from ..models import AttendanceEvent, Enrollment, Lesson, Site, TrainingPlan, TrustFlag, WechatAccount
+from ..reads_through import ReadsThrough
 from . import hours
 from .attendance import policy
 from .scoping import region_condition
@@ -119,20 +120,17 @@ class OfflineDay:
 
 
 @dataclass(frozen=True)
-class MyLesson:
+class MyLesson(ReadsThrough):
     """One of the trainee's lessons on a day with own check-in/out state; the Lesson's attributes read through
     (the api dumps it as a lesson with the rest beside it). `offline` is None for an online lesson."""
+
+    _through = "lesson"
     lesson: Lesson
     plan_title: str
     check_in_at: datetime | None
     check_out_at: datetime | None
     flags: list[str]
     offline: OfflineDay | None
-
-    def __getattr__(self, name):
-        if name.startswith("__") or name == "lesson":  # copy/pickle probes, half-built instances
-            raise AttributeError(name)
-        return getattr(self.lesson, name)
 
 
 def my_lessons(person_id: int, day: date, cfg) -> list[MyLesson]:

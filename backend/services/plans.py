@@ -12,6 +12,7 @@ from ..domain import plans as rules
 from ..domain.errors import conflict, forbidden, invalid
 from ..extensions import db
 from ..models import Enrollment, Institution, Lesson, TrainingPlan
+from ..reads_through import ReadsThrough
 from ..security.actor import Actor
 from ..security.authz import ensure_institution, ensure_region, get_or_404
 from . import audit, policies
@@ -125,21 +126,18 @@ def _page_figures(plan_ids: list[int]) -> tuple[dict, dict]:
 
 
 @dataclass(frozen=True)
-class PlanFigures:
+class PlanFigures(ReadsThrough):
     """A plan with what its listing shows beside its columns: class hours by mode, active enrolments, the
     last moment for whole-plan changes, and (single-plan view only) its lessons. Other attributes are the
     plan's own."""
+
+    _through = "plan"
     plan: TrainingPlan
     offline_hours: Decimal
     online_hours: Decimal
     enrolled: int
     change_deadline: datetime
     lessons: list[Lesson] | None = None
-
-    def __getattr__(self, name):
-        if name.startswith("__") or name == "plan":  # copy/pickle probes, half-built instances
-            raise AttributeError(name)
-        return getattr(self.plan, name)
 
 
 def with_figures(plan: TrainingPlan, figures: tuple | None = None,

@@ -27,6 +27,7 @@ from ..models import (
     Voucher,
     VoucherBatch,
 )
+from ..reads_through import ReadsThrough
 from ..security.actor import Actor
 from ..security.authz import ensure_institution, ensure_region, get_or_404
 from . import audit
@@ -238,36 +239,30 @@ def claim_line_rows(claim_id: int):
 
 
 @dataclass(frozen=True)
-class ClaimLine:
+class ClaimLine(ReadsThrough):
     """A claim's line with the trainee's name, the voucher's code and, when the trainee's certificate of the
     plan was revoked, its number and the reason. Other attributes are the line's own."""
+
+    _through = "line"
     line: SubsidyLine
     name: str
     voucher_code: str | None
     revoked_certificate: str | None = None
     revoked_reason: str | None = None
 
-    def __getattr__(self, name):
-        if name.startswith("__") or name == "line":  # copy/pickle probes, half-built instances
-            raise AttributeError(name)
-        return getattr(self.line, name)
-
 
 @dataclass(frozen=True)
-class ClaimDetail:
+class ClaimDetail(ReadsThrough):
     """One claim as staff review it: the claim, every line, the per-trainee explanations, the objections
     (oldest first) and the completion review's decisions on flagged trainees. The claim's own attributes read
     through (the api's ClaimOut dumps it like a claim of the listing)."""
+
+    _through = "claim"
     claim: SubsidyClaim
     lines: list[ClaimLine]
     explanations: list[dict]
     objections: list[PublicityObjection]
     decisions: list[CompletionDecision]
-
-    def __getattr__(self, name):
-        if name.startswith("__") or name == "claim":  # copy/pickle probes, half-built instances
-            raise AttributeError(name)
-        return getattr(self.claim, name)
 
 
 def explain(basis: dict | None) -> str | None:
