@@ -19,7 +19,7 @@ from apiflask.fields import (
     String,
 )
 from apiflask.validators import Length, OneOf, Range
-from flask import Response, current_app, g, jsonify, request
+from flask import Response, current_app, jsonify, request
 from marshmallow import missing
 
 from ..clock import now
@@ -30,6 +30,7 @@ from ..errors import error_body
 from ..extensions import db, limiter
 from ..models import Lesson, MakeupRequest, TrainingPlan
 from ..reads_through import ReadsThrough
+from ..security import rate_gate
 from ..security.authz import actor, ensure_institution, ensure_region, get_or_404, requires
 from ..security.crypto import vault
 from ..services import attendance as checkins
@@ -45,6 +46,8 @@ bp = APIBlueprint("attendance", __name__, tag="Attendance")
 
 # The device/session a phone reports; shared_device flags one seen with another trainee's events.
 DEVICE_SESSION_HEADER = "X-Device-Session"
+# 60 check-ins a minute per account: a phone retrying on a bad network stays far below it.
+CHECK_IN_LIMIT = rate_gate.rule("60 per minute")
 
 
 class CheckInIn(Schema):
@@ -208,13 +211,9 @@ class MakeupQuery(Schema):
     per_page = Integer(load_default=50)
 
 
-def _account_key() -> str:
-    # The route's limit is checked when the view runs, after the gate authenticated the caller
-    # (before_request), so the verified subject partitions the counters: phones behind one carrier
-    # NAT don't share, and a forged token was refused with 401 before anything was counted.
-    a = g.get("actor")
-    if a is None:  # not through the gate (cannot happen on this route): count by address
-        return "checkin-addr:" + (request.remote_addr or "-")
+def _account_key(a) -> str:
+    """The check-in limit's counter: the verified subject (the gate authenticated it before the view ran),
+    so phones behind one carrier NAT don't share, and a forged token was refused with 401 uncounted."""
     return "checkin:" + str(a.subject)[:48]
 
 
@@ -232,6 +231,7 @@ def _session_key(a) -> str:
 
 
 @bp.post("/attendance")
+@rate_gate.counted_here  # charges CHECK_IN_LIMIT itself: Flask-Limiter's per-request resolution is not paid here
 @bp.input(CheckInIn, arg_name="body")
 @bp.output(CheckInOut, status_code=201, description="accepted (200 with the same body for a repeated event_id)")
 @bp.doc(summary="Phone check-in / check-out at an offline lesson (geofence, time window, site QR)",
@@ -241,10 +241,10 @@ def _session_key(a) -> str:
                     f"{DEVICE_SESSION_HEADER} names the device for the shared_device flag.",
         responses={200: "repeat of an accepted event", 403: "not_enrolled", 404: "no such lesson",
                    409: "sequence conflict", 422: "rule broken or invalid input"})
-@limiter.limit("60 per minute", key_func=_account_key)
 @requires("trainee")
 def post_attendance(body):
     a = actor()
+    limit_headers = rate_gate.charge(CHECK_IN_LIMIT, _account_key(a))
     if a.person_id is None:
         raise AppError("identity_not_bound", 403)
     ev = checkins.CheckIn(event_id=str(body["event_id"]), lesson_id=body["lesson_id"], kind=body["kind"],
@@ -255,8 +255,9 @@ def post_attendance(body):
                                        vault().token_key)
     if out.error is not None:
         # Returned, not raised: the rejected event is stored, and the unit of work commits it.
-        return _json(error_body(out.error.code, out.error.details), out.error.status)
-    return _json(out.body, 200 if out.replayed else 201)
+        return rate_gate.with_headers(_json(error_body(out.error.code, out.error.details), out.error.status),
+                                      limit_headers)
+    return rate_gate.with_headers(_json(out.body, 200 if out.replayed else 201), limit_headers)
 
 
 def _lesson_in_scope(lesson_id: int) -> tuple[Lesson, TrainingPlan]:

@@ -85,3 +85,36 @@ def test_swept_memory_storage_sweeps_inline_every_few_seconds(monkeypatch):
     storage._next_sweep = 0  # the sweep period has passed
     assert limiter_.hit(one, "d")
     assert set(storage.storage) == {"LIMITER/d/1/1/second"}
+
+
+def test_check_ins_carry_the_window_in_headers_and_count_once(app, world, clock):
+    # The route is counted by backend.security.rate_gate, not by Flask-Limiter: one hit per request
+    # (a second, hidden counter would halve the allowance), the window in the usual headers.
+    limiter.reset()
+    _pid, h = world.person()
+    clock.set(START)
+    first = world.post(h)
+    assert first.status_code == 201
+    assert first.headers["X-RateLimit-Limit"] == "60" and first.headers["X-RateLimit-Remaining"] == "59"
+    assert int(first.headers["X-RateLimit-Reset"]) > time.time()
+    second = world.post(h)
+    assert second.status_code == 409 and second.headers["X-RateLimit-Remaining"] == "58"
+    for _ in range(58):
+        world.post(h)
+    r = world.post(h)
+    assert r.status_code == 429 and r.get_json()["error"]["details"] == {"limit": "60 per 1 minute"}
+    assert r.headers["X-RateLimit-Remaining"] == "0" and 0 < int(r.headers["Retry-After"]) <= 61
+
+
+@pytest.fixture
+def limits_off(limits_on):
+    """RATELIMIT_ENABLED=false, set before the app is built (the limiter reads it at init)."""
+    limits_on["RATELIMIT_ENABLED"] = False
+
+
+def test_check_ins_are_not_counted_with_rate_limits_off(limits_off, app, world, clock):
+    assert not limiter.enabled
+    _pid, h = world.person()
+    clock.set(START)
+    codes = {world.post(h).status_code for _ in range(65)}
+    assert 429 not in codes and "X-RateLimit-Limit" not in world.post(h).headers

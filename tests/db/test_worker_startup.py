@@ -85,3 +85,52 @@ def test_post_worker_init_tells_the_app_how_many_streams_it_may_hold(app, monkey
         gc.unfreeze()
     gunicorn_environ = {"SERVER_SOFTWARE": "gunicorn/27.0.1", "gunicorn.socket": object()}
     assert stream_limit(app, gunicorn_environ) == limit
+
+
+def _free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("worker_class", ["gevent", "gthread"])
+def test_a_keep_alive_connection_is_closed_after_its_share_of_requests(tmp_path, worker_class):
+    # Real gunicorn with the product's config file: the KEEPALIVE_REQUESTS-th answer on one connection
+    # says "Connection: close" (so a long-lived client reconnects to whichever worker accepts first),
+    # the ones before keep the connection open.
+    import http.client
+    import subprocess
+    import time
+    (tmp_path / "tiny_wsgi.py").write_text(
+        "def app(environ, start_response):\n"
+        "    start_response('200 OK', [('Content-Type', 'text/plain'), ('Content-Length', '2')])\n"
+        "    return [b'ok']\n")
+    port = _free_port()
+    keep = runpy.run_path(str(CONF))["KEEPALIVE_REQUESTS"]
+    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "--config", str(CONF), "--pythonpath", str(tmp_path),
+                             "-k", worker_class, "-w", "1", "--bind", f"127.0.0.1:{port}", "tiny_wsgi:app"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                conn.request("GET", "/")
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        headers = []
+        for i in range(keep):
+            if i:
+                conn.request("GET", "/")
+            r = conn.getresponse()
+            assert r.read() == b"ok"
+            headers.append((r.getheader("Connection") or "").lower())
+        assert "close" not in headers[:-1] and headers[-1] == "close"
+        conn.close()
+    finally:
+        proc.terminate()
+        proc.wait(10)
