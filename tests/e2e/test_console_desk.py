@@ -5,7 +5,17 @@ from __future__ import annotations
 import pytest
 from PIL import Image
 
-from .helpers import DESK, INSIDE, PHONE, login_staff, login_trainee, new_context, open_page, snap, watch_errors
+from .helpers import (
+    DESK,
+    INSIDE,
+    PHONE,
+    login_staff,
+    login_trainee,
+    new_context,
+    open_page,
+    snap,
+    watch_errors,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -52,7 +62,8 @@ def test_makeup_filed_by_institution_is_reviewed_with_both_photos(browser, serve
     page.locator("li", has_text="李四 · 待审核").wait_for()
     page.locator("li", has_text="张三 · 待审核").wait_for()
     from backend.extensions import db
-    from backend.models import MakeupRequest as Makeup, Person
+    from backend.models import MakeupRequest as Makeup
+    from backend.models import Person
     with server.app.app_context():   # one pending check-out make-up each, both with the two photos
         filed = db.session.execute(db.select(Person.name, Makeup.kind, Makeup.status, Makeup.sign_sheet_path,
                                              Makeup.panorama_path).join(Person, Person.id == Makeup.person_id)
