@@ -2,7 +2,7 @@
 
 No browser is downloaded: `playwright install` is never needed. Without Playwright or Chromium the
 tests are skipped with the reason; with CI=true they fail instead, so CI cannot pass silently.
-Screenshots go to test-output/screenshots/.
+Screenshots go to test-output/screenshots/, named <page>-<width>x<height>-<sqlite|postgres>.png.
 """
 from __future__ import annotations
 

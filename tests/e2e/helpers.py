@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import urllib.request
 from pathlib import Path
@@ -69,15 +70,23 @@ def open_page(page, url: str) -> None:
 
 
 def no_horizontal_scroll(page) -> tuple[int, int]:
-    """(scrollWidth, innerWidth) of the page."""
-    return tuple(page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]"))
+    """(scrollWidth, innerWidth) of the page. The staff pages set overflow-x: hidden on html and body, which
+    clips over-wide content inside body instead of scrolling the document: body's scrollWidth still says it."""
+    return tuple(page.evaluate("() => [Math.max(document.documentElement.scrollWidth, document.body.scrollWidth),"
+                               " window.innerWidth]"))
+
+
+def database_tag() -> str:
+    """'sqlite' or 'postgres': which database the app under test runs on (TEST_DB)."""
+    return "postgres" if os.environ.get("TEST_DB") == "postgres" else "sqlite"
 
 
 def snap(page, directory: Path, name: str) -> Path:
-    """Screenshot of the viewport, named after the page and the viewport size."""
+    """Screenshot of the viewport, named after the page, the viewport size and the database (so the
+    PostgreSQL pass does not overwrite the SQLite one): e.g. console-home-1366x768-sqlite.png."""
     size = page.viewport_size
     page.evaluate("() => document.querySelectorAll('.toast').forEach((t) => t.remove())")  # transient
-    path = directory / f"{name}-{size['width']}x{size['height']}.png"
+    path = directory / f"{name}-{size['width']}x{size['height']}-{database_tag()}.png"
     page.screenshot(path=str(path))
     return path
 

@@ -17,6 +17,22 @@ pytestmark = pytest.mark.browser
 DEMO_PASSWORD = "demo-pass-2026"
 NEW_PASSWORD = "Kecheng-2026-xin"
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+# Holds the page's next GET of an enrolment list for 4 s (fetch is then itself again); window.slowRosterLanded
+# turns true half a second after that response came, time enough for whatever it redraws.
+SLOW_NEXT_ROSTER_LIST = """() => {
+  const real = window.fetch;
+  window.slowRosterLanded = false;
+  window.fetch = (url, opts = {}) => {
+    if (/\\/enrollments\\?/.test(String(url)) && (opts.method || 'GET') === 'GET') {
+      window.fetch = real;
+      return new Promise((ok) => setTimeout(ok, 4000)).then(() => real(url, opts)).then((response) => {
+        setTimeout(() => { window.slowRosterLanded = true; }, 500);
+        return response;
+      });
+    }
+    return real(url, opts);
+  };
+}"""
 
 
 def _valid_id(first17: str) -> str:
@@ -216,6 +232,9 @@ def test_institution_corrects_plans_roster_sites_and_password(browser, server, s
     portrait = tmp_path / "portrait.jpg"
     Image.fromarray(skimage_data.astronaut()).save(portrait, quality=92)
     dlg.locator("input[name=photo]").set_input_files(str(portrait))
+    # The roster refresh after the dialog is made slow (as on a busy PostgreSQL server): the dialog must stay
+    # open until the list behind it is redrawn, or that late redraw would wipe the contract upload below.
+    page.evaluate(SLOW_NEXT_ROSTER_LIST)
     dlg.locator("button[type=submit]").click()
     page.locator(".toast", has_text="周一 的人脸已采集（同意已记录）").wait_for()
     dlg.wait_for(state="hidden")
@@ -235,13 +254,46 @@ def test_institution_corrects_plans_roster_sites_and_password(browser, server, s
     page.click("#contracts-form button[type=submit]")
     results = page.locator("table.contract-results")
     results.wait_for()
+    # The slow roster list asked for when the face dialog closed has landed, and drew nothing over the results.
+    page.wait_for_function("() => window.slowRosterLanded === true")
+    assert results.is_visible()
     assert results.locator("tbody tr.row-ok").count() == 1
     assert "文件名中没有身份证号" in results.locator("tbody tr.row-error").inner_text()
     assert "已上传" in page.locator("#enrollments tr:has(td:text-is('周一'))").inner_text()
+    from backend.models import Enrollment
+    with server.app.app_context():
+        zhou_enrolment = db.session.execute(db.select(Enrollment).join(Person).where(
+            Person.name == "周一", Enrollment.status == "active")).scalars().one()
+        first_contract, zhou_enrolment_id = zhou_enrolment.contract_path, zhou_enrolment.id
+    assert first_contract
+
+    # ---- ... and as one zip: 周一's newer contract replaces the first; 吴二 (removed above) is not matched ----
+    import zipfile
+    newer = PDF + b"% zip copy\n"
+    bundle = tmp_path / "劳动合同.zip"
+    with zipfile.ZipFile(bundle, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(f"合同/{first}-周一.pdf", newer)
+        zf.writestr(f"合同/{second}-吴二.pdf", PDF)
+        zf.writestr("__MACOSX/合同/._junk", b"x")      # what a Mac adds: skipped, not a row
+    page.set_input_files("#contracts-form input[name=files]", str(bundle))
+    page.click("#contracts-form button[type=submit]")
+    results = page.locator("table.contract-results:has-text('劳动合同.zip/')")
+    results.wait_for()
+    assert results.locator("tbody tr").count() == 2
+    ok_row = results.locator("tbody tr.row-ok")
+    assert f"劳动合同.zip/{first}-周一.pdf" in ok_row.inner_text() and "周一" in ok_row.locator("td").nth(2).inner_text()
+    bad_row = results.locator("tbody tr.row-error")
+    assert f"劳动合同.zip/{second}-吴二.pdf" in bad_row.inner_text()
+    assert "该身份证号不在本方案名单中" in bad_row.inner_text()
+    assert "已上传 1 份劳动合同，1 个文件未能匹配或不合格" in page.inner_text("#contracts-result .notice")
+    from pathlib import Path
+    with server.app.app_context():   # the row points at the newer file, whose bytes are the zip's
+        stored = db.session.get(Enrollment, zhou_enrolment_id).contract_path
+    assert stored != first_contract
+    assert (Path(server.app.config["UPLOAD_DIR"]) / stored).read_bytes() == newer
     snap(page, screenshots, "console-corrections-roster")
     with page.expect_download() as dl:
         page.click("button[data-export=roster]")
-    from pathlib import Path
     exported = load_workbook(io.BytesIO(Path(dl.value.path()).read_bytes())).worksheets[0]
     table = [[c.value for c in row] for row in exported.iter_rows()]
     assert table[0][:2] == ["姓名", "身份证号"] and [r[0] for r in table[1:]] == ["周一"]

@@ -1,11 +1,21 @@
-"""Desk work in the console, checked in the browser: a make-up with two photos that the supervisor
-then reviews (seeing both photos) and approves, and a kiosk whose secret is shown exactly once."""
+"""Desk work in the console, checked in the browser: a batch make-up (one trainee without a check-out, one
+who left early from his phone) with two photos that the supervisor then reviews (seeing both photos) and approves, and a kiosk whose secret is shown exactly once."""
 from __future__ import annotations
 
 import pytest
 from PIL import Image
 
-from .helpers import DESK, login_staff, new_context, open_page, snap, watch_errors
+from .helpers import (
+    DESK,
+    INSIDE,
+    PHONE,
+    login_staff,
+    login_trainee,
+    new_context,
+    open_page,
+    snap,
+    watch_errors,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -18,25 +28,49 @@ def test_makeup_filed_by_institution_is_reviewed_with_both_photos(browser, serve
         path = tmp_path / name
         Image.new("RGB", (640, 480), color).save(path)
         photos.append(str(path))
+    lesson_id = server.seeded.lesson_id
+    # 张三 (checked in at the start, in the demo data) leaves early from his phone: checked out, 0 hours.
+    phone = new_context(browser, PHONE, geolocation=INSIDE, permissions=["geolocation"])
+    m = phone.new_page()
+    login_trainee(m, server.url, "demo1")
+    open_page(m, f"{server.url}/m/#/lessons")
+    card = m.locator(f'article.lesson[data-lesson="{lesson_id}"]')
+    m.once("dialog", lambda d: d.accept())   # "leaving now yields 0 hours"
+    card.locator('button[data-kind="check_out"]').click()
+    card.locator(".result .notice-ok").filter(has_text="签退成功").wait_for()
+    phone.close()
+
     desk = new_context(browser, DESK)
     page = desk.new_page()
     errors = watch_errors(page)
     login_staff(page, f"{server.url}/console/", "school", DEMO_PASSWORD)
-    open_page(page, f"{server.url}/console/#/attendance/{server.seeded.lesson_id}")
-    # A batch: 李四 and one more trainee missing a check, one set of photos and one reason for both.
+    open_page(page, f"{server.url}/console/#/attendance/{lesson_id}")
+    # The early leaver is in the table with 0 hours, and offered a make-up of the check-out.
+    zhang_row = page.locator("tr", has=page.locator("td:text-is('张三')"))
+    assert zhang_row.locator("td").nth(3).inner_text() == "0 课时", zhang_row.inner_text()
+    zhang = page.locator("#makeup-form fieldset label", has_text="张三")
+    assert "（签退过早，不计学时）" in zhang.inner_text()
+    assert "（缺签退）" in page.locator("#makeup-form fieldset label", has_text="李四").inner_text()
+    # A batch: 李四 (no check-out) and 张三 (too early), one set of photos and one reason for both.
     page.locator("#makeup-form fieldset label", has_text="李四").locator("input").check()
-    others = page.locator("#makeup-form input[data-person]:not(:checked)")
-    second = others.nth(0).evaluate("(el) => el.parentElement.textContent.trim().split('（')[0]") if others.count() else None
-    if second:
-        others.nth(0).check()
+    zhang.locator("input").check()
     page.select_option("#makeup-form select[name=kind]", "auto")
     page.fill("#makeup-form textarea[name=reason]", "下课时手机无信号，已签纸质签到表")
     page.set_input_files("#makeup-form input[name=sign_sheet]", photos[0])
     page.set_input_files("#makeup-form input[name=panorama]", photos[1])
     page.click("#makeup-form button[type=submit]")
     page.locator("li", has_text="李四 · 待审核").wait_for()
-    if second:
-        page.locator("li", has_text=f"{second} · 待审核").wait_for()
+    page.locator("li", has_text="张三 · 待审核").wait_for()
+    from backend.extensions import db
+    from backend.models import MakeupRequest as Makeup
+    from backend.models import Person
+    with server.app.app_context():   # one pending check-out make-up each, both with the two photos
+        filed = db.session.execute(db.select(Person.name, Makeup.kind, Makeup.status, Makeup.sign_sheet_path,
+                                             Makeup.panorama_path).join(Person, Person.id == Makeup.person_id)
+                                   .where(Makeup.lesson_id == lesson_id, Person.name.in_(["张三", "李四"]))).all()
+    assert sorted((n, k, st) for n, k, st, _s, _p in filed) == [("张三", "check_out", "pending"),
+                                                                ("李四", "check_out", "pending")], filed
+    assert all(s and p for _n, _k, _st, s, p in filed)
 
     sup = desk.new_page()
     login_staff(sup, f"{server.url}/dashboard/", "supervisor", DEMO_PASSWORD)

@@ -6,17 +6,28 @@ source (a missing name is named under its field), publishes it, sees its claiman
 voucher with a reason, closes the batch, checks the voided voucher by code; rejects a completion with a
 reason and finds it in the plan's audit trail; revokes a certificate and sees it flagged on the claim with
 the approver's name; asks statistics for another region and gets the error in place; and is told when the
-session has expired. Only the seed (inserting a claimed voucher and a certificate) bypasses the screen.
+session has expired; activates and revokes a kiosk the school registered in its console. The voucher the
+supervisor voids is claimed on the trainee's phone; only the certificate is seeded (see _seed_certificate).
 """
 from __future__ import annotations
 
-import os
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from .helpers import DESK, login_staff, new_context, open_page, settled, snap, watch_errors
+from .helpers import (
+    DESK,
+    PHONE,
+    login_staff,
+    login_trainee,
+    new_context,
+    open_page,
+    settled,
+    snap,
+    watch_errors,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -33,27 +44,25 @@ def _credit_code(region: str) -> str:
     return first17 + credit_check_char(first17)
 
 
-def _seed_voucher(server, batch_name: str) -> str:
-    """Seed: a claimed voucher of the batch the test just published, held by the demo's unbound trainee."""
-    from backend.domain.vouchers import new_voucher_code
-    from backend.extensions import db
-    from backend.models import Person, Voucher, VoucherBatch
-
-    with server.app.app_context():
-        batch = db.session.execute(db.select(VoucherBatch).where(VoucherBatch.name == batch_name)).scalar_one()
-        person = db.session.execute(db.select(Person).where(Person.name == "孙七")).scalar_one()
-        t = datetime.now(UTC)
-        code = new_voucher_code(os.urandom(10))
-        db.session.add(Voucher(code=code, batch_id=batch.id, person_id=person.id, status="claimed", claimed_at=t,
-                               expires_at=t + timedelta(days=90)))
-        batch.remaining -= 1
-        db.session.commit()
-        db.session.remove()
-        return code
+def _claim_on_phone(browser, server, batch_name: str) -> str:
+    """The demo trainee 张三 (WeChat code demo1, unemployed, 16-60) claims a voucher of the batch on his phone."""
+    phone = new_context(browser, PHONE)
+    m = phone.new_page()
+    login_trainee(m, server.url, "demo1")
+    open_page(m, f"{server.url}/m/#/vouchers")
+    offer = m.locator("article.voucher", has_text=batch_name)
+    offer.locator("button.claim").click()
+    offer.locator(".notice-ok").wait_for()
+    code = offer.locator(".notice-ok .mono").inner_text().strip()
+    phone.close()
+    return code
 
 
 def _seed_certificate(server) -> str:
-    """Seed: the certificate of the first trainee on the claim in publicity (the demo inserts the claim only)."""
+    """Seed: the certificate of the first trainee on the claim in publicity (the demo inserts the claim only).
+
+    Not from the screen: a certificate is issued only when a plan's completion is approved, which takes a
+    plan through roster, lessons, attendance, results and two reviews; that path is the completion tests'."""
     from backend.domain.certificates import certificate_number
     from backend.extensions import db
     from backend.models import Certificate, SubsidyClaim, SubsidyLine, TrainingPlan
@@ -157,13 +166,13 @@ def test_supervisor_runs_a_voucher_batch(browser, server, screenshots):
     page.locator("table.batches tbody tr", has_text=name).locator("button.close-batch").wait_for()
     assert "发放中" in page.locator("table.batches tbody tr", has_text=name).inner_text()
 
-    code = _seed_voucher(server, name)
+    code = _claim_on_phone(browser, server, name)
     page.locator("table.batches a", has_text=name).click()
     settled(page, "vouchers")
     claimant = page.locator("table.claimants tbody tr", has_text=code)
     claimant.wait_for()
     text = claimant.inner_text()
-    assert "孙*" in text and "*" in claimant.locator("td").nth(2).inner_text() and "已领取" in text
+    assert "张*" in text and "*" in claimant.locator("td").nth(2).inner_text() and "已领取" in text
     assert "就业补助资金" in page.locator("dd.funding").inner_text()
     snap(page, screenshots, "dashboard-voucher-claimants")
     page.once("dialog", lambda d: d.accept("持券人身份存疑，暂停使用"))
@@ -182,7 +191,7 @@ def test_supervisor_runs_a_voucher_batch(browser, server, screenshots):
     page.click("#verify-form button")
     out = page.locator("#verify-out .notice")
     out.wait_for()
-    assert "作废" in out.inner_text() and "孙*" in out.inner_text()
+    assert "作废" in out.inner_text() and "张*" in out.inner_text()
     snap(page, screenshots, "dashboard-vouchers")
     assert not errors, errors
     ctx.close()
@@ -286,25 +295,28 @@ def test_statistics_error_in_place_and_expired_session_is_said(browser, server, 
     ctx.close()
 
 
-def _seed_pending_kiosk(server) -> int:
-    """Seed: a kiosk the demo school registered at its site, waiting for the bureau (as POST /devices leaves it)."""
-    from backend.extensions import db
-    from backend.models import Device, Site
+def _register_kiosk(page, server, name: str) -> int:
+    """The demo school registers a kiosk at its site from the console's 考勤机 page: its number, as shown."""
+    login_staff(page, f"{server.url}/console/", "school", DEMO_PASSWORD)
+    open_page(page, f"{server.url}/console/#/kiosks")
+    page.fill("#device-form input[name=name]", name)
+    page.click("#device-form button[type=submit]")
+    page.locator("#secret-value").wait_for()
+    return int(re.search(r"考勤机已登记（编号 (\d+)）", page.inner_text("#secret")).group(1))
 
-    with server.app.app_context():
-        site = db.session.execute(db.select(Site)).scalars().first()
-        device = Device(institution_id=site.institution_id, site_id=site.id, name="二号教室考勤机",
-                        secret_enc=b"\0" * 16, status="pending", created_at=datetime.now(UTC))
-        db.session.add(device)
-        db.session.commit()
-        device_id = device.id
-        db.session.remove()
-        return device_id
+
+def _console_kiosk_status(page, server, device_id: int) -> str:
+    """What the console's 考勤机 page says of one kiosk (after a fresh load)."""
+    open_page(page, f"{server.url}/console/#/kiosks?t={uuid.uuid4().hex[:6]}")
+    return page.locator(f'tr[data-device="{device_id}"]').inner_text()
 
 
 def test_supervisor_activates_then_revokes_a_kiosk(browser, server, screenshots):
-    device_id = _seed_pending_kiosk(server)
     ctx = new_context(browser, DESK)
+    school = ctx.new_page()
+    name = f"二号教室考勤机-{uuid.uuid4().hex[:4]}"
+    device_id = _register_kiosk(school, server, name)
+    assert "待人社激活" in _console_kiosk_status(school, server, device_id)
     page = ctx.new_page()
     errors = watch_errors(page)
     login_staff(page, f"{server.url}/dashboard/", "supervisor", DEMO_PASSWORD)
@@ -316,12 +328,20 @@ def test_supervisor_activates_then_revokes_a_kiosk(browser, server, screenshots)
     page.locator(f'tr[data-device="{device_id}"] button.activate').wait_for(state="detached")
     settled(page, "review")
     assert "离线" in page.locator(f'tr[data-device="{device_id}"]').inner_text()  # active, no heartbeat yet
+    assert name in page.locator(f'tr[data-device="{device_id}"]').inner_text()
+    assert "离线" in _console_kiosk_status(school, server, device_id)   # the school sees it activated
     snap(page, screenshots, "dashboard-kiosk-activated")
     page.once("dialog", lambda d: d.accept())
     page.locator(f'tr[data-device="{device_id}"] button.revoke').click()
     page.locator(f'tr[data-device="{device_id}"] button.revoke').wait_for(state="detached")
     settled(page, "review")
     assert "已停用" in page.locator(f'tr[data-device="{device_id}"]').inner_text()
+    assert "已停用" in _console_kiosk_status(school, server, device_id)
+    from backend.extensions import db
+    from backend.models import Device
+    with server.app.app_context():
+        assert db.session.get(Device, device_id).status == "revoked"
+        db.session.remove()
     page.locator(f'tr[data-device="{device_id}"] a', has_text="审计").click()
     settled(page, "audit")
     trail = page.locator("table.audit tbody").inner_text()

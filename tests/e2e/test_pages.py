@@ -84,6 +84,8 @@ def test_dashboard_pages(browser, server, screenshots, viewport):
         _visit(page, f"{base}#/review?tab={tab}", f"dashboard-review-{tab}", screenshots, problems)
     _visit(page, f"{base}#/overdue", "dashboard-overdue", screenshots, problems)
     _visit(page, f"{base}#/policies", "dashboard-policies", screenshots, problems)
+    for name in ("vouchers", "bureau", "certificates", "audit"):   # the bureau's administration
+        _visit(page, f"{base}#/{name}", f"dashboard-{name}", screenshots, problems)
     _visit(page, f"{base}#/stats", "dashboard-stats", screenshots, problems)
     page.wait_for_selector("#trend figure")
     snap(page, screenshots, "dashboard-stats")
@@ -110,7 +112,8 @@ def test_console_pages(browser, server, screenshots, viewport):
     login_staff(page, base, "school", DEMO_PASSWORD)
     pages = [("home", "home"), ("sites", "sites"), ("plans", "plans"), (f"plan/{plan}", "plan-lessons"),
              (f"plan/{plan}?tab=roster", "plan-roster"), (f"plan/{plan}?tab=results", "plan-results"),
-             (f"plan/{plan}?tab=completion", "plan-completion"), (f"attendance/{lesson}", "attendance"),
+             (f"plan/{plan}?tab=completion", "plan-completion"), (f"plan/{plan}?tab=online", "plan-online"),
+             (f"attendance/{lesson}", "attendance"),
              ("verify", "verify"), ("kiosks", "kiosks")]
     for route, name in pages:
         _visit(page, f"{base}#/{route}", f"console-{name}", screenshots, problems)
@@ -119,6 +122,41 @@ def test_console_pages(browser, server, screenshots, viewport):
     snap(page, screenshots, "console-projector")
     width, inner = no_horizontal_scroll(page)
     assert width <= inner, (width, inner)
+    # The check itself sees content that the page's overflow-x: hidden would clip rather than scroll.
+    page.evaluate("() => { const d = document.createElement('div'); d.style.width = '2000px'; document.body.append(d); }")
+    assert no_horizontal_scroll(page)[0] >= 2000
+    assert not problems, problems
+    assert not errors, errors
+    ctx.close()
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS)
+def test_public_pages(browser, server, screenshots, viewport):
+    ctx = new_context(browser, viewport)
+    page = ctx.new_page()
+    errors = watch_errors(page)
+    problems: list[str] = []
+    # Server-rendered pages (no client script marks them ready): the landing page with its certificate
+    # lookup, the lookup form alone, and the publicity (公示) list with the demo claim in publicity.
+    for path, name, text in (("/", "public-index", "证书"), ("/certificates/", "public-certificates", "证书编号"),
+                             ("/publicity/", "public-publicity", "公示")):
+        page.goto(f"{server.url}{path}")
+        page.wait_for_load_state("load")
+        assert text in page.inner_text("body"), (path, page.inner_text("body")[:200])
+        snap(page, screenshots, name)
+        width, inner = no_horizontal_scroll(page)
+        if width > inner:
+            problems.append(f"{name}: scrollWidth {width} > innerWidth {inner}")
+    # A malformed number is explained on the same form, which still fits the screen.
+    page.goto(f"{server.url}/certificates/")
+    page.fill("input[name=number]", "12345")
+    page.locator("form button[type=submit], form input[type=submit]").first.click()
+    page.wait_for_load_state("load")
+    assert "证书编号格式不正确" in page.inner_text("body")
+    snap(page, screenshots, "public-certificates-error")
+    width, inner = no_horizontal_scroll(page)
+    if width > inner:
+        problems.append(f"public-certificates-error: scrollWidth {width} > innerWidth {inner}")
     assert not problems, problems
     assert not errors, errors
     ctx.close()

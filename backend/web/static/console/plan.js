@@ -115,7 +115,7 @@ function editLesson(api, plan, lesson, sites, after) {
       if (!Object.keys(body).length) return;
       await api.patch(`/lessons/${lesson.id}`, body);
       toast("课次已修改", "ok");
-      after();
+      await after();   // the dialog closes once the list behind it shows the change
     },
   });
 }
@@ -246,7 +246,7 @@ function editEnrollment(api, e, after) {
       const groups = Object.keys(GROUPS).filter((k) => d[`g_${k}`]);
       await api.patch(`/enrollments/${e.id}`, { phone: d.phone || null, groups });
       toast("学员信息已修改", "ok");
-      after();
+      await after();   // the dialog closes once the list behind it shows the change
     },
   });
 }
@@ -286,7 +286,7 @@ function enrolFace(api, e, after) {
     submit: async (d) => {
       await api.put(`/persons/${e.person_id}/face`, { image_base64: await readBase64(d.photo[0]), consent: true });
       toast(`${e.name} 的人脸已采集（同意已记录）`, "ok");
-      after();
+      await after();   // the dialog closes once the list behind it shows the change
     },
   });
 }
@@ -317,7 +317,11 @@ function batches(files, maxBytes = 20 * 1024 * 1024, maxFiles = 50) {
 }
 
 async function rosterTab(el, api, plan, reload) {
+  // Renders may overlap (a dialog's refresh, an upload's refresh): only the newest one may draw, so a slow
+  // older list cannot land later and wipe the results an upload has just shown.
+  const turn = (el.rosterTurn = (el.rosterTurn || 0) + 1);
   const { items, total } = await api.list(`/plans/${plan.id}/enrollments`, { per_page: 500, status: "active" });
+  if (turn !== el.rosterTurn) return;
   const inPost = plan.plan_type === "in_post";
   const editable = !LOCKED.includes(plan.status);
   const missing = items.filter((e) => !e.contract_uploaded).length;
@@ -598,7 +602,7 @@ function editPlan(api, plan, names, after) {
       if (!Object.keys(body).length) return;
       await api.patch(`/plans/${plan.id}`, body);
       toast("方案已修改", "ok");
-      after();
+      await after();   // the dialog closes once the list behind it shows the change
     },
   });
 }
