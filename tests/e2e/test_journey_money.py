@@ -4,7 +4,8 @@
 The plan is declared, rejected once, edited and resubmitted, approved; a second plan is submitted and
 withdrawn; after the lessons the institution uploads results and applies for completion; with the clock
 past the review deadline the completion is on the overdue list; the supervisor approves it (certificates
-and a claim), approves the claim (公示 starts), records an objection about one trainee and upholds it
+and a claim), rejects another claim (inserted, awaiting review) with a reason, approves the journey's
+claim (公示 starts), records an objection about one trainee and upholds it
 (the claim goes back to 待审核, approval and publicity cleared), approves again; after 公示 the approver
 cannot pay (审核与拨付不能为同一人) and the second supervisor does; the trainee sees the certificate and
 each subsidy step as it really is.
@@ -49,6 +50,8 @@ WITHDRAWN_TITLE = "客房服务员（五级）岗前培训"
 NEW_TRAINEE = ("郑十一", "19950303", "087")   # not known to the system before the roster upload
 REJECT_REASON = "课次安排与方案名称不符，请核对后重报"
 OBJECTION = "来电反映学员郑十一第二次课由他人代签到"
+REFUSED_TITLE = "西式面点师（五级）岗前培训（补贴申请待驳回）"
+CLAIM_REJECT_REASON = "抽查发现结业考核材料缺失，不予拨付"
 
 
 def _in_app(server, fn):
@@ -147,6 +150,39 @@ def _certificate_number(server, plan_id: int, person_id: int) -> str:
     from backend.models import Certificate
     return _in_app(server, lambda: db.session.execute(db.select(Certificate.number).where(
         Certificate.plan_id == plan_id, Certificate.person_id == person_id)).scalar_one())
+
+
+def _claim_to_refuse(server) -> int:
+    """A finished plan of the demo institution with a claim awaiting review, inserted (its past is not the
+    journey's), so the claim's other outcome, rejection, is also done from the dashboard."""
+    from backend.clock import now
+    from backend.models import SubsidyClaim, TrainingPlan, User
+    from backend.services.persons import shanghai_today
+
+    def add():
+        t = now()
+        today = shanghai_today(t)
+        template = db.session.execute(db.select(TrainingPlan).order_by(TrainingPlan.id)).scalars().first()
+        reviewer = db.session.execute(db.select(User).where(User.username == "supervisor2")).scalar_one()
+        plan = TrainingPlan(institution_id=template.institution_id, region_code=template.region_code,
+                            title=REFUSED_TITLE, occupation_code="4-03-02-04", plan_type="pre_job", delivery="offline",
+                            starts_on=today - timedelta(days=40), ends_on=today - timedelta(days=30), status="completed",
+                            submitted_at=t - timedelta(days=50), reviewed_by=reviewer.id,
+                            reviewed_at=t - timedelta(days=49), completion_submitted_at=t - timedelta(days=25),
+                            completed_at=t - timedelta(days=20), created_at=t - timedelta(days=55))
+        db.session.add(plan)
+        db.session.flush()
+        claim = SubsidyClaim(plan_id=plan.id, institution_id=plan.institution_id, region_code=plan.region_code,
+                             status="submitted", total_fen=60_000, explanations=[], created_at=t - timedelta(days=20))
+        db.session.add(claim)
+        db.session.flush()
+        return claim.id
+    return _in_app(server, add)
+
+
+def _refused_state(server, claim_id: int) -> tuple[str, str | None]:
+    from backend.models import SubsidyClaim
+    return _in_app(server, lambda: (lambda c: (c.status, c.rejected_reason))(db.session.get(SubsidyClaim, claim_id)))
 
 
 def _seed_attendance(server, plan_id: int) -> list[datetime]:
@@ -364,6 +400,17 @@ def test_plan_to_money_from_the_screen(browser, server, screenshots, tmp_path):
         assert claim["status"] == "submitted" and claim["total_fen"] > 0 and len(claim["lines"]) == 2, repr(claim)
         _fresh(dash, f"{server.url}/dashboard/#/overdue")
         assert dash.locator(f"#overdue-completions tr[data-plan='{plan_id}']").count() == 0
+
+        # ---- a claim refused: supervisor 1 rejects it with a reason; nothing is paid ----
+        refused_id = _claim_to_refuse(server)
+        card = _review_card(dash, server, "subsidies", REFUSED_TITLE)
+        prompts.append(CLAIM_REJECT_REASON)
+        card.locator("button.reject-claim").click()
+        card.locator(".result .notice-ok", has_text="申请已驳回").wait_for()
+        assert card.locator("button.approve, button.disburse, button.reject-claim").count() == 0
+        assert _refused_state(server, refused_id) == ("rejected", CLAIM_REJECT_REASON)
+        _fresh(dash, f"{server.url}/dashboard/#/review?tab=subsidies")
+        assert dash.locator("article[data-claim]", has_text=REFUSED_TITLE).count() == 0   # out of the queue
 
         # ---- the claim: supervisor 1 approves, 公示 starts ----
         card = _review_card(dash, server, "subsidies", TITLE_FIXED)
