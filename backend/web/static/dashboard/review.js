@@ -9,6 +9,7 @@ import {
   CLAIM_STATUS, DELIVERY, FLAGS, KIND, PLAN_TYPE, fmtDate, fmtDateTime, fmtHours, fmtMoney, fmtShort, fmtTime, label,
   fieldErrors,
 } from "../common/format.js";
+import { serverNow } from "../common/api.js";
 import { decisionsTable, flaggedSummary, planFlagBadges } from "../common/trust.js";
 import { occupationLabel, occupations } from "./catalogue.js";
 
@@ -369,8 +370,9 @@ function disburseBlock(c, me) {
   // The two-person rule, stated before anyone clicks: the approver may not pay, and not before 公示 ends.
   if (c.status !== "approved") return "";
   const mine = c.approved_by === me.id;
-  const publicityOpen = c.publicity_ends_at && new Date(c.publicity_ends_at) > new Date();
-  const why = mine ? "您是本申请的审核人。按“审核与拨付分离”的两人原则，拨付必须由另一名监管人员操作。"
+  // The server's clock (X-Server-Time), not this computer's: it is the one that refuses a payout during 公示.
+  const publicityOpen = c.publicity_ends_at && new Date(c.publicity_ends_at) > serverNow();
+  const why = mine ? "审核与拨付不能为同一人：您是本申请的审核人。按“审核与拨付分离”的两人原则，拨付必须由另一名监管人员操作。"
     : publicityOpen ? `公示期至 ${fmtDateTime(c.publicity_ends_at)} 结束，期满无异议后才能拨付。` : "";
   return html`<div class="notice notice-warn two-person small">
       两人原则：审核人 <b class="approver">${c.approved_by_name || `用户 #${c.approved_by}`}</b>${mine ? "（您）" : ""}，于 ${fmtDateTime(c.approved_at)} 审核通过；拨付人须为另一人。
@@ -378,10 +380,28 @@ function disburseBlock(c, me) {
     <button type="button" class="primary disburse" ${why ? "disabled" : ""}>拨付并核销培训券</button>`;
 }
 
+const RECENT_PAID = 10;
+
+/** The most recently disbursed claims (the list is oldest first: its last page), newest first. */
+async function recentlyDisbursed(api) {
+  const first = await api.list("/subsidy-claims", { status: "disbursed", per_page: RECENT_PAID });
+  const last = Math.ceil(first.total / RECENT_PAID);
+  const page = last > 1 ? await api.list("/subsidy-claims", { status: "disbursed", per_page: RECENT_PAID, page: last }) : first;
+  return { items: [...page.items].reverse(), total: first.total };
+}
+
+/** A paid claim, read-only: who approved it and who paid it (the two-person rule, after the fact). */
+function disbursedCard(c) {
+  return html`<li data-disbursed="${c.id}"><b>${c.plan_title}</b> · ${fmtMoney(c.total_fen)} · ${c.institution} · 申请 #${c.id}
+    <br><span class="small">审核人：<b class="approver">${c.approved_by_name || "—"}</b> · 拨付人：<b class="disburser">${c.disbursed_by_name || "—"}</b>
+    ${c.disbursed_at ? ` · 拨付于 ${fmtDateTime(c.disbursed_at)}` : ""} · <a href="#/audit?object_type=subsidy_claim&object_id=${c.id}">审计记录</a></span></li>`;
+}
+
 async function subsidiesTab(el, api, user) {
-  const [submitted, approved] = await Promise.all([
+  const [submitted, approved, paid] = await Promise.all([
     api.list("/subsidy-claims", { status: "submitted", per_page: 50 }),
     api.list("/subsidy-claims", { status: "approved", per_page: 50 }),
+    recentlyDisbursed(api),
   ]);
   const claims = [...submitted.items, ...approved.items];
   mount(el, html`
@@ -397,7 +417,9 @@ async function subsidiesTab(el, api, user) {
         <div class="result"></div>
         ${c.status === "submitted" ? html`<button type="button" class="primary approve">审核通过（开始公示）</button>` : disburseBlock(c, user)}
         <button type="button" class="reject-claim">驳回申请</button>
-      </article>`) : emptyState("没有待处理的补贴申请")}`);
+      </article>`) : emptyState("没有待处理的补贴申请")}
+    ${paid.total ? html`<section class="card" id="recently-disbursed"><h3>最近拨付（共 ${paid.total} 个，显示最近 ${paid.items.length} 个）</h3>
+      <ul class="disbursed">${paid.items.map(disbursedCard)}</ul></section>` : ""}`);
   el.querySelectorAll("details.lines").forEach((d) => {
     d.addEventListener("toggle", async () => {
       if (!d.open || d.dataset.loaded) return;
