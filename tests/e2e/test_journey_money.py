@@ -486,6 +486,8 @@ def test_plan_to_money_from_the_screen(browser, server, screenshots, tmp_path):
         two = card.locator(".two-person")
         assert "审核与拨付不能为同一人" in two.inner_text() and "（您）" in two.inner_text()
         assert card.locator("button.disburse").is_disabled()
+        # 公示 is over on the server's clock: the badge no longer says 公示中.
+        assert "公示期满，待拨付" in card.inner_text() and "公示中" not in card.locator(".badge").all_inner_texts()
         shot(dash, "dashboard-disburse-refused-approver")
         assert _claim_row(server, plan_id)["status"] == "approved"
         sup1.close()

@@ -62,6 +62,14 @@ export const KIND = { check_in: "签到", check_out: "签退", both: "签到+签
 export const SOURCE = { mobile: "手机", kiosk: "考勤机", makeup: "补卡" };
 export const MAKEUP_STATUS = { pending: "待审核", approved: "已通过", rejected: "已驳回" };
 export const CLAIM_STATUS = { submitted: "待审核", approved: "公示中", disbursed: "已拨付", rejected: "已驳回" };
+/** A claim's status as it stands at `now` (the server's clock): an approved claim whose 公示 is over is
+ * waiting for payment, no longer 公示中. */
+export function claimStatusLabel(claim, now) {
+  if (claim.status === "approved" && claim.publicity_ends_at && new Date(claim.publicity_ends_at) <= now) {
+    return "公示期满，待拨付";
+  }
+  return label(CLAIM_STATUS, claim.status);
+}
 export const GROUPS = {
   unemployed: "失业人员", migrant_worker: "农民工", graduate: "高校毕业生", rural_graduate: "农村未升学毕业生",
   veteran: "退役军人", disabled: "残疾人", poverty_registered: "脱贫人口", subsistence_allowance: "低保家庭成员",

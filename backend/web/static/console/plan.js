@@ -5,11 +5,12 @@
 import { $, formData, html, mount, showFieldErrors } from "../common/html.js";
 import { badge, busy, confirmAction, emptyState, errorText, toast } from "../common/ui.js";
 import {
-  CLAIM_STATUS, DELIVERY, GROUPS, INELIGIBLE, PLAN_STATUS, PLAN_TYPE, fieldErrors, fmtDate, fmtDateTime,
+  DELIVERY, GROUPS, claimStatusLabel, INELIGIBLE, PLAN_STATUS, PLAN_TYPE, fieldErrors, fmtDate, fmtDateTime,
   fmtHours, fmtMoney, fmtShort, fmtTime, label,
 } from "../common/format.js";
 import { decisionsTable, flaggedSummary, flaggedTable } from "../common/trust.js";
 import { formDialog } from "../common/dialog.js";
+import { serverNow } from "../common/api.js";
 import { occupationDatalist, occupationLabel, occupationNames } from "../common/occupations.js";
 
 const TABS = [["lessons", "课次"], ["roster", "参训名单"], ["online", "线上学时"], ["results", "考核成绩"], ["completion", "结业与补贴"]];
@@ -543,7 +544,7 @@ async function completionTab(el, api, plan, reload, flags) {
         <td>${c.print_url ? html`<a href="${c.print_url}" target="_blank" rel="noopener">打印</a>` : ""}</td></tr>`)}</tbody></table></div>` : emptyState("尚未发证")}
     <h3 style="margin-top:16px">补贴申请</h3>
     ${claim ? html`<div class="row"><span class="spacer"></span><button type="button" class="small" data-export="claim">导出补贴明细（Excel，金额单位：元）</button></div>
-      <dl class="kv"><dt>状态</dt><dd>${badge(label(CLAIM_STATUS, claim.status), "info")}</dd><dt>金额</dt><dd>${fmtMoney(claim.total_fen)}</dd>
+      <dl class="kv"><dt>状态</dt><dd>${badge(claimStatusLabel(claim, serverNow()), "info")}</dd><dt>金额</dt><dd>${fmtMoney(claim.total_fen)}</dd>
         ${claim.publicity_ends_at ? html`<dt>公示截止</dt><dd>${fmtDateTime(claim.publicity_ends_at)}</dd>` : ""}
         ${claim.disbursed_at ? html`<dt>拨付时间</dt><dd>${fmtDateTime(claim.disbursed_at)}</dd>` : ""}</dl>
       <div class="table-wrap"><table><thead><tr><th>学员</th><th>认定课时</th><th>培训券</th><th>金额</th></tr></thead>

@@ -6,7 +6,7 @@
 import { $, html, mount, showFieldErrors } from "../common/html.js";
 import { badge, busy, confirmAction, emptyState, errorText, loading, toast } from "../common/ui.js";
 import {
-  CLAIM_STATUS, DELIVERY, FLAGS, KIND, PLAN_TYPE, fmtDate, fmtDateTime, fmtHours, fmtMoney, fmtShort, fmtTime, label,
+  DELIVERY, claimStatusLabel, FLAGS, KIND, PLAN_TYPE, fmtDate, fmtDateTime, fmtHours, fmtMoney, fmtShort, fmtTime, label,
   fieldErrors,
 } from "../common/format.js";
 import { serverNow } from "../common/api.js";
@@ -409,7 +409,7 @@ async function subsidiesTab(el, api, user) {
     ${claims.length ? claims.map((c) => html`
       <article class="card" data-claim="${c.id}">
         <div class="card-head"><h3>${c.plan_title}</h3><b>${fmtMoney(c.total_fen)}</b></div>
-        <p class="small muted">${c.institution} · 申请 #${c.id} · ${fmtDateTime(c.created_at)} · ${badge(label(CLAIM_STATUS, c.status), c.status === "approved" ? "info" : "")}</p>
+        <p class="small muted">${c.institution} · 申请 #${c.id} · ${fmtDateTime(c.created_at)} · ${badge(claimStatusLabel(c, serverNow()), c.status === "approved" ? "info" : "")}</p>
         ${c.publicity_ends_at ? html`<p class="small">公示截止：${fmtDateTime(c.publicity_ends_at)}</p>` : ""}
         ${c.approved_by_name ? html`<p class="small">审核人：${c.approved_by_name}${c.disbursed_by_name ? ` · 拨付人：${c.disbursed_by_name}` : ""}</p>` : ""}
         <p class="small"><a href="#/audit?object_type=subsidy_claim&object_id=${c.id}">审计记录</a></p>
