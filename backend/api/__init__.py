@@ -17,7 +17,7 @@ MODULES = ("auth", "identity", "nearby", "institutions", "sites", "vouchers", "f
 
 # Modules whose routes sit on another area's blueprint (roster routes on the plans blueprint): imported
 # after that area, before registration, so that the area's module never imports them back.
-ATTACHED = {"plans": ("roster",)}
+ATTACHED = {"plans": ("roster", "plan_changes")}
 
 
 def register_api(app, prefix: str) -> None:

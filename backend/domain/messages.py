@@ -107,7 +107,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
     # -- vouchers area --
     "face_already_enrolled": ("该学员已采集人脸，机构不能替换", "A face is already enrolled; an institution cannot replace it"),
     # -- plans area --
-    "change_requires_review": ("职业、培训类型或方式变更需重新审核", "Changing occupation, type or delivery needs a new review"),
+    "change_requires_review": ("方案已审核通过：职业、培训类型或培训方式的变更须提交变更申请，经人社部门审核",
+                               "Changing occupation, type or delivery of an approved plan needs a change request"),
+    "change_request_pending": ("该方案已有待审核的变更申请，请等待审核结果",
+                               "A change request of this plan is already pending"),
+    "no_review_needed": ("申请中没有需审核的变更（职业、培训类型或培训方式），其他内容可直接修改",
+                         "Nothing in the request needs review (occupation, type, delivery); edit the plan directly"),
+    "voucher_occupation_not_covered": ("名单中有学员使用的培训券不适用于变更后的职业",
+                                       "A voucher on the roster does not pay for the new occupation"),
     "site_in_use": ("该地点已有课程开始，不能移动或扩大范围；请新建培训地点", "Lessons have started at this site; create a new site instead"),
     "no_lessons": ("培训方案尚未添加课程", "The plan has no lessons yet"),
     "contract_missing": ("岗位技能提升培训须为每名学员上传劳动合同", "In-post plans need every trainee's labour contract"),

@@ -218,3 +218,41 @@ def check_lesson_removal(status: str, starts_on: date, lesson_starts_at: datetim
     if now >= lesson_starts_at:
         raise conflict("change_window_closed", reason="lesson_started",
                        deadline=_iso_shanghai(lesson_starts_at))
+
+
+# ---- change requests (变更申请): what the bureau approved changes only by its decision --------------
+
+# What a plan was reviewed and approved as (and what vouchers were checked against): after approval a
+# change to any of these needs a supervisor's decision on a change request.
+REVIEWED_FIELDS = ("occupation_code", "plan_type", "delivery")
+CHANGE_PENDING = "pending"
+CHANGE_APPROVED = "approved"
+CHANGE_REJECTED = "rejected"
+CHANGE_STATES = (CHANGE_PENDING, CHANGE_APPROVED, CHANGE_REJECTED)
+MAX_REASON_CHARS = 1000
+
+
+def needs_review(status: str) -> bool:
+    """Whether changes to REVIEWED_FIELDS of a plan in `status` need the bureau's decision (after approval)."""
+    return status not in (DRAFT, REJECTED)
+
+
+def changed_reviewed_fields(current: dict, requested: dict) -> list[str]:
+    """The reviewed fields whose requested value differs from the current one, in REVIEWED_FIELDS order."""
+    return [f for f in REVIEWED_FIELDS if f in requested and requested[f] != current.get(f)]
+
+
+def change_reason(reason: str | None) -> str:
+    """A cleaned reason for filing or rejecting a change request; 422 when too short or too long."""
+    cleaned = (reason or "").strip()
+    if not MIN_REASON_CHARS <= len(cleaned) <= MAX_REASON_CHARS:
+        raise invalid("validation_error",
+                      fields={"reason": [f"{MIN_REASON_CHARS}..{MAX_REASON_CHARS} characters"]})
+    return cleaned
+
+
+def decide_change(status: str, approve: bool) -> str:
+    """The status after deciding a change request; 409 invalid_state unless it is pending."""
+    if status != CHANGE_PENDING:
+        raise conflict("invalid_state", status=status, action="approve" if approve else "reject")
+    return CHANGE_APPROVED if approve else CHANGE_REJECTED

@@ -13,7 +13,7 @@ from .notifications import (
 )
 from .outcomes import Certificate, Evaluation, PublicityObjection, Result, SubsidyClaim, SubsidyLine
 from .people import Person, RefreshToken, User, WechatAccount
-from .plans import Enrollment, Lesson, OnlineRecord, TrainingPlan
+from .plans import Enrollment, Lesson, OnlineRecord, PlanChangeRequest, TrainingPlan
 from .policy import Policy
 from .trust import CompletionDecision, FaceEvidence, FaceMatch, TrustFlag
 from .types import utcnow
@@ -25,7 +25,7 @@ __all__ = [
     "DeviceNonce", "DeviceOnlineSpan", "DirectedRecipient", "Enrollment", "Evaluation", "FaceEvidence",
     "FaceMatch", "IdempotencyRecord", "Institution", "Lesson",
     "LiveEvent", "MakeupRequest", "Notification", "NotificationDelivery", "NotificationOutboxMessage",
-    "NotificationPreference", "OnlineRecord", "Person", "Policy", "PublicityObjection", "RefreshToken",
+    "NotificationPreference", "OnlineRecord", "Person", "PlanChangeRequest", "Policy", "PublicityObjection", "RefreshToken",
     "Result", "Site", "SmsChallenge", "SmsMessage", "SubsidyClaim", "SubsidyLine", "TrainingPlan", "TrustFlag",
     "User", "Voucher",
     "VoucherBatch", "WechatAccessToken", "WechatAccount", "WechatSubscription", "utcnow",

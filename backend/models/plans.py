@@ -4,7 +4,18 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Integer, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
@@ -49,6 +60,35 @@ class TrainingPlan(db.Model):
     # every parameter as resolved then. Every rule of the plan reads these, so a later change never rewrites it.
     policy_id: Mapped[int | None] = mapped_column(ForeignKey("policies.id"))
     policy_params: Mapped[dict | None] = mapped_column(JSON)
+
+
+class PlanChangeRequest(db.Model):
+    """An institution's request to change what an approved plan was reviewed as, decided by a supervisor."""
+
+    __tablename__ = "plan_change_requests"
+    __table_args__ = (
+        CheckConstraint("status IN ('pending','approved','rejected')", name="status"),
+        CheckConstraint("status = 'pending' OR (decided_by IS NOT NULL AND decided_at IS NOT NULL)",
+                        name="decided"),
+        # One open request per plan: a second one waits for the first decision (SQLite and PostgreSQL both
+        # support partial unique indexes).
+        Index("uq_plan_change_requests_pending", "plan_id", unique=True,
+              sqlite_where=text("status = 'pending'"), postgresql_where=text("status = 'pending'")),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("training_plans.id"), index=True)
+    # {field: new value} as JSON (dates as YYYY-MM-DD) and the same fields' values when it was filed.
+    requested_fields: Mapped[dict] = mapped_column(JSON)
+    before_fields: Mapped[dict] = mapped_column(JSON)
+    reason: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    requested_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+    # Read-only: a listing names the plan.
+    plan: Mapped[TrainingPlan] = relationship(viewonly=True)
 
 
 class Lesson(db.Model):

@@ -14,6 +14,7 @@ from ..models import (
     Certificate,
     Device,
     Institution,
+    PlanChangeRequest,
     SubsidyClaim,
     TrainingPlan,
     Voucher,
@@ -98,6 +99,8 @@ _REGION_OF = {
     "voucher": (select(VoucherBatch.region_code).join(Voucher, Voucher.batch_id == VoucherBatch.id), Voucher.id),
     "certificate": (select(TrainingPlan.region_code).join(Certificate, Certificate.plan_id == TrainingPlan.id),
                     Certificate.id),
+    "plan_change_request": (select(TrainingPlan.region_code).join(
+        PlanChangeRequest, PlanChangeRequest.plan_id == TrainingPlan.id), PlanChangeRequest.id),
     "device": (select(Institution.region_code).join(Device, Device.institution_id == Institution.id), Device.id),
 }
 

@@ -11,7 +11,7 @@ from ..clock import now as clock_now
 from ..domain import plans as rules
 from ..domain.errors import conflict, forbidden, invalid
 from ..extensions import db
-from ..models import Enrollment, Institution, Lesson, TrainingPlan
+from ..models import Enrollment, Institution, Lesson, TrainingPlan, Voucher, VoucherBatch
 from ..reads_through import ReadsThrough
 from ..security.actor import Actor
 from ..security.authz import ensure_institution, ensure_region, get_or_404
@@ -207,22 +207,30 @@ def _lesson_dates_within(plan_id: int, starts_on: date, ends_on: date) -> None:
                       first_lesson_on=first.isoformat(), last_lesson_on=last.isoformat())
 
 
-REVIEWED_FIELDS = ("occupation_code", "plan_type", "delivery")
+REVIEWED_FIELDS = rules.REVIEWED_FIELDS
+# Where an institution asks for a change that needs review (the 409 change_requires_review points there).
+CHANGE_REQUEST_ENDPOINT = "POST /api/v1/plans/{plan_id}/change-requests"
 
 
-def update_plan(a: Actor, plan: TrainingPlan, data: dict, now: datetime) -> TrainingPlan:
-    """Edit a plan: drafts freely, approved plans only until the change deadline (409 change_window_closed)."""
+def checked_values(plan: TrainingPlan, data: dict, now: datetime, reviewed: bool = False) -> dict:
+    """The plan's fields with `data` applied, every plan-edit rule checked at `now`.
+
+    Drafts change freely, approved plans only until the change deadline (409 change_window_closed). After
+    approval a change of what was reviewed (occupation, type, delivery) needs a supervisor's decision:
+    409 change_requires_review unless `reviewed` (a change request being filed or approved).
+    """
     lead = plan_change_lead(plan, now)
     rules.check_plan_change(plan.status, plan.starts_on, now, lead)
     values = {f: getattr(plan, f) for f in PLAN_FIELDS}
     values.update({k: v for k, v in data.items() if k in PLAN_FIELDS})
     if isinstance(values["title"], str):
         values["title"] = values["title"].strip()
-    if plan.status != rules.DRAFT and plan.status != rules.REJECTED:
+    if rules.needs_review(plan.status) and not reviewed:
         # What the bureau approved and what vouchers were checked against: changing it needs a new review.
-        changed = [f for f in REVIEWED_FIELDS if values[f] != getattr(plan, f)]
+        changed = rules.changed_reviewed_fields({f: getattr(plan, f) for f in REVIEWED_FIELDS}, values)
         if changed:
-            raise conflict("change_requires_review", fields=changed)
+            raise conflict("change_requires_review", fields=changed,
+                           change_request=CHANGE_REQUEST_ENDPOINT.format(plan_id=plan.id))
     _check_fields(values)
     check_online_allowed(plan, values["delivery"], values["occupation_code"], now)
     if values["starts_on"] != plan.starts_on:
@@ -233,8 +241,32 @@ def update_plan(a: Actor, plan: TrainingPlan, data: dict, now: datetime) -> Trai
     _lesson_dates_within(plan.id, values["starts_on"], values["ends_on"])
     if values["delivery"] != plan.delivery:
         offline, online = hour_totals(plan.id)
-        check_hours(values["delivery"], offline, online, enforce_share=plan.status != rules.DRAFT
-                    and plan.status != rules.REJECTED, max_share=max_online_share(plan, now))
+        check_hours(values["delivery"], offline, online, enforce_share=rules.needs_review(plan.status),
+                    max_share=max_online_share(plan, now))
+    if values["occupation_code"] != plan.occupation_code:
+        _vouchers_cover(plan, values["occupation_code"])
+    if values["plan_type"] != plan.plan_type and values["plan_type"] == "in_post" and rules.needs_review(plan.status):
+        # An approved plan turning in-post needs what submission would have asked for: every contract.
+        missing = _missing_contracts(plan)
+        if missing:
+            raise conflict("contract_missing", person_ids=missing)
+    return values
+
+
+def _vouchers_cover(plan: TrainingPlan, occupation_code: str) -> None:
+    """409 voucher_occupation_not_covered when a voucher bound on the roster does not pay for the new occupation."""
+    rows = db.session.execute(
+        select(Enrollment.person_id, VoucherBatch.occupation_codes)
+        .join(Voucher, Voucher.id == Enrollment.voucher_id).join(VoucherBatch, VoucherBatch.id == Voucher.batch_id)
+        .where(Enrollment.plan_id == plan.id, Enrollment.status == "active")
+        .order_by(Enrollment.person_id)).all()
+    uncovered = [person_id for person_id, codes in rows if occupation_code not in set(codes or ())]
+    if uncovered:
+        raise conflict("voucher_occupation_not_covered", person_ids=uncovered, occupation_code=occupation_code)
+
+
+def apply_values(actor_label: str, plan: TrainingPlan, values: dict, now: datetime) -> tuple[dict, dict]:
+    """Set checked values on the plan; audited as plan.update when anything changed. Returns (before, after)."""
     before = audit.snapshot(plan, _AUDITED)
     for key, value in values.items():
         setattr(plan, key, value)
@@ -243,7 +275,14 @@ def update_plan(a: Actor, plan: TrainingPlan, data: dict, now: datetime) -> Trai
         db.session.flush()
         # An approved plan stays approved: the change is inside the window the rules allow, and the
         # audit entry (before/after) is what the supervisor reviews.
-        audit.record(a.label, "plan.update", "training_plan", plan.id, now, before=before, after=after)
+        audit.record(actor_label, "plan.update", "training_plan", plan.id, now, before=before, after=after)
+    return before, after
+
+
+def update_plan(a: Actor, plan: TrainingPlan, data: dict, now: datetime) -> TrainingPlan:
+    """Edit a plan: drafts freely, approved plans only until the change deadline (409 change_window_closed),
+    and what was reviewed only through a change request (409 change_requires_review)."""
+    apply_values(a.label, plan, checked_values(plan, data, now), now)
     return plan
 
 

@@ -42,6 +42,12 @@ PAGES: dict[str, tuple[str, tuple[str, ...]]] = {
         f"{DASH}/lesson.js", ("api.post(`/persons/${t.person_id}/unbind`", 'class="small danger unbind">解除绑定')),
     "POST /plans/{plan_id}/approve": (f"{DASH}/review.js", ("api.post(`/plans/${id}/approve`",)),
     "POST /plans/{plan_id}/reject": (f"{DASH}/review.js", ("api.post(`/plans/${id}/reject`",)),
+    "POST /plans/{plan_id}/change-requests/{request_id}/approve": (
+        f"{DASH}/review.js", ('api.post(`/plans/${card.dataset.plan}/change-requests/${card.dataset.change}/${approve ? "approve" : "reject"}`',
+                              'class="primary approve-change">批准变更')),
+    "POST /plans/{plan_id}/change-requests/{request_id}/reject": (
+        f"{DASH}/review.js", ('api.post(`/plans/${card.dataset.plan}/change-requests/${card.dataset.change}/${approve ? "approve" : "reject"}`',
+                              'class="danger reject-change">驳回变更')),
     "POST /plans/{plan_id}/completion/approve": (f"{DASH}/review.js", ("api.post(`/plans/${id}/completion/approve`",)),
     "POST /plans/{plan_id}/completion/reject": (
         f"{DASH}/review.js", ("api.post(`/plans/${card.dataset.plan}/completion/reject`",)),
@@ -81,6 +87,8 @@ PAGES: dict[str, tuple[str, tuple[str, ...]]] = {
     # ---- console (/console/): the institution ------------------------------------------------------------
     "POST /plans": (f"{CONSOLE}/plans.js", ('api.post("/plans"',)),
     "PATCH /plans/{plan_id}": (f"{CONSOLE}/plan.js", ("api.patch(`/plans/${plan.id}`",)),
+    "POST /plans/{plan_id}/change-requests": (
+        f"{CONSOLE}/plan.js", ("api.post(`/plans/${plan.id}/change-requests`", "变更原因（变更职业、类型或方式时必填")),
     "POST /plans/{plan_id}/submit": (
         f"{CONSOLE}/plan.js", ("api.post(`/plans/${id}/${btn.dataset.action}`", 'data-action="submit"')),
     "POST /plans/{plan_id}/withdraw": (

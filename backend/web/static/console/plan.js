@@ -12,6 +12,7 @@ import { decisionsTable, flaggedSummary, flaggedTable } from "../common/trust.js
 import { formDialog } from "../common/dialog.js";
 import { serverNow } from "../common/api.js";
 import { occupationDatalist, occupationLabel, occupationNames } from "../common/occupations.js";
+import { REVIEWED_FIELDS, changeHistory } from "../common/plan_changes.js";
 
 const TABS = [["lessons", "课次"], ["roster", "参训名单"], ["online", "线上学时"], ["results", "考核成绩"], ["completion", "结业与补贴"]];
 // Why the server refused a field (details.reason), in words for the person at the desk.
@@ -562,7 +563,9 @@ async function completionTab(el, api, plan, reload, flags) {
   }
 }
 
-function editPlan(api, plan, names, after) {
+function editPlan(api, plan, names, after, pending) {
+  // After approval, occupation, type and delivery are what the bureau reviewed: a change of them is filed as a
+  // change request (with a reason) for the region's supervisor to decide; the other fields are edited directly.
   const approved = plan.status === "approved";
   formDialog({
     id: "plan-edit", title: "修改方案",
@@ -583,16 +586,26 @@ function editPlan(api, plan, names, after) {
       <small class="field-error" data-for="starts_on"></small><small class="field-error" data-for="ends_on"></small>
       <label>线上学习平台<input name="online_platform" value="${plan.online_platform || ""}" maxlength="128"></label>
       <small class="field-error" data-for="online_platform"></small>
-      ${approved ? html`<p class="small notice notice-warn">方案已审核通过：修改将记入操作日志，供人社部门查看；变更截止 ${fmtDateTime(plan.change_deadline)}。</p>` : ""}`,
+      ${approved ? html`<p class="small notice notice-warn">方案已审核通过：名称、日期的修改直接生效并记入操作日志；职业（工种）、培训类型、培训方式的变更须提交变更申请，经人社部门审核批准后生效。变更截止 ${fmtDateTime(plan.change_deadline)}。</p>
+        ${pending ? html`<p class="small notice notice-error" id="change-pending-hint">已有待审核的变更申请，审核结束前不能再提交新的变更申请。</p>` : ""}
+        <label>变更原因（变更职业、类型或方式时必填，将提交人社部门审核）<textarea name="change_reason" maxlength="1000" rows="2"></textarea></label>
+        <small class="field-error" data-for="change_reason"></small>` : ""}`,
     check: (d) => {
       const p = {};
       if (!d.title) p.title = "请输入方案名称";
       if (!d.occupation_code) p.occupation_code = "请输入职业（工种）代码";
       if (d.starts_on && d.ends_on && d.ends_on < d.starts_on) p.ends_on = "结束日期不能早于开始日期";
       if (d.delivery !== "offline" && !d.online_platform) p.online_platform = "线上或混合培训须填写学习平台";
+      if (approved && REVIEWED_FIELDS.some((k) => d[k] !== plan[k]) && (d.change_reason || "").trim().length < 2) {
+        p.change_reason = "变更职业、培训类型或方式须填写变更原因（至少 2 个字）";
+      }
       return p;
     },
-    fieldsFor: (err) => reasonFields(err),
+    fieldsFor: (err) => {
+      const out = reasonFields(err);
+      if (out.reason) { out.change_reason = out.reason; delete out.reason; }
+      return out;
+    },
     submit: async (d) => {
       const body = {};
       for (const k of ["title", "occupation_code", "plan_type", "delivery", "starts_on", "ends_on"]) {
@@ -601,8 +614,18 @@ function editPlan(api, plan, names, after) {
       const platform = d.delivery === "offline" ? null : d.online_platform;
       if ((platform || null) !== (plan.online_platform || null)) body.online_platform = platform;
       if (!Object.keys(body).length) return;
-      await api.patch(`/plans/${plan.id}`, body);
-      toast("方案已修改", "ok");
+      const reviewed = approved ? Object.keys(body).filter((k) => REVIEWED_FIELDS.includes(k)) : [];
+      if (reviewed.length) {
+        // The request carries the reviewed fields (and the platform a new delivery needs); the rest is a PATCH.
+        const request = { reason: d.change_reason.trim() };
+        for (const k of [...reviewed, "online_platform"]) if (k in body) { request[k] = body[k]; delete body[k]; }
+        await api.post(`/plans/${plan.id}/change-requests`, request);
+        toast("变更申请已提交，待人社部门审核", "ok");
+      }
+      if (Object.keys(body).length) {
+        await api.patch(`/plans/${plan.id}`, body);
+        toast("方案已修改", "ok");
+      }
       await after();   // the dialog closes once the list behind it shows the change
     },
   });
@@ -614,8 +637,9 @@ export default {
     const id = Number(params[0]);
     const tab = TABS.some(([k]) => k === query.get("tab")) ? query.get("tab") : "lessons";
     // The flags load with the plan so every tab can say up front that the bureau will need decisions.
-    const [plan, flags, names] = await Promise.all([api.get(`/plans/${id}`), api.get(`/plans/${id}/flags`).catch(() => null),
-      occupationNames(api)]);
+    const [plan, flags, names, changes] = await Promise.all([api.get(`/plans/${id}`), api.get(`/plans/${id}/flags`).catch(() => null),
+      occupationNames(api), api.get(`/plans/${id}/change-requests`).catch(() => [])]);
+    const pendingChange = changes.find((c) => c.status === "pending");
     const blocking = (flags || []).filter((t) => t.blocking).length;
     const reload = () => navigate(`plan/${id}`, { tab, t: Date.now() });
     const canEdit = ["draft", "rejected"].includes(plan.status)
@@ -642,6 +666,9 @@ export default {
         </div>
         ${plan.status === "approved" ? html`<p class="small muted" id="change-deadline">方案变更截止：${fmtDateTime(plan.change_deadline)}（之后只能调整课次时间和场地）</p>` : ""}
         ${plan.status === "submitted" ? html`<p class="small muted">审核中的方案不能修改；如需修改，请先撤回审核。</p>` : ""}
+        ${changes.length ? html`<section id="change-requests"><h3>变更申请</h3>
+          ${pendingChange ? html`<p class="small notice notice-warn">有一项变更申请待人社部门审核，批准后方案内容才会更新。</p>` : ""}
+          ${changeHistory(changes)}</section>` : ""}
       </section>
       <nav class="tabs">${TABS.map(([k, name]) => html`<a href="#/plan/${id}?tab=${k}" class="${k === tab ? "active" : ""}">${name}</a>`)}</nav>
       <section class="card" id="tab-body"><p class="muted">加载中…</p></section>`);
@@ -653,7 +680,7 @@ export default {
       }, (err) => mount($(root, "#plan-msg"), html`<div class="notice notice-error">${errorText(err)}</div>`));
     });
     const edit = $(root, "#edit-plan");
-    if (edit) edit.onclick = () => editPlan(api, plan, names, reload);
+    if (edit) edit.onclick = () => editPlan(api, plan, names, reload, pendingChange);
     const el = $(root, "#tab-body");
     // Export buttons of any tab (roster, hours, claim): xlsx with Chinese headers, money in yuan.
     el.addEventListener("click", (e) => {

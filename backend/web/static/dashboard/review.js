@@ -1,4 +1,5 @@
-// Review queues of the region: plans to approve, make-ups (with both photos), completions (with the
+// Review queues of the region: plans to approve, change requests of approved plans (occupation, type,
+// delivery: before → after, approve or reject with a reason), make-ups (with both photos), completions (with the
 // trainees' trust flags, and a decision for each trainee a blocking flag holds), subsidy claims
 // (approve; record objections received during publicity and settle them; reject; disburse by a second person after
 // publicity once no objection is open; the completion's decisions listed) and kiosks: activation of
@@ -12,11 +13,12 @@ import {
 import { serverNow } from "../common/api.js";
 import { decisionsTable, flaggedSummary, planFlagBadges } from "../common/trust.js";
 import { occupationLabel, occupations } from "./catalogue.js";
+import { changeTable } from "../common/plan_changes.js";
 
 const OBJECTION_STATUS = { open: "待处理", dismissed: "异议不成立", upheld: "异议成立" };
 
 const TABS = [
-  ["plans", "方案审核"], ["makeups", "补卡审核"], ["completions", "结业审核"], ["subsidies", "补贴审核与拨付"],
+  ["plans", "方案审核"], ["changes", "方案变更"], ["makeups", "补卡审核"], ["completions", "结业审核"], ["subsidies", "补贴审核与拨付"],
   ["kiosks", "考勤机状态"],
 ];
 const LIMITED = { hours: "按课时", voucher: "券面值封顶", annual_cap: "年度上限核减" };
@@ -301,6 +303,44 @@ function showApproved(card, r, decisions) {
 
 const PHOTO = { sign_sheet: "签到表照片", panorama: "现场全景照片" };
 
+async function changesTab(el, api) {
+  const { items, total } = await api.list("/change-requests", { status: "pending", per_page: 50 });
+  const names = await Promise.all(items.map((r) => institutionName(api, r.institution_id)));
+  mount(el, html`
+    <p class="muted small">共 ${total} 条待审核的方案变更申请。方案审核通过后，职业（工种）、培训类型、培训方式的变更须经审核批准才生效；批准时将按当前规则重新核验（变更期限、课时比例、名单中培训券的适用职业）。</p>
+    ${items.length ? items.map((r, i) => html`
+      <article class="card" data-change="${r.id}" data-plan="${r.plan_id}">
+        <div class="card-head"><h3>${r.plan_title}</h3><span class="muted small">${names[i]} · 申请于 ${fmtDateTime(r.requested_at)}</span></div>
+        ${changeTable(r)}
+        <p>变更原因：<span class="change-reason">${r.reason}</span></p>
+        <div class="result"></div>
+        <form class="decide-change" novalidate>
+          <label>审核意见（驳回时必填，将告知培训机构）<input name="reason" maxlength="1000" autocomplete="off"></label>
+          <small class="field-error" data-for="reason"></small>
+          <div class="row"><button type="button" class="primary approve-change">批准变更</button>
+            <button type="button" class="danger reject-change">驳回变更</button>
+            <a class="small" href="#/audit?object_type=plan_change_request&object_id=${r.id}">审计记录</a></div>
+        </form>
+      </article>`) : emptyState("没有待审核的方案变更申请")}`);
+  el.querySelectorAll("form.decide-change").forEach((form) => {
+    form.onsubmit = (e) => e.preventDefault();
+    form.querySelectorAll("button.approve-change, button.reject-change").forEach((btn) => {
+      btn.onclick = () => {
+        const card = form.closest("article");
+        const approve = btn.classList.contains("approve-change");
+        const reason = form.elements.reason.value.trim();
+        if (showFieldErrors(form, approve || reason.length >= 2 ? {} : { reason: "驳回须填写原因（至少 2 个字）" })) return;
+        busy(btn, async () => {
+          await api.post(`/plans/${card.dataset.plan}/change-requests/${card.dataset.change}/${approve ? "approve" : "reject"}`,
+            reason ? { reason } : {});
+          toast(approve ? "变更已批准，方案已更新" : "变更申请已驳回", "ok");
+          card.remove();
+        }, (err) => { showFieldErrors(form, fieldErrors(err)); mount($(card, ".result"), html`<div class="notice notice-error">${errorText(err)}</div>`); });
+      };
+    });
+  });
+}
+
 async function makeupsTab(el, api, onLeave) {
   const { items, total } = await api.list("/makeups", { status: "pending", per_page: 50 });
   mount(el, html`
@@ -553,6 +593,7 @@ export default {
     const el = $(root, "#tab-body");
     if (tab === "plans") await plansTab(el, api, "submitted");
     else if (tab === "completions") await plansTab(el, api, "completion_submitted");
+    else if (tab === "changes") await changesTab(el, api);
     else if (tab === "makeups") await makeupsTab(el, api, onLeave);
     else if (tab === "subsidies") await subsidiesTab(el, api, user);
     else if (tab === "kiosks") await kiosksTab(el, api, navigate);
