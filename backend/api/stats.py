@@ -106,7 +106,9 @@ def get_export(query):
 @bp.get("/audit")
 @bp.input(AuditQuery, location="query", arg_name="query")
 @bp.output(AuditOut(many=True))
-@bp.doc(summary="Append-only audit log entries, oldest first (filter by object_type, object_id, action)")
+@bp.doc(summary="Append-only audit log entries, oldest first (filter by object_type, object_id, action); "
+                "object_type=plan also returns entries written as training_plan before #15; a certificate's "
+                "object_id may be its number")
 @requires("supervisor", "admin")
 def get_audit(query):
     return paginate(audit.trail(actor(), query["object_type"], query["object_id"], query["action"]), lambda e: e)

@@ -83,9 +83,11 @@ def trail(a: Actor, object_type: str | None, object_id: str | None, action: str 
 
     Admins read the whole log; supervisors read the trail of one object inside their region (403
     filter_by_object without one they can place, 404 when it does not exist, 403 out_of_scope elsewhere).
-    An object type is matched under its old names too (`plan` also finds `training_plan` entries).
+    An object type is matched under its old names too (`plan` also finds `training_plan` entries); a
+    certificate may be named by its number.
     """
     stmt = select(AuditEntry).order_by(AuditEntry.id)
+    object_id = audit_scope.resolve_id(object_type, object_id)
     if a.role == "supervisor":
         known = audit_scope.canonical(object_type or "") in audit_scope.SCOPES
         if not (known and object_id):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import Select, String, and_, cast, func, or_, select
 
+from ..domain.certificates import normalize_certificate_number
 from ..domain.identity import region_in_scope, region_prefix
 from ..extensions import db
 from ..models import (
@@ -77,6 +78,16 @@ SCOPES: dict[str, tuple[Select, ...]] = {
     "policy": (select(Policy.id, Policy.region_code),),
 }
 TYPES = sorted(SCOPES)
+
+
+def resolve_id(object_type: str | None, object_id: str | None) -> str | None:
+    """The logged id of an object named another way: a certificate by its 17-character number."""
+    if canonical(object_type) == "certificate" and object_id:
+        number = normalize_certificate_number(object_id)
+        if number is not None:
+            found = db.session.execute(select(Certificate.id).where(Certificate.number == number)).scalar()
+            return str(found) if found is not None else object_id
+    return object_id
 
 
 def _ascii_ids(ids) -> list[int]:

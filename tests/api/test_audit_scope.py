@@ -142,3 +142,10 @@ def test_recent_objects_are_scoped_and_merged(client, world, staff, objects):
     assert client.get(f"{API}/audit/objects", headers=world.inst_h).status_code == 403
     assert client.get(f"{API}/audit/objects", headers=world.a_h).status_code == 403
     assert client.get(f"{API}/audit/objects?limit=0", headers=admin_h).status_code == 422
+
+
+def test_certificate_trail_by_number(client, world, objects):
+    """The certificate page knows the number, not the id: the trail accepts either."""
+    number = db.session.get(Certificate, objects["certificate"]).number
+    r = client.get(f"{API}/audit?object_type=certificate&object_id={number}", headers=world.sup1_h)
+    assert r.status_code == 200 and [e["action"] for e in r.get_json()] == ["certificate.probe"]
