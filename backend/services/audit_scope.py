@@ -145,16 +145,17 @@ def type_filter(object_type: str):
 
 def in_region_filter(scope_prefix: str):
     """A where-clause keeping entries whose object lies in the supervisor's region (any audited type)."""
+    prefix = region_prefix(scope_prefix)
     clauses = []
     for name in TYPES:
-        ids = set()
+        subqueries = []
         for stmt in SCOPES[name]:
             id_col, region_col = stmt.selected_columns[0], stmt.selected_columns[1]
-            cond = region_col.like(f"{region_prefix(scope_prefix)}%")
+            cond = region_col.like(f"{prefix}%")
             if name == "policy":
                 cond = or_(cond, region_col == "")
-            ids.add(stmt.with_only_columns(id_col).where(cond))
-        id_match = or_(*[AuditEntry.object_id.in_(_as_text(s)) for s in ids])
+            subqueries.append(_as_text(stmt.with_only_columns(id_col).where(cond)))
+        id_match = or_(*[AuditEntry.object_id.in_(sq) for sq in subqueries])
         clauses.append(and_(type_filter(name), id_match))
     return or_(*clauses)
 
