@@ -327,7 +327,7 @@ class MySubsidyOut(Schema):
 
 class ArchiveOut(Schema):
     person = Dict()
-    plans = List(Dict(), metadata={"description": "[{plan_id, title, occupation_code, institution, starts_on, "
+    plans = List(Dict(), metadata={"description": "[{plan_id, title, occupation_code, occupation_name, institution, starts_on, "
                                                   "ends_on, plan_status, plan_hours, credited_hours, completed, "
                                                   "result, certificate, subsidies[], evaluated}]"})
     certificates = Integer()

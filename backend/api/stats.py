@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from apiflask import APIBlueprint, Schema
 from apiflask.fields import Date, DateTime, Dict, Integer, List, String
-from apiflask.validators import Length, OneOf
+from apiflask.validators import Length, OneOf, Range
 from flask import Response
 
 from ..clock import now
@@ -106,10 +106,37 @@ def get_export(query):
 @bp.get("/audit")
 @bp.input(AuditQuery, location="query", arg_name="query")
 @bp.output(AuditOut(many=True))
-@bp.doc(summary="Append-only audit log entries, oldest first (filter by object_type, object_id, action)")
+@bp.doc(summary="Append-only audit log entries, oldest first (filter by object_type, object_id, action); "
+                "object_type=plan also returns entries written as training_plan before #15; a certificate's "
+                "object_id may be its number")
 @requires("supervisor", "admin")
 def get_audit(query):
     return paginate(audit.trail(actor(), query["object_type"], query["object_id"], query["action"]), lambda e: e)
+
+
+class RecentAuditQuery(Schema):
+    object_type = String(load_default=None, validate=Length(max=32))
+    limit = Integer(load_default=50, validate=Range(min=1, max=200))
+
+
+class RecentAuditOut(Schema):
+    object_type = String(metadata={"description": "current name (`plan` also for old `training_plan` entries)"})
+    object_id = String()
+    label = String(allow_none=True, metadata={"description": "title, name or code when the type has one"})
+    last_action = String()
+    last_at = DateTime()
+    last_actor = String()
+    entries = Integer()
+
+
+@bp.get("/audit/objects")
+@bp.input(RecentAuditQuery, location="query", arg_name="query")
+@bp.output(RecentAuditOut(many=True))
+@bp.doc(summary="The objects whose audit trail changed last, newest first, to pick one without typing its id "
+                "(supervisors: objects of their region only; admins: all)")
+@requires("supervisor", "admin")
+def get_audit_objects(query):
+    return audit.recent(actor(), query["object_type"], query["limit"])
 
 
 class OverdueOut(Schema):

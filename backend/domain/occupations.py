@@ -17,3 +17,9 @@ def occupations() -> dict[str, str]:
 def occupation_name(code: str | None) -> str | None:
     """The name of an occupation code, or None when the catalogue does not list it."""
     return occupations().get((code or "").strip())
+
+
+def occupation_label(code: str | None) -> str:
+    """"中式烹调师（4-03-02-01）" for a listed code, the bare code otherwise (as the pages show it)."""
+    name = occupation_name(code)
+    return f"{name}（{code}）" if name else (code or "")

@@ -9,20 +9,10 @@ from sqlalchemy import Select, event, select, text
 
 from ..domain.errors import forbidden, not_found
 from ..extensions import db
-from ..models import (
-    AuditEntry,
-    Certificate,
-    Device,
-    Institution,
-    PlanChangeRequest,
-    SubsidyClaim,
-    TrainingPlan,
-    Voucher,
-    VoucherBatch,
-)
+from ..models import AuditEntry
 from ..request_id import current_request_id
 from ..security.actor import Actor
-from ..security.authz import ensure_region
+from . import audit_scope
 
 GENESIS = "0" * 64
 
@@ -88,43 +78,36 @@ def _refuse_change(mapper, connection, target):
     raise PermissionError("the audit log is append-only")
 
 
-# object_type in the audit log → how to find the region a supervisor must cover
-# (a select of the region column, joined as needed, filtered on the object's id below).
-_REGION_OF = {
-    "plan": (select(TrainingPlan.region_code), TrainingPlan.id),
-    "training_plan": (select(TrainingPlan.region_code), TrainingPlan.id),
-    "subsidy_claim": (select(SubsidyClaim.region_code), SubsidyClaim.id),
-    "voucher_batch": (select(VoucherBatch.region_code), VoucherBatch.id),
-    "institution": (select(Institution.region_code), Institution.id),
-    "voucher": (select(VoucherBatch.region_code).join(Voucher, Voucher.batch_id == VoucherBatch.id), Voucher.id),
-    "certificate": (select(TrainingPlan.region_code).join(Certificate, Certificate.plan_id == TrainingPlan.id),
-                    Certificate.id),
-    "plan_change_request": (select(TrainingPlan.region_code).join(
-        PlanChangeRequest, PlanChangeRequest.plan_id == TrainingPlan.id), PlanChangeRequest.id),
-    "device": (select(Institution.region_code).join(Device, Device.institution_id == Institution.id), Device.id),
-}
-
-
 def trail(a: Actor, object_type: str | None, object_id: str | None, action: str | None) -> Select:
     """The audit entries `a` may read, oldest first, filtered by object and action (a select to page through).
 
     Admins read the whole log; supervisors read the trail of one object inside their region (403
     filter_by_object without one they can place, 404 when it does not exist, 403 out_of_scope elsewhere).
+    An object type is matched under its old names too (`plan` also finds `training_plan` entries); a
+    certificate may be named by its number.
     """
     stmt = select(AuditEntry).order_by(AuditEntry.id)
+    object_id = audit_scope.resolve_id(object_type, object_id)
     if a.role == "supervisor":
-        known = _REGION_OF.get(object_type or "")
-        # ASCII digits only: str.isdigit() also accepts "²", which int() then refuses (a 500).
-        if not (known and object_id and object_id.isascii() and object_id.isdigit()):
-            raise forbidden("forbidden", reason="filter_by_object", object_types=sorted(_REGION_OF))
-        region = db.session.execute(known[0].where(known[1] == int(object_id))).scalar()
-        if region is None:
+        known = audit_scope.canonical(object_type or "") in audit_scope.SCOPES
+        if not (known and object_id):
+            raise forbidden("forbidden", reason="filter_by_object", object_types=audit_scope.TYPES)
+        regions = audit_scope.regions_of(object_type, [object_id]).get(object_id)
+        if not regions:
             raise not_found("not_found", object=object_type, id=object_id)
-        ensure_region(a, region)
+        if not audit_scope.covers(a.region_code, object_type, regions):
+            raise forbidden("out_of_scope", region_code=sorted(regions)[0])
     if object_type:
-        stmt = stmt.where(AuditEntry.object_type == object_type)
+        stmt = stmt.where(audit_scope.type_filter(object_type))
     if object_id:
         stmt = stmt.where(AuditEntry.object_id == object_id)
     if action:
         stmt = stmt.where(AuditEntry.action == action)
     return stmt
+
+
+def recent(a: Actor, object_type: str | None, limit: int = 50) -> list[dict]:
+    """The objects whose trail changed last that `a` may read (supervisors: their region's)."""
+    if object_type and audit_scope.canonical(object_type) not in audit_scope.SCOPES and a.role != "admin":
+        raise forbidden("forbidden", reason="filter_by_object", object_types=audit_scope.TYPES)
+    return audit_scope.recent_objects(a.region_code if a.role == "supervisor" else None, object_type, limit)

@@ -101,5 +101,5 @@ def import_lessons(a: Actor, plan: TrainingPlan, rows: list[tuple[int, dict]], n
     if failed:
         # The lessons created above go with the request's rollback.
         raise AppError("invalid_rows", 422, {"imported": 0, "errors": failed, "rows": reports})
-    audit.record(a.label, "lessons.import", "training_plan", plan.id, now, after={"imported": len(created)})
+    audit.record(a.label, "lessons.import", "plan", plan.id, now, after={"imported": len(created)})
     return {"imported": len(created), "failed": 0, "ineligible": 0, "rows": reports}

@@ -117,7 +117,7 @@ def import_records(a: Actor, plan: TrainingPlan, raw_rows: list[tuple[int, dict]
     db.session.flush()
     imported = sum(1 for r in rows if not r["errors"])
     if imported:
-        audit.record(a.label, "online_records.import", "training_plan", plan.id, now,
+        audit.record(a.label, "online_records.import", "plan", plan.id, now,
                      after={"imported": imported, "failed": len(rows) - imported})
     return {"imported": imported, "failed": len(rows) - imported,
             "rows": [{"row": r["row"], "status": "error" if r["errors"] else "ok",

@@ -79,7 +79,7 @@ def start_if_due(plan: TrainingPlan, now: datetime, actor_label: str = "system")
         return False
     plan.status = rules.transition(plan.status, "start")
     db.session.flush()
-    audit.record(actor_label, "plan.start", "training_plan", plan.id, now,
+    audit.record(actor_label, "plan.start", "plan", plan.id, now,
                  before={"status": rules.APPROVED}, after={"status": plan.status})
     return True
 
@@ -191,7 +191,7 @@ def create_plan(a: Actor, data: dict, now: datetime) -> TrainingPlan:
     check_online_allowed(plan, values["delivery"], values["occupation_code"], now)
     db.session.add(plan)
     db.session.flush()
-    audit.record(a.label, "plan.create", "training_plan", plan.id, now, after=audit.snapshot(plan, _AUDITED))
+    audit.record(a.label, "plan.create", "plan", plan.id, now, after=audit.snapshot(plan, _AUDITED))
     return plan
 
 
@@ -275,7 +275,7 @@ def apply_values(actor_label: str, plan: TrainingPlan, values: dict, now: dateti
         db.session.flush()
         # An approved plan stays approved: the change is inside the window the rules allow, and the
         # audit entry (before/after) is what the supervisor reviews.
-        audit.record(actor_label, "plan.update", "training_plan", plan.id, now, before=before, after=after)
+        audit.record(actor_label, "plan.update", "plan", plan.id, now, before=before, after=after)
     return before, after
 
 
@@ -305,7 +305,7 @@ def _transition(a: Actor, plan: TrainingPlan, action: str, now: datetime, **afte
     before = {"status": plan.status}
     plan.status = rules.transition(plan.status, action)
     db.session.flush()
-    audit.record(a.label, f"plan.{action}", "training_plan", plan.id, now, before=before,
+    audit.record(a.label, f"plan.{action}", "plan", plan.id, now, before=before,
                  after=dict({"status": plan.status}, **after_extra))
     return plan
 

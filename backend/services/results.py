@@ -12,6 +12,7 @@ from sqlalchemy import select
 from ..domain import identity
 from ..domain import plans as plan_rules
 from ..domain.errors import AppError, conflict, invalid
+from ..domain.occupations import occupation_name
 from ..domain.subsidy import completed
 from ..extensions import db
 from ..models import Certificate, Enrollment, Evaluation, Institution, Person, Result, TrainingPlan
@@ -229,6 +230,7 @@ def trainee_archive(person_id: int, now: datetime) -> dict:
                                                                    Evaluation.person_id == person_id)).scalar()
         plans.append({
             "plan_id": plan.id, "title": plan.title, "occupation_code": plan.occupation_code,
+            "occupation_name": occupation_name(plan.occupation_code),
             "plan_type": plan.plan_type, "delivery": plan.delivery, "institution_id": inst.id,
             "institution": inst.name, "starts_on": plan.starts_on.isoformat(), "ends_on": plan.ends_on.isoformat(),
             "plan_status": plan.status, "enrollment_status": enrollment.status,

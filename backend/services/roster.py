@@ -309,6 +309,6 @@ def import_roster(a: Actor, plan: TrainingPlan, raw_rows: list[tuple[int, dict]]
     ineligible = sum(1 for r in imported if r.reasons)
     summary = {"imported": len(imported), "failed": len(rows) - len(imported), "ineligible": ineligible}
     if imported:
-        audit.record(a.label, "roster.import", "training_plan", plan.id, now,
+        audit.record(a.label, "roster.import", "plan", plan.id, now,
                      after=dict(summary, source=source, enrollment_ids=[r.enrollment_id for r in imported]))
     return dict(summary, rows=rows)

@@ -11,6 +11,7 @@ from sqlalchemy.orm import selectinload
 from ..domain import attendance as attendance_rules
 from ..domain import subsidy as rules
 from ..domain.errors import conflict, invalid, not_found
+from ..domain.occupations import occupation_label
 from ..extensions import db
 from ..models import (
     Certificate,
@@ -274,7 +275,7 @@ def explain(basis: dict | None) -> str | None:
     if basis.get("kind") == "living_allowance":
         return f"{version}：线上培训 {basis['online_days']} 天 × 每天 {yuan(basis['fen_per_day'])}"
     if basis.get("kind") == "standard":
-        text = (f"{version}：职业 {basis['occupation_code']} 项目标准 {yuan(basis['standard_fen'])} × "
+        text = (f"{version}：职业 {occupation_label(basis['occupation_code'])} 项目标准 {yuan(basis['standard_fen'])} × "
                 f"{basis['ratio_percent']}%")
     else:
         text = f"{version}：{basis['credited_hours']:g} 课时 × 每课时 {yuan(basis['rate_fen_per_hour'])}"

@@ -8,7 +8,7 @@ export function planEntries(archive) {
     title: p.title || "培训",
     institutionId: p.institution_id,
     institution: p.institution || "",
-    occupation: p.occupation_code || "",
+    occupation: p.occupation_name ? `${p.occupation_name}（${p.occupation_code}）` : p.occupation_code || "",
     status: p.plan_status || "",
     startsOn: p.starts_on,
     endsOn: p.ends_on,

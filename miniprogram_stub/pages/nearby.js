@@ -3,6 +3,7 @@
 import { $, html, mount } from "/static/common/html.js";
 import { badge, emptyState, errorText } from "/static/common/ui.js";
 import { fmtMetres } from "/static/common/format.js";
+import { occupationLabel, occupationNames } from "/static/common/occupations.js";
 import { getPosition } from "../lib/geo.js";
 
 /** The rating in words: "暂无评价" until someone rated (the score alone is then only the prior), else score and count. */
@@ -18,6 +19,7 @@ export default {
   auth: "bound",
   async onLoad({ root, app }) {
     let occupations = [];
+    const names = await occupationNames(app.api);
     try {
       const mine = await app.api.list("/me/vouchers", { per_page: 100 });
       occupations = [...new Set(mine.items.filter((v) => v.status === "claimed")
@@ -26,7 +28,7 @@ export default {
     mount(root, html`
       <div class="card">
         <label for="occ">职业（工种）</label>
-        <select id="occ"><option value="">全部</option>${occupations.map((o) => html`<option>${o}</option>`)}</select>
+        <select id="occ"><option value="">全部</option>${occupations.map((o) => html`<option value="${o}">${occupationLabel(names, o)}</option>`)}</select>
         <button type="button" class="primary block" id="locate">按我的位置查找</button>
         <p class="fix" id="fix" hidden></p>
       </div>

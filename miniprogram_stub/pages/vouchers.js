@@ -2,6 +2,7 @@
 import { html, mount } from "/static/common/html.js";
 import { emptyState, errorText } from "/static/common/ui.js";
 import { INELIGIBLE, fmtDate, fmtMoney, label } from "/static/common/format.js";
+import { occupationLabel, occupationNames } from "/static/common/occupations.js";
 
 function fileToBase64(file) {
   return new Promise((resolve, reject) => {
@@ -16,12 +17,13 @@ export default {
   title: "领取培训券",
   auth: "bound",
   async onLoad({ root, app }) {
-    const { items } = await app.api.list("/voucher-batches", { per_page: 50 });
+    const [{ items }, names] = await Promise.all([app.api.list("/voucher-batches", { per_page: 50 }), occupationNames(app.api)]);
+    const occupations = (b) => (b.occupation_codes || []).map((c) => occupationLabel(names, c)).join("、") || "不限";
     const card = (b) => {
       if (b.claimed_code) {
         return html`<article class="card voucher" data-batch="${b.id}">
           <div class="card-head"><h3>${b.name}</h3><span class="value">${fmtMoney(b.face_value_fen)}</span></div>
-          <p class="small muted">适用职业（工种）：${(b.occupation_codes || []).join("、") || "不限"}</p>
+          <p class="small muted">适用职业（工种）：${occupations(b)}</p>
           <p>您已领取本批次培训券 <span class="mono">${b.claimed_code}</span></p>
           <a class="button primary" href="#/voucher-qr?code=${encodeURIComponent(b.claimed_code)}">出示二维码</a>
         </article>`;
@@ -31,7 +33,7 @@ export default {
       return html`
         <article class="card voucher ${eligible ? "" : "ineligible"}" data-batch="${b.id}">
           <div class="card-head"><h3>${b.name}</h3><span class="value">${fmtMoney(b.face_value_fen)}</span></div>
-          <p class="small muted">适用职业（工种）：${(b.occupation_codes || []).join("、") || "不限"}</p>
+          <p class="small muted">适用职业（工种）：${occupations(b)}</p>
           <p class="small muted">领取时间：${fmtDate(b.claim_starts_at)} 至 ${fmtDate(b.claim_ends_at)} · 剩余 ${b.remaining ?? "—"} / ${b.quantity ?? "—"} 张</p>
           ${eligible ? "" : html`<p class="small"><b>暂不能领取：</b></p><ul class="reasons">${reasons.map((r) => html`<li>${label(INELIGIBLE, r)}${r === "face_not_enrolled" ? html` <a href="#/face">去采集</a>` : ""}</li>`)}</ul>`}
           ${b.claim_requires_face && eligible ? html`<label class="small">领取需人脸核验，请拍摄本人正脸照片

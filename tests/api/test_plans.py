@@ -38,7 +38,7 @@ def world(clock, staff, client, make_institution):
 
 def actions(plan_id) -> list[str]:
     return list(db.session.execute(db.select(AuditEntry.action).where(
-        AuditEntry.object_type == "training_plan", AuditEntry.object_id == str(plan_id))
+        AuditEntry.object_type == "plan", AuditEntry.object_id == str(plan_id))
         .order_by(AuditEntry.id)).scalars())
 
 

@@ -35,6 +35,7 @@ EXPECTED = {
     "POST /api/v1/plans/<int:plan_id>/lessons/import": {'institution'},
     "GET /api/v1/plans/<int:plan_id>/online-records/template.xlsx": {'institution', 'supervisor', 'admin'},
     "GET /api/v1/audit": {'supervisor', 'admin'},
+    'GET /api/v1/audit/objects': {'supervisor', 'admin'},
     "GET /api/v1/certificates/<number>": {'public'},
     "GET /api/v1/device/manifest": {'device'},
     "GET /api/v1/stats/overdue": {'supervisor', 'admin'},

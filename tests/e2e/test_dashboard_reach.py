@@ -24,6 +24,7 @@ from .helpers import (
     new_context,
     open_page,
     route_of,
+    settled,
     snap,
     watch_errors,
 )
@@ -119,8 +120,13 @@ def test_supervisor_unbinds_a_wrong_wechat_binding(browser, server, screenshots)
     row = page.locator("table.attendance tbody tr", has_text=UNBIND_NAME)
     row.locator("td.binding", has_text="未绑定").wait_for()
     snap(page, screenshots, "dashboard-lesson-unbound")
-    # The audit entry holds the reason (the dashboard's audit page covers plans, claims, batches..., not persons).
+    # The audit entry holds the reason, and the person's trail opened from the row shows it in Chinese.
     assert _unbind_reasons(server, int(row.get_attribute("data-person"))) == [UNBIND_REASON]
+    row.locator("a.audit-link").click()
+    settled(page, "audit")
+    entry = page.locator('tr[data-action="person.unbind"]')
+    entry.wait_for()
+    assert "解除微信绑定" in entry.inner_text() and UNBIND_REASON in entry.inner_text()
     assert not errors, errors
     ctx.close()
     # The released WeChat account now signs in as nobody: the phone client asks it to bind again.

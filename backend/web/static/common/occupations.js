@@ -22,5 +22,6 @@ export function occupationLabel(names, code, name) {
 
 /** A <datalist> of the catalogue for an occupation code input (`list="${id}"`). */
 export function occupationDatalist(names, id = "occupation-codes") {
-  return html`<datalist id="${id}">${[...names].map(([code, name]) => html`<option value="${code}">${name}</option>`)}</datalist>`;
+  // Major groups (N-00-00-00) are shown by name elsewhere but are not offered as a plan's occupation.
+  return html`<datalist id="${id}">${[...names].filter(([code]) => !/^\d-00-00-00$/.test(code)).map(([code, name]) => html`<option value="${code}">${name}</option>`)}</datalist>`;
 }

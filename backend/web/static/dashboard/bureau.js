@@ -61,9 +61,10 @@ export default {
             <td>${regionName(i.region_code)}</td><td>${KIND[i.kind] || i.kind}</td>
             <td><a class="small" href="#/audit?object_type=institution&object_id=${i.id}">审计记录</a></td></tr>`)}</tbody></table></div>` : emptyState("还没有登记的机构")}</section>
       <section class="card"><h2>账号（${users.total}）</h2>
-        ${users.items.length ? html`<div class="table-wrap"><table class="users"><thead><tr><th>用户名</th><th>角色</th><th>区划</th><th>机构</th></tr></thead>
+        ${users.items.length ? html`<div class="table-wrap"><table class="users"><thead><tr><th>用户名</th><th>角色</th><th>区划</th><th>机构</th><th></th></tr></thead>
           <tbody>${users.items.map((u) => html`<tr data-user="${u.id}"><td>${u.username}</td><td>${ROLE[u.role] || u.role}</td><td>${u.region_code ? regionName(u.region_code) : "全部"}</td>
-            <td>${u.institution_id ? instName.get(u.institution_id) || `#${u.institution_id}` : "—"}</td></tr>`)}</tbody></table></div>` : emptyState("没有账号")}</section>`);
+            <td>${u.institution_id ? instName.get(u.institution_id) || `#${u.institution_id}` : "—"}</td>
+            <td><a class="small audit-link" href="#/audit?object_type=user&object_id=${u.id}">审计记录</a></td></tr>`)}</tbody></table></div>` : emptyState("没有账号")}</section>`);
 
     const instForm = $(root, "#inst-form");
     instForm.onsubmit = (e) => {

@@ -39,6 +39,7 @@ export default {
       <dl class="kv small"><dt>持证人</dt><dd>${c.holder_name_masked}</dd><dt>职业（工种）</dt><dd>${occupationLabel(names, c.occupation_code)}</dd>
         <dt>培训机构</dt><dd>${c.institution}</dd><dt>发证日期</dt><dd>${fmtDate(c.issued_on)}</dd>
         ${c.revoked_on ? html`<dt>撤销日期</dt><dd>${fmtDate(c.revoked_on)}</dd>` : ""}</dl>
+      <p class="small"><a class="audit-link" href="#/audit?object_type=certificate&object_id=${c.number}">审计记录</a></p>
       ${c.valid ? html`<form id="revoke-form" novalidate><label>撤销原因<input name="reason" maxlength="500"></label>
         <small class="field-error" data-for="reason"></small><button type="submit" class="danger">撤销证书</button></form>` : ""}
     </section>`);

@@ -78,7 +78,10 @@ export default {
       mount(body, html`
         <section class="card">
           <div class="card-head"><h1>${lesson.title}</h1><span class="muted">${fmtDate(lesson.starts_at)} ${fmtTime(lesson.starts_at)}–${fmtTime(lesson.ends_at)}</span></div>
-          <p class="muted small">${site ? `${site.name} · ${site.address || ""} · 签到半径 ${site.radius_m} 米` : "线上课次"}</p>
+          <p class="muted small">${site ? `${site.name} · ${site.address || ""} · 签到半径 ${site.radius_m} 米` : "线上课次"}
+            · <a class="audit-link" href="#/audit?object_type=lesson&object_id=${lesson.id}">课程审计记录</a>
+            · <a class="audit-link" href="#/audit?object_type=plan&object_id=${lesson.plan_id}">方案审计记录</a>
+            ${site ? html`· <a class="audit-link" href="#/audit?object_type=site&object_id=${site.id}">场地审计记录</a>` : ""}</p>
         </section>
         ${site ? html`<section class="card">
           <h2>签到位置分布</h2>
@@ -107,7 +110,7 @@ export default {
           ${data.trainees.length ? html`<div class="table-wrap"><table class="attendance">
             <thead><tr><th>姓名</th><th>签到</th><th>签退</th><th>认定课时</th><th>状态</th><th>来源</th><th>标记</th><th>微信绑定</th></tr></thead>
             <tbody>${data.trainees.map((t) => html`<tr data-person="${t.person_id}" class="${isHeld(t) ? "row-error" : ""}">
-              <td>${t.name}</td><td>${fmtTime(t.check_in_at)}</td><td>${fmtTime(t.check_out_at)}</td>
+              <td>${t.name} <a class="small audit-link" href="#/audit?object_type=person&object_id=${t.person_id}" title="该人员的审计记录">审计</a></td><td>${fmtTime(t.check_in_at)}</td><td>${fmtTime(t.check_out_at)}</td>
               <td>${creditedCell(t)}</td>
               <td>${badge(label(ATTENDANCE_STATUS, t.status), STATUS_KIND[t.status])}</td>
               <td>${(t.sources || []).map((s) => label(SOURCE, s)).join("、") || "—"}</td>

@@ -217,7 +217,7 @@ export default {
     mount($(root, "#versions"), html`
       <div class="card-head"><h2>政策版本</h2><span class="muted small">共 ${total} 个版本</span></div>
       ${versions.length ? html`<div class="table-wrap"><table class="versions">
-        <thead><tr><th>版本</th><th>区划</th><th>生效日期</th><th>设置的参数</th><th>创建人</th><th>创建时间</th><th>说明</th></tr></thead>
+        <thead><tr><th>版本</th><th>区划</th><th>生效日期</th><th>设置的参数</th><th>创建人</th><th>创建时间</th><th>说明</th><th></th></tr></thead>
         <tbody>${[...versions].reverse().map((v) => html`<tr data-version="${v.id}">
           <td class="nowrap">#${v.id} ${inForceIds.has(v.id) ? badge("生效中", "ok") : ""}</td>
           <td class="nowrap"><a href="#/policies?${new URLSearchParams({ region_code: v.region_code })}">${regionText(v.region_code)}</a></td>
@@ -227,7 +227,8 @@ export default {
             ${sameValue(val, defaults[k]) ? html`<span class="muted small">（同默认）</span>` : badge("与默认不同", "warn")}</li>`)}</ul></td>
           <td>${v.created_by_name || (v.created_by ? `#${v.created_by}` : "—")}</td>
           <td class="nowrap">${fmtDateTime(v.created_at)}</td>
-          <td>${v.note || ""}</td></tr>`)}</tbody></table></div>`
+          <td>${v.note || ""}</td>
+          <td><a class="small audit-link" href="#/audit?object_type=policy&object_id=${v.id}">审计记录</a></td></tr>`)}</tbody></table></div>`
         : emptyState("尚无政策版本：各地区均使用内置默认值。")}`);
 
     // ---- add a version

@@ -347,7 +347,7 @@ async function makeupsTab(el, api, onLeave) {
     <p class="muted small">共 ${total} 条待审核补卡。补卡只能在课程当天申请，需要签到表照片和现场全景照片。</p>
     ${items.length ? items.map((m) => html`
       <article class="card" data-makeup="${m.id}">
-        <div class="card-head"><h3>${m.name || `学员 ${m.person_id}`} · 补${label(KIND, m.kind)}</h3><span class="muted small">申请于 ${fmtDateTime(m.created_at)}</span></div>
+        <div class="card-head"><h3>${m.name || `学员 ${m.person_id}`} · 补${label(KIND, m.kind)}</h3><span class="muted small">申请于 ${fmtDateTime(m.created_at)} · <a class="audit-link" href="#/audit?object_type=makeup_request&object_id=${m.id}">审计记录</a></span></div>
         <p><a href="#/lesson/${m.lesson_id}">${m.lesson_title ? `${m.lesson_title}（${fmtDateTime(m.lesson_starts_at)}）` : `课次 #${m.lesson_id}`}</a> · 原因：${m.reason}</p>
         <div class="photos">
           <figure><img alt="签到表照片" data-photo="sign_sheet" title="点击放大"><figcaption>签到表（点击放大）</figcaption></figure>

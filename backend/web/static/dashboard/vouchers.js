@@ -29,6 +29,9 @@ function batchRow(b, names) {
   </tr>`;
 }
 
+// Major groups (N-00-00-00) name a whole field of work, not an occupation a batch or plan can cover.
+const isOccupation = (code) => !/^\d-00-00-00$/.test(code);
+
 function createForm(user, names) {
   const today = shanghaiDay();
   return html`<details class="card" id="new-batch"><summary><b>新建培训券批次</b></summary>
@@ -36,7 +39,8 @@ function createForm(user, names) {
       <label>批次名称<input name="name" maxlength="128" required></label><small class="field-error" data-for="name"></small>
       <label>发放区划代码<input name="region_code" value="${user.region_code || ""}" maxlength="6" inputmode="numeric"></label>
       <small class="field-error" data-for="region_code"></small>
-      <label>适用职业（工种）<select name="occupation_codes" multiple size="5">${Object.entries(names).map(([c, n]) => html`<option value="${c}">${n}（${c}）</option>`)}</select></label>
+      <label>适用职业（工种）<input type="search" class="occupation-filter" placeholder="按名称或代码筛选，如 电工、6-31" autocomplete="off">
+        <select name="occupation_codes" multiple size="8">${Object.entries(names).filter(([c]) => isOccupation(c)).map(([c, n]) => html`<option value="${c}">${n}（${c}）</option>`)}</select></label>
       <small class="field-error" data-for="occupation_codes"></small>
       <label>发放数量（张）<input name="quantity" type="number" min="1" value="100"></label><small class="field-error" data-for="quantity"></small>
       <label>面值（元）<input name="face_value_yuan" type="number" min="0" step="0.01" value="1500"></label><small class="field-error" data-for="face_value_fen"></small>
@@ -88,6 +92,11 @@ async function listView(root, api, user, navigate) {
         <button type="submit">核验</button></form><small class="field-error" data-for="code"></small>
       <div id="verify-out"></div></section>`);
   const form = $(root, "#batch-form");
+  // The catalogue holds some 1,600 occupations: narrow the list by name or code (chosen ones stay visible).
+  $(form, ".occupation-filter").oninput = (e) => {
+    const q = e.target.value.trim();
+    $$(form, "select[name=occupation_codes] option").forEach((o) => { o.hidden = Boolean(q) && !o.selected && !o.textContent.includes(q); });
+  };
   form.onsubmit = (e) => {
     e.preventDefault();
     const d = formData(form);
