@@ -14,14 +14,6 @@ import sys
 # Half of these may be lent to live streams; the other half always serve check-ins and the rest.
 # Within DB_POOL_SIZE (20): every thread finds a pooled PostgreSQL connection.
 GTHREAD_THREADS = 16
-# Requests served on one keep-alive connection before the answer says "Connection: close" (nginx's
-# keepalive_requests, smaller): a client that keeps its connection open for good stays on the worker
-# that accepted it, so a burst of long-lived clients split 22/10 between two workers stayed split and
-# the crowded worker's clients saw twice the latency of the others. A client that reconnects is
-# accepted by whichever worker is free to accept first: the load evens out within a few seconds. A
-# phone sends a handful of requests per lesson and never reaches the count; a reconnect costs one
-# loopback or LAN handshake in KEEPALIVE_REQUESTS requests.
-KEEPALIVE_REQUESTS = 25
 
 
 def _command_line(name):
@@ -42,12 +34,6 @@ def _command_line(name):
 if str(_command_line("worker_class") or "").rsplit(".", 1)[-1] in ("gthread", "ThreadWorker") \
         and _command_line("threads") is None:
     threads = GTHREAD_THREADS
-
-
-def pre_request(worker, req):
-    """Close a keep-alive connection after KEEPALIVE_REQUESTS requests (see above)."""
-    if req.req_number >= KEEPALIVE_REQUESTS:
-        req.must_close = True
 
 
 def post_worker_init(worker):

@@ -2,18 +2,9 @@
 product's gunicorn.conf.py gives its workers, so the comparison is about the request path alone.
 
 Opens the database pool before taking requests, freezes the loaded objects out of the cyclic garbage
-collector, has gevent accept one connection per wake-up and closes a keep-alive connection after 25 requests
-(spreading keep-alive clients between workers).
+collector, and has gevent accept one connection per wake-up (spreading keep-alive clients between workers).
 """
 import gc
-
-KEEPALIVE_REQUESTS = 25  # as the product's gunicorn.conf.py: recycle keep-alive connections
-
-
-def pre_request(worker, req):
-    """Close a keep-alive connection after KEEPALIVE_REQUESTS requests, as the product does."""
-    if req.req_number >= KEEPALIVE_REQUESTS:
-        req.must_close = True
 
 
 def post_worker_init(worker):
