@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import db
@@ -14,6 +14,8 @@ class AuditEntry(db.Model):
     """Who did what to which object, before → after; each entry hashes the previous one."""
 
     __tablename__ = "audit_log"
+    # An object's trail (GET /audit?object_type=&object_id=) and the picker's grouping read by object.
+    __table_args__ = (Index("ix_audit_log_object", "object_type", "object_id"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     actor: Mapped[str] = mapped_column(String(64))
