@@ -86,6 +86,11 @@ def verify_reason(status: str, expires_at: datetime, now: datetime) -> str | Non
     return current
 
 
+def covers_occupation(batch_occupations, occupation: str) -> bool:
+    """Whether a batch's vouchers pay for training in this occupation (its list of codes; none: no occupation)."""
+    return occupation in set(batch_occupations or ())
+
+
 def usable_at(batch_institution_ids, batch_region: str, institution_id: int, institution_region: str,
               plan_occupation: str | None, batch_occupations) -> str | None:
     """Why the voucher cannot be used here ("not_allowed_institution", "occupation_not_covered"), or None.
@@ -98,7 +103,7 @@ def usable_at(batch_institution_ids, batch_region: str, institution_id: int, ins
     elif not (institution_region or "").startswith(batch_region):
         return "not_allowed_institution"
     # No plan yet (e.g. verifying at the desk): only the institution can be judged.
-    if plan_occupation is not None and plan_occupation not in set(batch_occupations or ()):
+    if plan_occupation is not None and not covers_occupation(batch_occupations, plan_occupation):
         return "occupation_not_covered"
     return None
 

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from ..clock import now as clock_now
 from ..domain import plans as rules
+from ..domain import vouchers as voucher_rules
 from ..domain.errors import conflict, forbidden, invalid
 from ..extensions import db
 from ..models import Enrollment, Institution, Lesson, TrainingPlan, Voucher, VoucherBatch
@@ -260,7 +261,7 @@ def _vouchers_cover(plan: TrainingPlan, occupation_code: str) -> None:
         .join(Voucher, Voucher.id == Enrollment.voucher_id).join(VoucherBatch, VoucherBatch.id == Voucher.batch_id)
         .where(Enrollment.plan_id == plan.id, Enrollment.status == "active")
         .order_by(Enrollment.person_id)).all()
-    uncovered = [person_id for person_id, codes in rows if occupation_code not in set(codes or ())]
+    uncovered = [person_id for person_id, codes in rows if not voucher_rules.covers_occupation(codes, occupation_code)]
     if uncovered:
         raise conflict("voucher_occupation_not_covered", person_ids=uncovered, occupation_code=occupation_code)
 
