@@ -4,8 +4,8 @@ Python's json module recurses once per nesting level: 10,000 nested brackets rai
 a number of more than 4,300 digits raises ValueError; neither is the JSONDecodeError that Flask and
 webargs turn into a 400, so both were 500s. The size of a body is capped by MAX_CONTENT_LENGTH (413),
 but a 24 MB body of `[],[],...` still becomes millions of Python objects. So a body's structure is
-measured first, on the raw bytes with its strings blanked out (a regular expression and byte counts,
-all in C), and refused when it is deeper, holds more values or longer numbers than any request of
+measured first, on the raw bytes with its strings blanked out (splits and byte counts, all in C), and
+refused when it is deeper, holds more values or longer numbers than any request of
 this API needs:
 
 - depth over MAX_DEPTH: 422 validation_error {reason: "too_deep"}
@@ -28,8 +28,6 @@ MAX_CONTAINERS = 100_000
 MAX_VALUES = 400_000
 MAX_NUMBER_CHARS = 100
 
-# A JSON string, escapes included; written as "unrolled loop" so a 12 MB base64 photo is one fast scan.
-_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
 _LONG_NUMBER = re.compile(rb"[-+0-9.eE]{%d}" % (MAX_NUMBER_CHARS + 1))
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 
@@ -40,7 +38,7 @@ def json_problem(body: bytes) -> AppError | None:
         body.decode("utf-8")
     except UnicodeDecodeError:
         return AppError("validation_error", 400, {"reason": "not_utf8"})
-    skeleton = _STRING.sub(b'""', body)
+    skeleton = skeleton_of(body)
     containers = skeleton.count(b"[") + skeleton.count(b"{")
     values = skeleton.count(b",") + 1
     if containers > MAX_CONTAINERS or values > MAX_VALUES:
@@ -54,6 +52,22 @@ def json_problem(body: bytes) -> AppError | None:
         if depth > MAX_DEPTH:
             return AppError("validation_error", 422, {"reason": "too_deep", "max_depth": MAX_DEPTH})
     return None
+
+
+def skeleton_of(body: bytes) -> bytes:
+    """The body with every string's content removed (`"ab\\"c"` becomes `""`), for counting its structure.
+
+    Escapes go first: escaped backslashes, then escaped quotes. A run of backslashes in JSON always starts
+    where an escape can start, so pairing them left to right is how a parser reads them, and what is left
+    of each string holds no quote but its own two. The strings are then every other piece between quotes.
+    Three passes in C: a regular expression stepping through a kiosk upload's 500 base64 face crops
+    (4.9 MB) took 23 ms, five times the parse it guards; these take about 1 ms (bench/README.md).
+    Invalid JSON may be counted differently here, but the parser stops at the first error, so what it
+    builds before that point was counted the same.
+    """
+    if b"\\" in body:
+        body = body.replace(b"\\\\", b"").replace(b'\\"', b"")
+    return b'""'.join(body.split(b'"')[0::2])
 
 
 def before_request() -> None:
