@@ -211,6 +211,11 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
     # requests enqueue a sweep after their commit (a latency hint; the periodic sweeps run regardless).
     cfg["JOB_LEASE_S"] = float(env.get("JOB_LEASE_S", "120"))
     cfg["JOBS_ENQUEUE"] = _coerce(True, env.get("JOBS_ENQUEUE", "true"))
+    # How much the job worker lowers its own CPU priority (nice) at start: on a machine it shares with the
+    # web server, a face re-verification (~65 ms of CPU a crop) can wait; a check-in or a kiosk upload cannot.
+    cfg["WORKER_NICE"] = int(env.get("WORKER_NICE", "10"))
+    if not 0 <= cfg["WORKER_NICE"] <= 19:
+        raise ConfigError("WORKER_NICE must be 0-19 (how much the worker lowers its own priority)")
     # Reverse-proxy hops whose X-Forwarded-For is believed (0: the peer address is the client).
     cfg["TRUSTED_PROXIES"] = env.get("TRUSTED_PROXIES", "0")
     for name, default in (RULE_DEFAULTS | AUTH_LIMIT_DEFAULTS).items():

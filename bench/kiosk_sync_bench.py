@@ -43,6 +43,7 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -90,6 +91,27 @@ def real_face_crop() -> str:
 
 
 FACE_CROP = real_face_crop()
+
+
+def real_face_template() -> list[float]:
+    """The template enrolled for every seeded trainee: the astronaut's, so the job worker's re-verification of
+    the crops above passes (a failing one would mark all the person's crops due and change the workload)."""
+    from skimage import data
+
+    from backend.faces import enroll_template
+    return list(enroll_template(data.astronaut()))
+
+
+FACE_TEMPLATE = real_face_template()
+
+
+def process_cpu_s(pid: int) -> float:
+    """CPU seconds of a whole process, all its threads (utime + stime in /proc/PID/stat); 0 once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class Timeline:
@@ -259,7 +281,7 @@ class Run:
     """One scenario on one database: its seeded data, its server, its kiosk and its figures."""
 
     def __init__(self, kind: str, db_url: str, scenario: str, events_n: int, rounds: int, workdir: Path,
-                 worker_class: str, workers: int):
+                 worker_class: str, workers: int, job_worker: int | None = None):
         from backend.extensions import db
 
         self.kind, self.db_url, self.scenario, self.events_n, self.rounds = kind, db_url, scenario, events_n, rounds
@@ -271,7 +293,7 @@ class Run:
             db.session.remove()
         n_people = events_n // 2
         print(f"[{scenario} / {kind}] seeding {n_people} people ...", flush=True)
-        self.seeded = seed_site(self.app, [PersonSpec(f"学员{i}", id_number_for(i), face=[0.01] * 128)
+        self.seeded = seed_site(self.app, [PersonSpec(f"学员{i}", id_number_for(i), face=FACE_TEMPLATE)
                                            for i in range(n_people)], lessons=2 * rounds + 1)
         self.people = sorted(self.seeded.person_ids.values())
         self.warm_lesson, self.lessons = self.seeded.lesson_ids[0], self.seeded.lesson_ids[1:]
@@ -290,10 +312,18 @@ class Run:
         self.figures: dict[str, list[float]] = {"put_s": [], "sync_s": [], "raw_s": [], "sync_cpu": [], "raw_cpu": []}
         self.pg = PgCpu(db_url)
         self.raw_events: list[dict] = []
+        # The Procfile's `worker:` beside the server (its WORKER_NICE given here), re-verifying crops meanwhile.
+        self.job_worker, self.job_proc, self.job_cpu0 = job_worker, None, 0.0
 
     def start(self) -> None:
-        """Start the server, register the kiosk and warm both workers up."""
+        """Start the server (and the job worker), register the kiosk and warm both workers up."""
         self.server.start()
+        if self.job_worker is not None:
+            flask = str(Path(sys.executable).parent / "flask")
+            with (self.server.workdir / "worker.log").open("a") as log:
+                self.job_proc = subprocess.Popen([flask, "--app", "backend", "worker"], cwd=REPO,
+                                                 env={**self.server.env, "WORKER_NICE": str(self.job_worker)},
+                                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self.device_id, self.secret = register_device(self.server, self.seeded)
         if self.sealer is not None:
             self.sealer.device_id = self.device_id
@@ -306,6 +336,8 @@ class Run:
         # nearly empty, as a sequential scan; without this the cached plan scans the whole table for every
         # crop until the first ANALYZE (see "Kiosk sync with face crops: where the time goes").
         analyze(self.db_url)
+        if self.job_proc is not None:
+            self.job_cpu0 = process_cpu_s(self.job_proc.pid)
 
     def server_cpu(self) -> float:
         """CPU seconds used so far by the server: both gunicorn workers and this database's PostgreSQL backends."""
@@ -352,14 +384,23 @@ class Run:
                 client.post("/device/heartbeat", {"queue_depth": 0, "clock": datetime.now(UTC).isoformat(),
                                                   "version": "bench"})
             beat_ms = (time.perf_counter() - t0) / 50 * 1000
+            job_cpu = process_cpu_s(self.job_proc.pid) - self.job_cpu0 if self.job_proc is not None else None
         finally:
             self.stop()
-        return {"kind": self.kind, "scenario": self.scenario, "events": self.events_n, "rounds": self.rounds,
+        return {"job_worker": self.job_worker, "job_cpu": job_cpu, "kind": self.kind, "scenario": self.scenario, "events": self.events_n, "rounds": self.rounds,
                 **self.figures, "dup_s": dup_s, "dup_cpu": dup_cpu, "beat_ms": beat_ms,
                 "put_ms": sum(self.figures["put_s"]) / (self.rounds * self.events_n) * 1000, **self.check()}
 
     def stop(self) -> None:
-        """Stop the server (idempotent)."""
+        """Stop the server and the job worker (idempotent)."""
+        if self.job_proc is not None:
+            self.job_proc.terminate()
+            try:
+                self.job_proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.job_proc.kill()
+                self.job_proc.wait(5)
+            self.job_proc = None
         self.server.stop()
 
     def check(self) -> dict:
@@ -383,13 +424,14 @@ class Run:
         assert stored == expected, stored
         assert live == expected, live  # every stored kiosk event reached the live stream's table
         assert sum(crops.values()) == (expected if self.face else 0), crops  # every accepted face event kept its crop
-        return {"due_share": crops.get("due", 0) / expected, "flag_rows": flags}
+        return {"due_share": crops.get("due", 0) / expected, "flag_rows": flags, "crop_states": crops}
 
 
 def bench_backend(kind: str, urls: dict[str, str], events_n: int, rounds: int, workdir: Path, worker_class: str,
-                  workers: int) -> list[dict]:
+                  workers: int, job_worker: int | None = None) -> list[dict]:
     """Every scenario on its own database and server, their rounds interleaved; returns the figures per scenario."""
-    runs = [Run(kind, url, scenario, events_n, rounds, workdir, worker_class, workers) for scenario, url in urls.items()]
+    runs = [Run(kind, url, scenario, events_n, rounds, workdir, worker_class, workers, job_worker)
+            for scenario, url in urls.items()]
     try:
         for run in runs:
             run.start()
@@ -434,8 +476,13 @@ def flag_summary(results: list[dict]) -> str:
     out = []
     for r in results:
         flags = ", ".join(f"{n:,} {code}" for code, n in sorted(r["flag_rows"].items())) or "none"
-        out.append(f"- {r['scenario']} / {r['kind']}: {r['due_share'] * 100:.1f} % of the stored crops due for "
-                   f"re-verification; trust-flag rows on stored events (burst partners): {flags}.")
+        line = (f"- {r['scenario']} / {r['kind']}: {r['due_share'] * 100:.1f} % of the stored crops due for "
+                f"re-verification; trust-flag rows on stored events (burst partners): {flags}.")
+        if r.get("job_worker") is not None:
+            checked = {k: v for k, v in r["crop_states"].items() if k not in ("due", "stored")}
+            line += (f" Job worker beside the server (WORKER_NICE={r['job_worker']}): {r['job_cpu']:.1f} CPU-s during the "
+                     f"rounds, crops re-verified by the end: {', '.join(f'{v:,} {k}' for k, v in sorted(checked.items())) or 'none'}.")
+        out.append(line)
     return "\n".join(out)
 
 
@@ -449,6 +496,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pg-url", default=os.environ.get("KIOSK_BENCH_DATABASE_URL", DEFAULT_PG))
     ap.add_argument("--worker-class", default="gevent")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--job-worker", type=int, metavar="NICE", default=None,
+                    help="also run the Procfile's job worker beside the server with WORKER_NICE=NICE (it re-verifies "
+                         "the sampled crops meanwhile)")
     ap.add_argument("--no-readme", action="store_true")
     args = ap.parse_args(argv)
     if args.events % 2 or args.events < 2:
@@ -462,13 +512,14 @@ def main(argv: list[str] | None = None) -> int:
     for kind in args.backends.split(","):
         if kind == "sqlite":
             urls = {sc: f"sqlite:///{workdir / f'bench-{sc}.db'}" for sc in scenarios}
-            results += bench_backend("SQLite", urls, args.events, args.rounds, workdir, args.worker_class, args.workers)
+            results += bench_backend("SQLite", urls, args.events, args.rounds, workdir, args.worker_class, args.workers,
+                                     args.job_worker)
         elif kind == "postgres":
             # One database per scenario: the first is --pg-url itself, the others get a suffix.
             urls = {sc: args.pg_url if i == 0 else f"{args.pg_url}_{sc.replace('-', '_')}" for i, sc in enumerate(scenarios)}
             if all(reset_pg(url) for url in urls.values()):
                 results += bench_backend("PostgreSQL", urls, args.events, args.rounds, workdir, args.worker_class,
-                                         args.workers)
+                                         args.workers, args.job_worker)
     results.sort(key=lambda r: (scenarios.index(r["scenario"]), r["kind"] != "SQLite"))
     text = table(results)
     verdicts = []
@@ -487,6 +538,10 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_readme:
         stamp = datetime.now(UTC).strftime("%Y-%m-%d")
         load_after = " ".join(Path("/proc/loadavg").read_text().split()[:3]) if Path("/proc/loadavg").exists() else "?"
+        job_text = "" if args.job_worker is None else f"""
+With `--job-worker {args.job_worker}` the Procfile's job worker (`flask --app backend worker`, WORKER_NICE={args.job_worker})
+runs beside each server on the same database and re-verifies the due crops while the kiosk syncs; every
+trainee's template is the astronaut's, so those re-verifications pass."""
         puts = ", ".join(f"{r['put_ms']:.1f} ms ({r['scenario']} / {r['kind']})" for r in results)
         write_section(SECTION, f"""{SECTION}
 
@@ -517,7 +572,7 @@ Scenarios, each on a fresh database and server, their rounds interleaved:
   events. The reference, in the same run, for what the crops cost.
 The events of a run have their own instants on the kiosk's timeline (passes {PASS_GAP_S:g} s apart, the
 last a minute before the run); the seeded lessons are stretched to cover it and end in 3 hours, so no
-event is outside its window or a late upload.
+event is outside its window or a late upload.{job_text}
 
 Machine: {machine(with_postgres=True)}; load average before the run: {load_before}, after: {load_after}
 (other sessions' test suites share the machine). The last column is the server's CPU time during the

@@ -140,3 +140,17 @@ def test_wechat_templates_must_be_a_json_object(tmp_path, monkeypatch):
         monkeypatch.setenv("WECHAT_TEMPLATES", bad)
         with pytest.raises(config.ConfigError, match="WECHAT_TEMPLATES"):
             config.load(str(tmp_path), {"SECRET_KEY": "k" * 40, "DATA_KEY": "d" * 40})
+
+
+@pytest.mark.parametrize("value, nice", [(None, 10), ("0", 0), ("19", 19), ("-1", None), ("20", None)])
+def test_worker_nice_bounds(tmp_path, monkeypatch, value, nice):
+    if value is None:
+        monkeypatch.delenv("WORKER_NICE", raising=False)
+    else:
+        monkeypatch.setenv("WORKER_NICE", value)
+    if nice is None:
+        # A negative value would raise the worker above the web server (as root it could); more than 19 is no nice.
+        with pytest.raises(config.ConfigError, match="WORKER_NICE"):
+            config.load(str(tmp_path), dict(STRONG))
+    else:
+        assert config.load(str(tmp_path), dict(STRONG))["WORKER_NICE"] == nice

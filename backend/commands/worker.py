@@ -24,12 +24,19 @@ SHUTDOWN_TIMEOUT_S = 20
               help="Worker threads running tasks at once.")
 @click.option("--include", "modules", multiple=True, metavar="MODULE",
               help="Also import MODULE to register its tasks (repeatable).")
+@click.option("--nice", "niceness", type=click.IntRange(min=0, max=19), default=None,
+              help="Lower this process's CPU priority by this much (default: WORKER_NICE, 10; 0 keeps it).")
 @with_appcontext
-def worker_cmd(workers: int, modules: tuple[str, ...]):
+def worker_cmd(workers: int, modules: tuple[str, ...], niceness: int | None):
     """Run background jobs: periodic sweeps (voucher expiry, retention, ...) and queued tasks."""
     from ..jobs import bind_app, enqueue_sweeps, huey, load_sweeps
     from ..jobs.queue import describe
 
+    niceness = current_app.config["WORKER_NICE"] if niceness is None else niceness
+    if niceness:
+        # Beside the web server on one machine, requests come first: the sweeps' work (face re-verification
+        # above all) may lag by minutes, a check-in may not. On a machine of its own this changes nothing.
+        os.nice(niceness)
     bind_app(current_app._get_current_object())
     sweeps = load_sweeps(modules)
     # flush_locks: a worker killed while holding a sweep's lock would otherwise keep that sweep off for good
@@ -38,8 +45,8 @@ def worker_cmd(workers: int, modules: tuple[str, ...]):
     consumer = huey.create_consumer(workers=workers, worker_type="thread", periodic=True, flush_locks=True,
                                     graceful_signal="TERM", shutdown_timeout=SHUTDOWN_TIMEOUT_S)
     enqueue_sweeps()
-    log.info("worker started: pid %s, %s thread(s), %s, sweeps %s", os.getpid(), workers, describe(huey),
-             ", ".join(sweeps))
+    log.info("worker started: pid %s, %s thread(s), nice %s, %s, sweeps %s", os.getpid(), workers, os.nice(0),
+             describe(huey), ", ".join(sweeps))
     try:
         consumer.run()
     finally:
