@@ -7,12 +7,18 @@ import time
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from ..domain.card_keys import card_key
 from ..extensions import db
 from ..models import CardKey, Enrollment, Lesson, Person, Site
+from ..security.crypto import vault
+from ..unit_of_work import commit_side_effect, own_connection
 from .attendance_views import shanghai_day_bounds
-from .persons import id_number_of, shanghai_today
+from .persons import ID_CONTEXT, id_number_of, shanghai_today
+
+# Keys the worker computes between two short write transactions: 50 scrypts are well under a second.
+FILL_CHUNK = 50
 
 
 def keys_for(site: Site, person_ids: set[int], budget_s: float | None = None) -> dict[int, str]:
@@ -31,31 +37,50 @@ def keys_for(site: Site, person_ids: set[int], budget_s: float | None = None) ->
     deadline = None if budget_s is None else time.monotonic() + budget_s
     people = db.session.execute(select(Person).where(Person.id.in_(missing), Person.anonymised_at.is_(None))
                                 .order_by(Person.id)).scalars()
+    computed = []
     for person in people:
         if deadline is not None and time.monotonic() > deadline:
             break
         key = card_key(site.card_salt, id_number_of(person))
-        db.session.add(CardKey(site_id=site.id, person_id=person.id, card_key=key))
+        computed.append({"site_id": site.id, "person_id": person.id, "card_key": key})
         known[person.id] = key
-    db.session.flush()
+    store_keys(computed)
     return known
+
+
+def store_keys(rows: list[dict]) -> None:
+    """INSERT card keys (site_id, person_id, card_key), skipping any another worker or manifest stored meanwhile:
+    the same ID number and salt give the same key, so the first one stored is as good as this one."""
+    if not rows:
+        return
+    make = postgresql.insert if db.session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    db.session.execute(make(CardKey.__table__).on_conflict_do_nothing(index_elements=["site_id", "person_id"]), rows)
 
 
 def fill_upcoming(now: datetime, limit: int = 5000) -> int:
     """Worker sweep: card keys for everyone enrolled in offline lessons today and tomorrow (Shanghai), at
-    their site; returns how many were computed."""
+    their site; returns how many were computed.
+
+    The keys are slow on purpose (scrypt), and on SQLite a session's transaction holds the one write lock
+    from its start (BEGIN IMMEDIATE): computed inside it, 5,000 keys kept every check-in and kiosk upload
+    waiting past the 30 s busy timeout. So the people are read on a read-only connection, the keys computed
+    with no transaction open, and every FILL_CHUNK of them stored in a short transaction of its own.
+    """
     start, _ = shanghai_day_bounds(shanghai_today(now))
     end = start + timedelta(days=2)
-    pairs = db.session.execute(
-        select(Lesson.site_id, Enrollment.person_id).distinct()
-        .join(Enrollment, and_(Enrollment.plan_id == Lesson.plan_id, Enrollment.status == "active"))
-        .outerjoin(CardKey, and_(CardKey.site_id == Lesson.site_id, CardKey.person_id == Enrollment.person_id))
-        .where(Lesson.mode == "offline", Lesson.starts_at < end, Lesson.ends_at > start, CardKey.id.is_(None))
-        .limit(limit)).all()
-    by_site: dict[int, set[int]] = {}
-    for site_id, person_id in pairs:
-        by_site.setdefault(site_id, set()).add(person_id)
-    done = 0
-    for site_id, people in by_site.items():
-        done += len(keys_for(db.session.get(Site, site_id), people))
-    return done
+    with own_connection("read_only") as conn:
+        missing = conn.execute(
+            select(Lesson.site_id, Site.card_salt, Person.id, Person.id_number_enc).distinct()
+            .join(Site, Site.id == Lesson.site_id)
+            .join(Enrollment, and_(Enrollment.plan_id == Lesson.plan_id, Enrollment.status == "active"))
+            .join(Person, and_(Person.id == Enrollment.person_id, Person.anonymised_at.is_(None)))
+            .outerjoin(CardKey, and_(CardKey.site_id == Lesson.site_id, CardKey.person_id == Enrollment.person_id))
+            .where(Lesson.mode == "offline", Lesson.starts_at < end, Lesson.ends_at > start, CardKey.id.is_(None))
+            .order_by(Lesson.site_id, Person.id).limit(limit)).all()
+    v = vault()
+    for i in range(0, len(missing), FILL_CHUNK):
+        store_keys([{"site_id": site_id, "person_id": person_id,
+                     "card_key": card_key(salt, v.decrypt_text(id_number_enc, ID_CONTEXT))}
+                    for site_id, salt, person_id, id_number_enc in missing[i:i + FILL_CHUNK]])
+        commit_side_effect("job_batch")
+    return len(missing)

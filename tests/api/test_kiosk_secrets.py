@@ -140,6 +140,36 @@ def test_card_keys_are_filled_ahead_by_the_worker_and_within_budget_by_the_manif
     assert all(p["card_key"] for p in again["people"])
 
 
+def test_card_key_sweep_leaves_writers_free_while_it_computes(app, kiosk, clock, monkeypatch):  # noqa: F811
+    """The sweep's scrypts run with no write transaction open: a manifest on another worker stores a key meanwhile
+    without waiting for a lock (on SQLite the whole sweep used to hold it: 5,000 keys blocked every check-in past
+    the 30 s busy timeout), and the sweep keeps that key instead of failing on it."""
+    from sqlalchemy import insert
+
+    from backend.services import card_keys as service
+    db.session.query(CardKey).delete()
+    db.session.commit()
+    site_id, later = kiosk["site"].id, max(kiosk["people"])
+    real, stored_meanwhile = service.card_key, []
+
+    def card_key_while_another_writer_stores_one(salt, id_number):
+        if not stored_meanwhile:
+            with db.engine.connect() as conn:
+                if conn.dialect.name == "sqlite":
+                    conn.exec_driver_sql("PRAGMA busy_timeout = 200")  # a held write lock fails this in 0.2 s
+                conn.execute(insert(CardKey.__table__).values(site_id=site_id, person_id=later, card_key="ab" * 32))
+                conn.commit()
+            stored_meanwhile.append(later)
+        return real(salt, id_number)
+
+    monkeypatch.setattr(service, "card_key", card_key_while_another_writer_stores_one)
+    assert service.fill_upcoming(clock()) == 2
+    db.session.commit()
+    keys = dict(db.session.execute(db.select(CardKey.person_id, CardKey.card_key)).all())
+    assert stored_meanwhile == [later] and set(keys) == set(kiosk["people"])
+    assert keys[later] == "ab" * 32    # the first key stored stays; the sweep's equal one is skipped
+
+
 def test_seal_binds_device_event_and_person():
     from backend.domain.pin_seal import SealError, open_sealed, private_key, public_key_b64
     key = private_key(b"\x05" * 32)
