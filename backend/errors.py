@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 
 from apiflask import APIFlask
 from apiflask.exceptions import HTTPError
 from flask import current_app, g, request
 from flask_limiter.errors import RateLimitExceeded
-from sqlalchemy.exc import DataError, IntegrityError, StatementError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError, StatementError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 from .domain.errors import AppError
@@ -19,6 +20,8 @@ log = logging.getLogger(__name__)
 _HTTP_CODES = {400: "validation_error", 401: "unauthorized", 403: "forbidden", 404: "not_found",
                405: "method_not_allowed", 409: "conflict", 413: "payload_too_large",
                422: "validation_error", 429: "rate_limited"}
+# How long a client should wait before it retries a request the database was too busy for.
+BUSY_RETRY_AFTER_S = 2
 
 
 def request_lang() -> str:
@@ -110,6 +113,19 @@ def init_app(app: APIFlask) -> None:
         log.warning("integrity error: %s", err.orig)
         return error_body("conflict", {}), 409
 
+    @app.errorhandler(OperationalError)
+    def _database_busy(err: OperationalError):
+        # The database did not take the request in time: SQLite's write lock still held when its busy timeout
+        # ran out, a PostgreSQL connection lost or a lock or statement timeout. Nothing was written (the
+        # transaction rolls back), so the answer is "busy, retry" rather than a crash: a kiosk keeps the batch
+        # and sends it again after Retry-After, a phone says 稍后重试.
+        if not is_busy(err):
+            return _unexpected(err)
+        db.session.rollback()
+        log.warning("database busy (request %s): %s", getattr(g, "request_id", "-"), err.orig)
+        return (error_body("service_busy", {"request_id": getattr(g, "request_id", None)}), 503,
+                {"Retry-After": str(BUSY_RETRY_AFTER_S)})
+
     @app.errorhandler(HTTPException)
     def _http_exception(err: HTTPException):
         if isinstance(err, MethodNotAllowed) and not _served(err.valid_methods):
@@ -125,3 +141,13 @@ def init_app(app: APIFlask) -> None:
         db.session.rollback()
         log.exception("unhandled error (request %s)", getattr(g, "request_id", "-"))
         return error_body("internal_error", {"request_id": getattr(g, "request_id", None)}), 500
+
+
+def is_busy(err: OperationalError) -> bool:
+    """A database error a retry may get past: any OperationalError from PostgreSQL (connections, lock and
+    statement timeouts, serialisation failures), only a locked or busy database from SQLite (its other
+    OperationalErrors, a missing table say, are defects)."""
+    if isinstance(err.orig, sqlite3.OperationalError):
+        text = str(err.orig).lower()
+        return "locked" in text or "busy" in text
+    return True

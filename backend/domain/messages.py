@@ -11,6 +11,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "payload_too_large": ("上传内容过大", "Payload too large"),
     "rate_limited": ("请求过于频繁，请稍后再试", "Too many requests, try again later"),
     "internal_error": ("服务器内部错误", "Internal server error"),
+    "service_busy": ("服务器繁忙，请稍后重试", "The server is busy, try again shortly"),
     "conflict": ("与当前状态冲突", "Conflicts with the current state"),
     "idempotency_key_reused": ("幂等键已用于不同的请求", "Idempotency key reused with a different request"),
     "request_in_progress": ("相同请求正在处理中", "The same request is still in progress"),

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 
 import pytest
 from openapi_spec_validator import validate
@@ -89,6 +90,30 @@ def test_unexpected_error_is_json_500_without_trace(app, client):
     body = r.get_data(as_text=True)
     assert r.get_json()["error"]["code"] == "internal_error" and "secret internals" not in body
     assert "Traceback" not in body
+
+
+@pytest.mark.parametrize("orig, status, code", [
+    (sqlite3.OperationalError("database is locked"), 503, "service_busy"),     # SQLite's busy timeout ran out
+    (sqlite3.OperationalError("database table is locked"), 503, "service_busy"),
+    (sqlite3.OperationalError("no such table: plans"), 500, "internal_error"),  # a defect, not a busy database
+    (ConnectionResetError("server closed the connection"), 503, "service_busy"),  # PostgreSQL gone mid-request
+])
+def test_a_busy_database_is_503_with_retry_after_not_500(app, client, orig, status, code):
+    from sqlalchemy.exc import OperationalError
+
+    from backend.security.authz import public
+
+    @app.post("/api/v1/_busy")
+    @public
+    def busy():
+        raise OperationalError("BEGIN IMMEDIATE", {}, orig)
+
+    r = client.post("/api/v1/_busy", headers={"Accept-Language": "zh-CN"})
+    body = r.get_json()["error"]
+    assert (r.status_code, body["code"]) == (status, code)
+    if status == 503:
+        assert r.headers["Retry-After"] == "2" and body["message"] == "服务器繁忙，请稍后重试"
+    assert "locked" not in r.get_data(as_text=True) and "no such table" not in r.get_data(as_text=True)
 
 
 def test_health_probes(client):
