@@ -216,6 +216,9 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
     cfg["WORKER_NICE"] = int(env.get("WORKER_NICE", "10"))
     if not 0 <= cfg["WORKER_NICE"] <= 19:
         raise ConfigError("WORKER_NICE must be 0-19 (how much the worker lowers its own priority)")
+    # Linux's SCHED_IDLE for the worker: it runs when no web process wants the CPU, and a waking request
+    # preempts it at once (a nice value only weighs its share; measured in bench/README.md).
+    cfg["WORKER_SCHED_IDLE"] = _coerce(True, env.get("WORKER_SCHED_IDLE", "true"))
     # Reverse-proxy hops whose X-Forwarded-For is believed (0: the peer address is the client).
     cfg["TRUSTED_PROXIES"] = env.get("TRUSTED_PROXIES", "0")
     for name, default in (RULE_DEFAULTS | AUTH_LIMIT_DEFAULTS).items():

@@ -38,7 +38,8 @@ OWN_CONNECTIONS = {
     "single_statement": ("AUTOCOMMIT", "one statement that is its own transaction: the phone check-in's event and "
                                        "live row in one INSERT on PostgreSQL, without BEGIN and COMMIT round trips"),
     "read_only": ("read_only", "a read that must not take SQLite's write lock nor hold anything after it "
-                               "(the check-in's facts, a crop to re-verify, the live stream's polls)"),
+                               "(the check-in's facts, a crop to re-verify, the live stream's polls, the people "
+                               "whose card keys the worker computes)"),
 }
 
 

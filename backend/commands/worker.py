@@ -37,6 +37,10 @@ def worker_cmd(workers: int, modules: tuple[str, ...], niceness: int | None):
         # Beside the web server on one machine, requests come first: the sweeps' work (face re-verification
         # above all) may lag by minutes, a check-in may not. On a machine of its own this changes nothing.
         os.nice(niceness)
+    idle = bool(current_app.config["WORKER_SCHED_IDLE"]) and hasattr(os, "SCHED_IDLE")
+    if idle:
+        # Threads inherit the policy, so Huey's worker threads (started below) run under it too.
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     bind_app(current_app._get_current_object())
     sweeps = load_sweeps(modules)
     # flush_locks: a worker killed while holding a sweep's lock would otherwise keep that sweep off for good
@@ -45,8 +49,8 @@ def worker_cmd(workers: int, modules: tuple[str, ...], niceness: int | None):
     consumer = huey.create_consumer(workers=workers, worker_type="thread", periodic=True, flush_locks=True,
                                     graceful_signal="TERM", shutdown_timeout=SHUTDOWN_TIMEOUT_S)
     enqueue_sweeps()
-    log.info("worker started: pid %s, %s thread(s), nice %s, %s, sweeps %s", os.getpid(), workers, os.nice(0),
-             describe(huey), ", ".join(sweeps))
+    log.info("worker started: pid %s, %s thread(s), nice %s%s, %s, sweeps %s", os.getpid(), workers, os.nice(0),
+             ", SCHED_IDLE" if idle else "", describe(huey), ", ".join(sweeps))
     try:
         consumer.run()
     finally:

@@ -25,26 +25,30 @@ pytestmark = [pytest.mark.slow]
 REDIS_URL = os.environ.get("TEST_REDIS_URL")
 
 
-def _niceness(pid: int) -> int:
-    """A process's nice value, as the kernel reports it (/proc/PID/stat, field 19)."""
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    return int(stat.rsplit(")", 1)[1].split()[16])
+def _scheduling(pid: int) -> tuple[int, int]:
+    """A process's nice value and scheduling policy, as the kernel reports them (/proc/PID/stat, fields 19, 41)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[16]), int(fields[38])
 
 
-def _run_worker_until_expired(app, tmp_path, stop_signal, nice: int = 10, **env_extra):
+def _run_worker_until_expired(app, tmp_path, stop_signal, nice: int = 10, idle: bool = True, **env_extra):
     """Seed a claimed voucher an hour past expiry, start a worker, see it expire, stop the worker; its log.
 
-    The worker runs `nice` steps below this process's priority (WORKER_NICE, default 10): beside the web
-    server on one machine, requests get the CPU first."""
+    The worker runs `nice` steps below this process's priority (WORKER_NICE, default 10) and, with `idle`
+    (WORKER_SCHED_IDLE, default on), under SCHED_IDLE: beside the web server on one machine, requests get
+    the CPU first."""
     voucher_id = seed_due_voucher(datetime.now(UTC) - timedelta(hours=1))
     assert voucher_status(voucher_id) == "claimed"
     log = tmp_path / "worker.log"
     if nice != 10:
         env_extra["WORKER_NICE"] = str(nice)
+    if not idle:
+        env_extra["WORKER_SCHED_IDLE"] = "false"
     proc = start_worker(worker_env(tmp_path, app.config["SQLALCHEMY_DATABASE_URI"], **env_extra), log)
     try:
         wait_for(lambda: voucher_status(voucher_id) == "expired", 30, proc, log)
-        assert _niceness(proc.pid) == min(19, os.nice(0) + nice)
+        here = os.sched_getscheduler(0)
+        assert _scheduling(proc.pid) == (min(19, os.nice(0) + nice), os.SCHED_IDLE if idle else here)
     finally:
         code = stop_worker(proc, stop_signal)
     text = log.read_text()
@@ -56,7 +60,8 @@ def _run_worker_until_expired(app, tmp_path, stop_signal, nice: int = 10, **env_
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_worker_on_the_sqlite_queue_expires_a_due_voucher_and_stops(app, tmp_path, stop_signal):
-    text = _run_worker_until_expired(app, tmp_path, stop_signal, nice=0 if stop_signal == signal.SIGINT else 10)
+    plain = stop_signal == signal.SIGINT  # one run with the defaults, one with both turned off
+    text = _run_worker_until_expired(app, tmp_path, stop_signal, nice=0 if plain else 10, idle=not plain)
     assert "sqlite:" in text and (tmp_path / "instance" / "jobs.db").exists()
     actors = db.session.execute(db.select(AuditEntry.actor).where(AuditEntry.action == "voucher.expire")).scalars()
     assert list(actors) == ["job:vouchers-expire"]
