@@ -61,7 +61,7 @@ def skeleton_of(body: bytes) -> bytes:
     where an escape can start, so pairing them left to right is how a parser reads them, and what is left
     of each string holds no quote but its own two. The strings are then every other piece between quotes.
     Three passes in C: a regular expression stepping through a kiosk upload's 500 base64 face crops
-    (4.9 MB) took 23 ms, five times the parse it guards; these take about 1 ms (bench/README.md).
+    (4.8 MB) took 23 ms, five times the parse it guards; these take about 4 ms (bench/README.md).
     Invalid JSON may be counted differently here, but the parser stops at the first error, so what it
     builds before that point was counted the same.
     """
