@@ -50,6 +50,23 @@ def test_post_worker_init_freezes_and_spreads_accepts(app, monkeypatch):
         gc.unfreeze()
 
 
+@pytest.mark.parametrize(("module", "uri", "yields"), [
+    ("gunicorn.workers.ggevent", "sqlite:////srv/app.db", True),      # SQLite never yields to gevent by itself
+    ("gunicorn.workers.ggevent", "postgresql+psycopg://db/app", False),  # psycopg yields on every query
+    ("gunicorn.workers.gthread", "sqlite:////srv/app.db", False),     # threads are preempted anyway
+])
+def test_pre_request_takes_turns_on_sqlite_under_gevent(monkeypatch, module, uri, yields):
+    import gevent
+    hooks = runpy.run_path(str(CONF))
+    worker = type("Worker", (), {"__module__": module})()
+    worker.wsgi = SimpleNamespace(config={"SQLALCHEMY_DATABASE_URI": uri})
+    switches = []
+    monkeypatch.setattr(gevent, "sleep", lambda seconds=0: switches.append(seconds))
+    for _ in range(3):
+        hooks["pre_request"](worker, SimpleNamespace(method="POST", path="/api/v1/attendance"))
+    assert switches == ([0, 0, 0] if yields else [])
+
+
 @pytest.mark.parametrize(("argv", "env_args", "expected"), [
     (["-k", "gthread"], "", 16),
     (["--worker-class=gthread", "--workers", "2"], "", 16),
