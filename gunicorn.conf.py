@@ -56,6 +56,9 @@ def post_worker_init(worker):
     # 100-200 ms on a 2-core machine: that was the check-in p99. Frozen, it takes a few ms.
     gc.collect()
     gc.freeze()
+    # A SQLite app under gevent takes turns between its connections before each request (pre_request).
+    worker.yield_each_request = type(worker).__module__.endswith("ggevent") and str(
+        getattr(app, "config", {}).get("SQLALCHEMY_DATABASE_URI", "")).startswith("sqlite")
     if type(worker).__module__.endswith("ggevent"):
         # gevent's server accepts up to 100 pending connections per wake-up, so one worker can take
         # most of a burst of keep-alive clients (28 of 32 seen) while the other idles. One at a time
@@ -74,12 +77,6 @@ def pre_request(worker, req):
     (p50 53 ms, p99 0.97 s, same throughput; bench/README.md). PostgreSQL's driver yields on every
     query under gevent already, so there the switch is left out.
     """
-    if _YIELD_EACH_REQUEST[0] is None:
-        uri = str(getattr(worker.wsgi, "config", {}).get("SQLALCHEMY_DATABASE_URI", ""))
-        _YIELD_EACH_REQUEST[0] = type(worker).__module__.endswith("ggevent") and uri.startswith("sqlite")
-    if _YIELD_EACH_REQUEST[0]:
+    if getattr(worker, "yield_each_request", False):  # decided once, in post_worker_init
         import gevent
         gevent.sleep(0)
-
-
-_YIELD_EACH_REQUEST: list = [None]

@@ -57,3 +57,17 @@ def warm_pool(app) -> int:
             for conn in opened:
                 conn.close()
     return len(opened)
+
+
+def database_busy(err: BaseException) -> bool:
+    """The database did not take the work in time and a retry may get past it: any OperationalError from
+    PostgreSQL (connections, lock and statement timeouts, serialisation failures), only a locked or busy
+    database from SQLite (its other OperationalErrors, a missing table say, are defects). Requests answer
+    it with 503 (backend/errors.py); jobs retry it (backend/jobs/context.py)."""
+    from sqlalchemy.exc import OperationalError
+    if not isinstance(err, OperationalError):
+        return False
+    if isinstance(err.orig, sqlite3.OperationalError):
+        text = str(err.orig).lower()
+        return "locked" in text or "busy" in text
+    return True

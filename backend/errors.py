@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import sqlite3
 
 from apiflask import APIFlask
 from apiflask.exceptions import HTTPError
@@ -11,6 +10,7 @@ from flask_limiter.errors import RateLimitExceeded
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError, StatementError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
+from .db_setup import database_busy
 from .domain.errors import AppError
 from .domain.messages import message_for
 from .extensions import db
@@ -119,7 +119,7 @@ def init_app(app: APIFlask) -> None:
         # ran out, a PostgreSQL connection lost or a lock or statement timeout. Nothing was written (the
         # transaction rolls back), so the answer is "busy, retry" rather than a crash: a kiosk keeps the batch
         # and sends it again after Retry-After, a phone says 稍后重试.
-        if not is_busy(err):
+        if not database_busy(err):
             return _unexpected(err)
         db.session.rollback()
         log.warning("database busy (request %s): %s", getattr(g, "request_id", "-"), err.orig)
@@ -142,12 +142,3 @@ def init_app(app: APIFlask) -> None:
         log.exception("unhandled error (request %s)", getattr(g, "request_id", "-"))
         return error_body("internal_error", {"request_id": getattr(g, "request_id", None)}), 500
 
-
-def is_busy(err: OperationalError) -> bool:
-    """A database error a retry may get past: any OperationalError from PostgreSQL (connections, lock and
-    statement timeouts, serialisation failures), only a locked or busy database from SQLite (its other
-    OperationalErrors, a missing table say, are defects)."""
-    if isinstance(err.orig, sqlite3.OperationalError):
-        text = str(err.orig).lower()
-        return "locked" in text or "busy" in text
-    return True

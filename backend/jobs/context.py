@@ -5,6 +5,7 @@ import threading
 
 from flask import Flask, current_app, has_app_context
 
+from ..db_setup import database_busy
 from ..request_id import current_request_id
 from ..unit_of_work import unit_of_work
 
@@ -47,7 +48,9 @@ def is_transient(exc: BaseException) -> bool:
 
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
-    if isinstance(exc, (OperationalError, InterfaceError, ConnectionError, TimeoutError)):
+    if isinstance(exc, OperationalError):
+        return database_busy(exc)
+    if isinstance(exc, (InterfaceError, ConnectionError, TimeoutError)):
         return True
     try:
         from redis.exceptions import ConnectionError as RedisConnectionError

@@ -116,6 +116,20 @@ def test_a_busy_database_is_503_with_retry_after_not_500(app, client, orig, stat
     assert "locked" not in r.get_data(as_text=True) and "no such table" not in r.get_data(as_text=True)
 
 
+@pytest.mark.parametrize("orig, busy", [
+    (sqlite3.OperationalError("database is locked"), True),
+    (sqlite3.OperationalError("no such table: plans"), False),
+    (ConnectionResetError("server closed the connection"), True),
+])
+def test_requests_and_jobs_share_one_rule_for_a_busy_database(orig, busy):
+    from sqlalchemy.exc import OperationalError
+
+    from backend.db_setup import database_busy
+    from backend.jobs import is_transient
+    err = OperationalError("BEGIN IMMEDIATE", {}, orig)
+    assert database_busy(err) == is_transient(err) == busy  # a 503 for a request is a retry for a job
+
+
 def test_health_probes(client):
     assert client.get("/healthz").get_json() == {"status": "ok"}
     r = client.get("/readyz")

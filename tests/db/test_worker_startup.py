@@ -57,9 +57,15 @@ def test_post_worker_init_freezes_and_spreads_accepts(app, monkeypatch):
 ])
 def test_pre_request_takes_turns_on_sqlite_under_gevent(monkeypatch, module, uri, yields):
     import gevent
+    from gevent.baseserver import BaseServer
     hooks = runpy.run_path(str(CONF))
     worker = type("Worker", (), {"__module__": module})()
-    worker.wsgi = SimpleNamespace(config={"SQLALCHEMY_DATABASE_URI": uri})
+    worker.wsgi = SimpleNamespace(config={"SQLALCHEMY_DATABASE_URI": uri})  # not a Flask app: no pool to warm
+    monkeypatch.setattr(BaseServer, "max_accept", BaseServer.max_accept)
+    try:
+        hooks["post_worker_init"](worker)
+    finally:
+        gc.unfreeze()
     switches = []
     monkeypatch.setattr(gevent, "sleep", lambda seconds=0: switches.append(seconds))
     for _ in range(3):
