@@ -19,11 +19,10 @@ API_PREFIX = "/api/v1"
 
 def create_app(config: dict | None = None) -> APIFlask:
     """Build the app; `config` overrides environment settings (tests)."""
-    from apiflask import APIFlask
-
     from . import config as config_module
+    from .app_class import App
     instance = os.environ.get("INSTANCE_PATH", str(REPO / "instance"))
-    app = APIFlask("backend", title="职业技能电子培训券平台 API", version="1.0.0",
+    app = App("backend", title="职业技能电子培训券平台 API", version="1.0.0",
                    spec_path=f"{API_PREFIX}/openapi.json", docs_path=f"{API_PREFIX}/docs",
                    instance_path=instance, instance_relative_config=True,
                    static_folder="web/static", static_url_path="/static")
@@ -91,6 +90,8 @@ def _init_extensions(app: APIFlask) -> None:
     # Registered before the limiter's own hook so that it runs after it (Flask runs them in reverse).
     app.after_request(login_throttle.keep_retry_after)
     limiter.init_app(app)
+    from .security import rate_gate
+    rate_gate.skip_limiter_hook_for_counted_views(app)
     app.extensions["data_vault"] = DataVault(app.config["DATA_KEY"])
     from . import errors, logs
     errors.init_app(app)

@@ -82,7 +82,8 @@ def _quiet_logs(workdir: Path) -> None:
             handler.setStream(open(workdir / "access.log", "a"))  # noqa: SIM115
 
 
-def profile(url: str | None, requests: int, trainees: int, top: int, clock: str, rounds: int) -> None:
+def profile(url: str | None, requests: int, trainees: int, top: int, clock: str, rounds: int,
+            save: Path | None = None) -> None:
     """Seed, then measure CPU per check-in with parts switched off, then profile the defaults."""
     workdir = Path(tempfile.mkdtemp(prefix="checkin-profile-"))
     if url:
@@ -157,6 +158,9 @@ def profile(url: str | None, requests: int, trainees: int, top: int, clock: str,
     out = io.StringIO()
     pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(top)
     print(out.getvalue())
+    if save is not None:
+        prof.dump_stats(str(save))
+        print(f"profile saved to {save} (pstats.Stats({str(save)!r}).print_callees(...))")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -170,12 +174,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tree", type=Path, default=None,
                     help="profile the product from another checkout (e.g. `git archive main | tar -x -C DIR`)")
     ap.add_argument("--no-gevent", action="store_true", help="plain threads instead of gevent's monkey patching")
+    ap.add_argument("--save", type=Path, default=None, metavar="FILE", help="also write the cProfile stats to FILE")
     ap.add_argument("--clock", choices=["cpu", "wall"], default="cpu",
                     help="process CPU time (default) or wall time, which includes the waits for the database")
     args = ap.parse_args(argv)
     if args.tree:
         sys.path.insert(0, str(args.tree.resolve()))  # `backend` is first imported after this
-    profile(args.database_url, args.requests, args.trainees, args.top, args.clock, args.rounds)
+    profile(args.database_url, args.requests, args.trainees, args.top, args.clock, args.rounds, args.save)
     return 0
 
 

@@ -118,3 +118,25 @@ def test_check_ins_are_not_counted_with_rate_limits_off(limits_off, app, world, 
     clock.set(START)
     codes = {world.post(h).status_code for _ in range(65)}
     assert 429 not in codes and "X-RateLimit-Limit" not in world.post(h).headers
+
+
+def test_flask_limiters_hook_is_not_run_for_a_view_counted_here(app, world, clock, monkeypatch):
+    # rate_gate.skip_limiter_hook_for_counted_views: POST /attendance skips Flask-Limiter's before_request
+    # work altogether (it would find no limit there), while every other route still goes through it.
+    _pid, h = world.person()
+    clock.set(START)
+    calls = []
+    real = limiter.identify_request
+    monkeypatch.setattr(limiter, "identify_request", lambda: calls.append(1) or real())
+    r = world.post(h)
+    assert r.status_code == 201 and r.headers["X-RateLimit-Remaining"] == "59"  # still counted, once
+    assert calls == []
+    world.client.get("/api/v1/healthz")
+    assert calls  # an ordinary route: the hook ran
+
+
+def test_a_route_with_flask_limiter_decorations_is_still_limited(app, client):
+    # The wrapped hook must not lose Flask-Limiter's own limits: the staff login allows 600 a minute
+    # per address and answers with its window in the headers.
+    r = client.post("/api/v1/auth/login", json={"username": "nobody", "password": "wrong-password"})
+    assert r.status_code == 401 and "X-RateLimit-Limit" in r.headers
