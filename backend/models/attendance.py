@@ -27,9 +27,12 @@ class AttendanceEvent(db.Model):
         Index("ix_attendance_lesson_kind", "lesson_id", "kind"),
         # Risk-flag lookups on the check-in path: other accepted fixes of the lesson at the same
         # latitude (identical_coordinates) or from the same device/session (shared_device).
-        Index("ix_attendance_lesson_lat", "lesson_id", "lat", sqlite_where=text("accepted"),
+        # On SQLite the condition is written as SQLAlchemy writes the read's (`accepted = 1`): SQLite uses a
+        # partial index only when the query's terms match its condition as written
+        # (tests/db/test_checkin_query_plan.py).
+        Index("ix_attendance_lesson_lat", "lesson_id", "lat", sqlite_where=text("accepted = 1"),
               postgresql_where=text("accepted")),
-        Index("ix_attendance_lesson_session", "lesson_id", "session_key", sqlite_where=text("accepted"),
+        Index("ix_attendance_lesson_session", "lesson_id", "session_key", sqlite_where=text("accepted = 1"),
               postgresql_where=text("accepted")),
         # The person's latest accepted fix (impossible_speed): read backwards from the newest and
         # stop at the first one, instead of sorting the person's whole history on every check-in.

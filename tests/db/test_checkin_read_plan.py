@@ -63,3 +63,20 @@ def test_latest_fix_elsewhere_is_read_through_its_index(world, clock):
     # No sort of the person's history: the newest fix comes straight off an index.
     assert "Sort" not in plan and "TEMP B-TREE" not in plan, plan
     assert "ix_attendance_person_fixes" in plan, plan
+
+
+def test_other_trainees_fixes_are_read_through_the_flag_indexes(world, clock):
+    # identical_coordinates and shared_device look at other trainees' accepted fixes of the lesson: through
+    # the partial indexes on (lesson, lat) and (lesson, session), not a walk over every event of the lesson
+    # (on SQLite the indexes' condition did not match the read's `accepted = 1`, and each check-in walked
+    # the whole class's events: the worker's CPU per check-in grew with the class).
+    pid, _h = world.person()
+    _history(world, pid, 5)
+    # The class's fixes spread over the site, as phones report them (at one point, a scan is the right plan).
+    db.session.execute(text("UPDATE attendance_events SET lat = lat + (id % 400) * 0.000005 WHERE origin = 'd1'"))
+    db.session.commit()
+    lat, lon = INSIDE
+    plan = _plan({"pid": pid, "lid": world.lesson.id, "since": START - service.SPEED_LOOKBACK, "origin": f"p{pid}",
+                  "eid": "x", "sk": "s:y", "lat_lo": lat - 1e-6, "lat_hi": lat + 1e-6, "lon_lo": lon - 1e-6,
+                  "lon_hi": lon + 1e-6})
+    assert "ix_attendance_lesson_lat" in plan and "ix_attendance_lesson_session" in plan, plan
