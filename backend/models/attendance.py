@@ -11,6 +11,11 @@ from .people import Person
 from .plans import Lesson
 from .types import UTCDateTime
 
+# The partial indexes' condition on `accepted`. SQLite uses a partial index only when the query repeats its
+# condition word for word, and SQLAlchemy writes a boolean test as `accepted = 1` there, so that is how the
+# SQLite indexes say it (tests/db/test_checkin_read_plan.py walks the check-in's read through them).
+_ACCEPTED = {"sqlite_where": text("accepted = 1"), "postgresql_where": text("accepted")}
+
 
 class AttendanceEvent(db.Model):
     """Every check-in/out a phone or kiosk sent, accepted or rejected: nothing is dropped."""
@@ -22,22 +27,15 @@ class AttendanceEvent(db.Model):
         CheckConstraint("kind IN ('check_in','check_out')", name="kind"),
         CheckConstraint("source IN ('mobile','kiosk','makeup')", name="source"),
         # At most one accepted check-in and one accepted check-out per person and lesson.
-        Index("uq_attendance_accepted_once", "lesson_id", "person_id", "kind", unique=True,
-              sqlite_where=text("accepted"), postgresql_where=text("accepted")),
+        Index("uq_attendance_accepted_once", "lesson_id", "person_id", "kind", unique=True, **_ACCEPTED),
         Index("ix_attendance_lesson_kind", "lesson_id", "kind"),
         # Risk-flag lookups on the check-in path: other accepted fixes of the lesson at the same
         # latitude (identical_coordinates) or from the same device/session (shared_device).
-        # On SQLite the condition is written as SQLAlchemy writes the read's (`accepted = 1`): SQLite uses a
-        # partial index only when the query's terms match its condition as written
-        # (tests/db/test_checkin_query_plan.py).
-        Index("ix_attendance_lesson_lat", "lesson_id", "lat", sqlite_where=text("accepted = 1"),
-              postgresql_where=text("accepted")),
-        Index("ix_attendance_lesson_session", "lesson_id", "session_key", sqlite_where=text("accepted = 1"),
-              postgresql_where=text("accepted")),
+        Index("ix_attendance_lesson_lat", "lesson_id", "lat", **_ACCEPTED),
+        Index("ix_attendance_lesson_session", "lesson_id", "session_key", **_ACCEPTED),
         # The person's latest accepted fix (impossible_speed): read backwards from the newest and
         # stop at the first one, instead of sorting the person's whole history on every check-in.
-        # SQLite uses a partial index only when the query repeats its WHERE terms word for word,
-        # and SQLAlchemy renders the boolean test as "accepted = 1" there.
+        # (Its SQLite condition repeats the read's terms word for word, as _ACCEPTED's.)
         Index("ix_attendance_person_fixes", "person_id", "received_at",
               sqlite_where=text("accepted = 1 AND lat IS NOT NULL"), postgresql_where=text("accepted AND lat IS NOT NULL")),
     )
