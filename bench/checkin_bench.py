@@ -19,7 +19,7 @@ Per database (PostgreSQL, then SQLite):
 4. Open loop (`--storm-rate` req/s for `--storm-seconds`): bench/storm.py sends at a constant arrival
    rate without waiting for answers, product then naive, and records the latency distribution.
 5. Checks in the database that every product check-in was accepted, prints the figures and writes
-   the "Check-in throughput" section of bench/README.md (--no-readme to skip).
+   the "Check-in throughput: the bench's own output" section of bench/README.md (--no-readme to skip).
 """
 from __future__ import annotations
 
@@ -52,7 +52,9 @@ from bench.storm import raw_request, run_storm  # noqa: E402
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/bench_checkin"
 SITE = (26.0785, 119.2965)
 RADIUS_M = 200
-SECTION = "## Check-in throughput"
+# The bench rewrites only its own section; the dated findings under "## Check-in throughput" are written by
+# hand and stay (a run that rewrote that section would have erased them).
+SECTION = "## Check-in throughput: the bench's own output"
 LABELS = {"naive": "naive (standalone)", "product": "product", "before": "product before (`--before`)"}
 PATHS = {"product": "/api/v1/attendance", "before": "/api/v1/attendance", "naive": "/checkin"}
 
@@ -207,6 +209,36 @@ def worker_pids(master: subprocess.Popen) -> list[int]:
     return [int(c) for task in Path(f"/proc/{master.pid}/task").iterdir() for c in (task / "children").read_text().split()]
 
 
+def connection_split(master: subprocess.Popen, port: int) -> list[int]:
+    """How many established client connections each worker holds on `port`, largest first.
+
+    gunicorn's workers share one listening socket, so which worker takes a keep-alive client is decided at
+    accept time; an uneven split (say 20/12) makes the busier worker's clients wait longer and shows in p99.
+    """
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            cols = row.split()
+            if cols[3] == "01" and int(cols[1].rsplit(":", 1)[1], 16) == port:  # ESTABLISHED, server side
+                inodes.add(cols[9])
+    split = []
+    for pid in worker_pids(master):
+        held = 0
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith("socket:[") and target[8:-1] in inodes:
+                held += 1
+        split.append(held)
+    return sorted(split, reverse=True)
+
+
 def _storm_rates(spec: str, naive_rps: float) -> list[float]:
     """The storm's arrival rates: numbers, or `auto` for 70 % of the naive app's closed-loop throughput
     in this run (what this machine can carry at the moment, with headroom)."""
@@ -234,24 +266,31 @@ def start_py_spy(master: subprocess.Popen, seconds: float, out: Path) -> list[su
             for pid in worker_pids(master)]
 
 
-def run_wrk(port: int, path: str, lines: list[tuple[str, str]], clients: int, seconds: float, workdir: Path) -> dict:
-    """One wrk run over prepared lines (one thread: every line is sent at most once)."""
+def run_wrk(port: int, path: str, lines: list[tuple[str, str]], clients: int, seconds: float, workdir: Path,
+            master: subprocess.Popen | None = None) -> dict:
+    """One wrk run over prepared lines (one thread: every line is sent at most once); with `master`, also
+    how the clients were split between its workers (sampled a second into the run)."""
     file = workdir / "lines.tsv"
     file.write_text("".join(f"{t}\t{b}\n" for t, b in lines))
     cmd = ["wrk", "-t1", f"-c{clients}", f"-d{max(1, round(seconds))}s", "--timeout", "10s",
            "-s", str(REPO / "bench" / "wrk_prepared.lua"), f"http://127.0.0.1:{port}", "--",
            str(file), path, f"127.0.0.1:{port}"]
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    out = done.stdout
-    if done.returncode != 0:
-        raise SystemExit(f"wrk failed ({done.returncode}):\n{out}\n{done.stderr}")
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    split = None
+    if master is not None and seconds > 2:
+        time.sleep(1.0)
+        split = connection_split(master, port)
+    out, err = proc.communicate()
+    if proc.returncode != 0:
+        raise SystemExit(f"wrk failed ({proc.returncode}):\n{out}\n{err}")
     match = re.search(r"BENCH_JSON (\{.*\})", out)
     if not match:
         raise SystemExit(f"unexpected wrk output:\n{out}")
     raw = json.loads(match.group(1))
     return {"requests": raw["requests"], "seconds": raw["duration_us"] / 1e6,
             "errors": raw["non2xx"] + raw["connect"] + raw["read"] + raw["write"] + raw["timeout"],
-            "p50_ms": raw["p50_us"] / 1000, "p99_ms": raw["p99_us"] / 1000, "max_ms": raw["max_us"] / 1000}
+            "p50_ms": raw["p50_us"] / 1000, "p99_ms": raw["p99_us"] / 1000, "max_ms": raw["max_us"] / 1000,
+            "split": split}
 
 
 def _combine(runs: list[dict]) -> dict:
@@ -266,14 +305,16 @@ def _combine(runs: list[dict]) -> dict:
             "max_ms": max(r["max_ms"] for r in runs), "rounds": len(runs)}
 
 
-def analyze(url: str) -> None:
+def analyze(url: str, vacuum: bool = False) -> None:
     """Refresh PostgreSQL's planner statistics, as autovacuum would on tables growing by thousands of
-    rows a round (it is off on this machine's test server; a production server runs it by default)."""
+    rows a round (it is off on this machine's test server; a production server runs it by default);
+    with `vacuum`, also set the rows' hint bits and visibility map, as autovacuum would have long before
+    a class checks in on rows written when its trainees enrolled."""
     if not url.startswith("postgresql"):
         return
     import psycopg
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("ANALYZE")
+        conn.execute("VACUUM (ANALYZE)" if vacuum else "ANALYZE")
 
 
 def verify(url: str) -> dict:
@@ -319,8 +360,10 @@ def bench_database(kind: str, args, workdir: Path) -> dict:
     seeded = seed(env, args.trainees, args.lessons)
     # Statistics for the freshly seeded tables before the first round: without them the first product round
     # planned its check-in read on default estimates and spent 1.0 ms of PostgreSQL CPU per request instead of
-    # 0.6 (a deployment has them: autovacuum analyzes; it is off on this machine's server).
-    analyze(url)
+    # 0.6 (a deployment has them: autovacuum analyzes; it is off on this machine's server). VACUUM too, so the
+    # seeded rows are as a deployment's enrolments would be by class time (hint bits set, pages all-visible),
+    # rather than have the product's first reads of them pay for that.
+    analyze(url, vacuum=True)
     naive_env = {"DATABASE_URL": naive_url, "SECRET_KEY": secret, "JWT_ISSUER": "peixunquan",
                  "NAIVE_SITE": f"{SITE[0]},{SITE[1]},{RADIUS_M}", "DB_POOL_SIZE": str(args.pool_size),
                  "DB_MAX_OVERFLOW": str(args.max_overflow)}
@@ -348,6 +391,11 @@ def bench_database(kind: str, args, workdir: Path) -> dict:
         batch = lines.take(int(args.warmup * args.max_rate) + args.clients)
         r = run_wrk(ports[which], PATHS[which], batch, args.clients, args.warmup, workdir)
         lines.next -= len(batch) - min(len(batch), r["requests"] + 2 * args.clients + 16)
+        # Statistics again after the warm-up's check-ins: the plans the new server's connections cached were
+        # made while attendance_events was empty, and kept walking the growing table through the whole first
+        # round (PostgreSQL CPU 1.8-2.6 ms per check-in against 0.7-0.8 after the next ANALYZE replanned them).
+        # A deployment's table is never empty at class time, and autovacuum analyzes it as it grows.
+        analyze(url)
 
     try:
         per_round = args.duration / args.rounds
@@ -360,7 +408,7 @@ def bench_database(kind: str, args, workdir: Path) -> dict:
             cpu_before = worker_cpu_s(procs[which])
             spies = (start_py_spy(procs[which], seconds, args.py_spy / f"{kind}-{which}")
                      if args.py_spy and which not in spied else [])
-            r = run_wrk(ports[which], PATHS[which], batch, args.clients, seconds, workdir)
+            r = run_wrk(ports[which], PATHS[which], batch, args.clients, seconds, workdir, procs[which])
             for spy in spies:
                 spy.wait(timeout=60)
             if spies:
@@ -376,7 +424,7 @@ def bench_database(kind: str, args, workdir: Path) -> dict:
             print(f"[{kind}] {which:8s} {r['requests'] / r['seconds']:7.0f} req/s  p50 {r['p50_ms']:6.1f} ms  "
                   f"p99 {r['p99_ms']:6.1f} ms  max {r['max_ms']:6.1f} ms  errors {r['errors']}  "
                   f"worker CPU {r['worker_s'] * 1000 / max(1, r['requests']):.2f} ms/req  "
-                  f"PostgreSQL CPU {db_ms} ms/req", flush=True)
+                  f"PostgreSQL CPU {db_ms} ms/req  clients per worker {_split(r)}", flush=True)
             time.sleep(0.5)
         naive_rps = sum(r["requests"] for r in rounds["naive"]) / max(1e-9, sum(r["seconds"] for r in rounds["naive"]))
         for rate in _storm_rates(args.storm_rate, naive_rps) if args.storm_seconds > 0 else []:
@@ -403,6 +451,10 @@ def bench_database(kind: str, args, workdir: Path) -> dict:
             "storms": storms, "check": verify(url), "spied": spied}
 
 
+def _split(r: dict) -> str:
+    return "/".join(map(str, r["split"])) if r.get("split") else "-"
+
+
 def round_ratios(rounds: dict[str, list[dict]]) -> list[float]:
     """The product's req/s over the naive app's, round by round: the two ran back to back in each round,
     so a slow spell of the shared machine hits both sides of one ratio rather than one side of the total."""
@@ -427,7 +479,8 @@ machine: {machine(with_postgres=True)};
 load average before the run: {load_before}. Every server under gunicorn with the Procfile's shape
 (`--worker-class {args.worker_class} --workers {args.workers} --worker-connections 1000`), `DB_POOL_SIZE` {args.pool_size}
 (+{args.max_overflow} overflow), on the same database server; one server runs at a time (the database server's
-connections are shared with other sessions), started when its turn comes and warmed up for {args.warmup:.0f} s;
+connections are shared with other sessions), started when its turn comes and warmed up for {args.warmup:.0f} s, then
+`ANALYZE` (as autovacuum would: plans cached while attendance_events was still empty walk the whole table);
 {args.clients} keep-alive clients from wrk (1 thread) replaying the same prepared request lines for all,
 {args.duration:.0f} s per server in {args.rounds} rounds whose order alternates (ABC CBA ...); req/s over all
 rounds, p50/p99 the median of the rounds'.
@@ -446,6 +499,8 @@ rounds, p50/p99 the median of the rounds'.
   same way from its own checkout on the same database, as a third line of the same run.
 - CPU columns: the workers' CPU (/proc schedstat of the gunicorn workers) and PostgreSQL's (all
   backends of the bench database) over each round, per answered request.
+- clients per worker: wrk's keep-alive connections held by each gunicorn worker a second into the round
+  (the workers share one listening socket; an uneven split lengthens the busier worker's queue, and p99).
 """]
     for run in runs:
         res, check = run["results"], run["check"]
@@ -460,12 +515,13 @@ rounds, p50/p99 the median of the rounds'.
             table.append(f"| {LABELS.get(which, which)} | {rps:,.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['max_ms']:.1f} | "
                          f"{r['errors']} | {rps / naive_rps:.2f}x | {r['worker_ms']:.2f} | "
                          f"{'-' if r['db_ms'] is None else format(r['db_ms'], '.2f')} |")
-        per_round = ["| round | server | req/s | p50 ms | p99 ms | max ms |", "|---:|---|---:|---:|---:|---:|"]
+        per_round = ["| round | server | req/s | p50 ms | p99 ms | max ms | clients per worker |",
+                     "|---:|---|---:|---:|---:|---:|---|"]
         for i in range(args.rounds):
             for which in _order(list(run["rounds"]), i):
                 r = run["rounds"][which][i]
                 per_round.append(f"| {i + 1} | {which} | {r['requests'] / r['seconds']:,.0f} | {r['p50_ms']:.1f} | "
-                                 f"{r['p99_ms']:.1f} | {r['max_ms']:.1f} |")
+                                 f"{r['p99_ms']:.1f} | {r['max_ms']:.1f} | {_split(r)} |")
         p99 = res["product"]["p99_ms"]
         ratio = prod_rps / naive_rps
         paired = round_ratios(run["rounds"])
