@@ -5,9 +5,22 @@ the thread count of gthread workers when the command line gives none. gunicorn a
 by itself when started in the repository without --config.
 """
 import gc
+import importlib.util
 import os
 import shlex
 import sys
+
+
+def _load(name: str, path: str):
+    """A module loaded from its file: the master must not import the `backend` package (see accept_balance)."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+accept_balance = _load("accept_balance", os.path.join(os.path.dirname(os.path.abspath(__file__)), "backend",
+                                                       "accept_balance.py"))
 
 # gthread's own default is one thread per worker: the first supervisor's live stream then held it
 # and every later request accepted by that worker waited behind the stream (backend/live/slots.py).
@@ -34,6 +47,11 @@ def _command_line(name):
 if str(_command_line("worker_class") or "").rsplit(".", 1)[-1] in ("gthread", "ThreadWorker") \
         and _command_line("threads") is None:
     threads = GTHREAD_THREADS
+
+
+# Least connections at accept time between gevent workers (the master's hooks; the worker's is below).
+pre_fork = accept_balance.pre_fork
+child_exit = accept_balance.child_exit
 
 
 def post_worker_init(worker):
@@ -66,6 +84,8 @@ def post_worker_init(worker):
         # still seen when a worker was descheduled during the burst).
         from gevent.baseserver import BaseServer
         BaseServer.max_accept = 1
+    # Even then 26/6 splits were seen; a worker now also steps back while a peer holds fewer connections.
+    accept_balance.install_in(worker)
 
 
 def pre_request(worker, req):

@@ -2,9 +2,20 @@
 product's gunicorn.conf.py gives its workers, so the comparison is about the request path alone.
 
 Opens the database pool before taking requests, freezes the loaded objects out of the cyclic garbage
-collector, and has gevent accept one connection per wake-up (spreading keep-alive clients between workers).
+collector, and has gevent accept one connection per wake-up and step back while a peer worker holds fewer
+connections (spreading keep-alive clients evenly between workers; the product's backend/accept_balance.py,
+loaded by path as the product's gunicorn.conf.py does, so nothing else of the product is imported).
 """
 import gc
+import importlib.util
+from pathlib import Path
+
+_spec = importlib.util.spec_from_file_location(
+    "accept_balance", Path(__file__).resolve().parent.parent / "backend" / "accept_balance.py")
+accept_balance = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(accept_balance)
+pre_fork = accept_balance.pre_fork
+child_exit = accept_balance.child_exit
 
 
 def post_worker_init(worker):
@@ -22,3 +33,4 @@ def post_worker_init(worker):
     if type(worker).__module__.endswith("ggevent"):
         from gevent.baseserver import BaseServer
         BaseServer.max_accept = 1
+    accept_balance.install_in(worker)
