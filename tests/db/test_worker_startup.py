@@ -108,3 +108,25 @@ def test_post_worker_init_tells_the_app_how_many_streams_it_may_hold(app, monkey
         gc.unfreeze()
     gunicorn_environ = {"SERVER_SOFTWARE": "gunicorn/27.0.1", "gunicorn.socket": object()}
     assert stream_limit(app, gunicorn_environ) == limit
+
+
+@pytest.mark.parametrize(("uri", "balanced"), [
+    ("postgresql+psycopg://db/app", True),  # psycopg yields on every query: a peer picks up a deferred client at once
+    ("sqlite:////srv/app.db", False),       # the loop turns between whole requests: deferring only slows accepts
+])
+def test_post_worker_init_balances_accepts_except_on_sqlite(monkeypatch, uri, balanced):
+    from gevent.baseserver import BaseServer
+    hooks = runpy.run_path(str(CONF))
+    worker_class = type("GeventWorker", (), {"__module__": "gunicorn.workers.ggevent"})
+    server = SimpleNamespace(WORKERS={})
+    worker = worker_class()
+    worker.wsgi = SimpleNamespace(config={"SQLALCHEMY_DATABASE_URI": uri})  # not a Flask app: no pool to warm
+    hooks["pre_fork"](server, worker)  # the master gives it a slot on the connection-count board
+    monkeypatch.setattr(BaseServer, "max_accept", BaseServer.max_accept)
+    monkeypatch.setattr(BaseServer, "_do_read", BaseServer._do_read)
+    original = BaseServer._do_read
+    try:
+        hooks["post_worker_init"](worker)
+    finally:
+        gc.unfreeze()
+    assert (BaseServer._do_read is not original) is balanced
