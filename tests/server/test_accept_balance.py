@@ -89,7 +89,8 @@ def test_a_burst_of_keep_alive_clients_is_split_evenly_between_two_gevent_worker
                 for c in clients:
                     c.close()
             assert set(split) == seen
-            assert max(split.values()) - min(split.values()) <= 2, split
+            # Without the balancing 22/10 was seen; a little slack for a worker descheduled during the burst.
+            assert max(split.values()) - min(split.values()) <= 4, split
             time.sleep(0.5)
     finally:
         server.terminate()
