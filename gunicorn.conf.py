@@ -85,11 +85,7 @@ def post_worker_init(worker):
         from gevent.baseserver import BaseServer
         BaseServer.max_accept = 1
     # Even then 26/6 splits were seen; a worker now also steps back while a peer holds fewer connections.
-    # Not on SQLite: there a worker's loop turns only between whole requests, so a peer picks up a deferred
-    # connection late and accepts slowed down (13-20 of 32 clients accepted a second into a round instead of
-    # 22-25, check-in p99 1.1-2.2 s instead of 0.8-1.1 s; bench/README.md "Check-in throughput").
-    if not worker.yield_each_request:
-        accept_balance.install_in(worker)
+    accept_balance.install_in(worker, getattr(app, "config", {}).get("SQLALCHEMY_DATABASE_URI", ""))
 
 
 def pre_request(worker, req):

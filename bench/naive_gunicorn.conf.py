@@ -33,5 +33,4 @@ def post_worker_init(worker):
     if type(worker).__module__.endswith("ggevent"):
         from gevent.baseserver import BaseServer
         BaseServer.max_accept = 1
-    if not str(app.config["SQLALCHEMY_DATABASE_URI"]).startswith("sqlite"):  # as gunicorn.conf.py decides
-        accept_balance.install_in(worker)
+    accept_balance.install_in(worker, app.config["SQLALCHEMY_DATABASE_URI"])
