@@ -29,6 +29,7 @@ from ..domain.errors import AppError
 from ..domain.geo import distance_m, to_wgs84
 from ..domain.judge import Event, Facts, Verdict, judge
 from ..domain.vouchers import check_site_token
+from ..driver_statement import DriverStatement
 from ..extensions import db
 from ..live import broker
 from ..live.events import attendance_payload, queue_publication, store_live_event
@@ -142,6 +143,8 @@ class LessonContext(NamedTuple):
 
 
 _READ_STMT = _combine(_EVENTS_STMT)
+# The two statements of every phone check-in run on the driver's cursor (backend/driver_statement.py).
+_READ = DriverStatement(_READ_STMT)
 _CTX_WIDTH = len(LessonContext._fields)
 _INSERT_STMT = insert(_A)
 _NULL_COLUMNS = {"face_distance": None, "device_id": None}
@@ -161,6 +164,7 @@ def _insert_with_live_stmt():
 
 
 _INSERT_WITH_LIVE_STMT = _insert_with_live_stmt()
+_INSERT_WITH_LIVE = DriverStatement(_INSERT_WITH_LIVE_STMT)
 
 
 def policy(cfg, params: dict | None = None) -> rules.AttendancePolicy:
@@ -250,10 +254,10 @@ def _record(conn, writer, autocommit: bool, person_id: int, session_key: str, ev
     only when writing); `autocommit` when each statement is its own transaction."""
     origin = f"p{person_id}"
     lat, lon = to_wgs84(ev.lat, ev.lon, ev.coord_sys)
-    rows = conn.execute(_READ_STMT, {
+    rows = _READ.rows(conn, {
         "pid": person_id, "lid": ev.lesson_id, "since": now - SPEED_LOOKBACK, "origin": origin, "eid": ev.event_id,
         "sk": session_key, "lat_lo": lat - _COORD_BAND, "lat_hi": lat + _COORD_BAND,
-        "lon_lo": lon - _COORD_BAND, "lon_hi": lon + _COORD_BAND}).all()
+        "lon_lo": lon - _COORD_BAND, "lon_hi": lon + _COORD_BAND})
     ctx = LessonContext(*rows[0][:_CTX_WIDTH]) if rows[0].x0 is not None else None
     mine = []
     others = []
@@ -306,8 +310,8 @@ def _store(conn, values: dict, ctx, person_id: int, autocommit: bool = False) ->
         return
     payload = attendance_payload(values, ctx.id, person_id, ctx.person_name)
     if conn.dialect.name == "postgresql":
-        live_id = conn.execute(_INSERT_WITH_LIVE_STMT, {**values, "live_region": ctx.region_code,
-                                                        "live_lesson": ctx.id, "live_payload": payload}).scalar_one()
+        live_id = _INSERT_WITH_LIVE.scalar_one(conn, {**values, "live_region": ctx.region_code,
+                                                       "live_lesson": ctx.id, "live_payload": payload})
     else:
         conn.execute(_INSERT_STMT, values)
         live_id = store_live_event(ctx.region_code, ctx.id, payload, values["received_at"])

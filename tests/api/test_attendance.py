@@ -276,9 +276,10 @@ def test_same_event_id_twin_resolves_to_the_first_outcome(world, clock, monkeypa
     clock.set(START)
     eid = str(uuid.uuid4())
     first = world.post(h, event_id=eid)
+    from backend.driver_statement import DriverStatement
     from backend.services import attendance as service
     # As if the twin request read before the first one committed.
-    monkeypatch.setattr(service, "_READ_STMT", service._combine(select(*service._EVENT_COLS).where(false())))
+    monkeypatch.setattr(service, "_READ", DriverStatement(service._combine(select(*service._EVENT_COLS).where(false()))))
     again = world.post(h, event_id=eid)
     assert again.status_code == 200 and again.get_json() == first.get_json()
     assert len(events(person_id=pid)) == 1
