@@ -71,13 +71,14 @@ class DriverStatement:
 
     def __init__(self, statement):
         self.statement = statement
-        self._compiled: dict[str, _Compiled] = {}
+        self._compiled: dict[tuple, _Compiled] = {}
 
     def compiled(self, dialect: Dialect) -> _Compiled:
-        """The statement compiled for `dialect` (once per dialect and process)."""
-        found = self._compiled.get(dialect.name)
+        """The statement compiled for `dialect` (once per dialect, driver and parameter style, per process)."""
+        key = (type(dialect), dialect.paramstyle)
+        found = self._compiled.get(key)
         if found is None:
-            found = self._compiled[dialect.name] = _Compiled(self.statement, dialect)
+            found = self._compiled[key] = _Compiled(self.statement, dialect)
         return found
 
     def rows(self, conn: Connection, params: dict) -> list:
@@ -96,6 +97,7 @@ class DriverStatement:
             if lost:
                 conn.invalidate(err)
             raise exc.DBAPIError.instance(prepared.sql, values, err, dialect.loaded_dbapi.Error,
+                                          hide_parameters=conn.engine.hide_parameters,
                                           connection_invalidated=lost, dialect=dialect) from err
         finally:
             cursor.close()

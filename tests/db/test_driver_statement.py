@@ -107,3 +107,19 @@ def test_the_check_in_read_returns_what_sqlalchemy_returns(world, clock):
     assert {r.person_id for r in ours} == {pid, other}
     ctx = service.LessonContext(*ours[0][:service._CTX_WIDTH])
     assert ctx.id == world.lesson.id and ctx.starts_at.tzinfo is UTC and ctx.class_hours == theirs[0].x4
+
+
+def test_a_lost_connection_is_invalidated_and_the_pool_recovers(app):
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("a server connection to lose: PostgreSQL (SQLite opens a file)")
+    statement = DriverStatement(select(literal(1).label("one")))
+    with db.engine.connect() as conn:
+        backend_pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        conn.commit()
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as other:
+            other.exec_driver_sql(f"SELECT pg_terminate_backend({int(backend_pid)})")
+        with pytest.raises(exc.DBAPIError) as caught:
+            statement.rows(conn, {})
+        assert caught.value.connection_invalidated
+    with db.engine.connect() as conn:  # the pool hands out a working connection again
+        assert statement.scalar_one(conn, {}) == 1
