@@ -8,8 +8,8 @@ more of the process's CPU on them than the driver did: for the check-in's read 0
 is done once per process: the compiled SQL, the bind names and literal values, the type processors.
 What a call still gets from SQLAlchemy:
 the SQL text of its dialect, its bind and result processors (aware UTC datetimes, JSON, booleans on
-SQLite), the pooled connection with its transaction settings, and SQLAlchemy's exception classes
-(an `IntegrityError` is still `sqlalchemy.exc.IntegrityError`), with a lost connection invalidated.
+SQLite), the pooled connection with its transaction settings, and SQLAlchemy's error handling
+(an `IntegrityError` is still `sqlalchemy.exc.IntegrityError`; a lost connection invalidates the pool).
 What it does not get: the engine's execution events (`before_cursor_execute`), which nothing on these
 statements' path listens to.
 """
@@ -33,7 +33,7 @@ class _Compiled:
         self.names = list(compiled.positiontup) if compiled.positional else None
         literals = {}
         self.given = []  # (name, bind processor or None) of the values each call passes
-        for name, bind in compiled.binds.items():
+        for bind, name in compiled.bind_names.items():  # (compiled.binds also lists anonymous binds twice)
             proc = bind.type.dialect_impl(dialect).bind_processor(dialect)
             if bind.required:
                 self.given.append((name, proc))
@@ -71,36 +71,35 @@ class DriverStatement:
 
     def __init__(self, statement):
         self.statement = statement
-        self._compiled: dict[tuple, _Compiled] = {}
+        self._compiled: dict[Dialect, _Compiled] = {}
 
     def compiled(self, dialect: Dialect) -> _Compiled:
-        """The statement compiled for `dialect` (once per dialect, driver and parameter style, per process)."""
-        key = (type(dialect), dialect.paramstyle)
-        found = self._compiled.get(key)
+        """The statement compiled for `dialect` (once per dialect object, that is per engine, and process)."""
+        found = self._compiled.get(dialect)
         if found is None:
-            found = self._compiled[key] = _Compiled(self.statement, dialect)
+            found = self._compiled[dialect] = _Compiled(self.statement, dialect)
         return found
 
     def rows(self, conn: Connection, params: dict) -> list:
         """Execute on `conn`'s DB-API connection and return every row (named tuples, values converted)."""
-        dialect = conn.dialect
-        prepared = self.compiled(dialect)
-        values = prepared.parameters(params)
+        prepared = self.compiled(conn.dialect)
         dbapi_conn = conn.connection.dbapi_connection
-        cursor = dbapi_conn.cursor()
+        values, cursor = params, None
         try:
+            values = prepared.parameters(params)
+            cursor = dbapi_conn.cursor()
             cursor.execute(prepared.sql, values)
             description = cursor.description
             raw = cursor.fetchall() if description is not None else []
-        except dialect.loaded_dbapi.Error as err:
-            lost = dialect.is_disconnect(err, dbapi_conn, cursor)
-            if lost:
-                conn.invalidate(err)
-            raise exc.DBAPIError.instance(prepared.sql, values, err, dialect.loaded_dbapi.Error,
-                                          hide_parameters=conn.engine.hide_parameters,
-                                          connection_invalidated=lost, dialect=dialect) from err
+        except BaseException as err:
+            # SQLAlchemy's own handling, as for a statement it runs itself (a private method, stable through
+            # 2.x): driver errors wrapped (IntegrityError...), others as StatementError, a lost connection
+            # invalidated together with the rest of the pool, handle_error events. It always raises.
+            conn._handle_dbapi_exception(err, prepared.sql, values, cursor, None)
+            raise  # not reached
         finally:
-            cursor.close()
+            if cursor is not None:
+                cursor.close()
         if description is None:
             return []
         make = prepared.row._make

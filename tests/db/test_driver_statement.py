@@ -55,8 +55,14 @@ def test_insert_returning_matches_sqlalchemy(app, changes):
 
 
 def test_a_naive_datetime_is_refused_as_through_sqlalchemy(app):
-    with db.engine.connect() as conn, pytest.raises(ValueError, match="naive datetime"):
-        DriverStatement(_INSERT).rows(conn, _event(received_at=datetime(2026, 12, 7, 9, 0)))
+    naive = _event(received_at=datetime(2026, 12, 7, 9, 0))
+    with db.engine.connect() as conn:
+        with pytest.raises(exc.StatementError, match="naive datetime"):
+            conn.execute(_INSERT, naive)
+        conn.rollback()
+        with pytest.raises(exc.StatementError, match="naive datetime") as caught:
+            DriverStatement(_INSERT).rows(conn, naive)
+        assert isinstance(caught.value.orig, ValueError)
 
 
 def test_a_unique_violation_is_sqlalchemys_integrity_error_and_the_connection_goes_on(app):
@@ -77,8 +83,9 @@ def test_literals_of_the_statement_are_bound_and_rows_have_names(app):
         (row,) = statement.rows(conn, {"given": "券"})
         assert (row.seven, row.given, row.word) == (7, "券", "培训")
         assert statement.scalar_one(conn, {"given": 1}) == 7
-        with pytest.raises(KeyError):
+        with pytest.raises(exc.StatementError) as caught:
             statement.rows(conn, {})  # a value the statement needs is missing: no guessing
+        assert isinstance(caught.value.orig, KeyError)
 
 
 def test_scalar_one_wants_exactly_one_row(app):
