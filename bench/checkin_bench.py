@@ -336,9 +336,40 @@ def verify(url: str) -> dict:
             "naive_rows": naive}
 
 
+def server_envs(url: str, naive_url: str, workdir: Path, pool_size: int, max_overflow: int,
+                redis_url: str | None = None) -> tuple[dict, dict]:
+    """The product's and the naive app's environments: one signing key (the same tokens work on both) and
+    the same pool size. The product's defaults otherwise: rate limits on (memory storage per process
+    without REDIS_URL), access log on, log level INFO."""
+    key = lambda: base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()  # noqa: E731
+    secret = key()
+    env = {"DATABASE_URL": url, "SECRET_KEY": secret, "DATA_KEY": key(), "ACCESS_TOKEN_MINUTES": "240",
+           "INSTANCE_PATH": str(workdir), "UPLOAD_DIR": str(workdir / "uploads"), "JOBS_DB": str(workdir / "jobs.db"),
+           "DB_POOL_SIZE": str(pool_size), "DB_MAX_OVERFLOW": str(max_overflow)}
+    if redis_url:
+        env["REDIS_URL"] = redis_url
+    naive_env = {"DATABASE_URL": naive_url, "SECRET_KEY": secret, "JWT_ISSUER": "peixunquan",
+                 "NAIVE_SITE": f"{SITE[0]},{SITE[1]},{RADIUS_M}", "DB_POOL_SIZE": str(pool_size),
+                 "DB_MAX_OVERFLOW": str(max_overflow)}
+    return env, naive_env
+
+
+def seed_and_analyze(env: dict, trainees: int, lessons: int) -> dict:
+    """Seed the bench rows through the product's env, then VACUUM (ANALYZE) them on PostgreSQL.
+
+    Statistics for the freshly seeded tables before the first round: without them the first product round
+    planned its check-in read on default estimates and spent 1.0 ms of PostgreSQL CPU per request instead of
+    0.6 (a deployment has them: autovacuum analyzes; it is off on this machine's server). VACUUM too, so the
+    seeded rows are as a deployment's enrolments would be by class time (hint bits set, pages all-visible),
+    rather than have the product's first reads of them pay for that.
+    """
+    seeded = seed(env, trainees, lessons)
+    analyze(env["DATABASE_URL"], vacuum=True)
+    return seeded
+
+
 def bench_database(kind: str, args, workdir: Path) -> dict:
     """Seed, start both servers, run the closed-loop rounds and the storm on one database."""
-    key = lambda: base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()  # noqa: E731
     if kind == "postgres":
         url = args.database_url
         reset_postgres(url)
@@ -346,27 +377,11 @@ def bench_database(kind: str, args, workdir: Path) -> dict:
     else:
         url = f"sqlite:///{workdir / 'product.db'}"
         naive_url = f"sqlite:///{workdir / 'naive.db'}"
-    secret = key()
-    # The product's defaults otherwise: rate limits on (memory storage per process without REDIS_URL),
-    # access log on, log level INFO.
-    env = {"DATABASE_URL": url, "SECRET_KEY": secret, "DATA_KEY": key(), "ACCESS_TOKEN_MINUTES": "240",
-           "INSTANCE_PATH": str(workdir), "UPLOAD_DIR": str(workdir / "uploads"), "JOBS_DB": str(workdir / "jobs.db"),
-           "DB_POOL_SIZE": str(args.pool_size), "DB_MAX_OVERFLOW": str(args.max_overflow)}
     for name in ("REDIS_URL", "RATELIMIT_ENABLED", "ACCESS_LOG", "LOG_LEVEL"):
         os.environ.pop(name, None)
-    if args.redis_url:
-        env["REDIS_URL"] = args.redis_url
+    env, naive_env = server_envs(url, naive_url, workdir, args.pool_size, args.max_overflow, args.redis_url)
     print(f"[{kind}] seeding {args.trainees} trainees x {args.lessons} lessons ...", flush=True)
-    seeded = seed(env, args.trainees, args.lessons)
-    # Statistics for the freshly seeded tables before the first round: without them the first product round
-    # planned its check-in read on default estimates and spent 1.0 ms of PostgreSQL CPU per request instead of
-    # 0.6 (a deployment has them: autovacuum analyzes; it is off on this machine's server). VACUUM too, so the
-    # seeded rows are as a deployment's enrolments would be by class time (hint bits set, pages all-visible),
-    # rather than have the product's first reads of them pay for that.
-    analyze(url, vacuum=True)
-    naive_env = {"DATABASE_URL": naive_url, "SECRET_KEY": secret, "JWT_ISSUER": "peixunquan",
-                 "NAIVE_SITE": f"{SITE[0]},{SITE[1]},{RADIUS_M}", "DB_POOL_SIZE": str(args.pool_size),
-                 "DB_MAX_OVERFLOW": str(args.max_overflow)}
+    seeded = seed_and_analyze(env, args.trainees, args.lessons)
     ports = {"product": args.port, "naive": args.port + 1}
     procs = {}
     lines = Lines(seeded)

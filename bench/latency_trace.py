@@ -11,9 +11,7 @@ bench/README.md ("Check-in throughput"): wrk's p99 and the recorded one disagree
 from __future__ import annotations
 
 import asyncio
-import base64
 import os
-import secrets
 import statistics
 import sys
 import tempfile
@@ -25,6 +23,8 @@ from bench import checkin_bench as cb  # noqa: E402
 from bench.storm import _read_response  # noqa: E402
 
 CLIENTS = 32
+# Prepared check-ins per second of a run: above any server's rate here (the unused ones go back).
+LINES_PER_S = 1500
 
 
 class _Shape:
@@ -32,17 +32,22 @@ class _Shape:
     workers = 2
 
 
-async def _closed_loop(port: int, raws: list[bytes], seconds: float) -> list[tuple[float, float, int]]:
-    """(start, latency, status) of every request of CLIENTS keep-alive clients for `seconds`."""
+async def _closed_loop(port: int, raws: list[bytes], seconds: float) -> list[tuple[float, float, int, bool]]:
+    """(start, latency, status, first on its connection) of every request of CLIENTS keep-alive clients for `seconds`."""
     out = []
 
     async def client(it, t_end):
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        first = True
         while time.monotonic() < t_end:
+            raw = next(it, None)
+            if raw is None:  # out of prepared lines: the round ends early rather than reuse a check-in
+                break
             t0 = time.monotonic()
-            writer.write(next(it))
+            writer.write(raw)
             status, _ = await _read_response(reader)
-            out.append((t0, time.monotonic() - t0, status))
+            out.append((t0, time.monotonic() - t0, status, first))
+            first = False
         writer.close()
 
     it = iter(raws)
@@ -62,16 +67,9 @@ def main() -> None:
     servers = [a.split("=", 1) for a in sys.argv[3:]]
     url = os.environ.get("BENCH_DATABASE_URL", cb.DEFAULT_URL)
     workdir = Path(tempfile.mkdtemp(prefix="latency-trace-"))
-    key = lambda: base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()  # noqa: E731
     cb.reset_postgres(url)
-    secret = key()
-    env = {"DATABASE_URL": url, "SECRET_KEY": secret, "DATA_KEY": key(), "ACCESS_TOKEN_MINUTES": "240",
-           "INSTANCE_PATH": str(workdir), "UPLOAD_DIR": str(workdir / "uploads"), "JOBS_DB": str(workdir / "jobs.db"),
-           "DB_POOL_SIZE": "20", "DB_MAX_OVERFLOW": "2"}
-    seeded = cb.seed(env, 8000, 40)
-    cb.analyze(url, vacuum=True)
-    naive_env = {"DATABASE_URL": url, "SECRET_KEY": secret, "JWT_ISSUER": "peixunquan",
-                 "NAIVE_SITE": f"{cb.SITE[0]},{cb.SITE[1]},{cb.RADIUS_M}", "DB_POOL_SIZE": "20", "DB_MAX_OVERFLOW": "2"}
+    env, naive_env = cb.server_envs(url, url, workdir, pool_size=20, max_overflow=2)
+    seeded = cb.seed_and_analyze(env, 8000, 40)
     lines = cb.Lines(seeded)
     recorded: dict[str, list[float]] = {name: [] for name, _ in servers}
     port = 8840
@@ -85,12 +83,12 @@ def main() -> None:
                                    workdir / f"{name}.log", Path(tree))
             try:
                 for secs in (3.0, seconds):  # the warm-up, then the measured wrk run
-                    batch = lines.take(int(secs * 700))
+                    batch = lines.take(int(secs * LINES_PER_S))
                     w = cb.run_wrk(port, cb.PATHS[which], batch, CLIENTS, secs, workdir)
                     lines.next -= len(batch) - min(len(batch), w["requests"] + 2 * CLIENTS + 16)
                     cb.analyze(url)
                 raws = [cb.raw_request("127.0.0.1", port, cb.PATHS[which], t, b)
-                        for t, b in lines.take(int(seconds * 700))]
+                        for t, b in lines.take(int(seconds * LINES_PER_S))]
                 out = asyncio.run(_closed_loop(port, raws, seconds))
                 # Every line written was used; the rest go back.
                 lines.next -= len(raws) - len(out) - CLIENTS
@@ -105,6 +103,12 @@ def main() -> None:
                   f"max {w['max_ms']:6.1f} | recorded {len(out) / seconds:5.0f} req/s p50 {steady[0]:6.1f} "
                   f"p99 {steady[1]:6.1f} (all {every[1]:6.1f}) max {every[2]:6.1f} non-2xx "
                   f"{sum(1 for x in out if x[2] >= 300)}", flush=True)
+            firsts = sorted(x[1] * 1000 for x in out if x[3])
+            later = max(x[1] for x in out if not x[3]) * 1000
+            slowest = sorted(out, key=lambda x: -x[1])[:5]
+            print(f"   connections' first requests: median {firsts[len(firsts) // 2]:.1f} max {firsts[-1]:.1f} ms; "
+                  f"later requests max {later:.1f} ms; slowest at " + ", ".join(
+                      f"{(x[0] - t0):.2f}s{'(first)' if x[3] else ''} {x[1] * 1000:.0f}ms" for x in slowest), flush=True)
     for name, p99s in recorded.items():
         print(f"{name}: median recorded steady-state p99 {statistics.median(p99s):.1f} ms over {len(p99s)} rounds")
 

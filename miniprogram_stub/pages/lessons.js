@@ -83,6 +83,8 @@ export function explain(err, kind, fix) {
       return "这是线上课程，不需要到现场签到。";
     case "network":
       return `网络不通，${w}没有提交成功。请检查网络后再点一次。`;
+    case "service_busy":
+      return `服务器繁忙，${w}暂时没有提交成功。请稍等片刻后再点一次${w}，不会重复记录。`;
     default:
       return errorText(err);
   }
@@ -211,12 +213,24 @@ export default {
         fixLine.textContent = `定位精度 ±${fmtMetres(fix.accuracy_m)}（${fix.accuracy_m <= 50 ? "良好" : fix.accuracy_m <= 100 ? "一般" : "较差"}）`;
         mount(out, html`<div class="notice notice-info">正在提交${WORD[kind]}…</div>`);
         const token = $(article, ".site-token")?.value.trim();
+        // After an answer that never came (network, busy) the next tap repeats the same event id: had the
+        // first try arrived, the server answers with its outcome instead of "already checked in".
+        const eventId = (article.dataset.unsettled?.startsWith(`${kind}:`) && article.dataset.unsettled.slice(kind.length + 1)) || uuid();
+        article.dataset.unsettled = `${kind}:${eventId}`;
         try {
           const r = await app.api.post("/attendance", {
-            event_id: uuid(), lesson_id: Number(article.dataset.lesson), kind,
+            event_id: eventId, lesson_id: Number(article.dataset.lesson), kind,
             lat: fix.lat, lon: fix.lon, accuracy_m: fix.accuracy_m, coord_sys: fix.coord_sys,
             client_time: new Date().toISOString(), ...(token ? { site_token: token } : {}),
-          }, { headers: { "X-Device-Session": deviceSession() } });
+          }, {
+            headers: { "X-Device-Session": deviceSession() },
+            // A 9:00 rush: the server says "busy, retry after N s"; the same event is sent again on its own.
+            retry: {
+              attempts: 4, network: true,
+              onWait: (err, ms, n) => mount(out, html`<div class="notice notice-info">${err.status === 0 ? "网络不稳定" : "服务器繁忙"}，${Math.ceil(ms / 1000)} 秒后自动重新提交${WORD[kind]}（第 ${n} 次重试）…</div>`),
+            },
+          });
+          delete article.dataset.unsettled;
           const flags = (r.flags || []).map((f) => label(FLAGS, f));
           mount(out, html`<div class="notice notice-ok"><b>${WORD[kind]}成功</b>，距培训地点约 ${fmtMetres(r.distance_m)}。
             ${flags.length ? html`<br><span class="small">提示：${flags.join("、")}</span>` : ""}</div>`);
@@ -229,6 +243,7 @@ export default {
           delete article.dataset.submitting;
           enable(article);
         } catch (err) {
+          if (!(err.status === 0 || err.status >= 500)) delete article.dataset.unsettled; // a definite answer
           mount(out, html`<div class="notice notice-error">${explain(err, kind, fix)}</div>`);
           if (err.code === "already_checked_in") article.dataset.in = "1";
           if (err.code === "already_checked_out") article.dataset.out = "1";

@@ -92,3 +92,45 @@ def test_trust_flag_labels_match_the_server(page):
 ])
 def test_region_names_keep_the_code(page, code, shown):
     assert run(page, f"return f.regionName({json.dumps(code)});") == shown
+
+
+# (status, Retry-After, attempt, retry options) -> the wait in ms with no jitter (random() = 0) and with the
+# most (random() = 1), or None: give up and show the error.
+_NET = {"attempts": 4, "network": True}
+_RETRY_TABLE = [
+    ((503, 2, 1, _NET), (2000, 3000)),          # the server's busy answer: its Retry-After plus a share
+    ((503, 2, 3, _NET), (2000, 3000)),          # the last retry of four tries
+    ((503, 2, 4, _NET), None),                  # four tries made: the person decides
+    ((503, 10, 1, _NET), (10000, 15000)),       # the longest wait the page takes on its own
+    ((503, 11, 1, _NET), None),                 # longer: said, not waited out
+    ((429, 3, 1, _NET), (3000, 4500)),          # rate limited with a short window left
+    ((429, 60, 1, _NET), None),                 # the minute's limit: not retried behind the person's back
+    ((429, None, 1, _NET), None),               # no Retry-After on a 429: nothing to go by
+    ((503, None, 1, _NET), (1000, 1500)),       # busy without Retry-After (a proxy's 503): back off
+    ((503, None, 2, _NET), (2000, 3000)),
+    ((502, None, 1, _NET), (1000, 1500)),       # a proxy could not reach the server
+    ((504, None, 3, _NET), (4000, 6000)),
+    ((0, None, 1, _NET), (1000, 1500)),         # the network failed: the request may have arrived
+    ((0, None, 1, {"attempts": 4}), None),      # ... so only for requests marked safe to repeat that way
+    ((500, None, 1, _NET), None),               # a server error is not a busy server
+    ((422, None, 1, _NET), None),               # a refusal is an answer
+    ((409, None, 1, _NET), None),
+    ((503, 2, 1, None), None),                  # a request not marked `retry` is never repeated
+    ((503, 2, 1, {}), (2000, 3000)),            # marked, default three tries
+    ((503, 2, 3, {}), None),
+]
+
+
+@pytest.mark.parametrize(("case", "expected"), _RETRY_TABLE)
+def test_when_a_request_is_sent_again(page, case, expected):
+    """api.js retryDelayMs: which failures a marked request rides out on its own, and how long it waits."""
+    status, retry_after, attempt, retry = case
+    out = page.evaluate("""async ([status, retryAfter, attempt, retry]) => {
+        const a = await import('/static/common/api.js');
+        const err = new a.ApiError(status, status ? 'x' : 'network', 'm', {}, retryAfter);
+        return [a.retryDelayMs(err, attempt, retry, () => 0), a.retryDelayMs(err, attempt, retry, () => 1),
+                a.retryDelayMs(new Error('not an ApiError'), attempt, retry, () => 0)];
+    }""", [status, retry_after, attempt, retry])
+    low, high, plain = out
+    assert plain is None
+    assert (None if low is None else (low, high)) == expected

@@ -5,12 +5,42 @@
 // URL would end up in access logs).
 
 export class ApiError extends Error {
-  constructor(status, code, message, details) {
+  constructor(status, code, message, details, retryAfter = null) {
     super(message || code);
     this.status = status;
     this.code = code;
     this.details = details || {};
+    this.retryAfter = retryAfter; // seconds, from the response's Retry-After (503 busy, 429), else null
   }
+}
+
+// A repeat of the same request is retried on its own only within these bounds: a longer Retry-After
+// (a rate limit's minute) is the person's call, not the page's.
+const MAX_AUTO_WAIT_S = 10;
+const sleep = (ms, signal) => new Promise((resolve, reject) => {
+  const timer = setTimeout(resolve, ms);
+  signal?.addEventListener("abort", () => { clearTimeout(timer); reject(signal.reason); }, { once: true });
+});
+
+/**
+ * How long to wait before sending the same request again after `err` on try number `attempt`, or null
+ * (give up): for a request marked `retry` only. The server said "busy, retry after N s" (503, 429), a
+ * proxy could not reach it (502, 504) or the network failed (only with `retry.network`: the request may
+ * have arrived, so only for requests whose repeat the server answers with the first outcome). A random
+ * share is added so that a whole class's phones, turned away together, do not come back together.
+ */
+export function retryDelayMs(err, attempt, retry, random = Math.random) {
+  if (!retry || attempt >= (retry.attempts ?? 3) || !(err instanceof ApiError)) return null;
+  let base;
+  if ((err.status === 503 || err.status === 429) && err.retryAfter !== null) {
+    if (err.retryAfter > MAX_AUTO_WAIT_S) return null;
+    base = err.retryAfter * 1000;
+  } else if (err.status === 503 || err.status === 502 || err.status === 504 || (err.status === 0 && retry.network)) {
+    base = 1000 * 2 ** (attempt - 1);
+  } else {
+    return null;
+  }
+  return Math.round(base + random() * Math.max(500, base / 2));
 }
 
 /** A random UUID, also outside secure contexts (plain http on an intranet address). */
@@ -55,8 +85,10 @@ async function errorFrom(response) {
   let body = null;
   try { body = await response.json(); } catch { /* not JSON (proxy page, HTML 502) */ }
   const e = body && body.error;
-  if (e) return new ApiError(response.status, e.code, e.message, e.details);
-  return new ApiError(response.status, `http_${response.status}`, `服务器返回错误（${response.status}）`);
+  const ra = (response.headers?.get("Retry-After") || "").trim();
+  const retryAfter = /^\d+$/.test(ra) ? Number(ra) : null;
+  if (e) return new ApiError(response.status, e.code, e.message, e.details, retryAfter);
+  return new ApiError(response.status, `http_${response.status}`, `服务器返回错误（${response.status}）`, null, retryAfter);
 }
 
 /**
@@ -132,7 +164,26 @@ export function createApi({ prefix, base = "/api/v1", onLogout = () => {} }) {
     tokens.clear();
   }
 
-  async function send(method, path, opts = {}, retried = false) {
+  /**
+   * One request. `opts.retry` = {attempts, network, onWait(err, waitMs, attempt)} sends the very same
+   * request again when the server was busy or unreachable (retryDelayMs): only for requests whose
+   * repeat changes nothing, such as a check-in with its event_id or one with an Idempotency-Key.
+   */
+  async function send(method, path, opts = {}) {
+    if (opts.idempotent === true) opts = { ...opts, idempotent: uuid() }; // one key for every try
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        return await sendOnce(method, path, opts);
+      } catch (err) {
+        const wait = retryDelayMs(err, attempt, opts.retry);
+        if (wait === null) throw err;
+        opts.retry.onWait?.(err, wait, attempt);
+        await sleep(wait, opts.signal);
+      }
+    }
+  }
+
+  async function sendOnce(method, path, opts = {}, retried = false) {
     const headers = { Accept: "application/json", ...(opts.headers || {}) };
     const hadSession = Boolean(tokens.access || tokens.refresh); // a refused refresh clears them below
     if (tokens.access) headers.Authorization = `Bearer ${tokens.access}`;
@@ -143,7 +194,7 @@ export function createApi({ prefix, base = "/api/v1", onLogout = () => {} }) {
     } else if (opts.form) {
       body = opts.form; // FormData: the browser sets the multipart boundary
     }
-    if (opts.idempotent) headers["Idempotency-Key"] = opts.idempotent === true ? uuid() : opts.idempotent;
+    if (opts.idempotent) headers["Idempotency-Key"] = opts.idempotent;
     let response;
     try {
       response = await fetch(base + path + query(opts.query), { method, headers, body, signal: opts.signal });
@@ -155,7 +206,7 @@ export function createApi({ prefix, base = "/api/v1", onLogout = () => {} }) {
     const isAuthCall = path.startsWith("/auth/");
     if (response.status === 401 && !retried && !isAuthCall && tokens.refresh) {
       const renewed = await refresh();
-      if (renewed === true) return send(method, path, opts, true);
+      if (renewed === true) return sendOnce(method, path, opts, true);
       if (renewed instanceof ApiError) throw renewed; // still signed in: try again later
     }
     if (response.status === 401 && !isAuthCall) {
