@@ -87,7 +87,10 @@ def own_connection(why: str) -> Iterator[Connection]:
     """A pooled connection of its own for one of the shapes in OWN_CONNECTIONS, returned to the pool after.
 
     "single_statement": autocommit, every statement its own transaction. "read_only": a plain read
-    transaction (BEGIN, not BEGIN IMMEDIATE, on SQLite), rolled back when the block ends.
+    transaction (BEGIN, not BEGIN IMMEDIATE, on SQLite), rolled back when the block ends. A statement run
+    on the driver's cursor instead (backend/driver_statement.py: the check-in's one-statement read) gets no
+    BEGIN from SQLAlchemy: on SQLite the driver runs a SELECT in autocommit, one statement and one
+    snapshot, which is all a single read needs; on PostgreSQL the driver opens the transaction itself.
     """
     if why not in OWN_CONNECTIONS:
         raise ValueError(f"not a known connection of its own: {why!r}")

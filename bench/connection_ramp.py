@@ -1,0 +1,103 @@
+"""The connection ramp: 32 keep-alive clients connect at once and send check-ins for 2 s, eight times per server.
+
+`.venv/bin/python bench/connection_ramp.py [NAME ...]` where NAME is `naive`, `product` or `product@TREE`
+(the product served from another checkout, e.g. a scratch tree with a changed gunicorn.conf.py); with
+`RAMP_DELAY=0.2` the clients wait that long after connecting before their first request, so every
+connection is accepted before any request runs. Prints, per server and round (two rounds, ABC CBA), the
+latency of each connection's first request, of the other requests in the first 0.5 s, and of the rest.
+Used for the 2026-12-07 05:30 UTC notes in bench/README.md ("Check-in throughput"): wrk's rounds open
+new connections each time, and the product's first requests waited longest to be accepted.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench import checkin_bench as cb  # noqa: E402
+from bench.storm import _read_response  # noqa: E402
+
+CLIENTS = 32
+BURSTS = 8
+BURST_S = 2.0
+LINES_PER_S = 1500  # prepared check-ins per second of a burst: above any server's rate here
+
+
+class _Shape:
+    worker_class = "gevent"
+    workers = 2
+
+
+async def _burst(port: int, raws: list[bytes], seconds: float, delay: float) -> list[tuple[float, float, int]]:
+    """(start since the burst began, latency, request number on its connection) of every request."""
+    out = []
+    it = iter(raws)
+    conns = await asyncio.gather(*[asyncio.open_connection("127.0.0.1", port) for _ in range(CLIENTS)])
+    await asyncio.sleep(delay)
+    t_start = time.monotonic()
+    t_end = t_start + seconds
+
+    async def run(reader, writer):
+        n = 0
+        while time.monotonic() < t_end and (raw := next(it, None)) is not None:
+            t0 = time.monotonic()
+            writer.write(raw)
+            await _read_response(reader)
+            out.append((t0 - t_start, time.monotonic() - t0, n))
+            n += 1
+        writer.close()
+
+    await asyncio.gather(*[run(r, w) for r, w in conns])
+    return out
+
+
+def _q(values: list[float], p: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, int(len(s) * p))]
+
+
+def main() -> None:
+    """Seed, then per server and round: start, warm up (wrk 3 s), ANALYZE, the bursts; print the figures."""
+    names = sys.argv[1:] or ["naive", "product"]
+    delay = float(os.environ.get("RAMP_DELAY", "0"))
+    url = os.environ.get("BENCH_DATABASE_URL", cb.DEFAULT_URL)
+    workdir = Path(tempfile.mkdtemp(prefix="connection-ramp-"))
+    cb.reset_postgres(url)
+    env, naive_env = cb.server_envs(url, url, workdir, pool_size=20, max_overflow=2)
+    lines = cb.Lines(cb.seed_and_analyze(env, 4000, 20))
+    port = 8900
+    for rnd in range(2):
+        for name in (names if rnd == 0 else names[::-1]):
+            kind, _, tree = name.partition("@")
+            port += 1
+            proc = cb.start_server(kind, env if kind == "product" else naive_env, port, _Shape(),
+                                   workdir / f"{rnd}-{kind}-{port}.log", Path(tree) if tree else cb.REPO)
+            try:
+                batch = lines.take(3 * LINES_PER_S)
+                w = cb.run_wrk(port, cb.PATHS[kind], batch, CLIENTS, 3, workdir)
+                lines.next -= len(batch) - min(len(batch), w["requests"] + 2 * CLIENTS + 16)
+                cb.analyze(url)
+                firsts, early, late = [], [], []
+                for _ in range(BURSTS):
+                    raws = [cb.raw_request("127.0.0.1", port, cb.PATHS[kind], t, b)
+                            for t, b in lines.take(int(BURST_S * LINES_PER_S))]
+                    out = asyncio.run(_burst(port, raws, BURST_S, delay))
+                    lines.next -= len(raws) - len(out) - CLIENTS  # every line written was used; the rest go back
+                    firsts += [x[1] * 1000 for x in out if x[2] == 0]
+                    early += [x[1] * 1000 for x in out if x[0] < 0.5 and x[2] > 0]
+                    late += [x[1] * 1000 for x in out if x[0] >= 0.5]
+                    time.sleep(0.5)
+            finally:
+                cb.stop_server(proc)
+            print(f"{rnd} {name:28s} first requests p50 {_q(firsts, .5):6.1f} p90 {_q(firsts, .9):6.1f} "
+                  f"max {max(firsts):6.1f} | others in the first 0.5 s p50 {_q(early, .5):6.1f} p99 {_q(early, .99):6.1f} | "
+                  f"after p50 {_q(late, .5):6.1f} p99 {_q(late, .99):6.1f} max {max(late):6.1f} "
+                  f"({len(late) / (BURSTS * (BURST_S - 0.5)):.0f} req/s)", flush=True)
+
+
+if __name__ == "__main__":
+    main()
