@@ -11,6 +11,14 @@ import { FLAGS, fmtMetres, fmtTime, label, shanghaiDay } from "/static/common/fo
 import { getPosition } from "../lib/geo.js";
 
 const WORD = { check_in: "签到", check_out: "签退" };
+// What the page says while it waits to send a check-in again, by the status that made it wait.
+const WAIT_REASON = { 0: "网络不稳定", 429: "提交过于频繁", 503: "服务器繁忙" };
+
+/** "约 2 分钟后" / "约 30 秒后" for a Retry-After in seconds; "稍等片刻后" without one. */
+export function waitWords(seconds) {
+  if (!Number.isFinite(seconds) || seconds <= 0) return "稍等片刻后";
+  return seconds >= 90 ? `约 ${Math.round(seconds / 60)} 分钟后` : `约 ${seconds} 秒后`;
+}
 const DEVICE_KEY = "m.device";
 
 /** A random id of this phone's browser, kept across logins: one phone checking in several people is flagged. */
@@ -82,9 +90,9 @@ export function explain(err, kind, fix) {
     case "not_offline_lesson":
       return "这是线上课程，不需要到现场签到。";
     case "network":
-      return `网络不通，${w}没有提交成功。请检查网络后再点一次。`;
+      return `网络不通，${w}可能没有提交成功。请检查网络后再点一次；如果已经${w}成功，会提示您已${w}，不会重复记录。`;
     case "service_busy":
-      return `服务器繁忙，${w}暂时没有提交成功。请稍等片刻后再点一次${w}，不会重复记录。`;
+      return `服务器繁忙，${w}没有提交成功。请${waitWords(err.retryAfter)}再点一次${w}。`;
     default:
       return errorText(err);
   }
@@ -94,6 +102,9 @@ export default {
   title: "今日课程签到",
   auth: "bound",
   async onLoad({ root, app, query, onUnload }) {
+    // Leaving the page ends a check-in's waits between tries (nobody would see their outcome).
+    const leaving = new AbortController();
+    onUnload(() => leaving.abort());
     const { items } = await app.api.list("/me/lessons", query.get("date") ? { date: query.get("date") } : undefined);
     const today = shanghaiDay(serverNow()); // after the first response: the server's day, not the phone's
     const day = query.get("date") || today;
@@ -213,24 +224,24 @@ export default {
         fixLine.textContent = `定位精度 ±${fmtMetres(fix.accuracy_m)}（${fix.accuracy_m <= 50 ? "良好" : fix.accuracy_m <= 100 ? "一般" : "较差"}）`;
         mount(out, html`<div class="notice notice-info">正在提交${WORD[kind]}…</div>`);
         const token = $(article, ".site-token")?.value.trim();
-        // After an answer that never came (network, busy) the next tap repeats the same event id: had the
-        // first try arrived, the server answers with its outcome instead of "already checked in".
-        const eventId = (article.dataset.unsettled?.startsWith(`${kind}:`) && article.dataset.unsettled.slice(kind.length + 1)) || uuid();
-        article.dataset.unsettled = `${kind}:${eventId}`;
         try {
+          // The automatic tries of one tap carry one event id: a try that arrived but whose answer was lost is
+          // answered again with its outcome. A new tap is a new event (with the new position): repeating an id
+          // would replay an earlier refusal; a check-in that did arrive is answered "already checked in".
           const r = await app.api.post("/attendance", {
-            event_id: eventId, lesson_id: Number(article.dataset.lesson), kind,
+            event_id: uuid(), lesson_id: Number(article.dataset.lesson), kind,
             lat: fix.lat, lon: fix.lon, accuracy_m: fix.accuracy_m, coord_sys: fix.coord_sys,
             client_time: new Date().toISOString(), ...(token ? { site_token: token } : {}),
           }, {
             headers: { "X-Device-Session": deviceSession() },
+            signal: leaving.signal,
             // A 9:00 rush: the server says "busy, retry after N s"; the same event is sent again on its own.
             retry: {
               attempts: 4, network: true,
-              onWait: (err, ms, n) => mount(out, html`<div class="notice notice-info">${err.status === 0 ? "网络不稳定" : "服务器繁忙"}，${Math.ceil(ms / 1000)} 秒后自动重新提交${WORD[kind]}（第 ${n} 次重试）…</div>`),
+              onWait: (err, ms, n) => mount(out, html`<div class="notice notice-info">${WAIT_REASON[err.status] || "服务器暂时无法连接"}，${Math.ceil(ms / 1000)} 秒后自动重新提交${WORD[kind]}（第 ${n} 次重试）…</div>`),
+              onResend: (n) => mount(out, html`<div class="notice notice-info">正在重新提交${WORD[kind]}（第 ${n} 次重试）…</div>`),
             },
           });
-          delete article.dataset.unsettled;
           const flags = (r.flags || []).map((f) => label(FLAGS, f));
           mount(out, html`<div class="notice notice-ok"><b>${WORD[kind]}成功</b>，距培训地点约 ${fmtMetres(r.distance_m)}。
             ${flags.length ? html`<br><span class="small">提示：${flags.join("、")}</span>` : ""}</div>`);
@@ -243,7 +254,6 @@ export default {
           delete article.dataset.submitting;
           enable(article);
         } catch (err) {
-          if (!(err.status === 0 || err.status >= 500)) delete article.dataset.unsettled; // a definite answer
           mount(out, html`<div class="notice notice-error">${explain(err, kind, fix)}</div>`);
           if (err.code === "already_checked_in") article.dataset.in = "1";
           if (err.code === "already_checked_out") article.dataset.out = "1";

@@ -134,3 +134,13 @@ def test_when_a_request_is_sent_again(page, case, expected):
     low, high, plain = out
     assert plain is None
     assert (None if low is None else (low, high)) == expected
+
+
+@pytest.mark.parametrize(("seconds", "words"), [
+    (1, "约 1 秒后"), (89, "约 89 秒后"), (90, "约 2 分钟后"), (120, "约 2 分钟后"), (3600, "约 60 分钟后"),
+    (0, "稍等片刻后"), (None, "稍等片刻后"),
+])
+def test_how_long_the_person_is_asked_to_wait(page, seconds, words):
+    """The trainee page's words for a Retry-After it does not wait out itself."""
+    out = page.evaluate("async (s) => (await import('/m/pages/lessons.js')).waitWords(s)", seconds)
+    assert out == words

@@ -17,10 +17,14 @@ export class ApiError extends Error {
 // A repeat of the same request is retried on its own only within these bounds: a longer Retry-After
 // (a rate limit's minute) is the person's call, not the page's.
 const MAX_AUTO_WAIT_S = 10;
-const sleep = (ms, signal) => new Promise((resolve, reject) => {
-  const timer = setTimeout(resolve, ms);
-  signal?.addEventListener("abort", () => { clearTimeout(timer); reject(signal.reason); }, { once: true });
-});
+function sleep(ms, signal) {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) { reject(signal.reason); return; }
+    const onAbort = () => { clearTimeout(timer); reject(signal.reason); };
+    const timer = setTimeout(() => { signal?.removeEventListener("abort", onAbort); resolve(); }, ms);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
 
 /**
  * How long to wait before sending the same request again after `err` on try number `attempt`, or null
@@ -165,20 +169,23 @@ export function createApi({ prefix, base = "/api/v1", onLogout = () => {} }) {
   }
 
   /**
-   * One request. `opts.retry` = {attempts, network, onWait(err, waitMs, attempt)} sends the very same
-   * request again when the server was busy or unreachable (retryDelayMs): only for requests whose
-   * repeat changes nothing, such as a check-in with its event_id or one with an Idempotency-Key.
+   * One request. `opts.retry` = {attempts, network, onWait(err, waitMs, attempt), onResend(attempt)} sends
+   * the very same request again when the server was busy or unreachable (retryDelayMs): only for requests
+   * whose repeat changes nothing, such as a check-in with its event_id or one with an Idempotency-Key.
+   * `opts.signal` also ends a wait between tries.
    */
   async function send(method, path, opts = {}) {
     if (opts.idempotent === true) opts = { ...opts, idempotent: uuid() }; // one key for every try
+    const tell = (fn, ...args) => { try { fn?.(...args); } catch { /* a page's notice must not hide the outcome */ } };
     for (let attempt = 1; ; attempt += 1) {
       try {
         return await sendOnce(method, path, opts);
       } catch (err) {
         const wait = retryDelayMs(err, attempt, opts.retry);
         if (wait === null) throw err;
-        opts.retry.onWait?.(err, wait, attempt);
+        tell(opts.retry.onWait, err, wait, attempt);
         await sleep(wait, opts.signal);
+        tell(opts.retry.onResend, attempt);
       }
     }
   }
