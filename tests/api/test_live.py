@@ -497,7 +497,9 @@ def test_short_stream_settles_a_gap_before_it_ends(live_config, app, client, sta
     resp = client.get("/api/v1/live/stream", headers={**sup, "Last-Event-ID": str(n - 1)}, buffered=False)
     frames = [f for chunk in resp.response for f in parse(chunk)]
     resp.close()
-    assert 0.3 <= time.monotonic() - started < 1.5
+    # It held the gap (0.3 s) and then ended on its own, not as a long-lived stream (an hour). The upper
+    # bound is loose: its cap is 2 x hold after the start, and a loaded CI machine once took 1.85 s here.
+    assert 0.3 <= time.monotonic() - started < 5.0
     assert [f["id"] for f in frames if "event" in f] == [n + 1]
 
 
