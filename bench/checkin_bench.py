@@ -135,6 +135,11 @@ class Lines:
         self.next = 0
         self.rng = random.Random(17)
 
+    def give_back(self, taken: int, used: int, margin: int) -> None:
+        """Return the last `taken` lines except the `used` ones and a `margin` that may have been sent too
+        (wrk formats up to one request per connection more than it counts), so no line is used twice."""
+        self.next -= taken - min(taken, used + margin)
+
     def take(self, count: int) -> list[tuple[str, str]]:
         """The next `count` (token, JSON body) pairs."""
         tokens, lessons = self.seeded["tokens"], self.seeded["lessons"]
@@ -264,6 +269,34 @@ def start_py_spy(master: subprocess.Popen, seconds: float, out: Path) -> list[su
                               "--format", "raw", "--nonblocking", "--output", f"{out}-{pid}.txt", "--pid", str(pid)],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             for pid in worker_pids(master)]
+
+
+class ProcfileShape:
+    """The Procfile's web worker shape, for start_server's `args` in the scripts beside this one."""
+
+    worker_class = "gevent"
+    workers = 2
+
+
+def wrk_margin(clients: int) -> int:
+    """Lines a wrk run may have sent beyond the requests it counted (Lines.give_back's margin)."""
+    return 2 * clients + 16
+
+
+def warm_up(port: int, which: str, lines: Lines, clients: int, seconds: float, rate: float, url: str,
+            workdir: Path) -> dict:
+    """A server's warm-up: wrk for `seconds` (statements prepared, pool busy), then ANALYZE.
+
+    Statistics again after the warm-up's check-ins: the plans the new server's connections cached were made
+    while attendance_events was empty, and kept walking the growing table through the whole first round
+    (PostgreSQL CPU 1.8-2.6 ms per check-in against 0.7-0.8 after the next ANALYZE replanned them). A
+    deployment's table is never empty at class time, and autovacuum analyzes it as it grows.
+    """
+    batch = lines.take(int(seconds * rate) + clients)
+    r = run_wrk(port, PATHS[which], batch, clients, seconds, workdir)
+    lines.give_back(len(batch), r["requests"], wrk_margin(clients))
+    analyze(url)
+    return r
 
 
 def run_wrk(port: int, path: str, lines: list[tuple[str, str]], clients: int, seconds: float, workdir: Path,
@@ -403,14 +436,7 @@ def bench_database(kind: str, args, workdir: Path) -> dict:
             stop_server(procs.pop(other))
         procs[which] = start_server(which, envs[which], ports[which], args, workdir / f"{which}-{kind}.log",
                                     args.before_tree if which == "before" else REPO)
-        batch = lines.take(int(args.warmup * args.max_rate) + args.clients)
-        r = run_wrk(ports[which], PATHS[which], batch, args.clients, args.warmup, workdir)
-        lines.next -= len(batch) - min(len(batch), r["requests"] + 2 * args.clients + 16)
-        # Statistics again after the warm-up's check-ins: the plans the new server's connections cached were
-        # made while attendance_events was empty, and kept walking the growing table through the whole first
-        # round (PostgreSQL CPU 1.8-2.6 ms per check-in against 0.7-0.8 after the next ANALYZE replanned them).
-        # A deployment's table is never empty at class time, and autovacuum analyzes it as it grows.
-        analyze(url)
+        warm_up(ports[which], which, lines, args.clients, args.warmup, args.max_rate, url, workdir)
 
     try:
         per_round = args.duration / args.rounds
@@ -430,9 +456,7 @@ def bench_database(kind: str, args, workdir: Path) -> dict:
                 spied[which] = (sorted(args.py_spy.glob(f"{kind}-{which}-*.txt")), r)
             r["worker_s"] = worker_cpu_s(procs[which]) - cpu_before
             r["db_s"] = pg_cpu.stop()
-            # Give back what was surely not sent (wrk formats up to one request per connection more than it
-            # counts; the margin keeps a line from being used twice).
-            lines.next -= len(batch) - min(len(batch), r["requests"] + 2 * args.clients + 16)
+            lines.give_back(len(batch), r["requests"], wrk_margin(args.clients))
             analyze(url)
             rounds[which].append(r)
             db_ms = f"{r['db_s'] * 1000 / max(1, r['requests']):.2f}" if r["db_s"] is not None else "-"

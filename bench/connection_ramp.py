@@ -27,11 +27,6 @@ BURST_S = 2.0
 LINES_PER_S = 1500  # prepared check-ins per second of a burst: above any server's rate here
 
 
-class _Shape:
-    worker_class = "gevent"
-    workers = 2
-
-
 async def _burst(port: int, raws: list[bytes], seconds: float, delay: float) -> list[tuple[float, float, int]]:
     """(start since the burst began, latency, request number on its connection) of every request."""
     out = []
@@ -74,19 +69,16 @@ def main() -> None:
         for name in (names if rnd == 0 else names[::-1]):
             kind, _, tree = name.partition("@")
             port += 1
-            proc = cb.start_server(kind, env if kind == "product" else naive_env, port, _Shape(),
+            proc = cb.start_server(kind, env if kind == "product" else naive_env, port, cb.ProcfileShape(),
                                    workdir / f"{rnd}-{kind}-{port}.log", Path(tree) if tree else cb.REPO)
             try:
-                batch = lines.take(3 * LINES_PER_S)
-                w = cb.run_wrk(port, cb.PATHS[kind], batch, CLIENTS, 3, workdir)
-                lines.next -= len(batch) - min(len(batch), w["requests"] + 2 * CLIENTS + 16)
-                cb.analyze(url)
+                cb.warm_up(port, kind, lines, CLIENTS, 3.0, LINES_PER_S, url, workdir)
                 firsts, early, late = [], [], []
                 for _ in range(BURSTS):
                     raws = [cb.raw_request("127.0.0.1", port, cb.PATHS[kind], t, b)
                             for t, b in lines.take(int(BURST_S * LINES_PER_S))]
                     out = asyncio.run(_burst(port, raws, BURST_S, delay))
-                    lines.next -= len(raws) - len(out) - CLIENTS  # every line written was used; the rest go back
+                    lines.give_back(len(raws), len(out), CLIENTS)  # every line written was recorded
                     firsts += [x[1] * 1000 for x in out if x[2] == 0]
                     early += [x[1] * 1000 for x in out if x[0] < 0.5 and x[2] > 0]
                     late += [x[1] * 1000 for x in out if x[0] >= 0.5]

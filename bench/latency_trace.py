@@ -27,11 +27,6 @@ CLIENTS = 32
 LINES_PER_S = 1500
 
 
-class _Shape:
-    worker_class = "gevent"
-    workers = 2
-
-
 async def _closed_loop(port: int, raws: list[bytes], seconds: float) -> list[tuple[float, float, int, bool]]:
     """(start, latency, status, first on its connection) of every request of CLIENTS keep-alive clients for `seconds`."""
     out = []
@@ -76,22 +71,18 @@ def main() -> None:
     for r in range(rounds):
         for name, spec in (servers if r % 2 == 0 else servers[::-1]):
             which, tree, workers = (spec.split(":") + ["2"])[:3]
-            shape = _Shape()
+            shape = cb.ProcfileShape()
             shape.workers = int(workers)
             port += 1
             proc = cb.start_server(which, env if which == "product" else naive_env, port, shape,
                                    workdir / f"{name}.log", Path(tree))
             try:
-                for secs in (3.0, seconds):  # the warm-up, then the measured wrk run
-                    batch = lines.take(int(secs * LINES_PER_S))
-                    w = cb.run_wrk(port, cb.PATHS[which], batch, CLIENTS, secs, workdir)
-                    lines.next -= len(batch) - min(len(batch), w["requests"] + 2 * CLIENTS + 16)
-                    cb.analyze(url)
+                cb.warm_up(port, which, lines, CLIENTS, 3.0, LINES_PER_S, url, workdir)
+                w = cb.warm_up(port, which, lines, CLIENTS, seconds, LINES_PER_S, url, workdir)  # wrk's figures
                 raws = [cb.raw_request("127.0.0.1", port, cb.PATHS[which], t, b)
                         for t, b in lines.take(int(seconds * LINES_PER_S))]
                 out = asyncio.run(_closed_loop(port, raws, seconds))
-                # Every line written was used; the rest go back.
-                lines.next -= len(raws) - len(out) - CLIENTS
+                lines.give_back(len(raws), len(out), CLIENTS)  # every line written was recorded
             finally:
                 cb.stop_server(proc)
             cb.analyze(url)
