@@ -6,11 +6,16 @@ upstream pool, the benchmark's 32 clients) can land 26/6 on two workers; the bus
 queue behind each other while the other worker has CPU to spare: check-in p99 0.4-4 s in such rounds,
 against 0.1 s when the split was even (bench/README.md, "Check-in throughput").
 
-Every worker is woken for every pending connection (both watch the shared socket). Here a worker that
-already holds more connections than the least busy of its peers steps back for DEFER_S before accepting,
-so that peer takes it; after MAX_DEFERS steps back it accepts anyway, so a peer that is stuck never
-leaves a client waiting long. Each worker's count lives in a small shared-memory board the master
-creates before forking, one slot per worker, freed when the worker exits.
+Every worker is woken for every pending connection (both watch the shared socket). Here a woken worker
+takes its even share of what its peers and it hold plus what waits in the accept queue (Linux reports
+the queue's length in TCP_INFO), all at once; a worker already at its share, or holding more than the
+least busy of its peers, steps back for DEFER_S so that peer takes the rest; after MAX_DEFERS steps back
+it accepts one anyway, so a peer that is stuck never leaves a client waiting long. Taking a burst one
+connection per turn of the loop made its last clients wait for sixteen turns, each running a chunk of
+every request already accepted (first requests up to 250 ms against 100 ms once connected; bench/README.md,
+"the connection ramp"). Each worker's count lives in a small shared-memory board the master creates
+before forking, one slot per worker, freed when the worker exits; it counts connections handed to a
+greenlet and closed, so a peer reading it as a new burst arrives is not told of connections long gone.
 
 Standard library only, and gevent only inside the worker: gunicorn.conf.py loads this file by path in the
 master (importing the `backend` package there would import the app's libraries before the workers'
@@ -20,11 +25,16 @@ comparison get the same server tuning.
 from __future__ import annotations
 
 import mmap
+import socket
+import struct
 
 MAX_WORKERS = 64
 DEFER_S = 0.002
 MAX_DEFERS = 3
+MAX_BATCH = 100  # accept() calls per wake-up at most, as gevent's own default max_accept
 _FREE = -1
+_TCP_INFO_LEN = 104
+_TCP_LISTEN = 10
 
 
 def should_defer(mine: int, others: list[int], deferred: int) -> bool:
@@ -107,17 +117,63 @@ def install_in(worker, database_uri: str) -> None:
         install(board, worker.accept_slot)
 
 
-def install(board: Board, slot: int) -> None:
-    """In a gevent worker: make its servers step back from accepting while a peer holds fewer connections."""
-    from gevent.baseserver import BaseServer
+def listen_backlog(sock) -> int | None:
+    """Connections waiting in a listening TCP socket's accept queue (Linux TCP_INFO), None where unknown."""
+    try:
+        info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, _TCP_INFO_LEN)
+    except (AttributeError, OSError):  # not Linux, or not a TCP socket (a unix socket bind)
+        return None
+    # struct tcp_info: eight u8 fields, then u32 rto, ato, snd_mss, rcv_mss, unacked; for a socket in
+    # LISTEN the kernel reports its accept queue's length as tcpi_unacked.
+    if len(info) < 28 or info[0] != _TCP_LISTEN:
+        return None
+    return struct.unpack_from("I", info, 24)[0]
 
-    accept = BaseServer._do_read
+
+def accept_quota(mine: int, others: list[int], waiting: int | None, deferred: int) -> int:
+    """How many waiting connections a worker holding `mine` takes at this wake-up (`others`: its live peers'
+    counts, `waiting`: the accept queue's length or None where unknown), having stepped back `deferred`
+    times; 0 means step back once more."""
+    if waiting is None:
+        return 0 if should_defer(mine, others, deferred) else 1
+    if waiting == 0:
+        return 1  # woken for a connection a peer has taken meanwhile: accept() finds none, no step back counted
+    # Its even share of everything held or waiting: a burst is taken in at one or two wake-ups per
+    # worker instead of one connection per turn of each worker's loop.
+    share = -(-(mine + sum(others) + waiting) // (len(others) + 1))
+    quota = min(waiting, share - mine, MAX_BATCH)
+    if quota > 0:
+        return quota
+    return 0 if should_defer(mine, others, deferred) else 1
+
+
+def install(board: Board, slot: int) -> None:
+    """In a gevent worker: its servers take their even share of waiting connections and step back while a
+    peer holds fewer."""
+    from gevent.baseserver import BaseServer
+    from gevent.server import StreamServer
+
+    accept, handle, close = BaseServer._do_read, BaseServer.do_handle, StreamServer.do_close
+
+    # The connections a server holds, counted as they are handed to a greenlet and as they are closed: its
+    # pool's size also counts greenlets that have finished and not been removed yet, and a count published
+    # as a burst of clients hangs up would tell the peers of connections long gone.
+    def do_handle(server, *args) -> None:
+        handle(server, *args)
+        server._balance_held = getattr(server, "_balance_held", 0) + 1
+        board.publish(slot, server._balance_held)
+
+    def do_close(server, *args) -> None:
+        close(server, *args)
+        server._balance_held = max(0, getattr(server, "_balance_held", 0) - 1)
+        board.publish(slot, server._balance_held)
 
     def _do_read(server) -> None:
-        mine = len(server.pool) if server.pool is not None else 0
+        mine = getattr(server, "_balance_held", 0)
         board.publish(slot, mine)
         deferred = getattr(server, "_balance_deferred", 0)
-        if should_defer(mine, board.others(slot), deferred):
+        quota = accept_quota(mine, board.others(slot), listen_backlog(server.socket), deferred)
+        if quota == 0:
             server._balance_deferred = deferred + 1
             server.stop_accepting()
             # gevent's own back-off timer: stop_accepting() cancels it, _start_accepting_if_started resumes.
@@ -125,7 +181,12 @@ def install(board: Board, slot: int) -> None:
             server._timer.start(server._start_accepting_if_started)
             return
         server._balance_deferred = 0
-        accept(server)
-        board.publish(slot, len(server.pool) if server.pool is not None else 0)
+        for _ in range(quota):  # gunicorn sets max_accept = 1: one accept() per call
+            before = getattr(server, "_balance_held", 0)
+            accept(server)
+            if getattr(server, "_balance_held", 0) == before or server._watcher is None:
+                break  # nothing was waiting any more, the pool is full, or accept() failed and backed off
 
     BaseServer._do_read = _do_read
+    BaseServer.do_handle = do_handle
+    StreamServer.do_close = do_close

@@ -173,14 +173,14 @@ def _wait_healthy(proc: subprocess.Popen, port: int, path: str, log: Path) -> No
 
 
 def start_server(which: str, env: dict, port: int, args, log: Path, tree: Path = REPO) -> subprocess.Popen:
-    """gunicorn for the product (Procfile command; from `tree`, another checkout for the "before" line)
-    or the naive app, with the Procfile's worker shape."""
+    """gunicorn for the product (Procfile command) or the naive app, with the Procfile's worker shape; from
+    `tree`, another checkout (the "before" line, or a scratch tree with changed server tuning)."""
     if which != "naive":
         target, config, health = "backend:create_app()", tree / "gunicorn.conf.py", "/api/v1/healthz"
-        env = {**env, "PYTHONPATH": str(tree)}
     else:
-        target, config, health = "bench.naive_checkin_app:create_app()", REPO / "bench" / "naive_gunicorn.conf.py", \
+        target, config, health = "bench.naive_checkin_app:create_app()", tree / "bench" / "naive_gunicorn.conf.py", \
             "/healthz"
+    env = {**env, "PYTHONPATH": str(tree)}
     cmd = [str(REPO / ".venv" / "bin" / "gunicorn"), "--config", str(config), target,
            "--worker-class", args.worker_class, "--workers", str(args.workers), "--worker-connections", "1000",
            "--bind", f"127.0.0.1:{port}", "--timeout", "60"]

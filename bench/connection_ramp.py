@@ -1,10 +1,11 @@
 """The connection ramp: 32 keep-alive clients connect at once and send check-ins for 2 s, eight times per server.
 
-`.venv/bin/python bench/connection_ramp.py [NAME ...]` where NAME is `naive`, `product` or `product@TREE`
-(the product served from another checkout, e.g. a scratch tree with a changed gunicorn.conf.py); with
+`.venv/bin/python bench/connection_ramp.py [NAME ...]` where NAME is `naive`, `product`, `naive@TREE` or
+`product@TREE` (served from another checkout, e.g. a scratch tree with changed server tuning); with
 `RAMP_DELAY=0.2` the clients wait that long after connecting before their first request, so every
 connection is accepted before any request runs. Prints, per server and round (two rounds, ABC CBA), the
-latency of each connection's first request, of the other requests in the first 0.5 s, and of the rest.
+latency of each connection's first request, of the other requests in the first 0.5 s, and of the rest,
+and how the clients were split between the workers in each burst.
 Used for the 2026-12-07 05:30 UTC notes in bench/README.md ("Check-in throughput"): wrk's rounds open
 new connections each time, and the product's first requests waited longest to be accepted.
 """
@@ -14,6 +15,7 @@ import asyncio
 import os
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -63,7 +65,8 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="connection-ramp-"))
     cb.reset_postgres(url)
     env, naive_env = cb.server_envs(url, url, workdir, pool_size=20, max_overflow=2)
-    lines = cb.Lines(cb.seed_and_analyze(env, 4000, 20))
+    # Two rounds of every server at up to LINES_PER_S: 2,000 trainees x 20 lessons per server.
+    lines = cb.Lines(cb.seed_and_analyze(env, 2000 * len(names), 20))
     port = 8900
     for rnd in range(2):
         for name in (names if rnd == 0 else names[::-1]):
@@ -73,11 +76,16 @@ def main() -> None:
                                    workdir / f"{rnd}-{kind}-{port}.log", Path(tree) if tree else cb.REPO)
             try:
                 cb.warm_up(port, kind, lines, CLIENTS, 3.0, LINES_PER_S, url, workdir)
-                firsts, early, late = [], [], []
+                firsts, early, late, splits = [], [], [], []
                 for _ in range(BURSTS):
                     raws = [cb.raw_request("127.0.0.1", port, cb.PATHS[kind], t, b)
                             for t, b in lines.take(int(BURST_S * LINES_PER_S))]
+                    # Which worker holds each client, read half a second into the burst.
+                    probe = threading.Timer(0.5 + delay, lambda out=splits, master=proc, p=port:
+                                            out.append(cb.connection_split(master, p)))
+                    probe.start()
                     out = asyncio.run(_burst(port, raws, BURST_S, delay))
+                    probe.join()
                     lines.give_back(len(raws), len(out), CLIENTS)  # every line written was recorded
                     firsts += [x[1] * 1000 for x in out if x[2] == 0]
                     early += [x[1] * 1000 for x in out if x[0] < 0.5 and x[2] > 0]
@@ -88,7 +96,8 @@ def main() -> None:
             print(f"{rnd} {name:28s} first requests p50 {_q(firsts, .5):6.1f} p90 {_q(firsts, .9):6.1f} "
                   f"max {max(firsts):6.1f} | others in the first 0.5 s p50 {_q(early, .5):6.1f} p99 {_q(early, .99):6.1f} | "
                   f"after p50 {_q(late, .5):6.1f} p99 {_q(late, .99):6.1f} max {max(late):6.1f} "
-                  f"({len(late) / (BURSTS * (BURST_S - 0.5)):.0f} req/s)", flush=True)
+                  f"({len(late) / (BURSTS * (BURST_S - 0.5)):.0f} req/s) | splits "
+                  f"{' '.join('/'.join(map(str, s)) for s in splits)}", flush=True)
 
 
 if __name__ == "__main__":

@@ -74,8 +74,12 @@ def create_app() -> Flask:
                 cur.execute("PRAGMA journal_mode=WAL")
                 cur.execute("PRAGMA synchronous=NORMAL")
                 cur.close()
-    with app.app_context():
-        db.create_all()
+    with app.app_context(), db.engine.begin() as conn:
+        if url.startswith("postgresql"):
+            # Both workers create the table at boot; unserialized, one of them can lose the race for the
+            # catalog entry on a fresh database (UniqueViolation on pg_type) and gunicorn stops.
+            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(717)")
+        db.metadata.create_all(conn)
     key = _key(os.environ["SECRET_KEY"])
     issuer = os.environ.get("JWT_ISSUER", "peixunquan")
     site_lat, site_lon, radius = (float(x) for x in os.environ.get("NAIVE_SITE", "26.0785,119.2965,200").split(","))

@@ -2,9 +2,10 @@
 product's gunicorn.conf.py gives its workers, so the comparison is about the request path alone.
 
 Opens the database pool before taking requests, freezes the loaded objects out of the cyclic garbage
-collector, and has gevent accept one connection per wake-up and step back while a peer worker holds fewer
-connections (spreading keep-alive clients evenly between workers; the product's backend/accept_balance.py,
-loaded by path as the product's gunicorn.conf.py does, so nothing else of the product is imported).
+collector, and has each gevent worker take its even share of a burst of connections and step back while a
+peer worker holds fewer (spreading keep-alive clients evenly between workers; the product's
+backend/accept_balance.py, loaded by path as the product's gunicorn.conf.py does, so nothing else of the
+product is imported).
 """
 import gc
 import importlib.util

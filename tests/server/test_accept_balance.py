@@ -1,6 +1,7 @@
 """Keep-alive clients are spread evenly over gevent workers (backend/accept_balance.py, gunicorn.conf.py)."""
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from backend import accept_balance
-from backend.accept_balance import Board, should_defer
+from backend.accept_balance import Board, accept_quota, listen_backlog, should_defer
 from tests.kiosk.live_server import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,6 +31,103 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_should_defer(mine, others, deferred, defer):
     assert accept_balance.MAX_DEFERS == 3
     assert should_defer(mine, others, deferred) is defer
+
+
+@pytest.mark.parametrize(("mine", "others", "waiting", "deferred", "quota"), [
+    (0, [0], 32, 0, 16),     # a burst on two idle workers: half of it at once
+    (0, [0], 31, 0, 16),     # an odd total: both may take the larger half; the second finds one fewer
+    (0, [16], 16, 0, 16),    # the peer took its half first: the rest
+    (16, [0], 16, 0, 0),     # took its half, the peer has not yet: step back for it
+    (16, [0], 16, 3, 1),     # ... but a stuck peer never leaves a client waiting: one after MAX_DEFERS
+    (15, [16], 1, 0, 1),     # one behind: take the last one
+    (16, [15], 1, 0, 0),     # one ahead, one waiting: the peer's
+    (0, [10, 2], 6, 0, 6),   # three workers: (0+12+6)/3 = 6
+    (10, [0], 5, 0, 0),      # above its share
+    (3, [3], 0, 0, 1),       # woken for a connection a peer took meanwhile: accept() just finds none
+    (3, [3], 0, 2, 1),
+    (0, [], 40, 0, 40),      # the only worker (or the only one with a slot): everything waiting
+    (0, [0], 500, 0, 100),   # at most MAX_BATCH per wake-up, as gevent
+    (0, [0], None, 0, 1),    # queue length unknown (not Linux, a unix socket): one at a time as before
+    (1, [0], None, 0, 0),
+    (1, [0], None, 3, 1),
+])
+def test_accept_quota(mine, others, waiting, deferred, quota):
+    assert accept_balance.MAX_DEFERS == 3
+    assert accept_quota(mine, others, waiting, deferred) == quota
+
+
+def test_listen_backlog_is_the_accept_queue_of_a_listening_tcp_socket():
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(64)
+        assert listen_backlog(listener) == 0
+        clients = [socket.create_connection(listener.getsockname(), timeout=5) for _ in range(3)]
+        try:
+            deadline = time.monotonic() + 5
+            while listen_backlog(listener) != 3 and time.monotonic() < deadline:
+                time.sleep(0.01)  # the handshakes complete in the kernel, not in connect()'s caller
+            assert listen_backlog(listener) == 3
+            accepted, _ = listener.accept()
+            accepted.close()
+            assert listen_backlog(listener) == 2
+            assert listen_backlog(clients[0]) is None  # a connected socket: not an accept queue
+        finally:
+            for c in clients:
+                c.close()
+    with socket.socket(socket.AF_UNIX) as unix:  # gunicorn can bind a unix socket: no TCP_INFO there
+        unix.bind(f"\0accept-balance-{os.getpid()}")
+        unix.listen(8)
+        assert listen_backlog(unix) is None
+
+
+# Runs in its own process: install() patches gevent's server classes for the whole process.
+_SHARE_AND_COUNT = """
+import json, socket, gevent
+from gevent.baseserver import BaseServer
+from gevent.pool import Pool
+from gevent.server import StreamServer
+from backend.accept_balance import Board, install
+
+board = Board(2)
+mine, peer = board.claim(set()), board.claim({0})
+install(board, mine)
+after_wake_ups = []
+balanced_read = BaseServer._do_read
+def recording_read(server):
+    balanced_read(server)
+    after_wake_ups.append(board.counts[mine])
+BaseServer._do_read = recording_read
+
+def hold(sock, _address):
+    while sock.recv(64):  # until the client hangs up
+        pass
+
+listener = socket.socket()
+listener.bind(("127.0.0.1", 0))
+listener.listen(64)
+# Six clients connected before the server looks: the kernel completes their handshakes on its own.
+clients = [socket.create_connection(listener.getsockname()) for _ in range(6)]
+server = StreamServer(listener, hold, spawn=Pool(100))  # as gunicorn's gevent worker builds it
+server.max_accept = 1
+server.start()
+gevent.sleep(0.3)
+held_all = board.counts[mine]
+for c in clients[:4]:
+    c.close()
+gevent.sleep(0.1)
+print(json.dumps({"first": after_wake_ups[0], "held_all": held_all, "after_hang_ups": board.counts[mine],
+                  "in_pool": len(server.pool) if server.pool is not None else None}))
+"""
+
+
+def test_a_worker_takes_its_share_at_once_and_counts_hang_ups_at_once():
+    run = subprocess.run([sys.executable, "-c", _SHARE_AND_COUNT], cwd=ROOT, capture_output=True, text=True,
+                         timeout=60)
+    assert run.returncode == 0, run.stderr
+    seen = json.loads(run.stdout)
+    assert seen["first"] == 3  # half of the six waiting at its first wake-up, the peer holding none
+    assert seen["held_all"] == 6  # the peer never came: after the steps back the rest were taken anyway
+    assert seen["after_hang_ups"] == 2  # four clients hung up: the board says so at once
 
 
 def test_board_slots_are_claimed_released_and_shared_across_fork():
