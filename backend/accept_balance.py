@@ -154,25 +154,35 @@ def install(board: Board, slot: int) -> None:
     from gevent.server import StreamServer
 
     accept, handle, close = BaseServer._do_read, BaseServer.do_handle, StreamServer.do_close
+    # The connections this worker holds over all its listeners, counted as they are handed to a greenlet and
+    # as they are closed: a pool's size also counts greenlets that have finished and not been removed yet,
+    # and a count published as a burst of clients hangs up would tell the peers of connections long gone.
+    held = 0
 
-    # The connections a server holds, counted as they are handed to a greenlet and as they are closed: its
-    # pool's size also counts greenlets that have finished and not been removed yet, and a count published
-    # as a burst of clients hangs up would tell the peers of connections long gone.
+    def publish(server) -> None:
+        # A closed server (a worker draining before it exits) takes no more: out of its peers' shares.
+        board.publish(slot, _FREE if server.closed else held)
+
     def do_handle(server, *args) -> None:
+        nonlocal held
+        # Counted first: a server without a pool runs the handler (and its close) inside this call, and one
+        # whose greenlet cannot be spawned closes the socket before raising; do_close counts both out.
+        held += 1
+        publish(server)
         handle(server, *args)
-        server._balance_held = getattr(server, "_balance_held", 0) + 1
-        board.publish(slot, server._balance_held)
 
     def do_close(server, *args) -> None:
-        close(server, *args)
-        server._balance_held = max(0, getattr(server, "_balance_held", 0) - 1)
-        board.publish(slot, server._balance_held)
+        nonlocal held
+        try:
+            close(server, *args)
+        finally:
+            held = max(0, held - 1)
+            publish(server)
 
     def _do_read(server) -> None:
-        mine = getattr(server, "_balance_held", 0)
-        board.publish(slot, mine)
+        publish(server)
         deferred = getattr(server, "_balance_deferred", 0)
-        quota = accept_quota(mine, board.others(slot), listen_backlog(server.socket), deferred)
+        quota = accept_quota(held, board.others(slot), listen_backlog(server.socket), deferred)
         if quota == 0:
             server._balance_deferred = deferred + 1
             server.stop_accepting()
@@ -181,10 +191,11 @@ def install(board: Board, slot: int) -> None:
             server._timer.start(server._start_accepting_if_started)
             return
         server._balance_deferred = 0
-        for _ in range(quota):  # gunicorn sets max_accept = 1: one accept() per call
-            before = getattr(server, "_balance_held", 0)
+        server.max_accept = 1  # one accept() per call of gevent's reader: the quota counts them
+        for _ in range(quota):
+            before = held
             accept(server)
-            if getattr(server, "_balance_held", 0) == before or server._watcher is None:
+            if held == before or server._watcher is None:
                 break  # nothing was waiting any more, the pool is full, or accept() failed and backed off
 
     BaseServer._do_read = _do_read
