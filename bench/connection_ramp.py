@@ -21,35 +21,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench import checkin_bench as cb  # noqa: E402
-from bench.storm import _read_response  # noqa: E402
+from bench.storm import closed_loop  # noqa: E402
 
 CLIENTS = 32
 BURSTS = 8
 BURST_S = 2.0
 LINES_PER_S = 1500  # prepared check-ins per second of a burst: above any server's rate here
-
-
-async def _burst(port: int, raws: list[bytes], seconds: float, delay: float) -> list[tuple[float, float, int]]:
-    """(start since the burst began, latency, request number on its connection) of every request."""
-    out = []
-    it = iter(raws)
-    conns = await asyncio.gather(*[asyncio.open_connection("127.0.0.1", port) for _ in range(CLIENTS)])
-    await asyncio.sleep(delay)
-    t_start = time.monotonic()
-    t_end = t_start + seconds
-
-    async def run(reader, writer):
-        n = 0
-        while time.monotonic() < t_end and (raw := next(it, None)) is not None:
-            t0 = time.monotonic()
-            writer.write(raw)
-            await _read_response(reader)
-            out.append((t0 - t_start, time.monotonic() - t0, n))
-            n += 1
-        writer.close()
-
-    await asyncio.gather(*[run(r, w) for r, w in conns])
-    return out
 
 
 def _q(values: list[float], p: float) -> float:
@@ -84,11 +61,11 @@ def main() -> None:
                     probe = threading.Timer(0.5 + delay, lambda out=splits, master=proc, p=port:
                                             out.append(cb.connection_split(master, p)))
                     probe.start()
-                    out = asyncio.run(_burst(port, raws, BURST_S, delay))
+                    out = asyncio.run(closed_loop(port, raws, CLIENTS, BURST_S, delay))
                     probe.join()
                     lines.give_back(len(raws), len(out), CLIENTS)  # every line written was recorded
-                    firsts += [x[1] * 1000 for x in out if x[2] == 0]
-                    early += [x[1] * 1000 for x in out if x[0] < 0.5 and x[2] > 0]
+                    firsts += [x[1] * 1000 for x in out if x[3] == 0]
+                    early += [x[1] * 1000 for x in out if x[0] < 0.5 and x[3] > 0]
                     late += [x[1] * 1000 for x in out if x[0] >= 0.5]
                     time.sleep(0.5)
             finally:

@@ -15,40 +15,15 @@ import os
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench import checkin_bench as cb  # noqa: E402
-from bench.storm import _read_response  # noqa: E402
+from bench.storm import closed_loop  # noqa: E402
 
 CLIENTS = 32
 # Prepared check-ins per second of a run: above any server's rate here (the unused ones go back).
 LINES_PER_S = 1500
-
-
-async def _closed_loop(port: int, raws: list[bytes], seconds: float) -> list[tuple[float, float, int, bool]]:
-    """(start, latency, status, first on its connection) of every request of CLIENTS keep-alive clients for `seconds`."""
-    out = []
-
-    async def client(it, t_end):
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        first = True
-        while time.monotonic() < t_end:
-            raw = next(it, None)
-            if raw is None:  # out of prepared lines: the round ends early rather than reuse a check-in
-                break
-            t0 = time.monotonic()
-            writer.write(raw)
-            status, _ = await _read_response(reader)
-            out.append((t0, time.monotonic() - t0, status, first))
-            first = False
-        writer.close()
-
-    it = iter(raws)
-    t_end = time.monotonic() + seconds
-    await asyncio.gather(*[client(it, t_end) for _ in range(CLIENTS)])
-    return out
 
 
 def _quantiles(latencies: list[float]) -> tuple[float, float, float]:
@@ -81,7 +56,7 @@ def main() -> None:
                 w = cb.warm_up(port, which, lines, CLIENTS, seconds, LINES_PER_S, url, workdir)  # wrk's figures
                 raws = [cb.raw_request("127.0.0.1", port, cb.PATHS[which], t, b)
                         for t, b in lines.take(int(seconds * LINES_PER_S))]
-                out = asyncio.run(_closed_loop(port, raws, seconds))
+                out = asyncio.run(closed_loop(port, raws, CLIENTS, seconds))
                 lines.give_back(len(raws), len(out), CLIENTS)  # every line written was recorded
             finally:
                 cb.stop_server(proc)
@@ -94,12 +69,12 @@ def main() -> None:
                   f"max {w['max_ms']:6.1f} | recorded {len(out) / seconds:5.0f} req/s p50 {steady[0]:6.1f} "
                   f"p99 {steady[1]:6.1f} (all {every[1]:6.1f}) max {every[2]:6.1f} non-2xx "
                   f"{sum(1 for x in out if x[2] >= 300)}", flush=True)
-            firsts = sorted(x[1] * 1000 for x in out if x[3])
-            later = max(x[1] for x in out if not x[3]) * 1000
+            firsts = sorted(x[1] * 1000 for x in out if x[3] == 0)
+            later = max(x[1] for x in out if x[3] > 0) * 1000
             slowest = sorted(out, key=lambda x: -x[1])[:5]
             print(f"   connections' first requests: median {firsts[len(firsts) // 2]:.1f} max {firsts[-1]:.1f} ms; "
                   f"later requests max {later:.1f} ms; slowest at " + ", ".join(
-                      f"{(x[0] - t0):.2f}s{'(first)' if x[3] else ''} {x[1] * 1000:.0f}ms" for x in slowest), flush=True)
+                      f"{(x[0] - t0):.2f}s{'(first)' if x[3] == 0 else ''} {x[1] * 1000:.0f}ms" for x in slowest), flush=True)
     for name, p99s in recorded.items():
         print(f"{name}: median recorded steady-state p99 {statistics.median(p99s):.1f} ms over {len(p99s)} rounds")
 

@@ -40,6 +40,33 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
     return status, not close
 
 
+async def closed_loop(port: int, raws: list[bytes], clients: int, seconds: float,
+                      delay: float = 0.0) -> list[tuple[float, float, int, int]]:
+    """(start since the first send, latency, status, number on its connection) of every request of `clients`
+    keep-alive clients, each sending the next of `raws` when answered, for `seconds`; the connections are
+    opened together, `delay` before the first send (0: at once, as wrk does)."""
+    out = []
+    it = iter(raws)
+    conns = await asyncio.gather(*[asyncio.open_connection("127.0.0.1", port) for _ in range(clients)])
+    await asyncio.sleep(delay)
+    t_start = time.monotonic()
+    t_end = t_start + seconds
+
+    async def client(reader, writer):
+        n = 0
+        # Out of prepared lines: the round ends early rather than reuse a check-in.
+        while time.monotonic() < t_end and (raw := next(it, None)) is not None:
+            t0 = time.monotonic()
+            writer.write(raw)
+            status, _ = await _read_response(reader)
+            out.append((t0 - t_start, time.monotonic() - t0, status, n))
+            n += 1
+        writer.close()
+
+    await asyncio.gather(*[client(r, w) for r, w in conns])
+    return out
+
+
 class _Pool:
     """Idle keep-alive connections to one host, and a cap on how many are open."""
 
