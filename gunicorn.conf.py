@@ -85,8 +85,8 @@ def post_worker_init(worker):
         from gevent.baseserver import BaseServer
         BaseServer.max_accept = 1
     # Even then 26/6 splits were seen; a worker now takes its even share of a burst at once (the accept()
-    # calls in one wake-up) and steps back while a peer holds fewer connections; not on SQLite.
-    accept_balance.install_in(worker, getattr(app, "config", {}).get("SQLALCHEMY_DATABASE_URI", ""))
+    # calls in one wake-up) and steps back while a peer holds fewer connections.
+    accept_balance.install_in(worker)
 
 
 def pre_request(worker, req):

@@ -104,16 +104,16 @@ def child_exit(server, worker) -> None:
         board.release(worker.accept_slot)
 
 
-def install_in(worker, database_uri: str) -> None:
+def install_in(worker) -> None:
     """From post_worker_init: balance this gevent worker's accepts against its peers' (no-op otherwise).
 
-    Not for a SQLite app: its worker's loop turns only between whole requests, so a peer picks up a deferred
-    client late and accepts slow down (13-20 of 32 clients accepted a second into a round instead of 22-25,
-    check-in p99 1.1-2.2 s instead of 0.8-1.1 s; bench/README.md "Check-in throughput").
+    A SQLite app too, since a worker takes its share of a burst at once: with one connection per wake-up,
+    its loop turning only between whole requests, a peer picked up a deferred client late and the balancing
+    was left off there (check-in p99 1.1-2.2 s against 0.8-1.1 s); with the share it halves SQLite's p99
+    and its max falls from 670-920 ms to 140-180 (bench/README.md, "Check-in throughput", 2026-12-07 08:25).
     """
     board = getattr(worker, "accept_board", None)
-    if board is not None and _is_gevent(worker) and worker.accept_slot is not None \
-            and not str(database_uri).startswith("sqlite"):
+    if board is not None and _is_gevent(worker) and worker.accept_slot is not None:
         install(board, worker.accept_slot)
 
 

@@ -34,4 +34,4 @@ def post_worker_init(worker):
     if type(worker).__module__.endswith("ggevent"):
         from gevent.baseserver import BaseServer
         BaseServer.max_accept = 1
-    accept_balance.install_in(worker, app.config["SQLALCHEMY_DATABASE_URI"])
+    accept_balance.install_in(worker)

@@ -230,4 +230,4 @@ def test_master_hooks_give_each_gevent_worker_its_own_slot_and_free_it_on_exit()
     other = thread_worker()
     hooks["pre_fork"](server, other)  # not gevent: no slot, and post_worker_init installs nothing
     assert not hasattr(other, "accept_slot")
-    hooks["install_in"](other, "postgresql+psycopg://db/app")
+    hooks["install_in"](other)
