@@ -77,15 +77,7 @@ def post_worker_init(worker):
     # A SQLite app under gevent takes turns between its connections before each request (pre_request).
     worker.yield_each_request = type(worker).__module__.endswith("ggevent") and str(
         getattr(app, "config", {}).get("SQLALCHEMY_DATABASE_URI", "")).startswith("sqlite")
-    if type(worker).__module__.endswith("ggevent"):
-        # gevent's server accepts up to 100 pending connections per wake-up, so one worker can take
-        # most of a burst of keep-alive clients (28 of 32 seen) while the other idles. One at a time
-        # gives the other worker a chance at each; it does not guarantee an even split (25/7 was
-        # still seen when a worker was descheduled during the burst).
-        from gevent.baseserver import BaseServer
-        BaseServer.max_accept = 1
-    # Even then 26/6 splits were seen; a worker now takes its even share of a burst at once (the accept()
-    # calls in one wake-up) and steps back while a peer holds fewer connections.
+    # A gevent worker takes its even share of a burst of keep-alive clients, not all it can (accept_balance).
     accept_balance.install_in(worker)
 
 

@@ -105,15 +105,23 @@ def child_exit(server, worker) -> None:
 
 
 def install_in(worker) -> None:
-    """From post_worker_init: balance this gevent worker's accepts against its peers' (no-op otherwise).
+    """From post_worker_init: balance this gevent worker's accepts against its peers' (no-op for other workers).
 
     A SQLite app too, since a worker takes its share of a burst at once: with one connection per wake-up,
     its loop turning only between whole requests, a peer picked up a deferred client late and the balancing
     was left off there (check-in p99 1.1-2.2 s against 0.8-1.1 s); with the share it halves SQLite's p99
     and its max falls from 670-920 ms to 140-180 (bench/README.md, "Check-in throughput", 2026-12-07 08:25).
     """
+    if not _is_gevent(worker):
+        return
+    from gevent.baseserver import BaseServer
+
+    # gevent's server accepts up to 100 pending connections per wake-up, so one worker could take most of a
+    # burst of keep-alive clients (28 of 32 seen) while the other idled: one per accept() call, also for a
+    # worker without a board slot, which then takes turns with its peers at the socket.
+    BaseServer.max_accept = 1
     board = getattr(worker, "accept_board", None)
-    if board is not None and _is_gevent(worker) and worker.accept_slot is not None:
+    if board is not None and worker.accept_slot is not None:
         install(board, worker.accept_slot)
 
 

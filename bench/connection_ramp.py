@@ -6,8 +6,9 @@
 connection is accepted before any request runs. Prints, per server and round (two rounds, ABC CBA), the
 latency of each connection's first request, of the other requests in the first 0.5 s, and of the rest,
 and how the clients were split between the workers in each burst.
-Used for the 2026-12-07 05:30 UTC notes in bench/README.md ("Check-in throughput"): wrk's rounds open
-new connections each time, and the product's first requests waited longest to be accepted.
+Used for the 2026-12-07 05:30 and 08:25 UTC notes in bench/README.md ("Check-in throughput"): wrk's rounds
+open new connections each time; the product's first requests waited longest to be accepted, until a worker
+took its share of a burst at once.
 """
 from __future__ import annotations
 
@@ -21,17 +22,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench import checkin_bench as cb  # noqa: E402
-from bench.storm import closed_loop  # noqa: E402
+from bench.storm import closed_loop, quantile  # noqa: E402
 
 CLIENTS = 32
 BURSTS = 8
 BURST_S = 2.0
 LINES_PER_S = 1500  # prepared check-ins per second of a burst: above any server's rate here
-
-
-def _q(values: list[float], p: float) -> float:
-    s = sorted(values)
-    return s[min(len(s) - 1, int(len(s) * p))]
 
 
 def main() -> None:
@@ -70,9 +66,9 @@ def main() -> None:
                     time.sleep(0.5)
             finally:
                 cb.stop_server(proc)
-            print(f"{rnd} {name:28s} first requests p50 {_q(firsts, .5):6.1f} p90 {_q(firsts, .9):6.1f} "
-                  f"max {max(firsts):6.1f} | others in the first 0.5 s p50 {_q(early, .5):6.1f} p99 {_q(early, .99):6.1f} | "
-                  f"after p50 {_q(late, .5):6.1f} p99 {_q(late, .99):6.1f} max {max(late):6.1f} "
+            print(f"{rnd} {name:28s} first requests p50 {quantile(firsts, .5):6.1f} p90 {quantile(firsts, .9):6.1f} "
+                  f"max {max(firsts):6.1f} | others in the first 0.5 s p50 {quantile(early, .5):6.1f} p99 {quantile(early, .99):6.1f} | "
+                  f"after p50 {quantile(late, .5):6.1f} p99 {quantile(late, .99):6.1f} max {max(late):6.1f} "
                   f"({len(late) / (BURSTS * (BURST_S - 0.5)):.0f} req/s) | splits "
                   f"{' '.join('/'.join(map(str, s)) for s in splits)}", flush=True)
 

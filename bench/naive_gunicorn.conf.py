@@ -20,7 +20,7 @@ child_exit = accept_balance.child_exit
 
 
 def post_worker_init(worker):
-    """Warm the pool, freeze the loaded objects, accept one connection at a time under gevent."""
+    """Warm the pool, freeze the loaded objects, spread connections between gevent workers."""
     app = worker.wsgi
     from bench.naive_checkin_app import db
     if str(app.config["SQLALCHEMY_DATABASE_URI"]).startswith("postgresql"):
@@ -31,7 +31,4 @@ def post_worker_init(worker):
                 conn.close()
     gc.collect()
     gc.freeze()
-    if type(worker).__module__.endswith("ggevent"):
-        from gevent.baseserver import BaseServer
-        BaseServer.max_accept = 1
     accept_balance.install_in(worker)

@@ -40,6 +40,12 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
     return status, not close
 
 
+def quantile(values: list[float], p: float) -> float:
+    """The value below which a share `p` of `values` lies (nearest rank, no interpolation)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
+
+
 async def closed_loop(port: int, raws: list[bytes], clients: int, seconds: float,
                       delay: float = 0.0) -> list[tuple[float, float, int, int]]:
     """(start since the first send, latency, status, number on its connection) of every request of `clients`
